@@ -1,0 +1,66 @@
+"""The `irtool` command line: every failure maps to an exit status, never to a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from irtool import __version__
+from irtool.cli.exits import Exit
+from irtool.model.problems import InvalidFile
+
+
+class IrtoolGroup(click.Group):
+    """Turns located file problems into exit 2 and anything unexpected into a one-line report."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidFile as invalid:
+            for problem in invalid.problems:
+                click.echo(str(problem), err=True)
+            ctx.exit(Exit.INVALID)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`irtool plan ... | head`): stop quietly, as git does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
+        except KeyboardInterrupt:
+            click.echo("irtool: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if os.environ.get("IRTOOL_DEBUG"):
+                raise
+            click.echo(
+                f"irtool: internal error: {type(exc).__name__}: {exc}\n"
+                "Please report it; IRTOOL_DEBUG=1 shows the traceback.",
+                err=True,
+            )
+            ctx.exit(Exit.INTERNAL)
+
+
+@click.group(cls=IrtoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="irtool")
+def cli() -> None:
+    """Incident-response runbooks for IIS estates: validate, plan, respond, export."""
+
+
+def _register() -> None:
+    from irtool.cli import plan, schema, validate
+
+    cli.add_command(validate.validate)
+    cli.add_command(schema.schema)
+    cli.add_command(plan.plan)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="irtool")
+    sys.exit(0)  # pragma: no cover - click exits itself

@@ -1,0 +1,91 @@
+"""`irtool validate`: check runbooks, contacts and inventories, and how they fit together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from pydantic import BaseModel
+
+from irtool.cli.exits import Exit
+from irtool.model.contacts import Contacts
+from irtool.model.inventory import Inventory
+from irtool.model.lint import lint_contacts, lint_inventory, lint_runbook
+from irtool.model.loader import Kind, Loaded, load, load_contacts, load_inventory
+from irtool.model.problems import InvalidFile, Problem
+from irtool.model.runbook import Runbook
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def expand(paths: tuple[Path, ...]) -> list[Path]:
+    """Files as given, and the YAML files under every folder given (hidden ones skipped)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in YAML_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _only(loaded: list[Loaded[BaseModel]], kind: Kind) -> Loaded[BaseModel] | None:
+    found = [item for item in loaded if item.kind is kind]
+    return found[0] if len(found) == 1 else None
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--contacts", type=click.Path(path_type=Path), help="Contacts to check roles against."
+)
+@click.option(
+    "--inventory", type=click.Path(path_type=Path), help="Inventory to check targets against."
+)
+def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | None) -> None:
+    """Check files or folders of runbooks, contacts and inventories.
+
+    Runbooks are checked against the contacts and inventory given with
+    --contacts/--inventory, or against the one contacts file and the one
+    inventory among PATHS. Exit 0 when valid, 2 with every problem located
+    as path:line:col.
+    """
+    problems: list[Problem] = []
+    loaded: list[Loaded[BaseModel]] = []
+    for path in expand(paths):
+        try:
+            loaded.append(load(path))
+        except InvalidFile as invalid:
+            problems += invalid.problems
+    people = load_contacts(contacts) if contacts else _only(loaded, Kind.CONTACTS)
+    hosts = load_inventory(inventory) if inventory else _only(loaded, Kind.INVENTORY)
+    for item in loaded:
+        if isinstance(item.model, Runbook):
+            problems += lint_runbook(
+                item.model,
+                item.doc,
+                people.model if people and isinstance(people.model, Contacts) else None,
+                hosts.model if hosts and isinstance(hosts.model, Inventory) else None,
+            )
+        elif isinstance(item.model, Contacts):
+            problems += lint_contacts(item.model, item.doc)
+        elif isinstance(item.model, Inventory):
+            problems += lint_inventory(item.model, item.doc)
+    unique = sorted({(p.mark, p.message): p for p in problems}.values(), key=lambda p: p.mark)
+    for problem in unique:
+        click.echo(str(problem), err=True)
+    failed = sum(p.is_error for p in unique)
+    counts = ", ".join(
+        f"{sum(i.kind is k for i in loaded)} {k}" for k in Kind if any(i.kind is k for i in loaded)
+    )
+    warnings = len(unique) - failed
+    if failed:
+        click.echo(f"{failed} error(s), {warnings} warning(s)", err=True)
+        raise SystemExit(Exit.INVALID)
+    click.echo(f"valid: {counts or 'no files'}" + (f" ({warnings} warning(s))" if warnings else ""))

@@ -1,0 +1,344 @@
+"""Checks beyond the schema: what a valid-looking runbook, contacts or inventory gets wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from irtool.model.contacts import Contacts
+from irtool.model.flow import reachable
+from irtool.model.inventory import SSH_AUTH, WINRM_AUTH, Auth, Inventory, Scheme, Transport
+from irtool.model.problems import Problem, Severity
+from irtool.model.runbook import Runbook
+from irtool.model.steps import (
+    ActionStep,
+    CommandStep,
+    DecisionStep,
+    NotifyStep,
+    RotateStep,
+    Shell,
+    StepBase,
+    command_templates,
+)
+from irtool.model.templating import BUILTIN_NAMES, TemplateProblem, names_used, raw_insertions
+from irtool.model.yamlsource import Document, NodePath
+
+WARNING = Severity.WARNING
+
+
+def _step_paths(runbook: Runbook) -> Iterator[tuple[NodePath, StepBase]]:
+    for p, phase in enumerate(runbook.phases):
+        for s, step in enumerate(phase.steps):
+            yield ("phases", p, "steps", s), step
+
+
+def lint_runbook(
+    runbook: Runbook,
+    doc: Document,
+    contacts: Contacts | None = None,
+    inventory: Inventory | None = None,
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(at: NodePath, message: str, severity: Severity = Severity.ERROR) -> None:
+        problems.append(Problem(doc.mark(at), message, severity))
+
+    # Ids and routes.
+    seen_phases: set[str] = set()
+    for p, phase in enumerate(runbook.phases):
+        if phase.id in seen_phases:
+            add(("phases", p, "id"), f"duplicate phase id '{phase.id}'")
+        seen_phases.add(phase.id)
+    seen_steps: dict[str, NodePath] = {}
+    for at, step in _step_paths(runbook):
+        if step.id in seen_steps:
+            first = doc.mark((*seen_steps[step.id], "id"))
+            add((*at, "id"), f"duplicate step id '{step.id}' (first at {first})")
+        else:
+            seen_steps[step.id] = at
+    for at, step in _step_paths(runbook):
+        if step.next is not None and step.next not in seen_steps:
+            add((*at, "next"), f"'next' leads to step '{step.next}', which does not exist")
+        if isinstance(step, DecisionStep):
+            for o, option in enumerate(step.options):
+                if option.next is not None and option.next not in seen_steps:
+                    add(
+                        (*at, "options", o, "next"),
+                        f"option '{option.id}' leads to step '{option.next}', which does not exist",
+                    )
+            ids = [o.id for o in step.options]
+            for o, option_id in enumerate(ids):
+                if option_id in ids[:o]:
+                    add((*at, "options", o, "id"), f"duplicate option id '{option_id}'")
+    reached = reachable(runbook)
+    for at, step in _step_paths(runbook):
+        if step.id not in reached and seen_steps.get(step.id) == at:
+            add((*at, "id"), f"step '{step.id}' is never reached: no step or decision leads to it")
+
+    problems += _lint_roles(runbook, doc, contacts)
+    problems += _lint_templates(runbook, doc)
+    problems += _lint_actions(runbook, doc)
+    if inventory is not None:
+        problems += _lint_targets(runbook, doc, inventory)
+    return problems
+
+
+def _lint_roles(runbook: Runbook, doc: Document, contacts: Contacts | None) -> list[Problem]:
+    problems: list[Problem] = []
+    declared = set(runbook.roles)
+
+    def check(at: NodePath, role: str) -> None:
+        if role not in declared:
+            problems.append(
+                Problem(doc.mark(at), f"role '{role}' is not among this runbook's roles")
+            )
+
+    for i, role in enumerate(runbook.activation.may_activate):
+        check(("activation", "may_activate", i), role)
+    for at, step in _step_paths(runbook):
+        if step.owner:
+            check((*at, "owner"), step.owner)
+        if isinstance(step, NotifyStep):
+            for i, role in enumerate(step.roles):
+                check((*at, "roles", i), role)
+        if isinstance(step, RotateStep):
+            for i, item in enumerate(step.items):
+                if item.owner:
+                    check((*at, "items", i, "owner"), item.owner)
+    if contacts is not None:
+        for i, role in enumerate(runbook.roles):
+            if role not in contacts.roles:
+                problems.append(
+                    Problem(
+                        doc.mark(("roles", i)),
+                        f"role '{role}' is not in the contacts file: nobody would be called",
+                    )
+                )
+    return problems
+
+
+def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    declared = set(runbook.parameters)
+    used: set[str] = set()
+    for name in declared & BUILTIN_NAMES:
+        problems.append(
+            Problem(
+                doc.mark(("parameters", name), key=True),
+                f"parameter name '{name}' is reserved for the target host",
+            )
+        )
+    for at, step in _step_paths(runbook):
+        for inner, source, _shell in command_templates(step):
+            where = doc.mark((*at, *inner))
+            try:
+                names = names_used(source)
+                raw_lines = raw_insertions(source)
+            except TemplateProblem as bad:
+                problems.append(Problem(where, str(bad)))
+                continue
+            used |= names
+            for name in sorted(names - declared - BUILTIN_NAMES):
+                problems.append(Problem(where, f"template uses undeclared parameter '{name}'"))
+            for line in raw_lines:
+                problems.append(
+                    Problem(
+                        where,
+                        f"template line {line} inserts a value unquoted ('unquoted' filter): "
+                        "make sure it cannot carry shell syntax",
+                        WARNING,
+                    )
+                )
+    for name in sorted(declared - used):
+        problems.append(
+            Problem(
+                doc.mark(("parameters", name), key=True),
+                f"parameter '{name}' is declared but no command uses it",
+                WARNING,
+            )
+        )
+    return problems
+
+
+_INBOUND_BLOCK = re.compile(
+    r"New-NetFirewallRule\b(?=[^\n]*-Direction\s+'?Inbound)(?=[^\n]*-Action\s+'?Block)[^\n]*",
+    re.IGNORECASE,
+)
+
+
+def _lint_actions(runbook: Runbook, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    for at, step in _step_paths(runbook):
+        if not isinstance(step, ActionStep):
+            continue
+        if step.rollback is None and step.irreversible is None:
+            problems.append(
+                Problem(
+                    doc.mark((*at, "command")),
+                    f"action '{step.id}' has neither 'rollback' nor 'irreversible: <reason>'",
+                )
+            )
+        if step.rollback is not None and step.irreversible is not None:
+            problems.append(
+                Problem(
+                    doc.mark((*at, "irreversible"), key=True),
+                    f"action '{step.id}' has a rollback, so it is not irreversible",
+                )
+            )
+        if step.shell is Shell.POWERSHELL:
+            for match in _INBOUND_BLOCK.finditer(step.command):
+                rule = match.group(0)
+                if not re.search(r"-(LocalPort|RemoteAddress)\b", rule, re.IGNORECASE):
+                    problems.append(
+                        Problem(
+                            doc.mark((*at, "command")),
+                            "inbound block rule with neither -LocalPort nor -RemoteAddress: it "
+                            "would cut the WinRM/SSH session needed to undo it",
+                        )
+                    )
+    return problems
+
+
+def _lint_targets(runbook: Runbook, doc: Document, inventory: Inventory) -> list[Problem]:
+    problems: list[Problem] = []
+    groups, tags = inventory.all_groups(), inventory.all_tags()
+
+    def check(at: NodePath, selectors: list[str], shell: Shell) -> None:
+        for i, selector in enumerate(selectors):
+            kind, _, name = selector.partition(":")
+            if kind == "group" and name not in groups:
+                problems.append(Problem(doc.mark((*at, i)), f"no group '{name}' in the inventory"))
+            elif kind == "host" and name not in inventory.hosts:
+                problems.append(Problem(doc.mark((*at, i)), f"no host '{name}' in the inventory"))
+            elif kind == "tag" and name not in tags:
+                problems.append(Problem(doc.mark((*at, i)), f"no host is tagged '{name}'", WARNING))
+        for host in inventory.select(selectors):
+            resolved = inventory.resolve(host)
+            if resolved.shell is not shell:
+                problems.append(
+                    Problem(
+                        doc.mark(at),
+                        f"commands are written for {shell} but host '{host}' runs {resolved.shell}",
+                        WARNING,
+                    )
+                )
+
+    for at, step in _step_paths(runbook):
+        if isinstance(step, CommandStep):
+            check((*at, "targets"), step.targets, step.shell)
+        if isinstance(step, RotateStep):
+            for i, item in enumerate(step.items):
+                if item.targets:
+                    check((*at, "items", i, "targets"), item.targets, item.shell)
+    return problems
+
+
+def lint_contacts(contacts: Contacts, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    people = contacts.people
+
+    def person(at: NodePath, who: str) -> None:
+        if who not in people:
+            problems.append(Problem(doc.mark(at), f"no person '{who}' under 'people'"))
+
+    for i, who in enumerate(contacts.may_activate):
+        person(("may_activate", i), who)
+    for name, role in contacts.roles.items():
+        at: NodePath = ("roles", name)
+        person((*at, "primary"), role.primary)
+        for i, who in enumerate(role.backups):
+            person((*at, "backups", i), who)
+            if who == role.primary or who in role.backups[:i]:
+                problems.append(
+                    Problem(
+                        doc.mark((*at, "backups", i)),
+                        f"'{who}' appears twice in the call tree of '{name}'",
+                        WARNING,
+                    )
+                )
+        if not role.backups:
+            problems.append(
+                Problem(
+                    doc.mark(at, key=True),
+                    f"role '{name}' has no backup: nobody to call if {role.primary} is unreachable",
+                    WARNING,
+                )
+            )
+    return problems
+
+
+def lint_inventory(inventory: Inventory, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    for group, members in inventory.groups.items():
+        for i, member in enumerate(members):
+            if member not in inventory.hosts:
+                problems.append(
+                    Problem(
+                        doc.mark(("groups", group, i)), f"group '{group}' names no host '{member}'"
+                    )
+                )
+    for name in inventory.hosts:
+        problems += _lint_host(inventory, doc, name)
+    return problems
+
+
+def _host_field(doc: Document, name: str, field: str) -> NodePath:
+    """Where a host's setting was written: on the host, in defaults, or (unset) the host itself."""
+    raw: Any = doc.data["hosts"][name]
+    if isinstance(raw, dict) and field in raw:
+        return ("hosts", name, field)
+    if field in (doc.data.get("defaults") or {}):
+        return ("defaults", field)
+    return ("hosts", name)
+
+
+def _lint_host(inventory: Inventory, doc: Document, name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    host = inventory.resolve(name)
+
+    def add(field: str, message: str, severity: Severity = Severity.ERROR) -> None:
+        at = _host_field(doc, name, field)
+        if severity is WARNING and at[0] == "defaults":
+            return  # a default that does not apply to this host's transport is fine
+        problems.append(Problem(doc.mark(at, key=len(at) == 2), f"{name}: {message}", severity))
+
+    if host.transport is Transport.WINRM:
+        if host.auth in SSH_AUTH:
+            add("auth", f"auth '{host.auth}' is for SSH; WinRM takes ntlm, kerberos, credssp")
+        if host.auth is Auth.BASIC and not host.insecure:
+            add(
+                "auth",
+                "Basic auth sends the password in the clear and WinRM cannot encrypt it: "
+                "refused unless the host is marked 'insecure: true'",
+            )
+        if host.scheme is Scheme.HTTP and not host.insecure:
+            add(
+                "scheme", "WinRM over plain HTTP refused unless the host is marked 'insecure: true'"
+            )
+        if host.host_key:
+            add("host_key", "host_key is for SSH; WinRM pins a certificate under tls", WARNING)
+        if host.auth in (Auth.NTLM, Auth.CREDSSP, Auth.BASIC) and not host.credential:
+            add("credential", f"{host.auth} auth needs a 'credential' (a keyring entry)")
+        if host.insecure:
+            add(
+                "insecure",
+                "marked insecure: credentials or commands may cross the network unprotected",
+                WARNING,
+            )
+    elif host.transport is Transport.SSH:
+        if host.auth in WINRM_AUTH:
+            add("auth", f"auth '{host.auth}' is for WinRM; SSH takes key, agent, password")
+        if host.auth is Auth.PASSWORD and not host.credential:
+            add("credential", "password auth needs a 'credential' (a keyring entry)")
+        if host.insecure:
+            add(
+                "insecure",
+                "'insecure' only applies to WinRM; SSH host keys are always checked",
+                WARNING,
+            )
+        if host.tls:
+            add("tls", "tls is for WinRM; SSH pins a host_key", WARNING)
+    if host.transport is not Transport.WINRM and host.scheme is not None:
+        add("scheme", "'scheme' only applies to WinRM", WARNING)
+    return problems

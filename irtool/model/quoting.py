@@ -1,0 +1,38 @@
+"""Quoting a value as one literal for the shell a command runs in."""
+
+from __future__ import annotations
+
+from irtool.model.steps import Shell
+
+# PowerShell closes a single-quoted string on any of these, not only on the ASCII quote.
+POWERSHELL_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
+def powershell_literal(value: str) -> str:
+    """A PowerShell verbatim string: only single quotes (and their look-alikes) are special,
+    and each is escaped by doubling it."""
+    _refuse_uncarriable(value)
+    return "'" + "".join(c * 2 if c in POWERSHELL_SINGLE_QUOTES else c for c in value) + "'"
+
+
+def sh_literal(value: str) -> str:
+    """A POSIX shell single-quoted word: nothing inside is special, a quote is spliced in."""
+    _refuse_uncarriable(value)
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def literal(value: str, shell: Shell) -> str:
+    return powershell_literal(value) if shell is Shell.POWERSHELL else sh_literal(value)
+
+
+def _refuse_uncarriable(value: str) -> None:
+    if "\x00" in value:
+        # Neither shell can carry NUL in a command line; truncation would change the meaning.
+        raise ValueError("a value containing a NUL character cannot be put in a command")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (undecodable bytes from argv) have no encoding a host would read back.
+        raise ValueError(
+            "a value that is not valid Unicode text cannot be put in a command"
+        ) from None

@@ -1,0 +1,256 @@
+"""The kinds of step a runbook is made of: a union discriminated on `type`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, Field, PositiveInt, model_validator
+
+from irtool.model.base import Duration, ItemId, Model, RoleId, StepId
+
+_SELECTOR = re.compile(r"all|(?:group|host|tag):[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _selector(value: str) -> str:
+    if not _SELECTOR.fullmatch(value):
+        raise ValueError(f"'{value}' is not a target: write all, group:NAME, host:NAME or tag:NAME")
+    return value
+
+
+Selector = Annotated[str, AfterValidator(_selector)]
+
+
+class Shell(StrEnum):
+    """The shell a command is written for; it decides how substituted values are quoted."""
+
+    POWERSHELL = "powershell"
+    SH = "sh"
+
+
+class Confirm(StrEnum):
+    """How hard a responder must confirm before a state-changing command runs."""
+
+    ASK = "ask"  # yes or no
+    TYPE_COUNT = "type-count"  # type the number of hosts (or the host's name)
+
+
+class StepBase(Model):
+    type: str
+    id: StepId
+    title: str
+    owner: RoleId | None = None
+    instructions: str = ""
+    next: StepId | None = Field(
+        default=None, description="Step to go to after this one, instead of the following step."
+    )
+
+
+class ManualStep(StepBase):
+    type: Literal["manual"]
+    checklist: list[str] = []
+
+
+class NotifyStep(StepBase):
+    type: Literal["notify"]
+    roles: list[RoleId] = Field(min_length=1)
+    message: str = ""
+
+
+class DecisionOption(Model):
+    id: ItemId
+    label: str
+    next: StepId | None = Field(
+        default=None, description="Step this answer leads to; absent: the following step."
+    )
+
+
+class DecisionStep(StepBase):
+    type: Literal["decision"]
+    question: str
+    options: list[DecisionOption] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _routes_live_on_options(self) -> Self:
+        if self.next is not None:
+            raise ValueError("a decision routes through its options' 'next', not its own")
+        return self
+
+
+class CommandStep(StepBase):
+    targets: list[Selector] = Field(min_length=1)
+    shell: Shell = Shell.POWERSHELL
+    timeout: PositiveInt = Field(default=300, description="Seconds each host may take.")
+
+
+class Collector(Model):
+    id: ItemId
+    title: str
+    command: str
+
+
+class CollectStep(CommandStep):
+    """Read-only commands; their output is kept as evidence."""
+
+    type: Literal["collect"]
+    command: str | None = None
+    commands: list[Collector] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        if (self.command is None) == (self.commands is None):
+            raise ValueError("a collect step has either 'command' or 'commands', not both")
+        return self
+
+    def collectors(self) -> list[Collector]:
+        if self.commands is not None:
+            return list(self.commands)
+        assert self.command is not None
+        return [Collector(id=self.id, title=self.title, command=self.command)]
+
+
+class ActionStep(CommandStep):
+    """A state-changing command (containment) with its way back."""
+
+    type: Literal["action"]
+    command: str
+    rollback: str | None = None
+    irreversible: str | None = Field(
+        default=None, description="Why this action cannot be rolled back."
+    )
+    confirm: Confirm = Confirm.TYPE_COUNT
+    approvals: Literal[1, 2] = Field(default=1, description="2: a second responder must approve.")
+
+
+class CredentialKind(StrEnum):
+    DEPLOYMENT = "deployment"
+    DATABASE = "database"
+    FTP = "ftp"
+    SFTP = "sftp"
+    RDP = "rdp"
+    SERVICE_ACCOUNT = "service-account"
+    APP_POOL = "app-pool"
+    MACHINE_KEY = "machine-key"
+    OTHER = "other"
+
+
+class RotationMethod(StrEnum):
+    ATTEST = "attest"  # a person rotates it and records that they did
+    AUTOMATED = "automated"  # a command rotates it on the targets
+
+
+class Rotation(Model):
+    id: ItemId
+    kind: CredentialKind
+    title: str
+    method: RotationMethod = RotationMethod.ATTEST
+    owner: RoleId | None = None
+    instructions: str = ""
+    targets: list[Selector] | None = None
+    shell: Shell = Shell.POWERSHELL
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _automated_has_command(self) -> Self:
+        if self.method is RotationMethod.AUTOMATED and (not self.command or not self.targets):
+            raise ValueError("an automated rotation needs 'command' and 'targets'")
+        if self.method is RotationMethod.ATTEST and self.command:
+            raise ValueError("an attested rotation has no 'command': set method: automated")
+        return self
+
+
+class RotateStep(StepBase):
+    """Credential rotation: forward-only, recorded, never the secret itself."""
+
+    type: Literal["rotate"]
+    items: list[Rotation] = Field(min_length=1)
+
+
+class AgendaTopic(Model):
+    id: ItemId
+    title: str
+    prompt: str = ""
+
+
+STANDING_AGENDA = [
+    AgendaTopic(
+        id="threat",
+        title="Threat and vulnerabilities identified",
+        prompt="What is attacking us, through which weakness, on which hosts?",
+    ),
+    AgendaTopic(
+        id="strategy",
+        title="Tactical strategy",
+        prompt="How do we block or mitigate the damage now, and who does what?",
+    ),
+    AgendaTopic(
+        id="reconvene",
+        title="Time to reconvene",
+        prompt="When does the team meet again, and what must be known by then?",
+    ),
+    AgendaTopic(id="postmortem", title="Post-mortem", prompt="What must the post-mortem look at?"),
+]
+
+
+class AgendaStep(StepBase):
+    """A meeting of the team on the standing agenda."""
+
+    type: Literal["agenda"]
+    topics: list[AgendaTopic] = Field(default_factory=lambda: list(STANDING_AGENDA))
+    reconvene_every: Duration = timedelta(hours=1)
+
+
+NIST_LESSONS_LEARNED = [
+    "Exactly what happened, and at what times?",
+    "How well did staff and management perform? Were the documented procedures followed, "
+    "and were they adequate?",
+    "What information was needed sooner?",
+    "Were any steps or actions taken that might have inhibited the recovery?",
+    "What would the staff and management do differently the next time a similar incident occurs?",
+    "What corrective actions can prevent similar incidents in the future?",
+    "What additional tools or resources are needed to detect, analyze, and mitigate "
+    "future incidents?",
+]
+
+
+class PostmortemStep(StepBase):
+    """Lessons learned: the answers go into the post-mortem report."""
+
+    type: Literal["postmortem"]
+    questions: list[str] = Field(default_factory=lambda: list(NIST_LESSONS_LEARNED))
+
+
+Step = Annotated[
+    ManualStep
+    | NotifyStep
+    | DecisionStep
+    | CollectStep
+    | ActionStep
+    | RotateStep
+    | AgendaStep
+    | PostmortemStep,
+    Field(discriminator="type"),
+]
+
+STEP_KINDS = ("manual", "notify", "decision", "collect", "action", "rotate", "agenda", "postmortem")
+
+
+def command_templates(step: Any) -> list[tuple[tuple[str | int, ...], str, Shell]]:
+    """Every command template a step holds, with its path inside the step and its shell."""
+    found: list[tuple[tuple[str | int, ...], str, Shell]] = []
+    if isinstance(step, CollectStep):
+        if step.command is not None:
+            found.append((("command",), step.command, step.shell))
+        for i, collector in enumerate(step.commands or []):
+            found.append((("commands", i, "command"), collector.command, step.shell))
+    elif isinstance(step, ActionStep):
+        found.append((("command",), step.command, step.shell))
+        if step.rollback is not None:
+            found.append((("rollback",), step.rollback, step.shell))
+    elif isinstance(step, RotateStep):
+        for i, item in enumerate(step.items):
+            if item.command is not None:
+                found.append((("items", i, "command"), item.command, item.shell))
+    return found

@@ -1,0 +1,106 @@
+"""Rendering command templates: sandboxed Jinja2 in which every substituted value is quoted.
+
+Quoting happens in Jinja's `finalize` hook, which sees the value of every
+`{{ ... }}` expression before it is written. Authors therefore never quote by
+hand and cannot forget to: `{{ attacker_ip }}` becomes `'203.0.113.7'` in
+PowerShell and in sh. The one way to insert text raw is the `unquoted`
+filter, named so that it stands out in review and is flagged by lint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from irtool.model.quoting import literal
+from irtool.model.steps import Shell
+
+RAW_FILTER = "unquoted"
+BUILTIN_NAMES = frozenset({"host"})
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be parsed or rendered; `line` counts within the template."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.message, self.line = message, line
+        super().__init__(message if line is None else f"{message} (template line {line})")
+
+
+class Unquoted(str):
+    """Text the author chose to insert without quoting, through the `unquoted` filter."""
+
+
+def _finalizer(shell: Shell) -> Callable[[Any], str]:
+    separator = ", " if shell is Shell.POWERSHELL else " "
+
+    def finalize(value: Any) -> str:
+        if isinstance(value, Unquoted):
+            return str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # digits are one token in both shells
+        if isinstance(value, list | tuple):
+            return separator.join(finalize(item) for item in value)
+        if value is None:
+            return literal("", shell)
+        return literal(str(value), shell)
+
+    return finalize
+
+
+@lru_cache(maxsize=2)
+def environment(shell: Shell) -> jinja2.Environment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalizer(shell),
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters[RAW_FILTER] = lambda value: Unquoted(str(value))
+    return env
+
+
+@lru_cache(maxsize=1024)
+def _compile(source: str, shell: Shell) -> jinja2.Template:
+    try:
+        return environment(shell).from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax: {exc.message}", exc.lineno) from None
+
+
+def render(source: str, shell: Shell, context: Mapping[str, Any]) -> str:
+    """The command exactly as it will run, every substituted value quoted for `shell`."""
+    template = _compile(source, shell)
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"template uses an undefined value: {exc.message}") from None
+    except SecurityError as exc:
+        raise TemplateProblem(f"template does something not allowed: {exc}") from None
+    except ValueError as exc:  # from quoting: a NUL character
+        raise TemplateProblem(str(exc)) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(f"template: {exc.message}") from None
+
+
+def _parse(source: str) -> nodes.Template:
+    try:
+        return environment(Shell.SH).parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax: {exc.message}", exc.lineno) from None
+
+
+def names_used(source: str) -> set[str]:
+    """Names a template reads from its context (parameters and built-ins)."""
+    return set(meta.find_undeclared_variables(_parse(source)))
+
+
+def raw_insertions(source: str) -> list[int]:
+    """Template lines on which the `unquoted` filter inserts text without quoting."""
+    return sorted({f.lineno for f in _parse(source).find_all(nodes.Filter) if f.name == RAW_FILTER})
