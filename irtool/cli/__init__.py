@@ -51,8 +51,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from irtool.cli import plan, schema, validate
+    from irtool.cli import incident, plan, schema, validate
 
+    cli.add_command(incident.incident)
+    cli.add_command(incident.verify)
     cli.add_command(validate.validate)
     cli.add_command(schema.schema)
     cli.add_command(plan.plan)

@@ -65,8 +65,8 @@ def parse_duration(value: Any) -> Any:
             return timedelta(
                 hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
             )
-    if isinstance(value, timedelta):
-        return value
+    if isinstance(value, timedelta) or (isinstance(value, str) and value.startswith("P")):
+        return value  # already a duration, or ISO 8601 as a journal stores it: pydantic reads it
     raise ValueError(f"'{value}' is not a duration: write minutes, or text like '45m' or '1h30m'")
 
 

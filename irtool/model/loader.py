@@ -143,7 +143,7 @@ def _splice(doc: Document, at: NodePath, stack: tuple[Path, ...]) -> list[Proble
     items: list[Any] = container[at[-1]]
     if not any(_is_include(item) for item in items):
         return []
-    before = Document(doc.path, doc.data, dict(doc.marks), dict(doc.key_marks))
+    before = Document(doc.path, doc.data, dict(doc.marks), dict(doc.key_marks), doc.sources)
     moves: list[tuple[Document, NodePath, int]] = []
     spliced: list[Any] = []
     problems: list[Problem] = []
@@ -180,6 +180,7 @@ def _splice(doc: Document, at: NodePath, stack: tuple[Path, ...]) -> list[Proble
         except InvalidFile as invalid:
             problems += invalid.problems
             continue
+        doc.sources += [s for s in fragment.sources if s[0] not in {p for p, _ in doc.sources}]
         for j, step in enumerate(fragment.data["steps"]):
             moves.append((fragment, ("steps", j), len(spliced)))
             spliced.append(step)

@@ -72,6 +72,9 @@ class Document:
     data: Any
     marks: dict[NodePath, Mark] = field(default_factory=dict)
     key_marks: dict[NodePath, Mark] = field(default_factory=dict)
+    # The exact bytes read, this file's first, then every file it included: what a
+    # journal records so an incident can show the very runbook it followed.
+    sources: list[tuple[str, bytes]] = field(default_factory=list)
 
     def mark(self, loc: Sequence[Any], *, key: bool = False) -> Mark:
         """The mark of the deepest node along `loc` that exists in the data.
@@ -254,6 +257,7 @@ def parse(source: str | bytes, path: str) -> Document:
     if root is None:
         raise InvalidFile([Problem(Mark(path, 1, 1), "file is empty")])
     builder = _Builder(path)
+    builder.doc.sources = [(path, source if isinstance(source, bytes) else source.encode())]
     try:
         builder.doc.data = builder.build(root, ())
     except _Refused as refused:

@@ -1,0 +1,449 @@
+"""`irtool incident ...` and `irtool verify`: the headless face of a live incident.
+
+For scripts, for a scribe at a second terminal, and for tests. Every command
+takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from irtool.cli.exits import Exit
+from irtool.cli.plan import parse_params
+from irtool.engine.session import IncidentSession, Refused
+from irtool.engine.state import IncidentState, Status
+from irtool.journal import Event, Journal, JournalError
+from irtool.journal.incidents import incident_ids, journal_path
+from irtool.model.lint import lint_runbook
+from irtool.model.loader import load_contacts, load_inventory, load_runbook
+from irtool.model.plan import PlanError, resolve_parameters
+from irtool.model.problems import InvalidFile, errors
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+actor_option = click.option(
+    "--as",
+    "actor",
+    metavar="NAME",
+    help="Who is acting (default: $IRTOOL_RESPONDER, else the OS user).",
+)
+
+
+def who(actor: str | None) -> str:
+    return actor or os.environ.get("IRTOOL_RESPONDER") or getpass.getuser()
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; without an offset the time is taken as UTC, as IIS logs write it."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{text}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def fail(message: str, status: Exit = Exit.INVALID) -> None:
+    click.echo(f"irtool: {message}", err=True)
+    raise SystemExit(status)
+
+
+def session(incident: str) -> IncidentSession:
+    try:
+        return IncidentSession.open(incident)
+    except (Refused, ValueError, JournalError) as exc:
+        fail(str(exc))
+        raise AssertionError from exc  # unreachable
+
+
+def report(event: Event, as_json: bool, message: str) -> None:
+    if as_json:
+        click.echo(json.dumps(event.as_dict(), sort_keys=True))
+    else:
+        click.echo(message)
+
+
+def run_command(incident: str, as_json: bool, action: Any, message: str) -> None:
+    current = session(incident)
+    try:
+        event = action(current)
+    except Refused as refused:
+        fail(str(refused))
+    except JournalError as exc:
+        fail(str(exc), Exit.FAILED)
+    finally:
+        current.close_journal()
+    report(event, as_json, message.format(seq=event.seq))
+
+
+@click.group()
+def incident() -> None:
+    """Open and work an incident without the terminal UI."""
+
+
+@incident.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--inventory", type=click.Path(path_type=Path))
+@click.option("--contacts", type=click.Path(path_type=Path))
+@actor_option
+@json_option
+def new(
+    runbook: Path,
+    params: tuple[str, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Open a new live incident from RUNBOOK and print its id."""
+    loaded = load_runbook(runbook)
+    people = load_contacts(contacts) if contacts else None
+    hosts = load_inventory(inventory) if inventory else None
+    found = errors(
+        lint_runbook(
+            loaded.model,
+            loaded.doc,
+            people.model if people else None,
+            hosts.model if hosts else None,
+        )
+    )
+    if found:
+        raise InvalidFile(found)
+    try:
+        values = resolve_parameters(loaded.model, parse_params(params))
+    except PlanError as bad:
+        fail("\n".join(bad.messages))
+        return
+    opened = IncidentSession.new(loaded, values, actor=who(actor), contacts=people, inventory=hosts)
+    opened.close_journal()
+    click.echo(json.dumps({"id": opened.state.id}) if as_json else opened.state.id)
+
+
+@incident.command(name="list")
+@json_option
+def list_incidents(as_json: bool) -> None:
+    """Incidents under the data directory, newest last."""
+    rows: list[dict[str, Any]] = []
+    for incident_id in incident_ids():
+        try:
+            current = IncidentSession.open(incident_id)
+        except (Refused, JournalError) as exc:
+            rows.append({"id": incident_id, "error": str(exc)})
+            continue
+        state = current.state
+        current.close_journal()
+        rows.append(
+            {
+                "id": state.id,
+                "title": state.title,
+                "mode": state.mode,
+                "runbook": state.runbook.id,
+                "opened_at": state.opened_at,
+                "commander": state.commander,
+                "closed": state.closed,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['id']}  (unreadable: {row['error']})")
+        else:
+            status = "closed" if row["closed"] else "open"
+            click.echo(f"{row['id']}  {row['mode'].upper():8} {status:6}  {row['title']}")
+
+
+def summary(state: IncidentState) -> dict[str, Any]:
+    available = state.available()
+    return {
+        "id": state.id,
+        "title": state.title,
+        "mode": state.mode,
+        "runbook": {
+            "id": state.runbook.id,
+            "version": state.runbook.version,
+            "sha256": state.runbook_sha256,
+        },
+        "parameters": state.parameters,
+        "opened_at": state.opened_at,
+        "opened_by": state.opened_by,
+        "commander": state.commander,
+        "closed_at": state.closed_at,
+        "reconvene_at": state.reconvene_at,
+        "meeting_open": state.meeting,
+        "next": available,
+        "steps": [
+            {
+                "id": s.id,
+                "phase": s.phase,
+                "kind": s.kind,
+                "title": s.title,
+                "status": s.status.value,
+                "by": s.by,
+                "at": s.at,
+                "option": s.option,
+                "reason": s.reason,
+            }
+            for s in state.steps.values()
+        ],
+        "contacts": {
+            role: {
+                "reached": tree.reached,
+                "next_to_call": tree.next_person,
+                "attempts": [
+                    {"person": a.person, "outcome": a.outcome.value, "at": a.at, "by": a.by}
+                    for a in tree.attempts
+                ],
+            }
+            for role, tree in state.calls.items()
+        },
+        "notes": [{"seq": n.seq, "at": n.at, "by": n.by, "text": n.text} for n in state.notes],
+        "head": state.head,
+        "events": state.last_seq,
+    }
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@json_option
+def show(incident_id: str, as_json: bool) -> None:
+    """Where an incident stands: steps, what is next, contacts, reconvene time, commander."""
+    current = session(incident_id)
+    state = current.state
+    current.close_journal()
+    data = summary(state)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{state.id}  {state.mode.upper()}  {state.title}")
+    click.echo(f"runbook {state.runbook.id} {state.runbook.version}  sha256 {state.runbook_sha256}")
+    click.echo(f"opened {state.opened_at} by {state.opened_by}; commander {state.commander}")
+    if state.closed_at:
+        click.echo(f"closed {state.closed_at}")
+    if state.reconvene_at:
+        click.echo(f"reconvene at {state.reconvene_at}")
+    available = set(data["next"])
+    marks = {Status.DONE: "x", Status.SKIPPED: "-"}
+    phase = None
+    for step in state.steps.values():
+        if step.phase != phase:
+            phase = step.phase
+            click.echo(f"== {phase}")
+        mark = marks.get(step.status, ">" if step.id in available else " ")
+        extra = (
+            f" -> {step.option}" if step.option else (f" ({step.reason})" if step.reason else "")
+        )
+        click.echo(f"  [{mark}] {step.id}: {step.title}{extra}")
+    click.echo(f"next: {', '.join(data['next']) or 'nothing: every reachable step is done'}")
+    for role, tree in state.calls.items():
+        status = (
+            f"reached {tree.reached}"
+            if tree.reached
+            else f"call {tree.next_person or 'nobody left'}"
+        )
+        click.echo(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
+    click.echo(f"head {state.head} ({state.last_seq} events)")
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("text")
+@click.option("--at", "at", help="When it happened (ISO 8601; UTC unless an offset is given).")
+@actor_option
+@json_option
+def note(incident_id: str, text: str, at: str | None, actor: str | None, as_json: bool) -> None:
+    """Add a note to the timeline, back-dated with --at if need be."""
+    when = parse_time(at) if at else None
+    run_command(
+        incident_id, as_json, lambda s: s.note(text, who(actor), when), "noted as event {seq}"
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@click.option("--note", default="", help="What was done or found.")
+@click.option("--check", "checklist", multiple=True, help="A checklist item ticked (repeatable).")
+@actor_option
+@json_option
+def done(
+    incident_id: str,
+    step: str,
+    note: str,
+    checklist: tuple[str, ...],
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Mark a step complete."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.complete(step, who(actor), note, list(checklist)),
+        f"{step} done (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@click.option("--reason", required=True, help="Why the step is skipped.")
+@actor_option
+@json_option
+def skip(incident_id: str, step: str, reason: str, actor: str | None, as_json: bool) -> None:
+    """Skip a step, with the reason."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.skip(step, who(actor), reason),
+        f"{step} skipped (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@click.argument("option")
+@click.option("--note", default="")
+@actor_option
+@json_option
+def decide(
+    incident_id: str, step: str, option: str, note: str, actor: str | None, as_json: bool
+) -> None:
+    """Answer a decision step; its route is followed."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.decide(step, option, who(actor), note),
+        f"{step}: {option} (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("role")
+@click.option("--person", required=True)
+@click.option(
+    "--outcome", required=True, type=click.Choice(["reached", "no-answer", "left-message"])
+)
+@click.option("--method", help="phone, sms, email, chat, pager")
+@actor_option
+@json_option
+def reach(
+    incident_id: str,
+    role: str,
+    person: str,
+    outcome: str,
+    method: str | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Record a contact attempt; a no-answer moves the role's call tree to the next backup."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.reach(role, person, outcome, who(actor), method),
+        f"{role}: {person} {outcome} (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@click.option("--reason", required=True)
+@actor_option
+@json_option
+def request(incident_id: str, step: str, reason: str, actor: str | None, as_json: bool) -> None:
+    """Request an action (containment); two-person steps then need another's approval."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.request_action(step, who(actor), reason),
+        f"{step} requested (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@actor_option
+@json_option
+def approve(incident_id: str, step: str, actor: str | None, as_json: bool) -> None:
+    """Approve an action someone else requested."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.approve(step, who(actor)),
+        f"{step} approved (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.option("--to", "to", required=True, help="Who takes incident command.")
+@actor_option
+@json_option
+def handover(incident_id: str, to: str, actor: str | None, as_json: bool) -> None:
+    """Hand incident command to another responder."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.handover(to, who(actor)),
+        f"{to} has command (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.option("--summary", default="")
+@actor_option
+@json_option
+def close(incident_id: str, summary: str, actor: str | None, as_json: bool) -> None:
+    """Close the incident; nothing more can be written to it."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.close(who(actor), summary),
+        "incident closed (event {seq})",
+    )
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID")
+@click.option("--head", help="The head hash you noted earlier: catches a truncated tail too.")
+@json_option
+def verify(incident_id: str, head: str | None, as_json: bool) -> None:
+    """Recompute the hash chain. Exit 0 and the head when intact, 1 naming the first bad event."""
+    try:
+        path = journal_path(incident_id)
+        with Journal(path, incident_id) as journal:
+            result = journal.verify(head)
+    except (ValueError, JournalError) as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "events": result.count,
+                    "head": result.head,
+                    "first_bad_seq": result.first_bad_seq,
+                    "problem": result.problem,
+                }
+            )
+        )
+    elif result.ok:
+        click.echo(f"intact: {result.count} events, head {result.head}")
+    else:
+        click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
+    if not result.ok:
+        raise SystemExit(Exit.FAILED)

@@ -1,0 +1,1 @@
+"""The incident engine: commands checked against state folded from the journal."""

@@ -1,0 +1,341 @@
+"""An incident session: every command is checked against the state, then written as one event.
+
+A command folds in whatever other writers appended, checks, and appends
+inside a single journal transaction: two responders completing the same step
+at once cannot both succeed. A refused command writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from irtool.engine import kinds
+from irtool.engine.state import IncidentState, Outcome, Status
+from irtool.journal import Event, EventDraft, Journal
+from irtool.journal.events import utc_text
+from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
+from irtool.model.contacts import Contacts
+from irtool.model.inventory import Inventory
+from irtool.model.loader import Loaded
+from irtool.model.runbook import Runbook
+from irtool.model.steps import ActionStep, AgendaStep, DecisionStep
+
+MODES = ("live", "exercise")
+
+
+class Refused(Exception):
+    """A command the incident's state does not allow; nothing was written."""
+
+
+def _source(loaded: Loaded[Any]) -> dict[str, Any]:
+    """The exact files read, with their SHA-256, and the model they resolved to."""
+    files = [
+        {
+            "path": path,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "text": raw.decode("utf-8", "replace"),
+        }
+        for path, raw in loaded.doc.sources
+    ]
+    model: BaseModel = loaded.model
+    return {**files[0], "includes": files[1:], "model": model.model_dump(mode="json")}
+
+
+class IncidentSession:
+    def __init__(self, journal: Journal, state: IncidentState) -> None:
+        self.journal, self.state = journal, state
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls,
+        runbook: Loaded[Runbook],
+        parameters: dict[str, Any],
+        *,
+        actor: str,
+        mode: str = "live",
+        contacts: Loaded[Contacts] | None = None,
+        inventory: Loaded[Inventory] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> IncidentSession:
+        if mode not in MODES:
+            raise Refused(f"mode must be one of {', '.join(MODES)}")
+        incident = new_incident_id((clock or (lambda: datetime.now(UTC)))())
+        create_incident_dir(incident)
+        journal = Journal(journal_path(incident), incident, create=True, clock=clock)
+        opening = journal.append(
+            EventDraft(
+                kinds.INCIDENT_OPENED,
+                actor,
+                {
+                    "title": runbook.model.title,
+                    "mode": mode,
+                    "runbook": _source(runbook),
+                    "parameters": parameters,
+                    "contacts": _source(contacts) if contacts else None,
+                    "inventory": _source(inventory) if inventory else None,
+                    "commander": actor,
+                },
+            )
+        )
+        return cls(journal, IncidentState.opened(opening))
+
+    @classmethod
+    def open(cls, incident: str, clock: Callable[[], datetime] | None = None) -> IncidentSession:
+        """Reopen an incident exactly where its journal says it stands."""
+        path = journal_path(incident)
+        if not path.exists():
+            raise Refused(f"no incident {incident}")
+        journal = Journal(path, incident, clock=clock)
+        events = journal.events()
+        first = next(events, None)
+        if first is None or first.kind != kinds.INCIDENT_OPENED:
+            raise Refused(f"incident {incident} has no opening event")
+        state = IncidentState.opened(first)
+        for event in events:
+            state.apply(event)
+        return cls(journal, state)
+
+    def close_journal(self) -> None:
+        self.journal.close()
+
+    def refresh(self) -> list[Event]:
+        """Fold in what other writers (a scribe's terminal) appended since we last looked."""
+        new = list(self.journal.events(after=self.state.last_seq))
+        for event in new:
+            self.state.apply(event)
+        return new
+
+    # -- the one way anything is written ----------------------------------------
+
+    def _write(self, decide: Callable[[IncidentState], EventDraft]) -> Event:
+        with self.journal.transaction() as tx:
+            for event in tx.events(after=self.state.last_seq):
+                self.state.apply(event)
+            if self.state.closed:
+                raise Refused(f"incident {self.state.id} is closed")
+            event = tx.append(decide(self.state))
+        self.state.apply(event)
+        return event
+
+    def _pending_available(self, state: IncidentState, step_id: str) -> None:
+        if step_id not in state.steps:
+            raise Refused(f"no step '{step_id}' in runbook {state.runbook.id}")
+        step = state.steps[step_id]
+        if step.status is not Status.PENDING:
+            raise Refused(f"step '{step_id}' is already {step.status} (by {step.by} at {step.at})")
+        available = state.available()
+        if step_id not in available:
+            upcoming = ", ".join(available) or "none"
+            raise Refused(f"step '{step_id}' is not reachable yet; next: {upcoming}")
+
+    # -- commands ----------------------------------------------------------------
+
+    def complete(
+        self, step: str, actor: str, note: str = "", checklist: list[str] | None = None
+    ) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            self._pending_available(state, step)
+            spec = state.runbook.step(step)
+            if isinstance(spec, DecisionStep):
+                raise Refused(f"step '{step}' is a decision: answer it with one of its options")
+            items = list(checklist or [])
+            known = getattr(spec, "checklist", [])
+            unknown = [item for item in items if item not in known]
+            if unknown:
+                raise Refused(f"'{unknown[0]}' is not on the checklist of step '{step}'")
+            if isinstance(spec, ActionStep) and spec.approvals == 2:
+                action = state.actions.get(step)
+                if action is None or not action.approvals:
+                    raise Refused(f"action '{step}' needs a second responder's approval first")
+            return EventDraft(
+                kinds.STEP_COMPLETED, actor, {"note": note, "checklist": items}, step=step
+            )
+
+        return self._write(decide)
+
+    def skip(self, step: str, actor: str, reason: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not reason.strip():
+                raise Refused("skipping a step needs a reason")
+            self._pending_available(state, step)
+            if isinstance(state.runbook.step(step), DecisionStep):
+                raise Refused(f"step '{step}' is a decision: it cannot be skipped, only answered")
+            return EventDraft(kinds.STEP_SKIPPED, actor, {"reason": reason}, step=step)
+
+        return self._write(decide)
+
+    def decide(self, step: str, option: str, actor: str, note: str = "") -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            spec = state.runbook.step(step)
+            if spec is not None and not isinstance(spec, DecisionStep):
+                raise Refused(f"step '{step}' is not a decision")
+            self._pending_available(state, step)
+            assert isinstance(spec, DecisionStep)
+            chosen = next((o for o in spec.options if o.id == option), None)
+            if chosen is None:
+                ids = ", ".join(o.id for o in spec.options)
+                raise Refused(f"'{option}' is not an option of '{step}' (options: {ids})")
+            return EventDraft(
+                kinds.DECISION_MADE,
+                actor,
+                {"option": option, "label": chosen.label, "next": chosen.next, "note": note},
+                step=step,
+            )
+
+        return self._write(decide)
+
+    def note(self, text: str, actor: str, at: datetime | None = None) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not text.strip():
+                raise Refused("a note needs text")
+            return EventDraft(kinds.NOTE_ADDED, actor, {"text": text}, occurred_at=at)
+
+        return self._write(decide)
+
+    def correct(
+        self, seq: int, actor: str, reason: str, text: str | None = None, at: datetime | None = None
+    ) -> Event:
+        """Record that event `seq` was wrong; the original stays, the correction points at it."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            if not 1 < seq <= state.last_seq:
+                raise Refused(f"no event {seq} to correct (events 2..{state.last_seq})")
+            if not reason.strip():
+                raise Refused("a correction needs a reason")
+            replacement: dict[str, str] = {}
+            if text is not None:
+                replacement["text"] = text
+            if at is not None:
+                replacement["occurred_at"] = utc_text(at)
+            return EventDraft(
+                kinds.EVENT_CORRECTED,
+                actor,
+                {"corrects": seq, "reason": reason, "replacement": replacement},
+            )
+
+        return self._write(decide)
+
+    def reach(
+        self, role: str, person: str, outcome: str, actor: str, method: str | None = None
+    ) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if role not in state.calls:
+                raise Refused(
+                    f"no role '{role}' in this incident (roles: {', '.join(state.calls)})"
+                )
+            try:
+                result = Outcome(outcome)
+            except ValueError:
+                raise Refused(
+                    f"outcome must be one of {', '.join(o.value for o in Outcome)}"
+                ) from None
+            return EventDraft(
+                kinds.CONTACT_ATTEMPTED,
+                actor,
+                {"role": role, "person": person, "method": method, "outcome": result.value},
+            )
+
+        return self._write(decide)
+
+    def open_meeting(self, step: str, actor: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not isinstance(state.runbook.step(step), AgendaStep):
+                raise Refused(f"step '{step}' is not an agenda step")
+            if state.meeting:
+                raise Refused(f"the meeting of '{state.meeting}' is still open")
+            return EventDraft(kinds.MEETING_OPENED, actor, {}, step=step)
+
+        return self._write(decide)
+
+    def close_meeting(
+        self,
+        actor: str,
+        outcomes: dict[str, str] | None = None,
+        reconvene_at: datetime | None = None,
+    ) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not state.meeting:
+                raise Refused("no meeting is open")
+            return EventDraft(
+                kinds.MEETING_CLOSED,
+                actor,
+                {
+                    "outcomes": outcomes or {},
+                    "reconvene_at": utc_text(reconvene_at) if reconvene_at else None,
+                },
+                step=state.meeting,
+            )
+
+        return self._write(decide)
+
+    def set_reconvene(self, at: datetime, actor: str) -> Event:
+        return self._write(
+            lambda state: EventDraft(kinds.RECONVENE_SET, actor, {"at": utc_text(at)})
+        )
+
+    def request_action(self, step: str, actor: str, reason: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not isinstance(state.runbook.step(step), ActionStep):
+                raise Refused(f"step '{step}' is not an action")
+            self._pending_available(state, step)
+            if step in state.actions and not state.actions[step].rolled_back:
+                raise Refused(
+                    f"action '{step}' was already requested by {state.actions[step].requested_by}"
+                )
+            if not reason.strip():
+                raise Refused("requesting an action needs a reason")
+            return EventDraft(kinds.ACTION_REQUESTED, actor, {"reason": reason}, step=step)
+
+        return self._write(decide)
+
+    def approve(self, step: str, actor: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            action = state.actions.get(step)
+            if action is None:
+                raise Refused(f"action '{step}' has not been requested")
+            if action.requested_by == actor:
+                raise Refused(f"{actor} requested '{step}': a second responder must approve it")
+            if actor in action.approvals:
+                raise Refused(f"{actor} already approved '{step}'")
+            return EventDraft(
+                kinds.ACTION_APPROVED, actor, {"request": action.request_seq}, step=step
+            )
+
+        return self._write(decide)
+
+    def record_rollback(self, step: str, actor: str, note: str = "") -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            spec = state.runbook.step(step)
+            if not isinstance(spec, ActionStep):
+                raise Refused(f"step '{step}' is not an action")
+            if spec.rollback is None:
+                raise Refused(f"action '{step}' is irreversible: {spec.irreversible}")
+            if state.steps[step].status is not Status.DONE:
+                raise Refused(f"action '{step}' was not applied, so there is nothing to roll back")
+            if state.actions.get(step) and state.actions[step].rolled_back:
+                raise Refused(f"action '{step}' was already rolled back")
+            return EventDraft(kinds.ACTION_ROLLED_BACK, actor, {"note": note}, step=step)
+
+        return self._write(decide)
+
+    def handover(self, to: str, actor: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if not to.strip():
+                raise Refused("hand over to whom?")
+            if to == state.commander:
+                raise Refused(f"{to} already has incident command")
+            return EventDraft(kinds.COMMAND_HANDED_OVER, actor, {"from": state.commander, "to": to})
+
+        return self._write(decide)
+
+    def close(self, actor: str, summary: str = "") -> Event:
+        return self._write(
+            lambda state: EventDraft(kinds.INCIDENT_CLOSED, actor, {"summary": summary})
+        )

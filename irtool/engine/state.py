@@ -1,0 +1,275 @@
+"""Where an incident stands: a fold over its journal, so reopening is the same path as opening."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.journal import Event
+from irtool.model.contacts import Contacts
+from irtool.model.flow import following
+from irtool.model.inventory import Inventory
+from irtool.model.runbook import Runbook
+from irtool.model.steps import DecisionStep
+
+
+class Outcome(StrEnum):
+    REACHED = "reached"
+    NO_ANSWER = "no-answer"
+    LEFT_MESSAGE = "left-message"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class StepState:
+    id: str
+    kind: str
+    title: str
+    phase: str
+    status: Status = Status.PENDING
+    by: str | None = None
+    at: str | None = None
+    note: str = ""
+    checklist: list[str] = field(default_factory=list)
+    option: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Attempt:
+    seq: int
+    at: str
+    by: str
+    person: str
+    method: str | None
+    outcome: Outcome
+
+
+@dataclass
+class CallTree:
+    """Who to call for a role: the primary, then each backup in turn after a no-answer."""
+
+    role: str
+    order: list[str]
+    position: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    reached: str | None = None
+
+    @property
+    def next_person(self) -> str | None:
+        if self.reached:
+            return None
+        return self.order[self.position] if self.position < len(self.order) else None
+
+
+@dataclass
+class Note:
+    seq: int
+    at: str
+    recorded_at: str
+    by: str
+    text: str
+    corrected_by: int | None = None
+
+
+@dataclass
+class ActionState:
+    requested_by: str
+    request_seq: int
+    reason: str
+    approvals: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+
+
+@dataclass
+class IncidentState:
+    id: str
+    title: str
+    mode: str
+    runbook: Runbook
+    runbook_sha256: str
+    parameters: dict[str, Any]
+    contacts: Contacts | None
+    inventory: Inventory | None
+    opened_at: str
+    opened_by: str
+    commander: str
+    steps: dict[str, StepState]
+    closed_at: str | None = None
+    notes: list[Note] = field(default_factory=list)
+    calls: dict[str, CallTree] = field(default_factory=dict)
+    meeting: str | None = None  # the agenda step whose meeting is open
+    reconvene_at: str | None = None
+    actions: dict[str, ActionState] = field(default_factory=dict)
+    corrections: dict[int, list[int]] = field(default_factory=dict)
+    last_seq: int = 0
+    head: str = ""
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    @classmethod
+    def opened(cls, event: Event) -> IncidentState:
+        data = event.data
+        runbook = Runbook.model_validate(data["runbook"]["model"])
+        contacts = data.get("contacts")
+        inventory = data.get("inventory")
+        state = cls(
+            id=event.incident,
+            title=data["title"],
+            mode=data["mode"],
+            runbook=runbook,
+            runbook_sha256=data["runbook"]["sha256"],
+            parameters=data["parameters"],
+            contacts=Contacts.model_validate(contacts["model"]) if contacts else None,
+            inventory=Inventory.model_validate(inventory["model"]) if inventory else None,
+            opened_at=event.occurred_at,
+            opened_by=event.actor,
+            commander=data["commander"],
+            steps={
+                step.id: StepState(step.id, step.type, step.title, phase.id)
+                for phase, step in runbook.steps()
+            },
+        )
+        for role in runbook.roles:
+            order = (
+                state.contacts.roles[role].call_order()
+                if state.contacts and role in state.contacts.roles
+                else []
+            )
+            state.calls[role] = CallTree(role, order)
+        state.last_seq, state.head = event.seq, event.hash
+        return state
+
+    def available(self) -> list[str]:
+        """Pending steps the flow has reached: the first step, and wherever done steps lead."""
+        after = following(self.runbook)
+        order = list(self.steps)
+        reached = {order[0]} if order else set()
+        todo = list(reached)
+        while todo:
+            step = self.steps[todo.pop()]
+            if step.status is Status.PENDING:
+                continue
+            spec = self.runbook.step(step.id)
+            if isinstance(spec, DecisionStep):
+                chosen = next((o for o in spec.options if o.id == step.option), None)
+                targets = [(chosen.next if chosen else None) or after[step.id]]
+            else:
+                targets = [(spec.next if spec else None) or after[step.id]]
+            for target in targets:
+                if target and target in self.steps and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+        return [s for s in order if s in reached and self.steps[s].status is Status.PENDING]
+
+    def apply(self, event: Event) -> None:
+        """Fold one more event into the state."""
+        handler = _HANDLERS.get(event.kind)
+        if handler:
+            handler(self, event)
+        self.last_seq, self.head = event.seq, event.hash
+
+
+def _finish(state: IncidentState, event: Event, status: Status) -> None:
+    step = state.steps[event.step or ""]
+    step.status, step.by, step.at = status, event.actor, event.occurred_at
+    step.note = event.data.get("note", "")
+    step.checklist = list(event.data.get("checklist", []))
+    step.reason = event.data.get("reason")
+    step.option = event.data.get("option")
+
+
+def _note(state: IncidentState, event: Event) -> None:
+    state.notes.append(
+        Note(event.seq, event.occurred_at, event.recorded_at, event.actor, event.data["text"])
+    )
+
+
+def _corrected(state: IncidentState, event: Event) -> None:
+    target = event.data["corrects"]
+    state.corrections.setdefault(target, []).append(event.seq)
+    for note in state.notes:
+        if note.seq == target:
+            note.corrected_by = event.seq
+            replacement = event.data.get("replacement", {})
+            note.text = replacement.get("text", note.text)
+            note.at = replacement.get("occurred_at", note.at)
+
+
+def _contact(state: IncidentState, event: Event) -> None:
+    data = event.data
+    tree = state.calls.setdefault(data["role"], CallTree(data["role"], []))
+    outcome = Outcome(data["outcome"])
+    tree.attempts.append(
+        Attempt(
+            event.seq, event.occurred_at, event.actor, data["person"], data.get("method"), outcome
+        )
+    )
+    if outcome is Outcome.REACHED:
+        tree.reached = data["person"]
+    elif outcome is Outcome.NO_ANSWER and data["person"] in tree.order:
+        tree.position = max(tree.position, tree.order.index(data["person"]) + 1)
+
+
+def _meeting_opened(state: IncidentState, event: Event) -> None:
+    state.meeting = event.step
+
+
+def _meeting_closed(state: IncidentState, event: Event) -> None:
+    state.meeting = None
+    if event.data.get("reconvene_at"):
+        state.reconvene_at = event.data["reconvene_at"]
+
+
+def _reconvene(state: IncidentState, event: Event) -> None:
+    state.reconvene_at = event.data["at"]
+
+
+def _requested(state: IncidentState, event: Event) -> None:
+    state.actions[event.step or ""] = ActionState(
+        event.actor, event.seq, event.data.get("reason", "")
+    )
+
+
+def _approved(state: IncidentState, event: Event) -> None:
+    state.actions[event.step or ""].approvals.append(event.actor)
+
+
+def _rolled_back(state: IncidentState, event: Event) -> None:
+    if event.step in state.actions:
+        state.actions[event.step].rolled_back = True
+
+
+def _handover(state: IncidentState, event: Event) -> None:
+    state.commander = event.data["to"]
+
+
+def _closed(state: IncidentState, event: Event) -> None:
+    state.closed_at = event.occurred_at
+
+
+_HANDLERS = {
+    kinds.STEP_COMPLETED: lambda s, e: _finish(s, e, Status.DONE),
+    kinds.DECISION_MADE: lambda s, e: _finish(s, e, Status.DONE),
+    kinds.STEP_SKIPPED: lambda s, e: _finish(s, e, Status.SKIPPED),
+    kinds.NOTE_ADDED: _note,
+    kinds.EVENT_CORRECTED: _corrected,
+    kinds.CONTACT_ATTEMPTED: _contact,
+    kinds.MEETING_OPENED: _meeting_opened,
+    kinds.MEETING_CLOSED: _meeting_closed,
+    kinds.RECONVENE_SET: _reconvene,
+    kinds.ACTION_REQUESTED: _requested,
+    kinds.ACTION_APPROVED: _approved,
+    kinds.ACTION_ROLLED_BACK: _rolled_back,
+    kinds.COMMAND_HANDED_OVER: _handover,
+    kinds.INCIDENT_CLOSED: _closed,
+}

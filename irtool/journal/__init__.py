@@ -1,0 +1,16 @@
+"""The incident journal: append-only, hash-chained events in SQLite."""
+
+from irtool.journal.events import GENESIS, Event, EventDraft, canonical_json, event_hash
+from irtool.journal.store import Journal, JournalBusy, JournalError, Verification
+
+__all__ = [
+    "GENESIS",
+    "Event",
+    "EventDraft",
+    "Journal",
+    "JournalBusy",
+    "JournalError",
+    "Verification",
+    "canonical_json",
+    "event_hash",
+]

@@ -1,0 +1,72 @@
+"""Events and their hash chain: each event's hash covers its content and the hash before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def utc_text(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, so text order is time order."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """What a command asks to record; the journal gives it a seq, a time and its hashes."""
+
+    kind: str
+    actor: str
+    data: dict[str, Any] = field(default_factory=dict)
+    step: str | None = None
+    host: str | None = None
+    occurred_at: datetime | None = None  # None: now; a responder may back-date
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    incident: str
+    occurred_at: str
+    recorded_at: str
+    actor: str
+    kind: str
+    step: str | None
+    host: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def content(self) -> dict[str, Any]:
+        """Everything the hash covers: all fields but the hash itself."""
+        return {
+            "seq": self.seq,
+            "incident": self.incident,
+            "occurred_at": self.occurred_at,
+            "recorded_at": self.recorded_at,
+            "actor": self.actor,
+            "kind": self.kind,
+            "step": self.step,
+            "host": self.host,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.content(), "hash": self.hash}
+
+
+def event_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()

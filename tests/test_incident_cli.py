@@ -1,0 +1,185 @@
+"""The headless incident CLI, run as real processes, as a scribe at a second terminal would."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+RUNBOOK = str(ROOT / "tests/corpus/valid/every-kind.yaml")
+CONTACTS = str(ROOT / "tests/corpus/valid/contacts.yaml")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "IRTOOL_HOME": str(tmp_path), "IRTOOL_RESPONDER": "scribe-judy"}
+
+
+def irtool(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "irtool", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def new(env: dict[str, str]) -> str:
+    result = irtool(
+        env,
+        "incident",
+        "new",
+        RUNBOOK,
+        "--param",
+        "attacker_ip=203.0.113.7",
+        "--param",
+        "account=CORP\\mallory",
+        "--contacts",
+        CONTACTS,
+        "--as",
+        "ann",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["id"])
+
+
+def test_a_whole_walk_from_the_command_line(env: dict[str, str]) -> None:
+    incident = new(env)
+    assert (
+        irtool(env, "incident", "done", incident, "assemble", "--note", "bridge open").returncode
+        == 0
+    )
+    assert irtool(env, "incident", "skip", incident, "meet", "--reason", "by phone").returncode == 0
+    assert (
+        irtool(env, "incident", "done", incident, "scope", "--check", "Read the alert").returncode
+        == 0
+    )
+    assert irtool(env, "incident", "decide", incident, "ongoing", "yes").returncode == 0
+    assert (
+        irtool(
+            env, "incident", "request", incident, "block", "--reason", "active", "--as", "ann"
+        ).returncode
+        == 0
+    )
+    assert irtool(env, "incident", "approve", incident, "block", "--as", "ben").returncode == 0
+    assert (
+        irtool(
+            env,
+            "incident",
+            "reach",
+            incident,
+            "security",
+            "--person",
+            "ann",
+            "--outcome",
+            "no-answer",
+        ).returncode
+        == 0
+    )
+    assert (
+        irtool(
+            env, "incident", "note", incident, "began earlier", "--at", "2026-11-21T02:10"
+        ).returncode
+        == 0
+    )
+    assert irtool(env, "incident", "handover", incident, "--to", "ben").returncode == 0
+    shown = json.loads(irtool(env, "incident", "show", incident, "--json").stdout)
+    assert shown["commander"] == "ben"
+    assert shown["next"] == ["block"]
+    assert [s["status"] for s in shown["steps"][:4]] == ["done", "skipped", "done", "done"]
+    assert shown["steps"][1]["by"] == "scribe-judy"  # IRTOOL_RESPONDER
+    assert shown["contacts"]["security"]["next_to_call"] == "ben"
+    assert shown["notes"][0]["at"] == "2026-11-21T02:10:00.000000Z"
+    text = irtool(env, "incident", "show", incident).stdout
+    assert "[>] block" in text and "commander ben" in text
+    listed = json.loads(irtool(env, "incident", "list", "--json").stdout)
+    assert [row["id"] for row in listed] == [incident]
+    assert irtool(env, "incident", "close", incident).returncode == 0
+    late = irtool(env, "incident", "note", incident, "too late")
+    assert late.returncode == 2 and "is closed" in late.stderr
+
+
+def test_refusals_exit_2_with_a_message(env: dict[str, str]) -> None:
+    incident = new(env)
+    result = irtool(env, "incident", "done", incident, "lessons")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "irtool: step 'lessons' is not reachable yet; next: assemble"
+    result = irtool(env, "incident", "show", "ir-20000101-000000-0000")
+    assert result.returncode == 2 and "no incident" in result.stderr
+    result = irtool(env, "incident", "note", incident, "x", "--at", "yesterday")
+    assert result.returncode == 2 and "is not a time" in result.stderr
+
+
+def test_new_refuses_bad_parameters(env: dict[str, str]) -> None:
+    result = irtool(
+        env,
+        "incident",
+        "new",
+        RUNBOOK,
+        "--param",
+        "attacker_ip=1.2.3.4;calc",
+        "--param",
+        "account=x",
+    )
+    assert result.returncode == 2
+    assert "is not an IP address" in result.stderr
+    assert not list(Path(env["IRTOOL_HOME"]).glob("incidents/*"))
+
+
+def test_a_scribe_and_the_ui_writing_at_once(env: dict[str, str]) -> None:
+    incident = new(env)
+    notes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "irtool",
+                "incident",
+                "note",
+                incident,
+                f"note {i}",
+                "--as",
+                f"r{i % 2}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    assert all(p.wait(timeout=60) == 0 for p in notes)
+    shown = json.loads(irtool(env, "incident", "show", incident, "--json").stdout)
+    assert sorted(n["text"] for n in shown["notes"]) == sorted(f"note {i}" for i in range(8))
+    assert irtool(env, "verify", incident).returncode == 0
+
+
+def test_verify_names_the_tampered_event(env: dict[str, str]) -> None:
+    incident = new(env)
+    for i in range(4):
+        irtool(env, "incident", "note", incident, f"n{i}")
+    ok = irtool(env, "verify", incident, "--json")
+    assert ok.returncode == 0
+    head = json.loads(ok.stdout)["head"]
+    assert irtool(env, "verify", incident).stdout.startswith("intact: 5 events, head ")
+    db = sqlite3.connect(Path(env["IRTOOL_HOME"]) / "incidents" / incident / "journal.sqlite")
+    db.execute("DROP TRIGGER events_are_never_deleted")
+    db.execute("DELETE FROM events WHERE seq = 5")
+    db.commit()
+    assert irtool(env, "verify", incident).returncode == 0  # a cut tail needs the head to be seen
+    cut = irtool(env, "verify", incident, "--head", head)
+    assert cut.returncode == 1
+    assert "BROKEN at event 5" in cut.stderr
+    db.execute("DROP TRIGGER events_are_never_updated")
+    db.execute("UPDATE events SET actor = 'mallory' WHERE seq = 3")
+    db.commit()
+    edited = irtool(env, "verify", incident, "--json")
+    assert edited.returncode == 1
+    assert json.loads(edited.stdout)["first_bad_seq"] == 3
