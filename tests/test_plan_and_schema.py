@@ -49,7 +49,7 @@ def test_plan_without_inventory_shows_selectors() -> None:
     code, out, _ = run("plan", RUNBOOK, *PARAMS)
     assert code == 0
     assert "group:affected (powershell)" in out
-    assert "$ Remove-NetFirewallRule -Name IR-Block" in out
+    assert "| Remove-NetFirewallRule -Name IR-Block" in out
 
 
 def test_plan_refuses_a_hostile_typed_parameter() -> None:

@@ -39,7 +39,9 @@ def test_shipped_files_validate_cleanly_together() -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "warning" not in result.output, result.output
+    warnings = [line for line in result.output.splitlines() if "warning:" in line]
+    # The example inventory's IIS 7.0 host is insecure on purpose, and is warned about by design.
+    assert all("legacy-iis7: marked insecure" in line for line in warnings), warnings
 
 
 def _runbook(path: Path) -> Runbook:

@@ -44,10 +44,10 @@ def _print(rows: list[PlanRow], inventory: Inventory | None) -> None:
         if row.command is not None:
             label = f"{row.item}: " if row.item else ""
             click.echo(f"      {label}{row.host} ({row.shell})")
-            click.echo(_indent(row.command, "        $ "))
+            click.echo(_indent(row.command, "        | "))
             if row.rollback is not None:
                 click.echo("        rollback:")
-                click.echo(_indent(row.rollback, "        $ "))
+                click.echo(_indent(row.rollback, "        | "))
         elif row.kind == "decision":
             click.echo(f"      - {row.item} -> {row.next or 'end of runbook'}")
         elif row.item:
