@@ -183,3 +183,31 @@ def test_verify_names_the_tampered_event(env: dict[str, str]) -> None:
     edited = irtool(env, "verify", incident, "--json")
     assert edited.returncode == 1
     assert json.loads(edited.stdout)["first_bad_seq"] == 3
+
+
+def test_a_scribe_corrects_a_note_and_sets_the_reconvene_time(env: dict[str, str]) -> None:
+    incident = new(env)
+    note = json.loads(
+        irtool(env, "incident", "note", incident, "shell found 02:10", "--json").stdout
+    )
+    fixed = irtool(
+        env,
+        "incident",
+        "correct",
+        incident,
+        str(note["seq"]),
+        "--reason",
+        "typo",
+        "--text",
+        "shell found 02:01",
+        "--at",
+        "2026-11-21T02:01",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert irtool(env, "incident", "reconvene", incident, "2026-11-21T05:00+01:00").returncode == 0
+    shown = json.loads(irtool(env, "incident", "show", incident, "--json").stdout)
+    assert shown["notes"][0]["text"] == "shell found 02:01"
+    assert shown["notes"][0]["at"] == "2026-11-21T02:01:00.000000Z"
+    assert shown["reconvene_at"] == "2026-11-21T04:00:00.000000Z"
+    bad = irtool(env, "incident", "correct", incident, "99", "--reason", "x")
+    assert bad.returncode == 2 and "no event 99" in bad.stderr

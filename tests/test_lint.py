@@ -145,3 +145,43 @@ def test_validate_exit_codes_and_summary() -> None:
     result = CliRunner().invoke(cli, ["validate", str(VALID)])
     assert result.exit_code == 0
     assert result.output.strip() == "valid: 1 runbook, 1 contacts, 1 inventory"
+
+
+def test_portless_inbound_blocks_are_found_in_every_spelling() -> None:
+    from irtool.model.lint import portless_inbound_blocks
+
+    assert portless_inbound_blocks("New-NetFirewallRule -Name x -Direction Inbound -Action Block")
+    assert portless_inbound_blocks(
+        "New-NetFirewallRule -Name x `\n    -Direction Inbound `\n    -Action Block"
+    )
+    assert portless_inbound_blocks("netsh advfirewall firewall add rule name=x dir=in action=block")
+    assert not portless_inbound_blocks(
+        "New-NetFirewallRule -Name x -Direction Inbound -Protocol TCP -LocalPort 80 -Action Block"
+    )
+    assert not portless_inbound_blocks(
+        "New-NetFirewallRule -Name x -Direction Inbound -RemoteAddress $ip -Action Block"
+    )
+    assert not portless_inbound_blocks(
+        "netsh advfirewall firewall add rule name=x dir=in action=block protocol=TCP localport=80"
+    )
+    assert not portless_inbound_blocks("New-NetFirewallRule -Direction Outbound -Action Block")
+
+
+def test_optional_parameter_without_default_is_warned(tmp_path: Path) -> None:
+    text = (
+        (VALID / "every-kind.yaml")
+        .read_text()
+        .replace("account: {type: username,", "account: {type: username, required: false,")
+    )
+    loaded = load_runbook(write(tmp_path, "r.yaml", text))
+    found = messages(lint_runbook(loaded.model, loaded.doc))
+    assert any("warning: optional parameter 'account' has no default" in m for m in found), found
+
+
+def test_powershell_string_check_catches_what_tree_sitter_misses() -> None:
+    from tests.support.powershell import string_problems, syntax_problems
+
+    script = 'Write-Output "$rule: added"'
+    assert syntax_problems(script) == []  # tree-sitter alone lets it through
+    assert string_problems(script)
+    assert not string_problems('Write-Output "${rule}: added on $env:COMPUTERNAME"')

@@ -13,7 +13,7 @@ from irtool.model.plan import build_plan, resolve_parameters
 from irtool.model.runbook import Runbook
 from irtool.model.steps import AgendaStep, PostmortemStep
 from tests.conftest import ROOT
-from tests.support.powershell import syntax_problems
+from tests.support.powershell import string_problems, syntax_problems
 
 RUNBOOKS = sorted((ROOT / "runbooks").glob("*.yaml"))
 SHIPPED = {
@@ -73,7 +73,7 @@ def test_every_powershell_command_parses(path: Path) -> None:
         for label, script in (("command", row.command), ("rollback", row.rollback)):
             if script is None:
                 continue
-            problems = syntax_problems(script)
+            problems = syntax_problems(script) + string_problems(script)
             assert not problems, f"{row.step}/{row.item or ''} {label} on {row.host}: {problems}"
             checked += 1
     assert checked or not any(r.shell == "powershell" for r in rows)

@@ -447,3 +447,46 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
         click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
     if not result.ok:
         raise SystemExit(Exit.FAILED)
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("seq", type=int)
+@click.option("--reason", required=True, help="Why the event was wrong.")
+@click.option("--text", help="The corrected note text.")
+@click.option("--at", "at", help="The corrected time it happened (ISO 8601).")
+@actor_option
+@json_option
+def correct(
+    incident_id: str,
+    seq: int,
+    reason: str,
+    text: str | None,
+    at: str | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Correct event SEQ: the original stays; a correction event points at it."""
+    when = parse_time(at) if at else None
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.correct(seq, who(actor), reason, text, when),
+        f"event {seq} corrected (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("at", metavar="TIME")
+@actor_option
+@json_option
+def reconvene(incident_id: str, at: str, actor: str | None, as_json: bool) -> None:
+    """Set when the team meets next (ISO 8601; UTC unless an offset is given)."""
+    when = parse_time(at)
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.set_reconvene(when, who(actor)),
+        f"reconvene at {when.isoformat()} (event {{seq}})",
+    )

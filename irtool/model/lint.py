@@ -150,6 +150,17 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
                         WARNING,
                     )
                 )
+    for name in sorted(used & declared):
+        param = runbook.parameters[name]
+        if not param.required and param.default is None:
+            problems.append(
+                Problem(
+                    doc.mark(("parameters", name), key=True),
+                    f"optional parameter '{name}' has no default: commands get '' when it is "
+                    "not given; give a default or make it required",
+                    WARNING,
+                )
+            )
     for name in sorted(declared - used):
         problems.append(
             Problem(
@@ -165,6 +176,22 @@ _INBOUND_BLOCK = re.compile(
     r"New-NetFirewallRule\b(?=[^\n]*-Direction\s+'?Inbound)(?=[^\n]*-Action\s+'?Block)[^\n]*",
     re.IGNORECASE,
 )
+_NETSH_INBOUND_BLOCK = re.compile(
+    r"netsh\s+advfirewall\s+firewall\s+add\s+rule\b(?=[^\n]*\bdir=in\b)(?=[^\n]*\baction=block\b)[^\n]*",
+    re.IGNORECASE,
+)
+_SCOPED = re.compile(r"-(LocalPort|RemoteAddress)\b|\b(localport|remoteip)=", re.IGNORECASE)
+
+
+def portless_inbound_blocks(script: str) -> list[str]:
+    """Inbound block rules that name neither a local port nor a remote address.
+
+    Written out literally only: a rule built from a splatted hashtable or
+    variables is not seen here.
+    """
+    joined = re.sub(r"`\r?\n\s*", " ", script)  # PowerShell line continuations
+    rules = _INBOUND_BLOCK.findall(joined) + _NETSH_INBOUND_BLOCK.findall(joined)
+    return [rule for rule in rules if not _SCOPED.search(rule)]
 
 
 def _lint_actions(runbook: Runbook, doc: Document) -> list[Problem]:
@@ -187,14 +214,13 @@ def _lint_actions(runbook: Runbook, doc: Document) -> list[Problem]:
                 )
             )
         if step.shell is Shell.POWERSHELL:
-            for match in _INBOUND_BLOCK.finditer(step.command):
-                rule = match.group(0)
-                if not re.search(r"-(LocalPort|RemoteAddress)\b", rule, re.IGNORECASE):
+            for field, script in (("command", step.command), ("rollback", step.rollback or "")):
+                if portless_inbound_blocks(script):
                     problems.append(
                         Problem(
-                            doc.mark((*at, "command")),
-                            "inbound block rule with neither -LocalPort nor -RemoteAddress: it "
-                            "would cut the WinRM/SSH session needed to undo it",
+                            doc.mark((*at, field)),
+                            "inbound block rule with neither a local port nor a remote address: "
+                            "it would cut the WinRM/SSH session needed to undo it",
                         )
                     )
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -43,6 +44,24 @@ def syntax_problems(source: str) -> list[SyntaxProblem]:
                 walk(child)
 
     walk(tree.root_node)
+    return found
+
+
+# In an expandable string, `$name:` followed by anything but a name character is a parse
+# error in PowerShell ("Variable reference is not valid"), which tree-sitter accepts.
+_BAD_DRIVE_VARIABLE = re.compile(r"(?<!`)\$[A-Za-z_][A-Za-z0-9_]*:(?![A-Za-z0-9_{])")
+
+
+def string_problems(source: str) -> list[SyntaxProblem]:
+    """Mistakes inside double-quoted strings that PowerShell refuses and tree-sitter does not."""
+    data = source.encode()
+    found = []
+    for node in _descendants(parser().parse(data).root_node):
+        if node.type == "expandable_string_literal":
+            text = data[node.start_byte : node.end_byte].decode()
+            for match in _BAD_DRIVE_VARIABLE.finditer(text):
+                line, col = node.start_point
+                found.append(SyntaxProblem(line + 1, col + 1, f"{match.group(0)} in {text[:60]}"))
     return found
 
 
