@@ -211,3 +211,44 @@ def test_a_scribe_corrects_a_note_and_sets_the_reconvene_time(env: dict[str, str
     assert shown["reconvene_at"] == "2026-11-21T04:00:00.000000Z"
     bad = irtool(env, "incident", "correct", incident, "99", "--reason", "x")
     assert bad.returncode == 2 and "no event 99" in bad.stderr
+
+
+def test_new_refuses_an_inventory_plan_would_refuse(env: dict[str, str], tmp_path: Path) -> None:
+    inventory = tmp_path / "basic.yaml"
+    inventory.write_text(
+        "hosts:\n  web01:\n    address: 192.0.2.1\n    auth: basic\n"
+        "    credential: web01\n    groups: [affected]\n"
+    )
+    result = irtool(
+        env,
+        "incident",
+        "new",
+        RUNBOOK,
+        "--param",
+        "attacker_ip=203.0.113.7",
+        "--param",
+        "account=x",
+        "--inventory",
+        str(inventory),
+    )
+    assert result.returncode == 2
+    assert f"{inventory}:4:11: web01: Basic auth sends the password in the clear" in result.stderr
+    assert not list(Path(env["IRTOOL_HOME"]).glob("incidents/*"))
+
+
+def test_new_checks_the_contacts_file_itself(env: dict[str, str]) -> None:
+    broken = str(ROOT / "tests/corpus/broken/contacts-unknown-person.yaml")
+    result = irtool(
+        env,
+        "incident",
+        "new",
+        RUNBOOK,
+        "--param",
+        "attacker_ip=203.0.113.7",
+        "--param",
+        "account=x",
+        "--contacts",
+        broken,
+    )
+    assert result.returncode == 2
+    assert "no person 'zed' under 'people'" in result.stderr

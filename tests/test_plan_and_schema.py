@@ -161,3 +161,18 @@ def test_plan_examples_fill_in_parameters_not_given() -> None:
     user = next(r for r in rows if r["item"] == "user")
     assert "'198.51.100.1'" in block["command"]  # given on the command line wins
     assert user["command"] == "Get-LocalUser -Name 'CORP\\mallory'"  # the example
+
+
+def test_plan_shows_warnings_and_checks_contacts(tmp_path: Path) -> None:
+    contacts = tmp_path / "c.yaml"
+    contacts.write_text(
+        "team: T\npeople:\n  ann: {name: Ann, timezone: UTC, phone: '1'}\n"
+        "roles:\n  security: {title: S, primary: ann}\n"
+    )
+    code, _, err = run("plan", RUNBOOK, *PARAMS, "--contacts", str(contacts))
+    assert code == 2
+    assert "role 'server-management' is not in the contacts file" in err
+    inventory = ROOT / "inventory.example.yaml"
+    code, _, err = run("plan", RUNBOOK, *PARAMS, "--inventory", str(inventory))
+    assert code == 0
+    assert "warning: legacy-iis7: marked insecure" in err

@@ -15,16 +15,14 @@ from typing import Any
 
 import click
 
+from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
 from irtool.journal import Event, Journal, JournalError
 from irtool.journal.incidents import incident_ids, journal_path
-from irtool.model.lint import lint_runbook
-from irtool.model.loader import load_contacts, load_inventory, load_runbook
 from irtool.model.plan import PlanError, resolve_parameters
-from irtool.model.problems import InvalidFile, errors
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 actor_option = click.option(
@@ -104,25 +102,19 @@ def new(
     as_json: bool,
 ) -> None:
     """Open a new live incident from RUNBOOK and print its id."""
-    loaded = load_runbook(runbook)
-    people = load_contacts(contacts) if contacts else None
-    hosts = load_inventory(inventory) if inventory else None
-    found = errors(
-        lint_runbook(
-            loaded.model,
-            loaded.doc,
-            people.model if people else None,
-            hosts.model if hosts else None,
-        )
-    )
-    if found:
-        raise InvalidFile(found)
+    context = load_checked(runbook, contacts, inventory)
     try:
-        values = resolve_parameters(loaded.model, parse_params(params))
+        values = resolve_parameters(context.runbook.model, parse_params(params))
     except PlanError as bad:
         fail("\n".join(bad.messages))
         return
-    opened = IncidentSession.new(loaded, values, actor=who(actor), contacts=people, inventory=hosts)
+    opened = IncidentSession.new(
+        context.runbook,
+        values,
+        actor=who(actor),
+        contacts=context.contacts,
+        inventory=context.inventory,
+    )
     opened.close_journal()
     click.echo(json.dumps({"id": opened.state.id}) if as_json else opened.state.id)
 

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
+from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.model.inventory import Inventory
-from irtool.model.lint import lint_inventory, lint_runbook
-from irtool.model.loader import load_inventory, load_runbook
 from irtool.model.plan import PlanError, PlanRow, build_plan, resolve_parameters
-from irtool.model.problems import InvalidFile, errors
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -58,25 +56,28 @@ def _print(rows: list[PlanRow], inventory: Inventory | None) -> None:
 @click.argument("runbook", type=click.Path(path_type=Path))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A runbook parameter.")
 @click.option("--inventory", type=click.Path(path_type=Path), help="Hosts to render commands for.")
+@click.option(
+    "--contacts", type=click.Path(path_type=Path), help="Contacts to check roles against."
+)
 @click.option("--examples", is_flag=True, help="Use each parameter's example for those not given.")
 @click.option("--json", "as_json", is_flag=True, help="A list of objects, one per step and host.")
 def plan(
-    runbook: Path, params: tuple[str, ...], inventory: Path | None, examples: bool, as_json: bool
+    runbook: Path,
+    params: tuple[str, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    examples: bool,
+    as_json: bool,
 ) -> None:
     """Show every step and the exact commands it would run on each host. Nothing runs."""
     given = parse_params(params)
-    loaded = load_runbook(runbook)
+    context = load_checked(runbook, contacts, inventory)
+    loaded, hosts = context.runbook, context.inventory
     if examples:
         given = {
             **{n: p.example for n, p in loaded.model.parameters.items() if p.example is not None},
             **given,
         }
-    hosts = load_inventory(inventory) if inventory else None
-    found = lint_runbook(loaded.model, loaded.doc, None, hosts.model if hosts else None)
-    if hosts:
-        found += lint_inventory(hosts.model, hosts.doc)
-    if errors(found):
-        raise InvalidFile(errors(found))
     try:
         values = resolve_parameters(loaded.model, given)
         rows = build_plan(loaded.model, values, hosts.model if hosts else None)

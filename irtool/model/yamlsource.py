@@ -14,7 +14,7 @@ handing it to a constructor. That gives us, in one place:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,15 +276,3 @@ def read(path: Path | str) -> Document:
     except OSError as exc:
         raise InvalidFile([Problem(Mark(name, 1, 1), f"cannot read: {exc.strerror}")]) from None
     return parse(raw, name)
-
-
-def walk_strings(data: Any, at: NodePath = ()) -> Iterable[tuple[NodePath, str]]:
-    """Every string value in `data` with its path, depth first."""
-    if isinstance(data, str):
-        yield at, data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            yield from walk_strings(value, (*at, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from walk_strings(value, (*at, i))
