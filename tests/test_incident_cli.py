@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 
 RUNBOOK = str(ROOT / "tests/corpus/valid/every-kind.yaml")
 CONTACTS = str(ROOT / "tests/corpus/valid/contacts.yaml")
+NEW = ["incident", "new", RUNBOOK, "--param", "attacker_ip=203.0.113.7"]
 
 
 @pytest.fixture
@@ -33,11 +34,7 @@ def irtool(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def new(env: dict[str, str]) -> str:
     result = irtool(
         env,
-        "incident",
-        "new",
-        RUNBOOK,
-        "--param",
-        "attacker_ip=203.0.113.7",
+        *NEW,
         "--param",
         "account=CORP\\mallory",
         "--contacts",
@@ -221,11 +218,7 @@ def test_new_refuses_an_inventory_plan_would_refuse(env: dict[str, str], tmp_pat
     )
     result = irtool(
         env,
-        "incident",
-        "new",
-        RUNBOOK,
-        "--param",
-        "attacker_ip=203.0.113.7",
+        *NEW,
         "--param",
         "account=x",
         "--inventory",
@@ -240,11 +233,7 @@ def test_new_checks_the_contacts_file_itself(env: dict[str, str]) -> None:
     broken = str(ROOT / "tests/corpus/broken/contacts-unknown-person.yaml")
     result = irtool(
         env,
-        "incident",
-        "new",
-        RUNBOOK,
-        "--param",
-        "attacker_ip=203.0.113.7",
+        *NEW,
         "--param",
         "account=x",
         "--contacts",
