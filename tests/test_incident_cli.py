@@ -165,7 +165,7 @@ def test_verify_names_the_tampered_event(env: dict[str, str]) -> None:
     ok = irtool(env, "verify", incident, "--json")
     assert ok.returncode == 0
     head = json.loads(ok.stdout)["head"]
-    assert irtool(env, "verify", incident).stdout.startswith("intact: 5 events, head ")
+    assert irtool(env, "verify", incident).stdout.startswith("journal intact: 5 events, head ")
     db = sqlite3.connect(Path(env["IRTOOL_HOME"]) / "incidents" / incident / "journal.sqlite")
     db.execute("DROP TRIGGER events_are_never_deleted")
     db.execute("DELETE FROM events WHERE seq = 5")

@@ -51,13 +51,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from irtool.cli import incident, plan, schema, validate
+    from irtool.cli import creds, incident, plan, remote, schema, validate
+
+    del remote  # importing it adds run, rollback and fetch to `incident`
 
     cli.add_command(incident.incident)
     cli.add_command(incident.verify)
     cli.add_command(validate.validate)
     cli.add_command(schema.schema)
     cli.add_command(plan.plan)
+    cli.add_command(creds.creds)
 
 
 _register()

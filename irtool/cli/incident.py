@@ -18,10 +18,12 @@ import click
 from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
+from irtool.engine.custody import check_evidence
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
+from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, Journal, JournalError
-from irtool.journal.incidents import incident_ids, journal_path
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, incident_ids, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -413,31 +415,45 @@ def close(incident_id: str, summary: str, actor: str | None, as_json: bool) -> N
 @click.option("--head", help="The head hash you noted earlier: catches a truncated tail too.")
 @json_option
 def verify(incident_id: str, head: str | None, as_json: bool) -> None:
-    """Recompute the hash chain. Exit 0 and the head when intact, 1 naming the first bad event."""
+    """Recompute the hash chain and every evidence file's hash.
+
+    Exit 0 and the head when all is intact; 1 naming the first bad event and
+    every missing or altered evidence file.
+    """
     try:
         path = journal_path(incident_id)
         with Journal(path, incident_id) as journal:
             result = journal.verify(head)
+            store = EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR)
+            files, problems = check_evidence(journal.events(), store)
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return
+    ok = result.ok and not problems
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "ok": result.ok,
+                    "ok": ok,
                     "events": result.count,
                     "head": result.head,
                     "first_bad_seq": result.first_bad_seq,
                     "problem": result.problem,
+                    "evidence_files": files,
+                    "evidence_problems": [str(p) for p in problems],
                 }
             )
         )
-    elif result.ok:
-        click.echo(f"intact: {result.count} events, head {result.head}")
     else:
-        click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
-    if not result.ok:
+        if result.ok:
+            click.echo(f"journal intact: {result.count} events, head {result.head}")
+        else:
+            click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
+        for problem in problems:
+            click.echo(f"EVIDENCE {problem}", err=True)
+        if not problems:
+            click.echo(f"evidence intact: {files} file(s) match their hashes")
+    if not ok:
         raise SystemExit(Exit.FAILED)
 
 

@@ -89,6 +89,24 @@ class ActionState:
 
 
 @dataclass
+class Evidence:
+    """One command's output on one host, or one fetched file, as its custody event recorded it."""
+
+    seq: int
+    at: str
+    by: str
+    step: str | None
+    host: str
+    purpose: str  # collect, action, rollback, fetch
+    item: str | None
+    command: str
+    identity: str | None
+    exit_status: int | None
+    files: dict[str, dict[str, Any]]  # stdout / stderr / file -> {sha256, size}
+    failure: str | None = None
+
+
+@dataclass
 class IncidentState:
     id: str
     title: str
@@ -109,6 +127,9 @@ class IncidentState:
     reconvene_at: str | None = None
     actions: dict[str, ActionState] = field(default_factory=dict)
     corrections: dict[int, list[int]] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    # action step -> host -> seq of the command.ran that changed it; rollback removes the host
+    applied: dict[str, dict[str, int]] = field(default_factory=dict)
     last_seq: int = 0
     head: str = ""
 
@@ -247,6 +268,33 @@ def _approved(state: IncidentState, event: Event) -> None:
 def _rolled_back(state: IncidentState, event: Event) -> None:
     if event.step in state.actions:
         state.actions[event.step].rolled_back = True
+    state.applied.pop(event.step or "", None)
+
+
+def _command_ran(state: IncidentState, event: Event) -> None:
+    data, host = event.data, event.host or ""
+    files = {name: data[name] for name in ("stdout", "stderr", "file") if data.get(name)}
+    state.evidence.append(
+        Evidence(
+            event.seq,
+            event.occurred_at,
+            event.actor,
+            event.step,
+            host,
+            data["purpose"],
+            data.get("item"),
+            data.get("command") or data.get("path", ""),
+            data.get("identity"),
+            data.get("exit_status"),
+            files,
+            data.get("failure"),
+        )
+    )
+    step = event.step or ""
+    if data["purpose"] == "action":
+        state.applied.setdefault(step, {})[host] = event.seq
+    elif data["purpose"] == "rollback" and data.get("exit_status") == 0:
+        state.applied.get(step, {}).pop(host, None)
 
 
 def _handover(state: IncidentState, event: Event) -> None:
@@ -271,5 +319,7 @@ _HANDLERS = {
     kinds.ACTION_APPROVED: _approved,
     kinds.ACTION_ROLLED_BACK: _rolled_back,
     kinds.COMMAND_HANDED_OVER: _handover,
+    kinds.COMMAND_RAN: _command_ran,
+    kinds.FILE_FETCHED: _command_ran,
     kinds.INCIDENT_CLOSED: _closed,
 }

@@ -1,0 +1,302 @@
+"""`irtool incident run|rollback|fetch`: reaching hosts from the headless CLI.
+
+Progress goes to stderr one line per host change; the result to stdout. The
+first Ctrl-C cancels the run cleanly (every host stops, what arrived is kept
+and recorded); a second one stops irtool at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import click
+
+from irtool.cli.exits import Exit
+from irtool.cli.incident import actor_option, fail, incident, json_option, session, who
+from irtool.engine.runner import Progress, Runner, RunReport, fetch_file
+from irtool.engine.session import IncidentSession, Refused
+from irtool.evidence.store import EvidenceStore
+from irtool.journal import JournalError
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+from irtool.model.steps import ActionStep, Confirm
+from irtool.remote.base import Cancel, HostFailure
+from irtool.remote.fanout import DEFAULT_POOL
+from irtool.remote.registry import live_transports
+from irtool.secrets.redact import RedactingFilter, Redactor
+from irtool.secrets.run import RunSecrets
+
+pool_option = click.option(
+    "--parallel",
+    "pool",
+    type=click.IntRange(1, 512),
+    default=DEFAULT_POOL,
+    show_default=True,
+    help="Hosts worked at once.",
+)
+hosts_option = click.option(
+    "--host", "hosts", multiple=True, metavar="HOST", help="Only these hosts (repeatable)."
+)
+
+
+def _prompt_secret(message: str) -> str:
+    return getpass.getpass(message)
+
+
+def _logging(redactor: Redactor) -> None:
+    """IRTOOL_LOG=FILE writes a debug log (paramiko's included); secrets never reach it."""
+    target = os.environ.get("IRTOOL_LOG")
+    if not target:
+        return
+    handler = logging.FileHandler(target)
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
+@contextmanager
+def _cancel_on_interrupt(cancel: Cancel) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        click.echo("irtool: cancelling the run (Ctrl-C again to stop at once)", err=True)
+        cancel.cancel()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _printer(as_json: bool) -> Callable[[Progress], None]:
+    lock = threading.Lock()
+    last: dict[str, str] = {}
+
+    def show(progress: Progress) -> None:
+        if as_json or (progress.status == "running" and last.get(progress.host) == "running"):
+            return
+        with lock:
+            last[progress.host] = progress.status
+            detail = f" {progress.detail}" if progress.detail else ""
+            item = f" {progress.item}" if progress.item else ""
+            click.echo(f"  {progress.host}: {progress.status}{item}{detail}", err=True)
+
+    return show
+
+
+def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> Runner:
+    redactor = Redactor()
+    secrets = RunSecrets(prompt=_prompt_secret if sys.stdin.isatty() else None, redactor=redactor)
+    _logging(redactor)
+    store = EvidenceStore(incident_dir(current.state.id) / EVIDENCE_DIR)
+    return Runner(
+        current,
+        live_transports(secrets),
+        store,
+        actor,
+        redactor=redactor,
+        pool=pool,
+        on_progress=_printer(as_json),
+    )
+
+
+def _confirm(runner: Runner, step: ActionStep, hosts: list[str] | None, rollback: bool) -> None:
+    """Show exactly what will run where, then make the responder type what the step asks for."""
+    per_host = runner.commands(step.id, hosts)
+    verb = "ROLL BACK" if rollback else "APPLY"
+    click.echo(f"{verb} '{step.id}': {step.title}", err=True)
+    for host, rows in per_host.items():
+        command = rows[0].rollback if rollback else rows[0].command
+        click.echo(f"--- on {host} ({rows[0].shell}):\n{command}", err=True)
+    if not sys.stdin.isatty():
+        fail("this changes hosts: confirm at a terminal or pass --yes")
+    if step.confirm is Confirm.ASK:
+        if not click.confirm(f"{verb.lower()} on {len(per_host)} host(s)?", err=True):
+            fail("not confirmed; nothing was run", Exit.FAILED)
+        return
+    expected = next(iter(per_host)) if len(per_host) == 1 else str(len(per_host))
+    what = "the host's name" if len(per_host) == 1 else "the number of hosts"
+    typed = click.prompt(f"type {what} to go on", err=True, default="", show_default=False)
+    if typed.strip() != expected:
+        fail(f"typed '{typed}', expected '{expected}'; nothing was run", Exit.FAILED)
+
+
+def _finish(report: RunReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "step": report.step,
+                    "purpose": report.purpose,
+                    "cancelled": report.cancelled,
+                    "completed_step": report.completed_step,
+                    "hosts": {
+                        h: {
+                            "ok": r.ok,
+                            "exit_statuses": r.exit_statuses,
+                            "failure": str(r.failure) if r.failure else None,
+                        }
+                        for h, r in sorted(report.results.items())
+                    },
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        ok = len(report.results) - len(report.failed)
+        click.echo(f"{report.step}: {report.purpose} ok on {ok} of {len(report.results)} host(s)")
+        for host, result in sorted(report.failed.items()):
+            click.echo(f"  FAILED {host}: {result.why()}")
+        if report.completed_step and report.purpose == "rollback":
+            click.echo(f"action '{report.step}' is rolled back")
+        elif report.completed_step:
+            click.echo(f"step '{report.step}' is done")
+        elif not report.cancelled and report.failed:
+            click.echo(
+                f"step '{report.step}' stays open: run it again (--host for just the failed "
+                f"hosts), or complete or skip it by hand"
+            )
+        elif report.cancelled:
+            click.echo("cancelled: what arrived is kept as evidence")
+    if report.failed or report.cancelled:
+        raise SystemExit(Exit.FAILED)
+
+
+def _go(
+    incident_id: str,
+    step_id: str,
+    hosts: tuple[str, ...],
+    yes: bool,
+    reason: str,
+    actor: str | None,
+    pool: int,
+    as_json: bool,
+    rollback: bool,
+) -> None:
+    current = session(incident_id)
+    try:
+        runner = _runner(current, who(actor), pool, as_json)
+        spec = current.state.runbook.step(step_id)
+        chosen = list(hosts) or None
+        if isinstance(spec, ActionStep) and not yes:
+            if rollback:
+                applied = list(current.state.applied.get(step_id, {}))
+                chosen = [h for h in applied if not hosts or h in hosts] or chosen
+            _confirm(runner, spec, chosen, rollback)
+        with _cancel_on_interrupt(runner.cancel):
+            report = (
+                runner.rollback(step_id, chosen, reason)
+                if rollback
+                else runner.run(step_id, chosen, reason)
+            )
+    except Refused as refused:
+        fail(str(refused))
+        return
+    except JournalError as exc:
+        fail(str(exc), Exit.FAILED)
+        return
+    finally:
+        current.close_journal()
+    _finish(report, as_json)
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@hosts_option
+@click.option("--yes", is_flag=True, help="Apply an action without the interactive confirmation.")
+@click.option("--reason", default="", help="Why (an action's request needs one).")
+@pool_option
+@actor_option
+@json_option
+def run(
+    incident_id: str,
+    step: str,
+    hosts: tuple[str, ...],
+    yes: bool,
+    reason: str,
+    pool: int,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Run a collect step, or apply an action, on every host it targets."""
+    _go(incident_id, step, hosts, yes, reason, actor, pool, as_json, rollback=False)
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("step")
+@hosts_option
+@click.option("--yes", is_flag=True, help="Roll back without the interactive confirmation.")
+@click.option("--reason", default="", help="Why it is rolled back.")
+@pool_option
+@actor_option
+@json_option
+def rollback(
+    incident_id: str,
+    step: str,
+    hosts: tuple[str, ...],
+    yes: bool,
+    reason: str,
+    pool: int,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Run the rollback of an applied action on the hosts it was applied to."""
+    _go(incident_id, step, hosts, yes, reason, actor, pool, as_json, rollback=True)
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@click.argument("host")
+@click.argument("path")
+@click.option("--step", help="The step this evidence belongs to.")
+@click.option("--timeout", type=click.IntRange(1), default=600, show_default=True)
+@actor_option
+@json_option
+def fetch(
+    incident_id: str,
+    host: str,
+    path: str,
+    step: str | None,
+    timeout: int,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """Copy a file (an IIS log, a config) from HOST into the evidence, hash-checked."""
+    current = session(incident_id)
+    try:
+        runner = _runner(current, who(actor), 1, as_json)
+        with _cancel_on_interrupt(runner.cancel):
+            data = fetch_file(runner, host, path, timeout, step)
+    except Refused as refused:
+        fail(str(refused))
+        return
+    except HostFailure as failed:
+        fail(f"{host}: {failed}", Exit.FAILED)
+        return
+    finally:
+        current.close_journal()
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo(f"{host}:{path}: {data['file']['size']} bytes, sha256 {data['file']['sha256']}")
+
+
+def evidence_store(incident_id: str) -> EvidenceStore:
+    return EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR)

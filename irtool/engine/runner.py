@@ -1,0 +1,474 @@
+"""Running a collect or action step on its hosts, with every output kept as evidence.
+
+The engine is handed transports by name (`ssh`, `winrm`, `local`; an exercise
+hands it a simulated one) and never imports a concrete one. Each command's
+output streams into the evidence store; once its files are durable, one
+`command.ran` event records the chain of custody: host, identity seen,
+transport, the exact command, start, end, exit status, sizes, hashes, and who
+ran it. A host that fails, fails alone; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.engine.session import IncidentSession, Refused
+from irtool.engine.state import IncidentState, Status
+from irtool.evidence.store import EvidenceStore, EvidenceWriter, Item
+from irtool.journal import Event, EventDraft
+from irtool.journal.events import utc_text
+from irtool.model.inventory import Inventory, ResolvedHost
+from irtool.model.plan import PlanError, PlanRow, build_plan
+from irtool.model.steps import ActionStep, CollectStep, Shell
+from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
+from irtool.remote.fanout import DEFAULT_POOL, fan_out
+from irtool.secrets.redact import Redactor
+
+COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
+
+
+@dataclass(frozen=True)
+class Command:
+    item: str | None
+    command: str
+    shell: Shell
+
+
+@dataclass
+class Progress:
+    """What a face shows per host while a run goes on."""
+
+    host: str
+    status: str  # queued, connecting, running, done, failed
+    item: str | None = None
+    bytes: int = 0
+    detail: str = ""
+
+
+@dataclass
+class HostResult:
+    host: str
+    commands: int = 0
+    exit_statuses: list[int | None] = field(default_factory=list)
+    items: list[str | None] = field(default_factory=list)
+    failure: HostFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and all(code == 0 for code in self.exit_statuses)
+
+    def why(self) -> str:
+        """What went wrong, in a responder's words: the failure, else each non-zero exit."""
+        if self.failure:
+            return str(self.failure)
+        return ", ".join(
+            f"{item or 'command'} exited {code}"
+            for item, code in zip(self.items, self.exit_statuses, strict=True)
+            if code != 0
+        )
+
+
+@dataclass
+class RunReport:
+    step: str
+    purpose: str
+    results: dict[str, HostResult]
+    cancelled: bool
+    completed_step: bool = False
+
+    @property
+    def failed(self) -> dict[str, HostResult]:
+        return {h: r for h, r in self.results.items() if not r.ok}
+
+
+class Runner:
+    def __init__(
+        self,
+        session: IncidentSession,
+        transports: Mapping[str, Transport],
+        evidence: EvidenceStore,
+        actor: str,
+        *,
+        redactor: Redactor | None = None,
+        pool: int = DEFAULT_POOL,
+        cancel: Cancel | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.session, self.transports, self.evidence = session, transports, evidence
+        self.actor = actor
+        self.redactor = redactor or Redactor()
+        self.pool = pool
+        self.cancel = cancel or Cancel()
+        self.on_progress = on_progress or (lambda progress: None)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        # One journal, many host threads: appends take turns.
+        self._lock = threading.Lock()
+
+    # -- what a run would do ------------------------------------------------------
+
+    def _inventory(self, state: IncidentState) -> Inventory:
+        if state.inventory is None:
+            raise Refused(
+                f"incident {state.id} was opened without an inventory: no host can be reached"
+            )
+        return state.inventory
+
+    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
+        """The exact commands a run of `step_id` sends, per host: what a confirmation shows."""
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if not isinstance(spec, CollectStep | ActionStep):
+            kind = spec.type if spec else "unknown"
+            raise Refused(f"step '{step_id}' is a {kind} step: only collect and action steps run")
+        try:
+            rows = build_plan(state.runbook, state.parameters, self._inventory(state))
+        except PlanError as bad:
+            raise Refused("; ".join(bad.messages)) from None
+        per_host: dict[str, list[PlanRow]] = {}
+        for row in rows:
+            if row.step == step_id and row.host:
+                per_host.setdefault(row.host, []).append(row)
+        if hosts:
+            unknown = [h for h in hosts if h not in per_host]
+            if unknown:
+                raise Refused(
+                    f"step '{step_id}' does not target {', '.join(unknown)} "
+                    f"(its hosts: {', '.join(per_host) or 'none'})"
+                )
+            per_host = {h: per_host[h] for h in hosts}
+        if not per_host:
+            raise Refused(f"step '{step_id}' selects no host in this incident's inventory")
+        return per_host
+
+    # -- running --------------------------------------------------------------------
+
+    def run(self, step_id: str, hosts: list[str] | None = None, reason: str = "") -> RunReport:
+        """Run a collect step (again, if need be) or apply an action."""
+        per_host = self.commands(step_id, hosts)
+        spec = self.session.state.runbook.step(step_id)
+        purpose = ACTION if isinstance(spec, ActionStep) else COLLECT
+        if purpose == ACTION:
+            assert isinstance(spec, ActionStep)
+            self._ready_to_apply(spec, reason)
+        work = {
+            host: [Command(row.item, row.command or "", Shell(row.shell or "sh")) for row in rows]
+            for host, rows in per_host.items()
+        }
+        return self._run(step_id, purpose, work, reason)
+
+    def rollback(self, step_id: str, hosts: list[str] | None = None, reason: str = "") -> RunReport:
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if not isinstance(spec, ActionStep):
+            raise Refused(f"step '{step_id}' is not an action")
+        if spec.rollback is None:
+            raise Refused(f"action '{step_id}' is irreversible: {spec.irreversible}")
+        applied = list(state.applied.get(step_id, {}))
+        if not applied:
+            raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
+        chosen = [h for h in applied if not hosts or h in hosts]
+        if hosts and (missing := [h for h in hosts if h not in applied]):
+            raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
+        per_host = self.commands(step_id, chosen)
+        work = {
+            host: [Command(None, row.rollback or "", Shell(row.shell or "sh")) for row in rows[:1]]
+            for host, rows in per_host.items()
+        }
+        return self._run(step_id, ROLLBACK, work, reason)
+
+    def _ready_to_apply(self, spec: ActionStep, reason: str) -> None:
+        state = self.session.state
+        self.session.refresh()
+        action = state.actions.get(spec.id)
+        if spec.approvals == 2:
+            if action is None or action.rolled_back:
+                raise Refused(
+                    f"action '{spec.id}' needs two people: request it "
+                    f"(irtool incident request) and have a second responder approve it first"
+                )
+            if not action.approvals:
+                raise Refused(
+                    f"action '{spec.id}' was requested by {action.requested_by} and waits for "
+                    f"a second responder's approval"
+                )
+        elif action is None or action.rolled_back:
+            self.session.request_action(spec.id, self.actor, reason)
+
+    def _run(
+        self, step_id: str, purpose: str, work: dict[str, list[Command]], reason: str
+    ) -> RunReport:
+        state = self.session.state
+        inventory = self._inventory(state)
+
+        def start(state: IncidentState) -> EventDraft:
+            step = state.steps[step_id]
+            if purpose == COLLECT and step.status is Status.SKIPPED:
+                raise Refused(f"step '{step_id}' was skipped: {step.reason}")
+            if purpose == ACTION:
+                if step.status is not Status.PENDING:
+                    raise Refused(f"action '{step_id}' is already {step.status}")
+                if step_id not in state.available():
+                    raise Refused(f"step '{step_id}' is not reachable yet")
+            return EventDraft(
+                kinds.RUN_STARTED,
+                self.actor,
+                self.redactor.data(
+                    {
+                        "purpose": purpose,
+                        "hosts": list(work),
+                        "commands": sum(len(c) for c in work.values()),
+                        "reason": reason,
+                    }
+                ),
+                step=step_id,
+            )
+
+        started = self.session._write(start)
+        results = {host: HostResult(host) for host in work}
+        for host in work:
+            self.on_progress(Progress(host, "queued"))
+
+        def one_host(name: str) -> HostResult:
+            return self._host(
+                step_id, purpose, started, inventory.resolve(name), work[name], results[name]
+            )
+
+        for outcome in fan_out(list(work), one_host, pool=self.pool, cancel=self.cancel):
+            result = results[outcome.target]
+            if outcome.failure:
+                result.failure = outcome.failure
+                self._record(
+                    EventDraft(
+                        kinds.HOST_FAILED,
+                        self.actor,
+                        {
+                            "run": started.seq,
+                            "purpose": purpose,
+                            "failure": str(outcome.failure.kind),
+                            "reason": outcome.failure.reason,
+                        },
+                        step=step_id,
+                        host=outcome.target,
+                    )
+                )
+                self.on_progress(Progress(outcome.target, "failed", detail=str(outcome.failure)))
+            else:
+                codes = ", ".join(str(c) for c in result.exit_statuses)
+                self.on_progress(Progress(outcome.target, "done", detail=f"exit {codes}"))
+        report = RunReport(step_id, purpose, results, self.cancel.is_set())
+        self._record(
+            EventDraft(
+                kinds.RUN_FINISHED,
+                self.actor,
+                {
+                    "run": started.seq,
+                    "purpose": purpose,
+                    "ok": sorted(h for h, r in results.items() if r.ok),
+                    "failed": {h: r.why() for h, r in sorted(report.failed.items())},
+                    "cancelled": report.cancelled,
+                },
+                step=step_id,
+            )
+        )
+        report.completed_step = self._conclude(step_id, purpose, report)
+        return report
+
+    def _conclude(self, step_id: str, purpose: str, report: RunReport) -> bool:
+        """A run that succeeded everywhere finishes its step; anything less is left to a person."""
+        if report.failed or report.cancelled:
+            return False
+        hosts = len(report.results)
+        try:
+            if purpose == ROLLBACK:
+                if self.session.state.applied.get(step_id):
+                    return False  # hosts outside this run still carry the action
+                self.session.record_rollback(step_id, self.actor, f"rolled back on {hosts} host(s)")
+            elif self.session.state.steps[step_id].status is Status.PENDING:
+                verb = "collected from" if purpose == COLLECT else "applied on"
+                self.session.complete(step_id, self.actor, note=f"{verb} {hosts} host(s)")
+            else:
+                return False
+        except Refused:
+            return False
+        return True
+
+    def _record(self, draft: EventDraft) -> Event:
+        draft = EventDraft(
+            draft.kind,
+            draft.actor,
+            self.redactor.data(draft.data),
+            step=draft.step,
+            host=draft.host,
+            occurred_at=draft.occurred_at,
+        )
+        with self._lock:
+            return self.session._write(lambda state: draft)
+
+    # -- one host ---------------------------------------------------------------------
+
+    def _host(
+        self,
+        step_id: str,
+        purpose: str,
+        started: Event,
+        host: ResolvedHost,
+        commands: list[Command],
+        result: HostResult,
+    ) -> HostResult:
+        timeout = self._timeout(step_id)
+        deadline = Deadline(timeout, self.cancel)
+        deadline.check()
+        transport = self.transports.get(str(host.transport))
+        if transport is None:
+            raise HostFailure(Failure.ERROR, f"no {host.transport} transport in this run")
+        self.on_progress(Progress(host.name, "connecting"))
+        connection = transport.connect(host, deadline)
+        try:
+            for warning in connection.warnings:
+                self._record(
+                    EventDraft(
+                        kinds.HOST_WARNING,
+                        self.actor,
+                        {"run": started.seq, "warning": warning},
+                        step=step_id,
+                        host=host.name,
+                    )
+                )
+            for command in commands:
+                self._one(step_id, purpose, started, connection, command, deadline, result)
+        finally:
+            connection.close()
+        return result
+
+    def _timeout(self, step_id: str) -> float:
+        spec = self.session.state.runbook.step(step_id)
+        return float(getattr(spec, "timeout", 300))
+
+    def _one(
+        self,
+        step_id: str,
+        purpose: str,
+        started: Event,
+        connection: Connection,
+        command: Command,
+        deadline: Deadline,
+        result: HostResult,
+    ) -> None:
+        host = connection.host
+        writers = {"stdout": self.evidence.writer(), "stderr": self.evidence.writer()}
+        received = 0
+
+        def on_output(stream: str, data: bytes) -> None:
+            nonlocal received
+            writers[stream].write(data)
+            received += len(data)
+            self.on_progress(Progress(host.name, "running", command.item, received))
+
+        began = self.clock()
+        failure: HostFailure | None = None
+        status: int | None = None
+        self.on_progress(Progress(host.name, "running", command.item, 0))
+        try:
+            status = connection.run(command.command, command.shell, deadline, on_output)
+        except HostFailure as failed:
+            failure = failed
+        except Exception as broken:
+            failure = HostFailure(Failure.ERROR, f"{type(broken).__name__}: {broken}")
+        finally:
+            kept = _commit(writers)
+        result.commands += 1
+        result.exit_statuses.append(status)
+        result.items.append(command.item)
+        self._record(
+            EventDraft(
+                kinds.COMMAND_RAN,
+                self.actor,
+                {
+                    "run": started.seq,
+                    "purpose": purpose,
+                    "item": command.item,
+                    "transport": str(host.transport),
+                    "address": host.address,
+                    "port": host.port,
+                    "identity": connection.identity,
+                    "shell": str(command.shell),
+                    "command": command.command,
+                    "started_at": utc_text(began),
+                    "ended_at": utc_text(self.clock()),
+                    "exit_status": status,
+                    "failure": str(failure) if failure else None,
+                    "collected_by": self.actor,
+                    **{stream: item.as_dict() for stream, item in kept.items()},
+                },
+                step=step_id,
+                host=host.name,
+            )
+        )
+        if failure:
+            raise failure
+
+
+def _commit(writers: dict[str, EvidenceWriter]) -> dict[str, Item]:
+    return {stream: writer.commit() for stream, writer in writers.items()}
+
+
+def fetch_file(
+    runner: Runner, host_name: str, path: str, timeout: float = 600, step: str | None = None
+) -> dict[str, Any]:
+    """Fetch one file from a host into the evidence store, hash-checked end to end."""
+    state = runner.session.state
+    inventory = runner._inventory(state)
+    if host_name not in inventory.hosts:
+        raise Refused(f"no host '{host_name}' in this incident's inventory")
+    host = inventory.resolve(host_name)
+    transport = runner.transports.get(str(host.transport))
+    if transport is None:
+        raise Refused(f"no {host.transport} transport in this run")
+    deadline = Deadline(timeout, runner.cancel)
+    writer = runner.evidence.writer()
+    began = runner.clock()
+    failure: HostFailure | None = None
+    remote = None
+    connection = None
+    try:
+        connection = transport.connect(host, deadline)
+        remote = connection.fetch(path, deadline, writer.write)
+    except HostFailure as failed:
+        failure = failed
+    except LookupError as missing:
+        failure = HostFailure(Failure.CREDENTIAL, str(missing.args[0]))
+    finally:
+        if connection:
+            connection.close()
+    item = writer.commit()
+    if remote and failure is None and (remote.sha256 != item.sha256 or remote.size != item.size):
+        failure = HostFailure(
+            Failure.PROTOCOL,
+            f"{path} arrived as {item.size} bytes with sha256 {item.sha256}, but the host "
+            f"hashed {remote.size} bytes as {remote.sha256}",
+        )
+    data = {
+        "purpose": FETCH,
+        "path": path,
+        "transport": str(host.transport),
+        "address": host.address,
+        "port": host.port,
+        "identity": connection.identity if connection else None,
+        "started_at": utc_text(began),
+        "ended_at": utc_text(runner.clock()),
+        "exit_status": 0 if failure is None else None,
+        "remote_sha256": remote.sha256 if remote else None,
+        "failure": str(failure) if failure else None,
+        "collected_by": runner.actor,
+        "file": item.as_dict(),
+    }
+    runner._record(EventDraft(kinds.FILE_FETCHED, runner.actor, data, step=step, host=host_name))
+    if failure:
+        raise failure
+    return data

@@ -1,0 +1,228 @@
+"""PowerShell on the wire: how scripts are started, how long ones get through, CLIXML decoded.
+
+Both Windows routes (WinRM and Windows OpenSSH) start commands under cmd.exe,
+whose command line stops at 8191 characters. A script goes as
+`powershell -EncodedCommand` (UTF-16LE, base64) when it fits; a longer one is
+sent on stdin, base64 so no codepage can bend it, to a small bootstrap that
+fits.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from typing import Literal
+
+from irtool.model.quoting import powershell_literal
+
+CMD_LINE_LIMIT = 8191
+
+POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
+
+# Progress records would otherwise arrive as CLIXML noise on stderr; UTF-8 keeps
+# non-ASCII file names and user names intact in the evidence.
+PRELUDE = (
+    "$ProgressPreference = 'SilentlyContinue'\n"
+    "[Console]::OutputEncoding = [System.Text.Encoding]::UTF8\n"
+)
+
+STDIN_BOOTSTRAP = (
+    PRELUDE + "$irtoolScript = [System.Text.Encoding]::UTF8.GetString("
+    "[System.Convert]::FromBase64String([Console]::In.ReadToEnd().Trim()))\n"
+    "& ([scriptblock]::Create($irtoolScript))\n"
+    "exit $LASTEXITCODE\n"
+)
+
+
+def encode(script: str) -> str:
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def command_line(script: str) -> tuple[str, bytes | None]:
+    """The cmd.exe line that runs `script`, and what to write to its stdin (None: nothing)."""
+    full = PRELUDE + script
+    line = POWERSHELL + encode(full)
+    if len(line) <= CMD_LINE_LIMIT:
+        return line, None
+    return POWERSHELL + encode(STDIN_BOOTSTRAP), base64.b64encode(full.encode("utf-8")) + b"\r\n"
+
+
+def decode_command_line(line: str) -> str | None:
+    """The script inside a line `command_line` made (test endpoints and previews use it)."""
+    if not line.startswith(POWERSHELL):
+        return None
+    return base64.b64decode(line[len(POWERSHELL) :]).decode("utf-16-le")
+
+
+# -- fetching files in hashed chunks ---------------------------------------------
+
+FetchOp = Literal["stat", "chunk", "hash"]
+
+_FETCH = """$ErrorActionPreference = 'Stop'
+$op = {op}
+$path = {path}
+$offset = {offset}
+$count = {count}
+$f = [System.IO.File]::Open($path, 'Open', 'Read', 'ReadWrite')
+try {{
+  if ($op -eq 'stat') {{ [string]$f.Length; exit 0 }}
+  if ($op -eq 'chunk') {{
+    $buffer = New-Object byte[] $count
+    $f.Position = $offset
+    $n = $f.Read($buffer, 0, $count)
+    [System.Convert]::ToBase64String($buffer, 0, $n)
+    exit 0
+  }}
+  $sha = [System.Security.Cryptography.SHA256]::Create()
+  $buffer = New-Object byte[] 1048576
+  $left = $count
+  while ($left -gt 0) {{
+    $n = $f.Read($buffer, 0, [Math]::Min($buffer.Length, $left))
+    if ($n -le 0) {{ break }}
+    [void]$sha.TransformBlock($buffer, 0, $n, $null, 0)
+    $left -= $n
+  }}
+  [void]$sha.TransformFinalBlock($buffer, 0, 0)
+  ([System.BitConverter]::ToString($sha.Hash) -replace '-', '').ToLower()
+}} finally {{ $f.Dispose() }}
+"""
+
+_FETCH_PARSE = re.compile(
+    r"\$op = '(?P<op>\w+)'\n\$path = '(?P<path>(?:[^']|'')*)'\n"
+    r"\$offset = (?P<offset>\d+)\n\$count = (?P<count>\d+)\n"
+)
+
+
+def fetch_script(op: FetchOp, path: str, offset: int = 0, count: int = 0) -> str:
+    """`stat`: the file's length; `chunk`: base64 of [offset, offset+count); `hash`: SHA-256 of
+    the first `count` bytes. The file is opened shared, so a log IIS is writing can be read."""
+    return _FETCH.format(
+        op=powershell_literal(op), path=powershell_literal(path), offset=offset, count=count
+    )
+
+
+def parse_fetch_script(script: str) -> tuple[str, str, int, int] | None:
+    """(op, path, offset, count) of a script `fetch_script` made; for test endpoints."""
+    found = _FETCH_PARSE.search(script)
+    if not found:
+        return None
+    path = found["path"].replace("''", "'")
+    return found["op"], path, int(found["offset"]), int(found["count"])
+
+
+# -- CLIXML on stderr -------------------------------------------------------------
+
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_STREAM_PREFIX = {"error": "", "warning": "WARNING: ", "verbose": "VERBOSE: ", "debug": "DEBUG: "}
+_TOKEN = re.compile(
+    r"\s+|#< CLIXML\r?\n|<\?xml[^>]*\?>|<Objs\b[^>]*>|</Objs>"
+    r"|<S S=\"(?P<stream>\w+)\">(?P<text>.*?)</S>|<S S=\"\w+\"\s*/>",
+    re.DOTALL,
+)
+_OBJ_OPEN = re.compile(r"<Obj\b[^>]*?(/?)>")
+_OBJ_CLOSE = "</Obj>"
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+
+
+class ClixmlDecoder:
+    """Turns PowerShell's serialized stderr into the text a console would have shown.
+
+    Fed in arbitrary chunks (a WinRM receive can split a record anywhere);
+    progress and other object records are dropped. Text that is not CLIXML
+    passes through unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._clixml: bool | None = None
+        self._decoder_tail = b""
+
+    def feed(self, data: bytes, final: bool = False) -> bytes:
+        raw = self._decoder_tail + data
+        try:
+            text = raw.decode("utf-8")
+            self._decoder_tail = b""
+        except UnicodeDecodeError as bad:
+            if final:
+                text = raw.decode("utf-8", "replace")
+                self._decoder_tail = b""
+            else:
+                text = raw[: bad.start].decode("utf-8")
+                self._decoder_tail = raw[bad.start :]
+        self._pending += text
+        if self._clixml is None:
+            if len(self._pending) < len("#< CLIXML") and not final:
+                return b""
+            self._clixml = self._pending.startswith("#< CLIXML")
+        if not self._clixml:
+            out, self._pending = self._pending, ""
+            return out.encode("utf-8")
+        return self._drain(final).encode("utf-8")
+
+    def _drain(self, final: bool) -> str:
+        out: list[str] = []
+        pos, text = 0, self._pending
+        while pos < len(text):
+            token = _TOKEN.match(text, pos)
+            if token and token.end() > pos:
+                if token["stream"]:
+                    body = _unescape(token["text"])
+                    prefix = _STREAM_PREFIX.get(token["stream"].lower(), "")
+                    out.append(prefix + body)
+                pos = token.end()
+                continue
+            obj = _OBJ_OPEN.match(text, pos)
+            if obj:
+                end = self._object_end(text, obj)
+                if end is None:
+                    break
+                pos = end
+                continue
+            if text.startswith("<", pos) and not final and ">" not in text[pos:]:
+                break  # a tag split across chunks
+            if not final and (text.startswith("<S", pos) or text.startswith("#", pos)):
+                break  # an <S> record or a header not yet complete
+            # Not CLIXML after all (a native program wrote to stderr): pass it on as is.
+            nxt = text.find("<", pos + 1)
+            if nxt == -1:
+                nxt = len(text)
+            out.append(text[pos:nxt])
+            pos = nxt
+        self._pending = text[pos:]
+        if final and self._pending:
+            out.append(self._pending)
+            self._pending = ""
+        return "".join(out)
+
+    @staticmethod
+    def _object_end(text: str, first: re.Match[str]) -> int | None:
+        if first.group(1) == "/":
+            return first.end()
+        depth, pos = 1, first.end()
+        while depth:
+            close = text.find(_OBJ_CLOSE, pos)
+            if close == -1:
+                return None
+            nested = _OBJ_OPEN.search(text, pos, close)
+            if nested and nested.group(1) != "/":
+                depth += 1
+                pos = nested.end()
+            else:
+                depth -= 1
+                pos = close + len(_OBJ_CLOSE)
+        return pos
+
+
+def decode_clixml(data: bytes) -> bytes:
+    decoder = ClixmlDecoder()
+    return decoder.feed(data) + decoder.feed(b"", final=True)
+
+
+def clixml_error_record(text: str) -> str:
+    """How powershell.exe serializes `text` written to the error stream (test endpoints use it)."""
+    escaped = html.escape(text, quote=False).replace("\r", "_x000D_").replace("\n", "_x000A_")
+    return f'<S S="Error">{escaped}</S>'

@@ -1,0 +1,503 @@
+"""SSH with paramiko: host keys checked, never trusted on sight; both streams drained together.
+
+Every blocking call gets a timeout clamped to the host's deadline, and the
+socket registers with the run's cancel switch, so neither a host that never
+sends its banner nor a command that never ends can hold a run past its limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import select
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from irtool.model.inventory import Auth, OsFamily, ResolvedHost
+from irtool.model.quoting import sh_literal
+from irtool.model.steps import Shell
+from irtool.remote import powershell
+from irtool.remote.base import (
+    CHUNK,
+    Connection,
+    Deadline,
+    Failure,
+    Fetched,
+    HostFailure,
+    OnData,
+    OnOutput,
+    Secrets,
+)
+
+KEEPALIVE_S = 15
+# sh -c takes the script as one argument; Linux caps one argument at 128 KiB.
+SH_ARG_LIMIT = 100_000
+DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect, after ~/.ssh/config had its say."""
+
+    label: str  # the inventory name, for messages
+    hostname: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...]
+    proxy_jump: str | None
+    known_hosts_files: tuple[str, ...]
+
+
+def verify_host_key(
+    endpoint: Endpoint, key: paramiko.PKey, pin: str | None, known: paramiko.HostKeys
+) -> str:
+    """The identity seen (type and fingerprint), or HostFailure if it is not the one expected."""
+    seen = f"{key.get_name()} {fingerprint(key)}"
+    where = f"{endpoint.label} ({endpoint.hostname}:{endpoint.port})"
+    if pin:
+        expected = (
+            pin.rstrip("=") if pin.startswith("SHA256:") else f"{key.get_name()} {key.get_base64()}"
+        )
+        actual = fingerprint(key) if pin.startswith("SHA256:") else pin
+        if expected != actual:
+            raise HostFailure(
+                Failure.HOST_KEY,
+                f"host key CHANGED for {where}: the inventory pins {_describe(pin)} but the host "
+                f"presented {seen}. This may be an attack or a rebuilt host: confirm the new key "
+                f"out of band before updating host_key in the inventory",
+            )
+        return seen
+    name = known_hosts_name(endpoint.hostname, endpoint.port)
+    entries = known.lookup(name)
+    if entries is None:
+        raise HostFailure(
+            Failure.HOST_KEY,
+            f"unknown host key for {where}: the host presented {seen}. Confirm it out of band "
+            f"(on the host: ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), then pin it "
+            f'in the inventory: host_key: "{fingerprint(key)}"',
+        )
+    known_key = entries.get(key.get_name())
+    if known_key is None or known_key != key:
+        held = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in entries.values())
+        raise HostFailure(
+            Failure.HOST_KEY,
+            f"host key CHANGED for {where}: known_hosts holds {held} but the host presented "
+            f"{seen}. This may be an attack or a rebuilt host: confirm the new key out of band "
+            f"before replacing the known_hosts entry",
+        )
+    return seen
+
+
+def _describe(pin: str) -> str:
+    if pin.startswith("SHA256:"):
+        return pin
+    kind, blob = pin.split()[:2]
+    digest = hashlib.sha256(base64.b64decode(blob)).digest()
+    return f"{kind} SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _short(key: paramiko.PKey) -> str:
+    name = key.get_name()
+    return "ed25519" if "ed25519" in name else "ecdsa" if "ecdsa" in name else "rsa"
+
+
+def remote_command(command: str, shell: Shell, os_family: OsFamily) -> tuple[str, bytes | None]:
+    """What to exec and what to feed on stdin, so the script runs in the shell it was written in."""
+    if shell is Shell.POWERSHELL:
+        # Windows OpenSSH starts commands under cmd.exe: PowerShell must be asked for.
+        return powershell.command_line(command)
+    if os_family is OsFamily.WINDOWS:
+        return command, None
+    # The login shell may be bash, fish or anything: run the script with sh as written.
+    if len(command.encode("utf-8")) <= SH_ARG_LIMIT:
+        return "sh -c " + sh_literal(command), None
+    return "sh -s", command.encode("utf-8")
+
+
+class SshTransport:
+    def __init__(
+        self,
+        secrets: Secrets,
+        *,
+        config_file: Path | None = None,
+        known_hosts_file: Path | None = None,
+        keepalive: int = KEEPALIVE_S,
+    ) -> None:
+        self.secrets = secrets
+        home = Path.home() / ".ssh"
+        self.config_file = config_file or home / "config"
+        self.known_hosts_file = known_hosts_file or home / "known_hosts"
+        self.keepalive = keepalive
+        self._config = paramiko.SSHConfig()
+        if self.config_file.is_file():
+            self._config = paramiko.SSHConfig.from_path(str(self.config_file))
+
+    # -- resolving where to go ----------------------------------------------------
+
+    def endpoint(self, host: ResolvedHost) -> Endpoint:
+        """Inventory values win; ~/.ssh/config fills in what the inventory leaves unset."""
+        cfg = self._config.lookup(host.address)
+        port = host.port if host.port not in (None, 22) else int(cfg.get("port", 22))
+        identities = [host.identity_file] if host.identity_file else cfg.get("identityfile", [])
+        known = [str(self.known_hosts_file)]
+        known += [f for f in cfg.get("userknownhostsfile", "").split() if f]
+        return Endpoint(
+            label=host.name,
+            hostname=cfg.get("hostname", host.address),
+            port=port or 22,
+            user=host.user or cfg.get("user") or _local_user(),
+            identity_files=tuple(os.path.expanduser(i) for i in identities),
+            proxy_jump=cfg.get("proxyjump") if cfg.get("proxyjump") != "none" else None,
+            known_hosts_files=tuple(dict.fromkeys(os.path.expanduser(f) for f in known)),
+        )
+
+    def _jump_endpoint(self, spec: str) -> Endpoint:
+        user, _, rest = spec.rpartition("@")
+        name, _, port = rest.partition(":")
+        if name.startswith("[") and "]" in name:
+            name = name[1 : name.index("]")]
+        cfg = self._config.lookup(name)
+        known = [str(self.known_hosts_file)]
+        known += [f for f in cfg.get("userknownhostsfile", "").split() if f]
+        return Endpoint(
+            label=f"jump host {name}",
+            hostname=cfg.get("hostname", name),
+            port=int(port or cfg.get("port", "22")),
+            user=user or cfg.get("user") or _local_user(),
+            identity_files=tuple(os.path.expanduser(i) for i in cfg.get("identityfile", [])),
+            proxy_jump=cfg.get("proxyjump") if cfg.get("proxyjump") != "none" else None,
+            known_hosts_files=tuple(dict.fromkeys(os.path.expanduser(f) for f in known)),
+        )
+
+    # -- connecting -----------------------------------------------------------------
+
+    def connect(self, host: ResolvedHost, deadline: Deadline) -> SshConnection:
+        endpoint = self.endpoint(host)
+        chain: list[paramiko.Transport] = []
+        try:
+            transport, identity = self._open(endpoint, host, deadline, chain)
+        except BaseException:
+            for hop in reversed(chain):
+                hop.close()
+            raise
+        connection = SshConnection(host=host, identity=identity)
+        connection.attach(transport, chain, self.keepalive)
+        return connection
+
+    def _open(
+        self,
+        endpoint: Endpoint,
+        host: ResolvedHost | None,
+        deadline: Deadline,
+        chain: list[paramiko.Transport],
+    ) -> tuple[paramiko.Transport, str]:
+        sock: socket.socket | paramiko.Channel
+        if endpoint.proxy_jump:
+            hops = endpoint.proxy_jump.split(",")
+            jump, jump_chain = self._jump_endpoint(hops[-1]), hops[:-1]
+            if jump_chain:
+                jump = Endpoint(**{**jump.__dict__, "proxy_jump": ",".join(jump_chain)})
+            via, _ = self._open(jump, None, deadline, chain)
+            try:
+                sock = via.open_channel(
+                    "direct-tcpip",
+                    (endpoint.hostname, endpoint.port),
+                    ("127.0.0.1", 0),
+                    timeout=deadline.sub(30),
+                )
+            except (paramiko.SSHException, OSError) as failed:
+                raise HostFailure(
+                    Failure.UNREACHABLE,
+                    f"{jump.label} could not reach {endpoint.hostname}:{endpoint.port}: {failed}",
+                ) from None
+        else:
+            sock = self._dial(endpoint, host, deadline)
+        transport = paramiko.Transport(sock)
+        chain.append(transport)
+        forget = deadline.cancel.on_cancel(transport.close)
+        try:
+            limit = deadline.sub(host.connect_timeout if host else 15)
+            transport.banner_timeout = limit
+            transport.handshake_timeout = limit
+            transport.auth_timeout = deadline.sub(30)
+            try:
+                transport.start_client(timeout=limit)
+                key = transport.get_remote_server_key()
+            except (paramiko.SSHException, OSError, EOFError) as failed:
+                deadline.check()
+                raise HostFailure(
+                    Failure.UNREACHABLE,
+                    f"{endpoint.label}: SSH handshake with {endpoint.hostname}:{endpoint.port} "
+                    f"failed: {failed or type(failed).__name__}",
+                ) from None
+            known = paramiko.HostKeys()
+            for path in endpoint.known_hosts_files:
+                if os.path.isfile(path):
+                    known.load(path)
+            identity = verify_host_key(endpoint, key, host.host_key if host else None, known)
+            self._authenticate(transport, endpoint, host, deadline)
+            deadline.check()
+        finally:
+            forget()
+        return transport, identity
+
+    def _dial(
+        self, endpoint: Endpoint, host: ResolvedHost | None, deadline: Deadline
+    ) -> socket.socket:
+        timeout = deadline.sub(host.connect_timeout if host else 15)
+        try:
+            sock = socket.create_connection((endpoint.hostname, endpoint.port), timeout=timeout)
+        except TimeoutError:
+            deadline.check()
+            raise HostFailure(
+                Failure.UNREACHABLE,
+                f"{endpoint.label}: no answer from {endpoint.hostname}:{endpoint.port} "
+                f"within {timeout:g} s",
+            ) from None
+        except OSError as failed:
+            deadline.check()
+            raise HostFailure(
+                Failure.UNREACHABLE,
+                f"{endpoint.label}: cannot connect to {endpoint.hostname}:{endpoint.port}: "
+                f"{failed.strerror or failed}",
+            ) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _authenticate(
+        self,
+        transport: paramiko.Transport,
+        endpoint: Endpoint,
+        host: ResolvedHost | None,
+        deadline: Deadline,
+    ) -> None:
+        auth = host.auth if host else None
+        tried: list[str] = []
+        if auth in (None, Auth.AGENT):
+            for agent_key in paramiko.Agent().get_keys():
+                tried.append(f"agent key {fingerprint(agent_key)}")
+                if self._try(transport.auth_publickey, endpoint.user, agent_key):
+                    return
+        if auth in (None, Auth.KEY):
+            for path in self._identity_files(endpoint, explicit=auth is Auth.KEY):
+                key = self._load_key(path, host)
+                tried.append(f"key {path}")
+                if self._try(transport.auth_publickey, endpoint.user, key):
+                    return
+        if auth is Auth.PASSWORD and host is not None:
+            if not host.credential:
+                raise HostFailure(
+                    Failure.CREDENTIAL, f"{host.name}: password auth needs a credential"
+                )
+            tried.append(f"password from credential '{host.credential}'")
+            password = self.secrets.secret(host.credential)
+            if self._try(transport.auth_password, endpoint.user, password):
+                return
+        deadline.check()
+        raise HostFailure(
+            Failure.AUTH,
+            f"{endpoint.label}: {endpoint.user}@{endpoint.hostname} refused "
+            f"{', '.join(tried) or 'every method (no key, agent or password to offer)'}",
+        )
+
+    @staticmethod
+    def _try(method: object, *args: object) -> bool:
+        try:
+            method(*args)  # type: ignore[operator]
+        except paramiko.AuthenticationException:
+            return False
+        except (paramiko.SSHException, OSError, EOFError) as failed:
+            raise HostFailure(Failure.AUTH, f"authentication broke off: {failed}") from None
+        return True
+
+    @staticmethod
+    def _identity_files(endpoint: Endpoint, explicit: bool) -> list[str]:
+        if endpoint.identity_files:
+            files = list(endpoint.identity_files)
+            missing = [f for f in files if not os.path.isfile(f)]
+            if explicit and missing and len(missing) == len(files):
+                raise HostFailure(Failure.CREDENTIAL, f"no identity file at {missing[0]}")
+            return [f for f in files if os.path.isfile(f)]
+        home = Path.home() / ".ssh"
+        return [str(home / n) for n in DEFAULT_IDENTITIES if (home / n).is_file()]
+
+    def _load_key(self, path: str, host: ResolvedHost | None) -> paramiko.PKey:
+        try:
+            return paramiko.PKey.from_path(path)
+        except (paramiko.PasswordRequiredException, TypeError) as locked:
+            # OpenSSH-format keys report a missing passphrase as TypeError (from cryptography).
+            if isinstance(locked, TypeError) and "password" not in str(locked):
+                raise HostFailure(Failure.CREDENTIAL, f"cannot read identity file {path}") from None
+        except (OSError, paramiko.SSHException, ValueError) as bad:
+            raise HostFailure(
+                Failure.CREDENTIAL, f"cannot read identity file {path}: {bad}"
+            ) from None
+        if host is None or not host.credential:
+            raise HostFailure(
+                Failure.CREDENTIAL,
+                f"identity file {path} is encrypted: store its passphrase with "
+                f"`irtool creds set NAME` and give NAME as the host's credential",
+            )
+        passphrase = self.secrets.secret(host.credential)
+        try:
+            # paramiko 5 passes it to cryptography, which wants bytes (the stubs say str).
+            return paramiko.PKey.from_path(path, passphrase.encode("utf-8"))  # type: ignore[arg-type]
+        except (paramiko.SSHException, ValueError, TypeError):
+            raise HostFailure(
+                Failure.CREDENTIAL,
+                f"the passphrase in credential '{host.credential}' does not open {path}",
+            ) from None
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+class SshConnection(Connection):
+    transport: paramiko.Transport
+    chain: list[paramiko.Transport]
+
+    def attach(
+        self, transport: paramiko.Transport, chain: list[paramiko.Transport], keepalive: int
+    ) -> None:
+        self.transport, self.chain = transport, chain
+        transport.set_keepalive(keepalive)
+
+    def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
+        line, stdin = remote_command(command, shell, self.host.os)
+        channel = self._session(deadline)
+        forget = deadline.cancel.on_cancel(channel.close)
+        try:
+            channel.exec_command(line)
+            if stdin:
+                channel.sendall(stdin)
+            # EOF on stdin: a command that reads it must not wait for us forever.
+            channel.shutdown_write()
+            return self._drain(channel, deadline, on_output)
+        except HostFailure:
+            self._stop(channel)
+            raise
+        except (paramiko.SSHException, OSError, EOFError) as broken:
+            self._stop(channel)
+            deadline.check()
+            raise HostFailure(Failure.ERROR, f"the SSH channel broke: {broken}") from None
+        finally:
+            forget()
+            channel.close()
+
+    def _session(self, deadline: Deadline) -> paramiko.Channel:
+        try:
+            channel = self.transport.open_session(timeout=deadline.sub(30))
+        except (paramiko.SSHException, OSError, EOFError) as failed:
+            deadline.check()
+            raise HostFailure(Failure.ERROR, f"cannot open an SSH session: {failed}") from None
+        channel.settimeout(deadline.sub(30))
+        return channel
+
+    @staticmethod
+    def _drain(channel: paramiko.Channel, deadline: Deadline, on_output: OnOutput) -> int:
+        """stdout and stderr together: reading one to its end first deadlocks past the window."""
+        while True:
+            deadline.check()
+            select.select([channel], [], [], min(0.5, max(deadline.remaining(), 0.01)))
+            while channel.recv_ready():
+                on_output("stdout", channel.recv(CHUNK))
+            while channel.recv_stderr_ready():
+                on_output("stderr", channel.recv_stderr(CHUNK))
+            drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+            # sshd may send the exit status before the last output: only EOF ends the output.
+            ended = channel.eof_received or channel.closed
+            if ended and drained and channel.exit_status_ready():
+                status = int(channel.recv_exit_status())
+                if status == -1:
+                    # No exit-status came: we closed the channel (cancel), or a signal killed it.
+                    deadline.check()
+                    raise HostFailure(
+                        Failure.ERROR, "the command ended without an exit status (killed?)"
+                    )
+                return status
+
+    def _stop(self, channel: paramiko.Channel) -> None:
+        """Ask sshd to kill the command (RFC 4254 'signal'), then close: a hung command must not
+        outlive the deadline on the host any more than here."""
+        try:
+            message = paramiko.Message()
+            message.add_byte(bytes([98]))  # SSH_MSG_CHANNEL_REQUEST
+            message.add_int(channel.remote_chanid)
+            message.add_string("signal")
+            message.add_boolean(False)
+            message.add_string("KILL")
+            self.transport._send_user_message(message)  # type: ignore[attr-defined]
+        except Exception:  # noqa: S110 - best effort; closing follows
+            pass
+        channel.close()
+
+    def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
+        """SFTP, in chunks; the host hashes the same bytes so a short or bent read is caught."""
+        try:
+            sftp = paramiko.SFTPClient.from_transport(self.transport)
+            assert sftp is not None
+            channel = sftp.get_channel()
+            assert channel is not None
+            forget = deadline.cancel.on_cancel(sftp.close)
+            try:
+                channel.settimeout(deadline.sub(60))
+                with sftp.open(path, "rb") as remote:
+                    size = remote.stat().st_size or 0
+                    remote.prefetch(size)
+                    left = size
+                    while left > 0:
+                        deadline.check()
+                        data = remote.read(min(CHUNK * 4, left))
+                        if not data:
+                            break
+                        on_data(data)
+                        left -= len(data)
+            finally:
+                forget()
+                sftp.close()
+        except OSError as failed:
+            deadline.check()
+            raise HostFailure(Failure.ERROR, f"cannot fetch {path}: {failed}") from None
+        digest = self._remote_sha256(path, size, deadline)
+        return Fetched(size=size, sha256=digest)
+
+    def _remote_sha256(self, path: str, size: int, deadline: Deadline) -> str:
+        if self.host.os is OsFamily.WINDOWS:
+            script = powershell.fetch_script("hash", path, 0, size)
+            shell = Shell.POWERSHELL
+        else:
+            script = f"head -c {size} -- {sh_literal(path)} | sha256sum"
+            shell = Shell.SH
+        out: list[bytes] = []
+        status = self.run(
+            script,
+            shell,
+            deadline,
+            lambda stream, data: out.append(data) if stream == "stdout" else None,
+        )
+        text = b"".join(out).decode("ascii", "replace").strip()
+        if status != 0 or not text:
+            raise HostFailure(Failure.PROTOCOL, f"the host could not hash {path} (exit {status})")
+        return text.split()[0].lower()
+
+    def close(self) -> None:
+        for hop in reversed(self.chain):
+            with contextlib.suppress(Exception):  # best effort: closing must not raise
+                hop.close()
