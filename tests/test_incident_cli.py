@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.cli import irtool
 
 RUNBOOK = str(ROOT / "tests/corpus/valid/every-kind.yaml")
 CONTACTS = str(ROOT / "tests/corpus/valid/contacts.yaml")
@@ -21,14 +22,6 @@ NEW = ["incident", "new", RUNBOOK, "--param", "attacker_ip=203.0.113.7"]
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "IRTOOL_HOME": str(tmp_path), "IRTOOL_RESPONDER": "scribe-judy"}
-
-
-def irtool(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "irtool", *args], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def new(env: dict[str, str]) -> str:

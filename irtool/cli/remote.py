@@ -55,6 +55,10 @@ def _logging(redactor: Redactor) -> None:
     """IRTOOL_LOG=FILE writes a debug log (paramiko's included); secrets never reach it."""
     target = os.environ.get("IRTOOL_LOG")
     if not target:
+        # paramiko logs a failed handshake with a traceback; the host's failure already says it.
+        paramiko_log = logging.getLogger("paramiko")
+        paramiko_log.addHandler(logging.NullHandler())
+        paramiko_log.propagate = False
         return
     handler = logging.FileHandler(target)
     handler.addFilter(RedactingFilter(redactor))

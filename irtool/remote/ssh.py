@@ -236,13 +236,24 @@ class SshTransport:
             transport.auth_timeout = deadline.sub(30)
             try:
                 transport.start_client(timeout=limit)
+                if not transport.initial_kex_done:
+                    # start_client returns quietly when its timeout passes mid-handshake.
+                    raise HostFailure(
+                        Failure.TIMEOUT,
+                        f"{endpoint.label}: no SSH handshake from {endpoint.hostname}:"
+                        f"{endpoint.port} within {limit:g} s (hung, or not an SSH server)",
+                    )
                 key = transport.get_remote_server_key()
             except (paramiko.SSHException, OSError, EOFError) as failed:
                 deadline.check()
+                cause = transport.get_exception() or failed
+                why = str(cause) or type(cause).__name__
+                if "banner" in why:
+                    why = f"no SSH banner within {limit:g} s (not an SSH server, or hung)"
                 raise HostFailure(
                     Failure.UNREACHABLE,
                     f"{endpoint.label}: SSH handshake with {endpoint.hostname}:{endpoint.port} "
-                    f"failed: {failed or type(failed).__name__}",
+                    f"failed: {why}",
                 ) from None
             known = paramiko.HostKeys()
             for path in endpoint.known_hosts_files:

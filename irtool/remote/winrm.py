@@ -42,7 +42,8 @@ from irtool.remote.base import (
 )
 
 UTF8_CODEPAGE = 65001
-OPERATION_TIMEOUT_S = 20
+# Short long-polls: an idle Receive comes back this often, so a cancel is seen within it.
+OPERATION_TIMEOUT_S = 5
 FETCH_CHUNK = 4 * 1024 * 1024
 
 
