@@ -152,10 +152,11 @@ def test_good_hosts_finish_while_unreachable_and_hung_ones_fail_alone(
     finished = next(e for e in journal if e["kind"] == "run.finished")["data"]
     assert finished["ok"] == ["web01", "web02"] and set(finished["failed"]) == {"gone", "hung"}
 
-    # Again on the hosts that can be reached: the step completes itself.
+    # Again on the hosts that can be reached: they succeed, but the step is not done while
+    # two of its hosts have given nothing.
     again = irtool(env, "incident", "run", incident, "triage", "--host", "web01", "--host", "web02")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "step 'triage' is done" in again.stdout
+    assert "step 'triage' stays open: not yet done on gone, hung" in again.stdout
 
 
 def test_verify_rehashes_evidence_and_names_an_altered_file(
@@ -188,8 +189,15 @@ def test_an_action_shows_its_commands_needs_confirmation_and_rolls_back(
     assert f"touch '{markers[0]}'" in unconfirmed.stderr and "--yes" in unconfirmed.stderr
     assert not any(m.exists() for m in markers)
 
-    applied = irtool(env, "incident", "run", incident, "block", "--yes", "--reason", "attacker")
+    # One host first, as a careful responder would: the step waits for the other.
+    first = irtool(env, "incident", "run", incident, "block", "--yes", "--reason", "attacker",
+                   "--host", "web01")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "not yet done on web02" in first.stdout
+    assert markers[0].exists() and not markers[1].exists()
+    applied = irtool(env, "incident", "run", incident, "block", "--yes", "--host", "web02")
     assert applied.returncode == 0, applied.stderr
+    assert "step 'block' is done" in applied.stdout
     assert all(m.exists() for m in markers)
     rolled = irtool(env, "incident", "rollback", incident, "block", "--yes")
     assert rolled.returncode == 0, rolled.stderr

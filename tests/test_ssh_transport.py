@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -10,13 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
+import paramiko
 import pytest
 
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.steps import Shell
 from irtool.remote.base import Cancel, Deadline, Failure, HostFailure
 from irtool.remote.fanout import fan_out
-from irtool.remote.ssh import SshConnection, SshTransport
+from irtool.remote.ssh import KnownHosts, SshConnection, SshTransport, preferred_key_types
 from irtool.secrets.run import RunSecrets
 from tests.support.keyring_backend import FileKeyring
 from tests.support.sshd import BlackHole, SshdFarm, closed_port, rotate_host_key
@@ -311,3 +313,59 @@ def test_cancelling_a_run_stops_every_host_promptly(
     assert len(failures) == 3
     assert [f.kind if f else None for f in failures] == [Failure.CANCELLED] * 3
     assert time.monotonic() - began < 3
+
+
+def test_a_file_is_fetched_over_sftp_and_checked_against_the_hosts_hash(
+    farm: SshdFarm, transport: SshTransport, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(os.urandom(3 * MiB + 7))
+    received: list[bytes] = []
+    connection = transport.connect(host(farm), Deadline(10))
+    try:
+        fetched = connection.fetch(str(log), Deadline(30), received.append)
+        with pytest.raises(HostFailure) as missing:
+            connection.fetch(str(tmp_path / "nope.log"), Deadline(10), received.append)
+    finally:
+        connection.close()
+    data = b"".join(received)
+    assert data == log.read_bytes()
+    assert (fetched.size, fetched.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert "nope.log" in missing.value.reason
+
+
+def test_known_hosts_lines_paramiko_cannot_read_do_not_break_other_hosts(
+    farm: SshdFarm, transport: SshTransport
+) -> None:
+    # An SSH CA line and a hashed entry, as estates with a CA and HashKnownHosts have.
+    hashed = subprocess.run(
+        ["ssh-keygen", "-H", "-f", "-"],
+        input=farm[0].known_hosts_line + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    transport.known_hosts_file.write_text(
+        "@cert-authority *.corp.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJunk\n"
+        "# a comment\n" + (hashed.stdout if hashed.returncode == 0 else farm[0].known_hosts_line)
+    )
+    connection = transport.connect(host(farm, host_key=None), Deadline(10))
+    connection.close()
+    assert connection.identity == f"ssh-ed25519 {farm[0].fingerprint}"
+
+
+def test_a_revoked_host_key_is_refused_even_when_pinned(
+    farm: SshdFarm, transport: SshTransport
+) -> None:
+    transport.known_hosts_file.write_text(f"@revoked * {farm[0].host_key}\n")
+    failure = refused(transport, host(farm))
+    assert failure.kind is Failure.HOST_KEY and "REVOKED" in failure.reason
+
+
+def test_the_key_type_held_is_asked_for_first() -> None:
+    offered = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+    none = KnownHosts(paramiko.HostKeys(), set())
+    pinned = preferred_key_types("ecdsa-sha2-nistp256 AAAA", none, "h", offered)
+    assert pinned[0] == "ecdsa-sha2-nistp256" and sorted(pinned) == sorted(offered)
+    assert preferred_key_types("ssh-rsa AAAA", none, "h", offered)[:3] == offered[2:]
+    assert preferred_key_types("SHA256:abc", none, "h", offered) == offered

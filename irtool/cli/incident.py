@@ -424,7 +424,7 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
         path = journal_path(incident_id)
         with Journal(path, incident_id) as journal:
             result = journal.verify(head)
-            store = EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR)
+            store = EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR, create=False)
             files, problems = check_evidence(journal.events(), store)
     except (ValueError, JournalError) as exc:
         fail(str(exc))

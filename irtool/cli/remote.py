@@ -54,6 +54,8 @@ def _prompt_secret(message: str) -> str:
 def _logging(redactor: Redactor) -> None:
     """IRTOOL_LOG=FILE writes a debug log (paramiko's included); secrets never reach it."""
     target = os.environ.get("IRTOOL_LOG")
+    if target and not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+        fail(f"IRTOOL_LOG={target}: no such directory for the log")
     if not target:
         # paramiko logs a failed handshake with a traceback; the host's failure already says it.
         paramiko_log = logging.getLogger("paramiko")
@@ -87,7 +89,7 @@ def _cancel_on_interrupt(cancel: Cancel) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _printer(as_json: bool) -> Callable[[Progress], None]:
+def _printer(as_json: bool, redactor: Redactor) -> Callable[[Progress], None]:
     lock = threading.Lock()
     last: dict[str, str] = {}
 
@@ -96,7 +98,7 @@ def _printer(as_json: bool) -> Callable[[Progress], None]:
             return
         with lock:
             last[progress.host] = progress.status
-            detail = f" {progress.detail}" if progress.detail else ""
+            detail = f" {redactor.text(progress.detail)}" if progress.detail else ""
             item = f" {progress.item}" if progress.item else ""
             click.echo(f"  {progress.host}: {progress.status}{item}{detail}", err=True)
 
@@ -115,15 +117,20 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
         actor,
         redactor=redactor,
         pool=pool,
-        on_progress=_printer(as_json),
+        on_progress=_printer(as_json, redactor),
     )
 
 
-def _confirm(runner: Runner, step: ActionStep, hosts: list[str] | None, rollback: bool) -> None:
+def _confirm(
+    runner: Runner, step: ActionStep, hosts: list[str] | None, rollback: bool, reason: str
+) -> None:
     """Show exactly what will run where, then make the responder type what the step asks for."""
     per_host = runner.commands(step.id, hosts)
+    approvals = [] if rollback else runner.check_apply(step.id, reason)
     verb = "ROLL BACK" if rollback else "APPLY"
     click.echo(f"{verb} '{step.id}': {step.title}", err=True)
+    if approvals:
+        click.echo(f"requested and approved by: {', '.join(approvals)}", err=True)
     for host, rows in per_host.items():
         command = rows[0].rollback if rollback else rows[0].command
         click.echo(f"--- on {host} ({rows[0].shell}):\n{command}", err=True)
@@ -140,7 +147,7 @@ def _confirm(runner: Runner, step: ActionStep, hosts: list[str] | None, rollback
         fail(f"typed '{typed}', expected '{expected}'; nothing was run", Exit.FAILED)
 
 
-def _finish(report: RunReport, as_json: bool) -> None:
+def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
     if as_json:
         click.echo(
             json.dumps(
@@ -153,7 +160,7 @@ def _finish(report: RunReport, as_json: bool) -> None:
                         h: {
                             "ok": r.ok,
                             "exit_statuses": r.exit_statuses,
-                            "failure": str(r.failure) if r.failure else None,
+                            "failure": redactor.text(str(r.failure)) if r.failure else None,
                         }
                         for h, r in sorted(report.results.items())
                     },
@@ -165,11 +172,15 @@ def _finish(report: RunReport, as_json: bool) -> None:
         ok = len(report.results) - len(report.failed)
         click.echo(f"{report.step}: {report.purpose} ok on {ok} of {len(report.results)} host(s)")
         for host, result in sorted(report.failed.items()):
-            click.echo(f"  FAILED {host}: {result.why()}")
+            click.echo(f"  FAILED {host}: {redactor.text(result.why())}")
         if report.completed_step and report.purpose == "rollback":
             click.echo(f"action '{report.step}' is rolled back")
         elif report.completed_step:
             click.echo(f"step '{report.step}' is done")
+        elif report.outstanding and not report.failed:
+            click.echo(
+                f"step '{report.step}' stays open: not yet done on {', '.join(report.outstanding)}"
+            )
         elif not report.cancelled and report.failed:
             click.echo(
                 f"step '{report.step}' stays open: run it again (--host for just the failed "
@@ -201,7 +212,7 @@ def _go(
             if rollback:
                 applied = list(current.state.applied.get(step_id, {}))
                 chosen = [h for h in applied if not hosts or h in hosts] or chosen
-            _confirm(runner, spec, chosen, rollback)
+            _confirm(runner, spec, chosen, rollback, reason)
         with _cancel_on_interrupt(runner.cancel):
             report = (
                 runner.rollback(step_id, chosen, reason)
@@ -216,7 +227,7 @@ def _go(
         return
     finally:
         current.close_journal()
-    _finish(report, as_json)
+    _finish(report, as_json, runner.redactor)
 
 
 @incident.command()

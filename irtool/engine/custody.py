@@ -35,10 +35,13 @@ def check_evidence(
             item = event.data.get(stream)
             if not item:
                 continue
-            sha256, size = item["sha256"], item["size"]
+            sha256, size = item.get("sha256", ""), item.get("size")
             if sha256 not in seen:
                 checked += 1
-                seen[sha256] = store.check(sha256, size)
+                try:
+                    seen[sha256] = store.check(sha256, size)
+                except ValueError as bad:  # the event itself was tampered with
+                    seen[sha256] = str(bad)
             if seen[sha256]:
                 problems.append(EvidenceProblem(event.seq, event.host, f"{stream}: {seen[sha256]}"))
     return checked, problems

@@ -26,7 +26,7 @@ from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep, CollectStep, Shell
 from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
-from irtool.remote.fanout import DEFAULT_POOL, fan_out
+from irtool.remote.fanout import DEFAULT_POOL, as_failure, fan_out
 from irtool.secrets.redact import Redactor
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
@@ -80,6 +80,7 @@ class RunReport:
     results: dict[str, HostResult]
     cancelled: bool
     completed_step: bool = False
+    outstanding: list[str] = field(default_factory=list)  # targeted hosts not yet done
 
     @property
     def failed(self) -> dict[str, HostResult]:
@@ -182,22 +183,37 @@ class Runner:
         }
         return self._run(step_id, ROLLBACK, work, reason)
 
-    def _ready_to_apply(self, spec: ActionStep, reason: str) -> None:
-        state = self.session.state
+    def check_apply(self, step_id: str, reason: str) -> list[str]:
+        """Refuse now, before anyone is asked to confirm, what `run` would refuse; returns the
+        approvals the action has (for the confirmation to show). Writes nothing."""
         self.session.refresh()
-        action = state.actions.get(spec.id)
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if not isinstance(spec, ActionStep):
+            raise Refused(f"step '{step_id}' is not an action")
+        action = state.actions.get(step_id)
+        pending = action is None or action.rolled_back
         if spec.approvals == 2:
-            if action is None or action.rolled_back:
+            if pending:
                 raise Refused(
-                    f"action '{spec.id}' needs two people: request it "
+                    f"action '{step_id}' needs two people: request it "
                     f"(irtool incident request) and have a second responder approve it first"
                 )
+            assert action is not None
             if not action.approvals:
                 raise Refused(
-                    f"action '{spec.id}' was requested by {action.requested_by} and waits for "
+                    f"action '{step_id}' was requested by {action.requested_by} and waits for "
                     f"a second responder's approval"
                 )
-        elif action is None or action.rolled_back:
+            return [action.requested_by, *action.approvals]
+        if pending and not reason.strip():
+            raise Refused(f"applying '{step_id}' needs a reason (--reason)")
+        return [action.requested_by] if action and not pending else []
+
+    def _ready_to_apply(self, spec: ActionStep, reason: str) -> None:
+        self.check_apply(spec.id, reason)
+        action = self.session.state.actions.get(spec.id)
+        if spec.approvals == 1 and (action is None or action.rolled_back):
             self.session.request_action(spec.id, self.actor, reason)
 
     def _run(
@@ -290,6 +306,9 @@ class Runner:
                     return False  # hosts outside this run still carry the action
                 self.session.record_rollback(step_id, self.actor, f"rolled back on {hosts} host(s)")
             elif self.session.state.steps[step_id].status is Status.PENDING:
+                report.outstanding = self._outstanding(step_id, purpose)
+                if report.outstanding:
+                    return False  # a --host run: the step's other hosts are still to do
                 verb = "collected from" if purpose == COLLECT else "applied on"
                 self.session.complete(step_id, self.actor, note=f"{verb} {hosts} host(s)")
             else:
@@ -297,6 +316,19 @@ class Runner:
         except Refused:
             return False
         return True
+
+    def _outstanding(self, step_id: str, purpose: str) -> list[str]:
+        """Targeted hosts where some command of the step has not yet succeeded, over all runs."""
+        done = {
+            (e.host, e.item)
+            for e in self.session.state.evidence
+            if e.step == step_id and e.purpose == purpose and e.exit_status == 0
+        }
+        return [
+            host
+            for host, rows in self.commands(step_id).items()
+            if any((host, row.item) not in done for row in rows)
+        ]
 
     def _record(self, draft: EventDraft) -> Event:
         draft = EventDraft(
@@ -381,7 +413,9 @@ class Runner:
         except Exception as broken:
             failure = HostFailure(Failure.ERROR, f"{type(broken).__name__}: {broken}")
         finally:
-            kept = _commit(writers)
+            kept, lost = _commit(writers)
+        if lost and failure is None:
+            failure = HostFailure(Failure.ERROR, f"the evidence could not be kept: {lost}")
         result.commands += 1
         result.exit_statuses.append(status)
         result.items.append(command.item)
@@ -414,8 +448,17 @@ class Runner:
             raise failure
 
 
-def _commit(writers: dict[str, EvidenceWriter]) -> dict[str, Item]:
-    return {stream: writer.commit() for stream, writer in writers.items()}
+def _commit(writers: dict[str, EvidenceWriter]) -> tuple[dict[str, Item], str | None]:
+    """Keep every stream that can be kept; a full disk must not lose the record of a command."""
+    kept: dict[str, Item] = {}
+    lost: str | None = None
+    for stream, writer in writers.items():
+        try:
+            kept[stream] = writer.commit()
+        except OSError as failed:
+            writer.discard()
+            lost = f"{stream}: {failed.strerror or failed}"
+    return kept, lost
 
 
 def fetch_file(
@@ -439,14 +482,16 @@ def fetch_file(
     try:
         connection = transport.connect(host, deadline)
         remote = connection.fetch(path, deadline, writer.write)
-    except HostFailure as failed:
-        failure = failed
-    except LookupError as missing:
-        failure = HostFailure(Failure.CREDENTIAL, str(missing.args[0]))
+    except Exception as failed:
+        failure = as_failure(failed)
     finally:
         if connection:
             connection.close()
-    item = writer.commit()
+    try:
+        item = writer.commit()
+    except OSError as lost:
+        writer.discard()
+        raise HostFailure(Failure.ERROR, f"{path} could not be kept: {lost.strerror}") from None
     if remote and failure is None and (remote.sha256 != item.sha256 or remote.size != item.size):
         failure = HostFailure(
             Failure.PROTOCOL,

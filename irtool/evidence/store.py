@@ -70,9 +70,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class EvidenceStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, create: bool = True) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
 
     def writer(self) -> EvidenceWriter:
         return EvidenceWriter(self.directory)

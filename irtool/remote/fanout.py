@@ -25,7 +25,8 @@ class Outcome(Generic[T, R]):
 def as_failure(error: BaseException) -> HostFailure:
     if isinstance(error, HostFailure):
         return error
-    if isinstance(error, LookupError):  # a secret the run could not get
+    if isinstance(error, LookupError) and not isinstance(error, KeyError | IndexError):
+        # A secret the run could not get (irtool.secrets raises a LookupError of its own).
         return HostFailure(Failure.CREDENTIAL, str(error.args[0] if error.args else error))
     return HostFailure(Failure.ERROR, f"{type(error).__name__}: {error}")
 

@@ -31,7 +31,8 @@ STDIN_BOOTSTRAP = (
     PRELUDE + "$irtoolScript = [System.Text.Encoding]::UTF8.GetString("
     "[System.Convert]::FromBase64String([Console]::In.ReadToEnd().Trim()))\n"
     "& ([scriptblock]::Create($irtoolScript))\n"
-    "exit $LASTEXITCODE\n"
+    # As -EncodedCommand would: a native exit code, else 1 when the last command failed.
+    "if ($LASTEXITCODE) { exit $LASTEXITCODE } elseif (-not $?) { exit 1 }\n"
 )
 
 
@@ -125,7 +126,13 @@ _OBJ_CLOSE = "</Obj>"
 
 
 def _unescape(text: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+    text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+    # Characters beyond the BMP come as two escaped UTF-16 halves: join them; a lone half
+    # becomes U+FFFD rather than an error that would lose the whole stream.
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+HOLD_LIMIT = 1 << 20
 
 
 class ClixmlDecoder:
@@ -147,10 +154,11 @@ class ClixmlDecoder:
             text = raw.decode("utf-8")
             self._decoder_tail = b""
         except UnicodeDecodeError as bad:
-            if final:
+            if final or bad.reason != "unexpected end of data":
+                # Not UTF-8 (a native tool writing its OEM codepage): show it now, replaced.
                 text = raw.decode("utf-8", "replace")
                 self._decoder_tail = b""
-            else:
+            else:  # a character split across two receives
                 text = raw[: bad.start].decode("utf-8")
                 self._decoder_tail = raw[bad.start :]
         self._pending += text
@@ -161,7 +169,8 @@ class ClixmlDecoder:
         if not self._clixml:
             out, self._pending = self._pending, ""
             return out.encode("utf-8")
-        return self._drain(final).encode("utf-8")
+        # A record never closed must not hold memory (or the output) forever.
+        return self._drain(final or len(self._pending) > HOLD_LIMIT).encode("utf-8")
 
     def _drain(self, final: bool) -> str:
         out: list[str] = []

@@ -13,6 +13,7 @@ import hashlib
 import os
 import select
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +61,78 @@ class Endpoint:
     identity_files: tuple[str, ...]
     proxy_jump: str | None
     known_hosts_files: tuple[str, ...]
+    pinnable: bool = True  # an inventory host, not a jump host from ~/.ssh/config
+
+
+GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+_RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+
+
+@dataclass
+class KnownHosts:
+    """What known_hosts files say of hosts: their keys, and keys revoked everywhere."""
+
+    keys: paramiko.HostKeys
+    revoked: set[str]  # fingerprints
+
+    @classmethod
+    def load(cls, files: tuple[str, ...]) -> KnownHosts:
+        """Line by line, as OpenSSH reads it: a line paramiko cannot parse (a CA or a hashed
+        pattern it does not know) is skipped rather than breaking every host."""
+        keys, revoked = paramiko.HostKeys(), set()
+        for path in files:
+            try:
+                lines = Path(path).read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith("#") or line.startswith("@cert-authority"):
+                    continue
+                marker = line.startswith("@revoked")
+                try:
+                    entry = paramiko.hostkeys.HostKeyEntry.from_line(
+                        line.split(None, 1)[1] if marker else line
+                    )
+                except Exception:  # noqa: S112 - an unreadable line is skipped, as ssh does
+                    continue
+                if entry is None or entry.key is None:
+                    continue
+                if marker:
+                    revoked.add(fingerprint(entry.key))
+                    continue
+                for name in entry.hostnames:
+                    keys.add(name, entry.key.get_name(), entry.key)
+        return cls(keys, revoked)
+
+    def types_for(self, name: str) -> list[str]:
+        held = self.keys.lookup(name)
+        return list(held.keys()) if held else []
+
+
+def preferred_key_types(
+    pin: str | None, known: KnownHosts, name: str, offered: list[str]
+) -> list[str]:
+    """Ask for the key type we hold first: a host with an ECDSA key in known_hosts must not be
+    asked for its ed25519 key and then refused as changed."""
+    held = [pin.split()[0]] if pin and not pin.startswith("SHA256:") else known.types_for(name)
+    wanted: list[str] = []
+    for kind in held:
+        wanted += list(_RSA_ALGORITHMS) if kind == "ssh-rsa" else [kind]
+    first = [k for k in wanted if k in offered]
+    return first + [k for k in offered if k not in first]
 
 
 def verify_host_key(
-    endpoint: Endpoint, key: paramiko.PKey, pin: str | None, known: paramiko.HostKeys
+    endpoint: Endpoint, key: paramiko.PKey, pin: str | None, known: KnownHosts
 ) -> str:
     """The identity seen (type and fingerprint), or HostFailure if it is not the one expected."""
     seen = f"{key.get_name()} {fingerprint(key)}"
     where = f"{endpoint.label} ({endpoint.hostname}:{endpoint.port})"
+    if fingerprint(key) in known.revoked:
+        raise HostFailure(
+            Failure.HOST_KEY, f"host key of {where} is REVOKED in known_hosts: {seen}"
+        )
     if pin:
         expected = (
             pin.rstrip("=") if pin.startswith("SHA256:") else f"{key.get_name()} {key.get_base64()}"
@@ -82,13 +147,19 @@ def verify_host_key(
             )
         return seen
     name = known_hosts_name(endpoint.hostname, endpoint.port)
-    entries = known.lookup(name)
+    entries = known.keys.lookup(name)
     if entries is None:
+        pin_hint = (
+            f'in the inventory: host_key: "{fingerprint(key)}"'
+            if endpoint.pinnable
+            else f"in {endpoint.known_hosts_files[0]} (a jump host cannot be pinned in the "
+            f"inventory)"
+        )
         raise HostFailure(
             Failure.HOST_KEY,
             f"unknown host key for {where}: the host presented {seen}. Confirm it out of band "
             f"(on the host: ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), then pin it "
-            f'in the inventory: host_key: "{fingerprint(key)}"',
+            f"{pin_hint}",
         )
     known_key = entries.get(key.get_name())
     if known_key is None or known_key != key:
@@ -153,7 +224,7 @@ class SshTransport:
         cfg = self._config.lookup(host.address)
         port = host.port if host.port not in (None, 22) else int(cfg.get("port", 22))
         identities = [host.identity_file] if host.identity_file else cfg.get("identityfile", [])
-        known = [str(self.known_hosts_file)]
+        known = [str(self.known_hosts_file), GLOBAL_KNOWN_HOSTS]
         known += [f for f in cfg.get("userknownhostsfile", "").split() if f]
         return Endpoint(
             label=host.name,
@@ -171,10 +242,11 @@ class SshTransport:
         if name.startswith("[") and "]" in name:
             name = name[1 : name.index("]")]
         cfg = self._config.lookup(name)
-        known = [str(self.known_hosts_file)]
+        known = [str(self.known_hosts_file), GLOBAL_KNOWN_HOSTS]
         known += [f for f in cfg.get("userknownhostsfile", "").split() if f]
         return Endpoint(
             label=f"jump host {name}",
+            pinnable=False,
             hostname=cfg.get("hostname", name),
             port=int(port or cfg.get("port", "22")),
             user=user or cfg.get("user") or _local_user(),
@@ -228,6 +300,12 @@ class SshTransport:
             sock = self._dial(endpoint, host, deadline)
         transport = paramiko.Transport(sock)
         chain.append(transport)
+        pin = host.host_key if host else None
+        known = KnownHosts.load(endpoint.known_hosts_files)
+        options = transport.get_security_options()
+        options.key_types = preferred_key_types(
+            pin, known, known_hosts_name(endpoint.hostname, endpoint.port), list(options.key_types)
+        )
         forget = deadline.cancel.on_cancel(transport.close)
         try:
             limit = deadline.sub(host.connect_timeout if host else 15)
@@ -255,11 +333,7 @@ class SshTransport:
                     f"{endpoint.label}: SSH handshake with {endpoint.hostname}:{endpoint.port} "
                     f"failed: {why}",
                 ) from None
-            known = paramiko.HostKeys()
-            for path in endpoint.known_hosts_files:
-                if os.path.isfile(path):
-                    known.load(path)
-            identity = verify_host_key(endpoint, key, host.host_key if host else None, known)
+            identity = verify_host_key(endpoint, key, pin, known)
             self._authenticate(transport, endpoint, host, deadline)
             deadline.check()
         finally:
@@ -394,6 +468,11 @@ class SshConnection(Connection):
         line, stdin = remote_command(command, shell, self.host.os)
         channel = self._session(deadline)
         forget = deadline.cancel.on_cancel(channel.close)
+        # paramiko waits for the exec reply without a timeout: a host that never answers it
+        # would hold this thread past the deadline, so the channel is closed at the deadline.
+        watchdog = threading.Timer(deadline.remaining(), channel.close)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             channel.exec_command(line)
             if stdin:
@@ -409,6 +488,7 @@ class SshConnection(Connection):
             deadline.check()
             raise HostFailure(Failure.ERROR, f"the SSH channel broke: {broken}") from None
         finally:
+            watchdog.cancel()
             forget()
             channel.close()
 
@@ -461,14 +541,23 @@ class SshConnection(Connection):
 
     def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
         """SFTP, in chunks; the host hashes the same bytes so a short or bent read is caught."""
+        channel = self._session(deadline)
+        # Registered before the subsystem request: an sftp-server that never answers its
+        # version handshake must not outlive the deadline or a cancel.
+        forget = deadline.cancel.on_cancel(channel.close)
+        watchdog = threading.Timer(deadline.remaining(), channel.close)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            sftp = paramiko.SFTPClient.from_transport(self.transport)
-            assert sftp is not None
-            channel = sftp.get_channel()
-            assert channel is not None
-            forget = deadline.cancel.on_cancel(sftp.close)
             try:
-                channel.settimeout(deadline.sub(60))
+                channel.invoke_subsystem("sftp")
+                sftp = paramiko.SFTPClient(channel)
+            except (paramiko.SSHException, EOFError, OSError):
+                deadline.check()
+                raise HostFailure(
+                    Failure.PROTOCOL, f"{self.host.name} offers no SFTP to fetch {path} with"
+                ) from None
+            try:
                 with sftp.open(path, "rb") as remote:
                     size = remote.stat().st_size or 0
                     remote.prefetch(size)
@@ -481,11 +570,14 @@ class SshConnection(Connection):
                         on_data(data)
                         left -= len(data)
             finally:
-                forget()
                 sftp.close()
-        except OSError as failed:
+        except (OSError, paramiko.SSHException, EOFError) as failed:
             deadline.check()
             raise HostFailure(Failure.ERROR, f"cannot fetch {path}: {failed}") from None
+        finally:
+            watchdog.cancel()
+            forget()
+            channel.close()
         digest = self._remote_sha256(path, size, deadline)
         return Fetched(size=size, sha256=digest)
 

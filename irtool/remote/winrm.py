@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import importlib.util
 import socket
 import ssl
 from typing import Any
@@ -45,6 +46,7 @@ UTF8_CODEPAGE = 65001
 # Short long-polls: an idle Receive comes back this often, so a cancel is seen within it.
 OPERATION_TIMEOUT_S = 5
 FETCH_CHUNK = 4 * 1024 * 1024
+CLEANUP_S = 3
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -133,6 +135,12 @@ class WinrmTransport:
                 f"{host.name}: refusing WinRM {what}: it exposes credentials or commands; use "
                 f"HTTPS with ntlm, kerberos or credssp, or mark the host insecure: true",
             )
+        if host.auth is Auth.KERBEROS and importlib.util.find_spec("requests_kerberos") is None:
+            raise HostFailure(
+                Failure.ERROR,
+                f"{host.name}: Kerberos needs pywinrm's kerberos extra and the system's krb5 "
+                f"libraries: pip install 'pywinrm[kerberos]' (then kinit as {host.user})",
+            )
         warnings = _insecure_warnings(host) if host.insecure else []
         identity = _certificate_identity(host, deadline) if host.scheme is Scheme.HTTPS else None
         password: str | None = None
@@ -216,6 +224,7 @@ class WinrmConnection(Connection):
             line, stdin = command, None
         command_id = self._call(deadline, self.protocol.run_command, self.shell_id, line)
         decoder = powershell.ClixmlDecoder() if shell is Shell.POWERSHELL else None
+        flushed = False
         try:
             if stdin:
                 self._call(
@@ -240,16 +249,23 @@ class WinrmConnection(Connection):
                     if text:
                         on_output("stderr", text)
                 if done:
+                    flushed = True
                     if decoder and (tail := decoder.feed(b"", final=True)):
                         on_output("stderr", tail)
                     return int(code)
         finally:
+            # What stderr held back is evidence too, above all when the command timed out.
+            if decoder and not flushed and (tail := decoder.feed(b"", final=True)):
+                on_output("stderr", tail)
             self._terminate(command_id)
 
     def _terminate(self, command_id: str) -> None:
         """Signal terminate: releases a finished command, and stops one we gave up on."""
         with contextlib.suppress(Exception):  # best effort: closing must not raise
-            self._call(Deadline(10), self.protocol.cleanup_command, self.shell_id, command_id)
+            # Briefly: a host that stopped answering must not hold the run for long.
+            self._call(
+                Deadline(CLEANUP_S), self.protocol.cleanup_command, self.shell_id, command_id
+            )
 
     def fetch(
         self, path: str, deadline: Deadline, on_data: OnData, chunk: int = FETCH_CHUNK
@@ -294,4 +310,4 @@ class WinrmConnection(Connection):
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # best effort: closing must not raise
-            self._call(Deadline(10), self.protocol.close_shell, self.shell_id)
+            self._call(Deadline(CLEANUP_S), self.protocol.close_shell, self.shell_id)

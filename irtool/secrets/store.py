@@ -43,8 +43,11 @@ def lookup(name: str) -> str | None:
 
 def store(name: str, secret: str) -> None:
     ring = backend()
-    ring.set_password(SERVICE, name, secret)
-    _remember(ring, add=name)
+    try:
+        ring.set_password(SERVICE, name, secret)
+        _remember(ring, add=name)
+    except keyring.errors.KeyringError as failed:
+        raise NoKeyring(f"the OS keyring refused to store '{name}': {failed}") from None
 
 
 def delete(name: str) -> bool:
@@ -54,12 +57,17 @@ def delete(name: str) -> bool:
         found = True
     except keyring.errors.PasswordDeleteError:
         found = False
+    except keyring.errors.KeyringError as failed:
+        raise NoKeyring(f"the OS keyring refused to delete '{name}': {failed}") from None
     _remember(ring, remove=name)
     return found
 
 
 def names() -> list[str]:
-    raw = backend().get_password(SERVICE, NAMES_ENTRY)
+    try:
+        raw = backend().get_password(SERVICE, NAMES_ENTRY)
+    except keyring.errors.KeyringError as failed:
+        raise NoKeyring(f"the OS keyring refused to list names: {failed}") from None
     return sorted(json.loads(raw)) if raw else []
 
 
