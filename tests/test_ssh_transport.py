@@ -18,9 +18,10 @@ from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.steps import Shell
 from irtool.remote.base import Cancel, Deadline, Failure, HostFailure
 from irtool.remote.fanout import fan_out
-from irtool.remote.ssh import KnownHosts, SshConnection, SshTransport, preferred_key_types
+from irtool.remote.ssh import KnownHosts, SshTransport, preferred_key_types
 from irtool.secrets.run import RunSecrets
 from tests.support.keyring_backend import FileKeyring
+from tests.support.remote import refused, run
 from tests.support.sshd import BlackHole, SshdFarm, closed_port, rotate_host_key
 
 MiB = 1024 * 1024
@@ -58,20 +59,6 @@ def host(farm: SshdFarm, index: int = 0, **settings: object) -> ResolvedHost:
     fields = {k: v for k, v in fields.items() if v is not None}
     inventory = Inventory.model_validate({"hosts": {target.name: fields}})
     return inventory.resolve(target.name)
-
-
-def run(connection: SshConnection, command: str, seconds: float = 20) -> tuple[int, bytes, bytes]:
-    out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    status = connection.run(
-        command, Shell.SH, Deadline(seconds), lambda stream, data: out[stream].append(data)
-    )
-    return status, b"".join(out["stdout"]), b"".join(out["stderr"])
-
-
-def refused(transport: SshTransport, target: ResolvedHost, seconds: float = 10) -> HostFailure:
-    with pytest.raises(HostFailure) as failed:
-        transport.connect(target, Deadline(seconds)).close()
-    return failed.value
 
 
 def test_a_command_runs_and_both_streams_and_the_exit_status_come_back(

@@ -14,8 +14,9 @@ import pytest
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.steps import Shell
 from irtool.remote import powershell
-from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure
+from irtool.remote.base import Cancel, Deadline, Failure, HostFailure
 from irtool.remote.winrm import WinrmTransport
+from tests.support.remote import refused, run
 from tests.support.sshd import closed_port
 from tests.support.wsman import DEFAULT_PASSWORD, DEFAULT_USER, WsmanServer
 
@@ -59,22 +60,6 @@ def host(server: WsmanServer, **settings: object) -> ResolvedHost:
     fields.update(settings)
     fields = {k: v for k, v in fields.items() if v is not None}
     return Inventory.model_validate({"hosts": {"web01": fields}}).resolve("web01")
-
-
-def run(
-    connection: Connection, command: str, shell: Shell = Shell.SH, seconds: float = 20
-) -> tuple[int, bytes, bytes]:
-    out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    status = connection.run(
-        command, shell, Deadline(seconds), lambda stream, data: out[stream].append(data)
-    )
-    return status, b"".join(out["stdout"]), b"".join(out["stderr"])
-
-
-def refused(transport: WinrmTransport, target: ResolvedHost, seconds: float = 10) -> HostFailure:
-    with pytest.raises(HostFailure) as failed:
-        transport.connect(target, Deadline(seconds)).close()
-    return failed.value
 
 
 def test_https_ntlm_runs_a_command_with_a_verified_certificate_and_utf8_codepage(
