@@ -30,7 +30,6 @@ from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.steps import ActionStep, Confirm
 from irtool.remote.base import Cancel, HostFailure
 from irtool.remote.fanout import DEFAULT_POOL
-from irtool.remote.registry import live_transports
 from irtool.secrets.redact import RedactingFilter, Redactor
 from irtool.secrets.run import RunSecrets
 
@@ -110,6 +109,9 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
     secrets = RunSecrets(prompt=_prompt_secret if sys.stdin.isatty() else None, redactor=redactor)
     _logging(redactor)
     store = EvidenceStore(incident_dir(current.state.id) / EVIDENCE_DIR)
+    # Imported here: paramiko, pywinrm and requests cost every other command's start-up.
+    from irtool.remote.registry import live_transports
+
     return Runner(
         current,
         live_transports(secrets),

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PARTIAL = ".partial-"
@@ -29,24 +30,34 @@ class Item:
 
 
 class EvidenceWriter:
+    """One stream into the store. The file is only made once the first byte arrives: most
+    commands write nothing to stderr, and an empty stream is one shared empty file."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._temp = directory / f"{_PARTIAL}{uuid.uuid4().hex}"
-        self._file = self._temp.open("xb")
+        self._file: BinaryIO | None = None
         self._digest = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes) -> None:
+        if self._file is None:
+            self._file = self._temp.open("xb")
         self._file.write(data)
         self._digest.update(data)
         self.size += len(data)
 
     def commit(self) -> Item:
+        sha256 = self._digest.hexdigest()
+        final = self.directory / sha256
+        if self._file is None:
+            if not final.exists():
+                self._file = self._temp.open("xb")
+            else:
+                return Item(sha256, 0)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        sha256 = self._digest.hexdigest()
-        final = self.directory / sha256
         if final.exists():
             self._temp.unlink()  # the same bytes are already kept
         else:
@@ -56,7 +67,7 @@ class EvidenceWriter:
         return Item(sha256, self.size)
 
     def discard(self) -> None:
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.close()
         self._temp.unlink(missing_ok=True)
 
