@@ -355,3 +355,61 @@ def test_without_a_keyring_creds_say_so_plainly(env: dict[str, str]) -> None:
     result = irtool(env, "creds", "set", "corp-ir", stdin="x\n")
     assert result.returncode == 1
     assert "no OS keyring is available" in result.stderr
+
+
+def test_an_action_applied_on_some_hosts_only_can_be_rolled_back(
+    farm: SshdFarm, env: dict[str, str], tmp_path: Path
+) -> None:
+    markers = [tmp_path / "part-1", tmp_path / "part-2"]
+    incident = open_incident(
+        env, tmp_path, {f"web0{i + 1}": ssh_host(farm, i, m) for i, m in enumerate(markers)}
+    )
+    irtool(env, "incident", "done", incident, "triage")
+    irtool(env, "incident", "run", incident, "block", "--yes", "--reason", "r", "--host", "web01")
+    rolled = irtool(env, "incident", "rollback", incident, "block", "--yes")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "rolled back" in rolled.stdout and "web01: done" in rolled.stderr
+    assert "web02" not in rolled.stderr  # never applied there, so never rolled back there
+    assert not markers[0].exists()
+    assert events(env, incident)[-1]["kind"] == "action.rolled_back"
+
+
+def test_what_would_refuse_an_action_is_said_before_anyone_confirms(
+    farm: SshdFarm, env: dict[str, str], tmp_path: Path
+) -> None:
+    incident = open_incident(env, tmp_path, {"web01": ssh_host(farm, 0, tmp_path / "m")})
+    irtool(env, "incident", "done", incident, "triage")
+    refused = irtool(env, "incident", "run", incident, "block")
+    assert refused.returncode == 2
+    assert "needs a reason" in refused.stderr and "touch" not in refused.stderr
+
+
+def test_a_log_file_that_cannot_be_written_is_a_one_line_refusal(
+    farm: SshdFarm, env: dict[str, str], tmp_path: Path
+) -> None:
+    incident = open_incident(env, tmp_path, {"web01": ssh_host(farm, 0, tmp_path / "m")})
+    env = {**env, "IRTOOL_LOG": str(tmp_path / "no-such-dir" / "irtool.log")}
+    result = irtool(env, "incident", "run", incident, "triage")
+    assert result.returncode == 2
+    assert "IRTOOL_LOG" in result.stderr and "internal error" not in result.stderr
+
+
+def test_verify_reports_an_evidence_hash_tampered_in_the_journal(
+    farm: SshdFarm, env: dict[str, str], tmp_path: Path
+) -> None:
+    incident = open_incident(env, tmp_path, {"web01": ssh_host(farm, 0, tmp_path / "m")})
+    assert irtool(env, "incident", "run", incident, "triage").returncode == 0
+    db = sqlite3.connect(Path(env["IRTOOL_HOME"]) / "incidents" / incident / "journal.sqlite")
+    db.execute("DROP TRIGGER events_are_never_updated")
+    seq, data = db.execute(
+        "SELECT seq, data FROM events WHERE kind = 'command.ran' ORDER BY seq LIMIT 1"
+    ).fetchone()
+    record = json.loads(data)
+    record["stdout"]["sha256"] = "not-a-hash"
+    db.execute("UPDATE events SET data = ? WHERE seq = ?", (json.dumps(record), seq))
+    db.commit()
+    db.close()
+    broken = irtool(env, "verify", incident)
+    assert broken.returncode == 1
+    assert f"BROKEN at event {seq}" in broken.stderr
+    assert "'not-a-hash' is not a SHA-256" in broken.stderr

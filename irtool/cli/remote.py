@@ -22,7 +22,7 @@ import click
 
 from irtool.cli.exits import Exit
 from irtool.cli.incident import actor_option, fail, incident, json_option, session, who
-from irtool.engine.runner import Progress, Runner, RunReport, fetch_file
+from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import JournalError
@@ -300,7 +300,7 @@ def fetch(
     try:
         runner = _runner(current, who(actor), 1, as_json)
         with _cancel_on_interrupt(runner.cancel):
-            data = fetch_file(runner, host, path, timeout, step)
+            data = runner.fetch(host, path, timeout, step)
     except Refused as refused:
         fail(str(refused))
         return
@@ -313,7 +313,3 @@ def fetch(
         click.echo(json.dumps(data, sort_keys=True))
     else:
         click.echo(f"{host}:{path}: {data['file']['size']} bytes, sha256 {data['file']['sha256']}")
-
-
-def evidence_store(incident_id: str) -> EvidenceStore:
-    return EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR)

@@ -53,7 +53,6 @@ class Progress:
 @dataclass
 class HostResult:
     host: str
-    commands: int = 0
     exit_statuses: list[int | None] = field(default_factory=list)
     items: list[str | None] = field(default_factory=list)
     failure: HostFailure | None = None
@@ -342,6 +341,69 @@ class Runner:
         with self._lock:
             return self.session._write(lambda state: draft)
 
+    # -- one file ---------------------------------------------------------------------
+
+    def fetch(
+        self, host_name: str, path: str, timeout: float = 600, step: str | None = None
+    ) -> dict[str, Any]:
+        """Fetch one file from a host into the evidence store, hash-checked end to end."""
+        state = self.session.state
+        inventory = self._inventory(state)
+        if host_name not in inventory.hosts:
+            raise Refused(f"no host '{host_name}' in this incident's inventory")
+        host = inventory.resolve(host_name)
+        transport = self.transports.get(str(host.transport))
+        if transport is None:
+            raise Refused(f"no {host.transport} transport in this run")
+        deadline = Deadline(timeout, self.cancel)
+        writer = self.evidence.writer()
+        began = self.clock()
+        failure: HostFailure | None = None
+        remote = None
+        connection = None
+        try:
+            connection = transport.connect(host, deadline)
+            remote = connection.fetch(path, deadline, writer.write)
+        except Exception as failed:
+            failure = as_failure(failed)
+        finally:
+            if connection:
+                connection.close()
+        try:
+            item = writer.commit()
+        except OSError as lost:
+            writer.discard()
+            raise HostFailure(Failure.ERROR, f"{path} could not be kept: {lost.strerror}") from None
+        if (
+            remote
+            and failure is None
+            and (remote.sha256 != item.sha256 or remote.size != item.size)
+        ):
+            failure = HostFailure(
+                Failure.PROTOCOL,
+                f"{path} arrived as {item.size} bytes with sha256 {item.sha256}, but the host "
+                f"hashed {remote.size} bytes as {remote.sha256}",
+            )
+        data = {
+            "purpose": FETCH,
+            "path": path,
+            "transport": str(host.transport),
+            "address": host.address,
+            "port": host.port,
+            "identity": connection.identity if connection else None,
+            "started_at": utc_text(began),
+            "ended_at": utc_text(self.clock()),
+            "exit_status": 0 if failure is None else None,
+            "remote_sha256": remote.sha256 if remote else None,
+            "failure": str(failure) if failure else None,
+            "collected_by": self.actor,
+            "file": item.as_dict(),
+        }
+        self._record(EventDraft(kinds.FILE_FETCHED, self.actor, data, step=step, host=host_name))
+        if failure:
+            raise failure
+        return data
+
     # -- one host ---------------------------------------------------------------------
 
     def _host(
@@ -416,7 +478,6 @@ class Runner:
             kept, lost = _commit(writers)
         if lost and failure is None:
             failure = HostFailure(Failure.ERROR, f"the evidence could not be kept: {lost}")
-        result.commands += 1
         result.exit_statuses.append(status)
         result.items.append(command.item)
         self._record(
@@ -459,61 +520,3 @@ def _commit(writers: dict[str, EvidenceWriter]) -> tuple[dict[str, Item], str | 
             writer.discard()
             lost = f"{stream}: {failed.strerror or failed}"
     return kept, lost
-
-
-def fetch_file(
-    runner: Runner, host_name: str, path: str, timeout: float = 600, step: str | None = None
-) -> dict[str, Any]:
-    """Fetch one file from a host into the evidence store, hash-checked end to end."""
-    state = runner.session.state
-    inventory = runner._inventory(state)
-    if host_name not in inventory.hosts:
-        raise Refused(f"no host '{host_name}' in this incident's inventory")
-    host = inventory.resolve(host_name)
-    transport = runner.transports.get(str(host.transport))
-    if transport is None:
-        raise Refused(f"no {host.transport} transport in this run")
-    deadline = Deadline(timeout, runner.cancel)
-    writer = runner.evidence.writer()
-    began = runner.clock()
-    failure: HostFailure | None = None
-    remote = None
-    connection = None
-    try:
-        connection = transport.connect(host, deadline)
-        remote = connection.fetch(path, deadline, writer.write)
-    except Exception as failed:
-        failure = as_failure(failed)
-    finally:
-        if connection:
-            connection.close()
-    try:
-        item = writer.commit()
-    except OSError as lost:
-        writer.discard()
-        raise HostFailure(Failure.ERROR, f"{path} could not be kept: {lost.strerror}") from None
-    if remote and failure is None and (remote.sha256 != item.sha256 or remote.size != item.size):
-        failure = HostFailure(
-            Failure.PROTOCOL,
-            f"{path} arrived as {item.size} bytes with sha256 {item.sha256}, but the host "
-            f"hashed {remote.size} bytes as {remote.sha256}",
-        )
-    data = {
-        "purpose": FETCH,
-        "path": path,
-        "transport": str(host.transport),
-        "address": host.address,
-        "port": host.port,
-        "identity": connection.identity if connection else None,
-        "started_at": utc_text(began),
-        "ended_at": utc_text(runner.clock()),
-        "exit_status": 0 if failure is None else None,
-        "remote_sha256": remote.sha256 if remote else None,
-        "failure": str(failure) if failure else None,
-        "collected_by": runner.actor,
-        "file": item.as_dict(),
-    }
-    runner._record(EventDraft(kinds.FILE_FETCHED, runner.actor, data, step=step, host=host_name))
-    if failure:
-        raise failure
-    return data

@@ -317,7 +317,10 @@ class IncidentSession:
                 raise Refused(f"step '{step}' is not an action")
             if spec.rollback is None:
                 raise Refused(f"action '{step}' is irreversible: {spec.irreversible}")
-            if state.steps[step].status is not Status.DONE:
+            applied_somewhere = any(
+                e.step == step and e.purpose == "action" for e in state.evidence
+            )  # a --host run applies it before the step is done
+            if state.steps[step].status is not Status.DONE and not applied_somewhere:
                 raise Refused(f"action '{step}' was not applied, so there is nothing to roll back")
             if state.actions.get(step) and state.actions[step].rolled_back:
                 raise Refused(f"action '{step}' was already rolled back")

@@ -9,7 +9,9 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 from pathlib import Path
+from typing import IO
 
 from irtool.model.inventory import ResolvedHost
 from irtool.model.steps import Shell
@@ -52,8 +54,12 @@ class LocalConnection(Connection):
         forget = deadline.cancel.on_cancel(lambda: _kill(process))
         try:
             assert process.stdin and process.stdout and process.stderr
-            process.stdin.write(command.encode("utf-8"))
-            process.stdin.close()
+            # Fed from a thread: sh reads the script as it runs, so a long script whose early
+            # lines print a lot would fill both pipes and stop both sides if we wrote it first.
+            feeder = threading.Thread(
+                target=_feed, args=(process.stdin, command.encode("utf-8")), daemon=True
+            )
+            feeder.start()
             with selectors.DefaultSelector() as selector:
                 selector.register(process.stdout, selectors.EVENT_READ, "stdout")
                 selector.register(process.stderr, selectors.EVENT_READ, "stderr")
@@ -96,6 +102,13 @@ class LocalConnection(Connection):
         except OSError as failed:
             raise HostFailure(Failure.ERROR, f"cannot read {path}: {failed.strerror}") from None
         return Fetched(size=size, sha256=digest.hexdigest())
+
+
+def _feed(stdin: IO[bytes], script: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, OSError):  # the script ended or was killed early
+        stdin.write(script)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        stdin.close()
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
