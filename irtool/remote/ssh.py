@@ -448,6 +448,13 @@ class SshTransport:
             ) from None
 
 
+def _close_quietly(channel: paramiko.Channel) -> None:
+    """The watchdog's close: it can fire just as the run ends and the transport goes away, and
+    an exception in its thread would print a traceback on the responder's terminal."""
+    with contextlib.suppress(Exception):
+        channel.close()
+
+
 def _local_user() -> str:
     import getpass
 
@@ -470,7 +477,7 @@ class SshConnection(Connection):
         forget = deadline.cancel.on_cancel(channel.close)
         # paramiko waits for the exec reply without a timeout: a host that never answers it
         # would hold this thread past the deadline, so the channel is closed at the deadline.
-        watchdog = threading.Timer(deadline.remaining(), channel.close)
+        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -545,7 +552,7 @@ class SshConnection(Connection):
         # Registered before the subsystem request: an sftp-server that never answers its
         # version handshake must not outlive the deadline or a cancel.
         forget = deadline.cancel.on_cancel(channel.close)
-        watchdog = threading.Timer(deadline.remaining(), channel.close)
+        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
         watchdog.daemon = True
         watchdog.start()
         try:
