@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -44,14 +45,42 @@ class IrtoolGroup(click.Group):
             ctx.exit(Exit.INTERNAL)
 
 
-@click.group(cls=IrtoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=IrtoolGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="irtool")
-def cli() -> None:
-    """Incident-response runbooks for IIS estates: validate, plan, respond, export."""
+@click.option(
+    "--runbooks",
+    "runbook_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the home screen looks for runbooks (default: ./runbooks).",
+)
+@click.option("--inventory", type=click.Path(path_type=Path), help="For incidents started here.")
+@click.option("--contacts", type=click.Path(path_type=Path), help="For incidents started here.")
+@click.option("--as", "actor", metavar="NAME", help="Who is at the keyboard.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    runbook_dirs: tuple[Path, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    actor: str | None,
+) -> None:
+    """Incident-response runbooks for IIS estates: validate, plan, respond, export.
+
+    Without a command: the home screen of the terminal UI (open incidents, runbooks).
+    """
+    if ctx.invoked_subcommand is None:
+        from irtool.cli.tui import home
+
+        home(runbook_dirs, contacts, inventory, actor)
 
 
 def _register() -> None:
-    from irtool.cli import creds, incident, plan, remote, schema, validate
+    from irtool.cli import creds, incident, plan, remote, schema, tui, validate
 
     del remote  # importing it adds run, rollback and fetch to `incident`
 
@@ -61,6 +90,8 @@ def _register() -> None:
     cli.add_command(schema.schema)
     cli.add_command(plan.plan)
     cli.add_command(creds.creds)
+    cli.add_command(tui.start)
+    cli.add_command(tui.open_incident)
 
 
 _register()

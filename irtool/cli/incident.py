@@ -351,6 +351,22 @@ def reach(
 
 @incident.command()
 @click.argument("incident_id", metavar="ID")
+@click.argument("role")
+@click.option("--reason", default="", help="Why (a message left an hour ago, say).")
+@actor_option
+@json_option
+def escalate(incident_id: str, role: str, reason: str, actor: str | None, as_json: bool) -> None:
+    """Stop waiting on the person a role is on and go to the next backup."""
+    run_command(
+        incident_id,
+        as_json,
+        lambda s: s.escalate(role, who(actor), reason),
+        f"{role}: escalated (event {{seq}})",
+    )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
 @click.argument("step")
 @click.option("--reason", required=True)
 @actor_option

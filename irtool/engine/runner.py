@@ -50,6 +50,10 @@ class Progress:
     detail: str = ""
 
 
+# host, stream (stdout/stderr), the bytes as they arrived: for a face that shows output live.
+OnHostOutput = Callable[[str, str, bytes], None]
+
+
 @dataclass
 class HostResult:
     host: str
@@ -98,6 +102,7 @@ class Runner:
         pool: int = DEFAULT_POOL,
         cancel: Cancel | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        on_output: OnHostOutput | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.session, self.transports, self.evidence = session, transports, evidence
@@ -106,6 +111,7 @@ class Runner:
         self.pool = pool
         self.cancel = cancel or Cancel()
         self.on_progress = on_progress or (lambda progress: None)
+        self.on_output = on_output
         self.clock = clock or (lambda: datetime.now(UTC))
         # One journal, many host threads: appends take turns.
         self._lock = threading.Lock()
@@ -462,6 +468,8 @@ class Runner:
             nonlocal received
             writers[stream].write(data)
             received += len(data)
+            if self.on_output:
+                self.on_output(host.name, stream, data)
             self.on_progress(Progress(host.name, "running", command.item, received))
 
         began = self.clock()

@@ -244,6 +244,32 @@ class IncidentSession:
 
         return self._write(decide)
 
+    def escalate(self, role: str, actor: str, reason: str = "") -> Event:
+        """Stop waiting for the person the role is on (a message left, no call back): go to the
+        next backup."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            tree = state.calls.get(role)
+            if tree is None:
+                raise Refused(
+                    f"no role '{role}' in this incident (roles: {', '.join(state.calls)})"
+                )
+            if tree.reached:
+                raise Refused(f"{role} is already reached: {tree.reached}")
+            person = tree.next_person
+            if person is None:
+                raise Refused(f"no one is left to call for {role}")
+            after = tree.order[tree.position + 1] if tree.position + 1 < len(tree.order) else None
+            if after is None:
+                raise Refused(f"{person} is the last backup for {role}: no one to escalate to")
+            return EventDraft(
+                kinds.CONTACT_ESCALATED,
+                actor,
+                {"role": role, "from": person, "to": after, "reason": reason},
+            )
+
+        return self._write(decide)
+
     def open_meeting(self, step: str, actor: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
             if not isinstance(state.runbook.step(step), AgendaStep):

@@ -241,6 +241,12 @@ def _contact(state: IncidentState, event: Event) -> None:
         tree.position = max(tree.position, tree.order.index(data["person"]) + 1)
 
 
+def _escalated(state: IncidentState, event: Event) -> None:
+    tree = state.calls.get(event.data["role"])
+    if tree and event.data["from"] in tree.order:
+        tree.position = max(tree.position, tree.order.index(event.data["from"]) + 1)
+
+
 def _meeting_opened(state: IncidentState, event: Event) -> None:
     state.meeting = event.step
 
@@ -312,6 +318,7 @@ _HANDLERS = {
     kinds.NOTE_ADDED: _note,
     kinds.EVENT_CORRECTED: _corrected,
     kinds.CONTACT_ATTEMPTED: _contact,
+    kinds.CONTACT_ESCALATED: _escalated,
     kinds.MEETING_OPENED: _meeting_opened,
     kinds.MEETING_CLOSED: _meeting_closed,
     kinds.RECONVENE_SET: _reconvene,

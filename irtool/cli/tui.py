@@ -1,0 +1,78 @@
+"""`irtool`, `irtool start RUNBOOK` and `irtool open ID`: the terminal UI's way in.
+
+Files are loaded and checked here first, so a broken runbook is a
+`path:line:col: message` list and exit 2 before any screen is drawn.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from irtool.cli.context import load_checked
+from irtool.cli.exits import Exit
+from irtool.cli.incident import actor_option, fail, who
+from irtool.cli.plan import parse_params
+from irtool.journal.incidents import journal_path
+
+
+def _need_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail(
+            "the terminal UI needs a terminal; without one use `irtool incident ...`",
+            Exit.INVALID,
+        )
+
+
+def launch(**settings: Any) -> None:
+    _need_terminal()
+    from irtool.tui.app import IrtoolApp  # textual loads only for the UI
+
+    IrtoolApp(**settings).run()
+
+
+def home(
+    runbook_dirs: tuple[Path, ...], contacts: Path | None, inventory: Path | None, actor: str | None
+) -> None:
+    dirs = list(runbook_dirs) or [p for p in (Path("runbooks"),) if p.is_dir()]
+    launch(actor=who(actor), runbook_dirs=dirs, contacts=contacts, inventory=inventory)
+
+
+@click.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--inventory", type=click.Path(path_type=Path))
+@click.option("--contacts", type=click.Path(path_type=Path))
+@actor_option
+def start(
+    runbook: Path,
+    params: tuple[str, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    actor: str | None,
+) -> None:
+    """Open a live incident from RUNBOOK in the terminal UI (a form asks for missing values)."""
+    context = load_checked(runbook, contacts, inventory)
+    given = parse_params(params)
+    unknown = [name for name in given if name not in context.runbook.model.parameters]
+    if unknown:
+        fail(f"parameter '{unknown[0]}' is not declared by {runbook}")
+    launch(actor=who(actor), context=context, params=given)
+
+
+@click.command(name="open")
+@click.argument("incident_id", metavar="ID")
+@actor_option
+def open_incident(incident_id: str, actor: str | None) -> None:
+    """Resume incident ID in the terminal UI, exactly where it stands."""
+    try:
+        exists = journal_path(incident_id).exists()
+    except ValueError as bad:
+        fail(str(bad))
+        return
+    if not exists:
+        fail(f"no incident {incident_id} under {journal_path(incident_id).parent.parent}")
+    launch(actor=who(actor), incident=incident_id)

@@ -1,0 +1,160 @@
+"""The timeline in a responder's words: one line per event, and a filter over kind/step/host/actor.
+
+The terminal UI, `irtool incident show` and the exports read events through
+here, so an event reads the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.journal import Event
+
+
+def _size(data: dict[str, Any], stream: str) -> str:
+    item = data.get(stream) or {}
+    return f"{stream} {item.get('size', 0)} B" if item else ""
+
+
+def _ran(event: Event) -> str:
+    data = event.data
+    what = data.get("item") or data.get("path") or "command"
+    if data.get("failure"):
+        outcome = f"failed: {data['failure']}"
+    elif data.get("exit_status") is None:
+        outcome = "no exit status"
+    else:
+        outcome = f"exit {data['exit_status']}"
+    sizes = ", ".join(s for s in (_size(data, "stdout"), _size(data, "stderr")) if s)
+    if event.kind == kinds.FILE_FETCHED:
+        sizes = _size(data, "file")
+    return f"{data.get('purpose', 'run')} {what}: {outcome}" + (f" ({sizes})" if sizes else "")
+
+
+_DESCRIBE: dict[str, Callable[[Event], str]] = {
+    kinds.INCIDENT_OPENED: lambda e: (
+        f"incident opened ({e.data.get('mode', 'live')}): {e.data.get('title', '')}"
+    ),
+    kinds.INCIDENT_CLOSED: lambda e: (
+        "incident closed" + (f": {e.data['summary']}" if e.data.get("summary") else "")
+    ),
+    kinds.STEP_COMPLETED: lambda e: (
+        "step done" + (f": {e.data['note']}" if e.data.get("note") else "")
+    ),
+    kinds.STEP_SKIPPED: lambda e: f"step skipped: {e.data.get('reason', '')}",
+    kinds.DECISION_MADE: lambda e: (
+        f"decided: {e.data.get('label') or e.data.get('option')}"
+        + (f" ({e.data['note']})" if e.data.get("note") else "")
+    ),
+    kinds.NOTE_ADDED: lambda e: f"note: {e.data.get('text', '')}",
+    kinds.EVENT_CORRECTED: lambda e: (
+        f"corrects event {e.data.get('corrects')}: {e.data.get('reason', '')}"
+    ),
+    kinds.CONTACT_ATTEMPTED: lambda e: (
+        f"{e.data.get('role')}: {e.data.get('person')} "
+        f"{str(e.data.get('outcome', '')).replace('-', ' ')}"
+        + (f" by {e.data['method']}" if e.data.get("method") else "")
+    ),
+    kinds.CONTACT_ESCALATED: lambda e: (
+        f"{e.data.get('role')}: escalated from "
+        f"{e.data.get('from')} to {e.data.get('to')}"
+        + (f" ({e.data['reason']})" if e.data.get("reason") else "")
+    ),
+    kinds.MEETING_OPENED: lambda e: "meeting opened",
+    kinds.MEETING_CLOSED: lambda e: (
+        "meeting closed"
+        + (f", reconvene at {e.data['reconvene_at']}" if e.data.get("reconvene_at") else "")
+    ),
+    kinds.RECONVENE_SET: lambda e: f"reconvene at {e.data.get('at')}",
+    kinds.ACTION_REQUESTED: lambda e: f"action requested: {e.data.get('reason', '')}",
+    kinds.ACTION_APPROVED: lambda e: "action approved",
+    kinds.ACTION_ROLLED_BACK: lambda e: (
+        "action rolled back" + (f": {e.data['note']}" if e.data.get("note") else "")
+    ),
+    kinds.COMMAND_HANDED_OVER: lambda e: (
+        f"command handed over: {e.data.get('from')} -> {e.data.get('to')}"
+    ),
+    kinds.RUN_STARTED: lambda e: (
+        f"{e.data.get('purpose', 'run')} started on {len(e.data.get('hosts', []))} host(s)"
+    ),
+    kinds.COMMAND_RAN: _ran,
+    kinds.FILE_FETCHED: _ran,
+    kinds.HOST_WARNING: lambda e: f"warning: {e.data.get('warning', '')}",
+    kinds.HOST_FAILED: lambda e: (
+        f"host failed ({e.data.get('failure')}): {e.data.get('reason', '')}"
+    ),
+    kinds.RUN_FINISHED: lambda e: (
+        f"{e.data.get('purpose', 'run')} finished: "
+        f"{len(e.data.get('ok', []))} ok, {len(e.data.get('failed', {}))} failed"
+        + (", cancelled" if e.data.get("cancelled") else "")
+    ),
+}
+
+
+def describe(event: Event) -> str:
+    """One line saying what happened, without the who/when/where the columns already show."""
+    describer = _DESCRIBE.get(event.kind)
+    text = describer(event) if describer else event.kind
+    return " ".join(text.split())  # a multi-line note still fits one row
+
+
+FIELDS = ("kind", "step", "host", "actor")
+
+
+class BadFilter(ValueError):
+    """A filter the responder typed that cannot be read; the message says how to write it."""
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    """`kind:note step:triage host:web01 actor:ann some words`: every part must match.
+
+    kind matches a prefix (`kind:action` takes every action.*), step, host and
+    actor match exactly, and free words must all appear in the line (any case).
+    """
+
+    kind: str | None = None
+    step: str | None = None
+    host: str | None = None
+    actor: str | None = None
+    words: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> TimelineFilter:
+        try:
+            parts = shlex.split(text)
+        except ValueError:
+            parts = text.split()  # an apostrophe in a word ("couldn't") is not a quote
+        fields: dict[str, str] = {}
+        words: list[str] = []
+        for part in parts:
+            name, colon, value = part.partition(":")
+            if colon and name in FIELDS:
+                if not value:
+                    raise BadFilter(f"filter: '{part}' needs a value, like {name}:something")
+                fields[name] = value
+            else:
+                words.append(part.casefold())
+        return cls(**fields, words=tuple(words))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.kind or self.step or self.host or self.actor or self.words)
+
+    def matches(self, event: Event, line: str | None = None) -> bool:
+        if self.kind and not (event.kind == self.kind or event.kind.startswith(f"{self.kind}.")):
+            return False
+        if self.step and event.step != self.step:
+            return False
+        if self.host and event.host != self.host:
+            return False
+        if self.actor and event.actor != self.actor:
+            return False
+        if self.words:
+            haystack = (line if line is not None else describe(event)).casefold()
+            return all(word in haystack for word in self.words)
+        return True

@@ -1,0 +1,1 @@
+"""The terminal UI: the face a responder steps through an incident with."""

@@ -1,0 +1,212 @@
+"""The irtool terminal UI: home, opening an incident, and the incident itself.
+
+Started by `irtool` (home), `irtool start RUNBOOK` and `irtool open ID`. The
+app holds what every screen shares: who is at the keyboard, how hosts are
+reached (live transports, or an exercise's simulated ones) and the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from irtool.engine.session import IncidentSession
+from irtool.model.context import RunbookContext, load_context
+from irtool.model.plan import PlanError, resolve_parameters
+from irtool.remote.base import Transport
+from irtool.secrets.redact import Redactor
+from irtool.secrets.run import SecretUnavailable
+from irtool.tui.guard import guarded
+from irtool.tui.keymap import keymap_path, load_keymap
+from irtool.tui.screens.run import Transports
+from irtool.tui.screens.start import StartScreen, Values
+
+
+class IrtoolApp(App[None]):
+    TITLE = "irtool"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+    # Compact fields and buttons: an 80x24 terminal has no room for boxed ones.
+    CSS = """
+    .title { height: 1; background: $panel; text-style: bold; width: 100%; }
+    Input { border: none; height: 1; padding: 0 1; background: $boost; }
+    Input:focus { background: $primary 30%; }
+    Button { border: none; height: 1; min-width: 10; margin: 0 0 0 1; }
+    """
+
+    def __init__(
+        self,
+        *,
+        actor: str,
+        incident: str | None = None,
+        context: RunbookContext | None = None,
+        params: Mapping[str, str] | None = None,
+        runbook_dirs: Iterable[Path] = (),
+        contacts: Path | None = None,
+        inventory: Path | None = None,
+        mode: str = "live",
+        transports: Transports | None = None,
+        clock: Callable[[], datetime] | None = None,
+        keymap_file: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.actor, self.mode = actor, mode
+        self.launch_incident, self.launch_context = incident, context
+        self.params = dict(params or {})
+        self.runbook_dirs = list(runbook_dirs)
+        self.contacts, self.inventory = contacts, inventory
+        self.transports: Transports = transports or self.live_transports
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.keymap_file = keymap_file or keymap_path()
+
+    # -- launch --------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.apply_keymap()
+        if self.launch_incident:
+            self.open_incident(self.launch_incident, home_below=False)
+        elif self.launch_context:
+            self.ask_parameters(self.launch_context, self.params)
+        else:
+            self.show_home()
+
+    def apply_keymap(self) -> None:
+        from irtool.tui.screens import (
+            calltree,
+            confirm,
+            evidence,
+            home,
+            incident,
+            prompts,
+            run,
+            start,
+        )
+
+        known = {
+            b.id
+            for module in (calltree, evidence, home, incident, prompts, run, start, confirm)
+            for cls in vars(module).values()
+            if isinstance(cls, type) and issubclass(cls, Screen)
+            for b in getattr(cls, "BINDINGS", [])
+            if isinstance(b, Binding) and b.id
+        } | {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        keymap, problems = load_keymap(self.keymap_file, known)
+        if keymap:
+            self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=10)
+
+    def show_home(self) -> None:
+        from irtool.tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen(self.runbook_dirs))
+
+    def open_incident(self, incident: str, home_below: bool = True) -> None:
+        from irtool.tui.screens.incident import IncidentScreen
+
+        with guarded(self):
+            session = IncidentSession.open(incident, clock=self.clock)
+            self.push_screen(IncidentScreen(session, self.actor, self.transports, self.clock))
+            return
+        if not home_below:
+            self.show_home()
+
+    def start_runbook(self, path: Path) -> None:
+        """From the home screen: load and check the runbook, then ask for its parameters."""
+        with guarded(self):
+            context, warnings = load_context(path, self.contacts, self.inventory)
+            for problem in warnings[:5]:
+                self.notify(str(problem), title="Warning", severity="warning", timeout=8)
+            self.ask_parameters(context, {})
+
+    def ask_parameters(self, context: RunbookContext, given: Mapping[str, str]) -> None:
+        try:
+            values: Values = resolve_parameters(context.runbook.model, given)
+        except PlanError:
+            self.push_screen(
+                StartScreen(context, dict(given), partial(self.begin, context), self.mode)
+            )
+            return
+        self.begin(context, values)
+
+    def begin(self, context: RunbookContext, values: Values) -> None:
+        from irtool.tui.screens.incident import IncidentScreen
+
+        with guarded(self):
+            session = IncidentSession.new(
+                context.runbook,
+                values,
+                actor=self.actor,
+                mode=self.mode,
+                contacts=context.contacts,
+                inventory=context.inventory,
+                clock=self.clock,
+            )
+            screen = IncidentScreen(session, self.actor, self.transports, self.clock)
+            if isinstance(self.screen, StartScreen):
+                self.switch_screen(screen)
+            else:
+                self.push_screen(screen)
+
+    # -- reaching hosts ---------------------------------------------------------------
+
+    def live_transports(self, redactor: Redactor) -> Mapping[str, Transport]:
+        # Imported here: paramiko and pywinrm cost the first frame ~0.3 s otherwise.
+        from irtool.remote.registry import live_transports
+        from irtool.secrets.run import RunSecrets
+
+        # paramiko logs a failed handshake with a traceback; the host's failure already says it,
+        # and a stray line on stderr would tear the screen.
+        quiet = logging.getLogger("paramiko")
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+        return live_transports(RunSecrets(prompt=self.ask_secret_from_thread, redactor=redactor))
+
+    def ask_secret_from_thread(self, message: str) -> str:
+        """With no keyring, a host thread asks the responder here; escape lets the host fail."""
+        answer: str | None = self.call_from_thread(self.ask_secret, message)  # type: ignore[arg-type]
+        if answer is None:
+            raise SecretUnavailable("no secret given: the host was not contacted")
+        return answer
+
+    async def ask_secret(self, message: str) -> str | None:
+        from irtool.tui.screens.prompts import SecretPrompt, Text
+
+        answered: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        def given(result: Text | None) -> None:
+            answered.set_result(result.text if result else None)
+
+        self.push_screen(SecretPrompt(message), given)
+        return await answered
+
+    # -- the command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every key of the screen that applies now is also a command, named as in the footer."""
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description or active.node is not screen:
+                continue
+            name = binding.action.partition("(")[0]
+            if screen.check_action(name, ()) is False:
+                continue
+            help_text = f"key {binding.key_display or key}" + (
+                f"  ·  {binding.id}" if binding.id else ""
+            )
+            yield SystemCommand(
+                binding.tooltip or binding.description,
+                help_text,
+                partial(screen.run_action, binding.action),
+            )
+        yield from super().get_system_commands(screen)

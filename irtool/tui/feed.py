@@ -1,0 +1,115 @@
+"""What a run's host threads report, held for the screen to read at its own pace.
+
+Host threads write here as output arrives; the run screen drains it a few
+times a second. However fast fifty hosts print, the event loop sees one
+bounded batch per host per tick, never a message per chunk, so megabytes of
+output cannot freeze the screen. Everything is in the evidence store anyway:
+this is only what the responder watches.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from dataclasses import dataclass, field
+
+from irtool.engine.runner import Progress
+from irtool.secrets.redact import Redactor
+
+# Text a host may queue between two ticks; beyond it the oldest is dropped (and said so).
+PENDING_LIMIT = 64 * 1024
+# A compromised host's output must not drive the responder's terminal: escape sequences and
+# other control characters are shown as U+FFFD (the evidence keeps the bytes as they came).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What is kept per host to show when the responder switches to it.
+TAIL_LIMIT = 256 * 1024
+
+
+@dataclass
+class HostFeed:
+    host: str
+    status: str = "queued"
+    item: str | None = None
+    bytes: int = 0
+    detail: str = ""
+    pending: list[str] = field(default_factory=list)
+    pending_size: int = 0
+    dropped: int = 0
+    tail: list[str] = field(default_factory=list)
+    tail_size: int = 0
+    decoders: dict[str, codecs.IncrementalDecoder] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+class RunFeed:
+    """Thread-safe: `progress` and `output` from host threads, `drain` from the screen."""
+
+    def __init__(self, hosts: list[str], redactor: Redactor | None = None) -> None:
+        self.hosts = {host: HostFeed(host) for host in hosts}
+        self.redactor = redactor or Redactor()
+        self.changed: set[str] = set(hosts)
+        self._lock = threading.Lock()
+
+    def progress(self, progress: Progress) -> None:
+        with self._lock:
+            feed = self.hosts.setdefault(progress.host, HostFeed(progress.host))
+            feed.status, feed.item = progress.status, progress.item or feed.item
+            feed.bytes = (
+                max(feed.bytes, progress.bytes) if progress.status == "running" else feed.bytes
+            )
+            if progress.detail:
+                feed.detail = self.redactor.text(progress.detail)
+            self.changed.add(progress.host)
+
+    def output(self, host: str, stream: str, data: bytes) -> None:
+        with self._lock:
+            feed = self.hosts.setdefault(host, HostFeed(host))
+            decoder = feed.decoders.setdefault(
+                stream, codecs.getincrementaldecoder("utf-8")(errors="replace")
+            )
+            text = decoder.decode(data).replace("\r\n", "\n")
+            text = _CONTROL.sub("\ufffd", self.redactor.text(text))
+            feed.pending.append(text)
+            feed.pending_size += len(text)
+            while feed.pending_size > PENDING_LIMIT and len(feed.pending) > 1:
+                gone = feed.pending.pop(0)
+                feed.pending_size -= len(gone)
+                feed.dropped += len(gone)
+            feed.tail.append(text)
+            feed.tail_size += len(text)
+            while feed.tail_size > TAIL_LIMIT and len(feed.tail) > 1:
+                feed.tail_size -= len(feed.tail.pop(0))
+            self.changed.add(host)
+
+    def take_changed(self) -> set[str]:
+        with self._lock:
+            changed, self.changed = self.changed, set()
+            return changed
+
+    def drain(self, host: str) -> str:
+        """The text that arrived for `host` since the last drain (a notice if some was skipped)."""
+        with self._lock:
+            feed = self.hosts[host]
+            text = "".join(feed.pending)
+            if feed.dropped:
+                text = (
+                    f"[... {feed.dropped} characters not shown here; all kept in evidence]\n" + text
+                )
+            feed.pending, feed.pending_size, feed.dropped = [], 0, 0
+            return text
+
+    def history(self, host: str) -> str:
+        """The last output of `host`, for when the responder switches to it."""
+        with self._lock:
+            feed = self.hosts[host]
+            feed.pending, feed.pending_size, feed.dropped = [], 0, 0
+            return "".join(feed.tail)
+
+    def counts(self) -> tuple[int, int]:
+        """(finished hosts, all hosts), for the progress bar."""
+        with self._lock:
+            return sum(f.finished for f in self.hosts.values()), len(self.hosts)

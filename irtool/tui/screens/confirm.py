@@ -1,0 +1,174 @@
+"""Containment's confirmation: the exact commands and hosts, typed assent, a reason, approval.
+
+Nothing here writes: the screen returns what the responder confirmed and the
+incident screen records the request and approval, then starts the run. The
+checks a run would refuse are made first, so no one confirms in vain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from irtool.engine.state import ActionState
+from irtool.model.plan import PlanRow
+from irtool.model.steps import ActionStep, Confirm
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    reason: str
+    approver: str  # a second responder, at this keyboard, for two-person actions; else ""
+
+
+def expected_assent(hosts: list[str]) -> tuple[str, str]:
+    """What the responder must type: the host's name for one host, else the number of hosts."""
+    if len(hosts) == 1:
+        return hosts[0], "the host's name"
+    return str(len(hosts)), "the number of hosts"
+
+
+class ConfirmAction(ModalScreen[Confirmed | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+    DEFAULT_CSS = """
+    ConfirmAction { align: center middle; }
+    ConfirmAction > Vertical {
+        width: 100%; max-width: 110; height: 100%; max-height: 40;
+        border: thick $error; background: $surface; padding: 0 1;
+    }
+    ConfirmAction.rollback > Vertical { border: thick $warning; }
+    ConfirmAction #verb { text-style: bold; color: $error; }
+    ConfirmAction #commands { height: 1fr; min-height: 4; background: $boost; }
+    ConfirmAction .host { text-style: bold; }
+    ConfirmAction .command { padding: 0 0 1 2; }
+    ConfirmAction #problem { color: $error; height: auto; }
+    ConfirmAction #approvals { height: auto; }
+    ConfirmAction Horizontal.buttons { height: 1; align-horizontal: right; }
+    ConfirmAction Horizontal.field { height: 1; }
+    ConfirmAction Horizontal.field Label { width: 30; }
+    ConfirmAction Horizontal.field Input { width: 1fr; }
+    """
+
+    def __init__(
+        self,
+        step: ActionStep,
+        per_host: dict[str, list[PlanRow]],
+        *,
+        rollback: bool,
+        actor: str,
+        action: Callable[[], ActionState | None],
+    ) -> None:
+        super().__init__(classes="rollback" if rollback else "")
+        self.step, self.per_host, self.rollback, self.actor = step, per_host, rollback, actor
+        self.action_state = action  # read again each second: an approval may come from elsewhere
+        self.expected, self.what = expected_assent(list(per_host))
+
+    @property
+    def pending(self) -> bool:
+        """No live request for this action yet: a reason is needed."""
+        action = self.action_state()
+        return action is None or action.rolled_back
+
+    @property
+    def needs_approver(self) -> bool:
+        action = self.action_state()
+        return (
+            not self.rollback
+            and self.step.approvals == 2
+            and (action is None or action.rolled_back or not action.approvals)
+        )
+
+    def compose(self) -> ComposeResult:
+        verb = "ROLL BACK" if self.rollback else "APPLY"
+        with Vertical():
+            yield Static(f"{verb} {self.step.id}: {self.step.title}", id="verb")
+            yield Static(f"on {len(self.per_host)} host(s): {', '.join(self.per_host)}", id="scope")
+            with VerticalScroll(id="commands"):
+                for host, rows in self.per_host.items():
+                    command = rows[0].rollback if self.rollback else rows[0].command
+                    yield Static(f"on {host} ({rows[0].shell}):", classes="host", markup=False)
+                    yield Static(command or "", classes="command", markup=False)
+            yield Static("", id="approvals")
+            if self.step.confirm is Confirm.TYPE_COUNT:
+                with Horizontal(classes="field"):
+                    yield Label(f"Type {self.what} ({self.expected}):")
+                    yield Input(id="assent")
+            with Horizontal(classes="field"):
+                yield Label("Reason:")
+                yield Input(placeholder="why, for the timeline", id="reason")
+            if self.needs_approver:
+                with Horizontal(classes="field"):
+                    yield Label("Second responder approves:")
+                    yield Input(
+                        placeholder="their name (or they run incident approve)", id="approver"
+                    )
+            yield Static("", id="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(verb.title(), id="ok", variant="error")
+
+    def on_mount(self) -> None:
+        self.show_approvals()
+        self.set_interval(1.0, self.show_approvals)
+        self.query(Input).first().focus()
+
+    def show_approvals(self) -> None:
+        action = self.action_state()
+        if self.rollback:
+            text = "rolls back what was applied; recorded in the timeline"
+        elif self.step.approvals < 2:
+            text = "one responder: your reason is recorded with the request"
+        elif action is None or action.rolled_back:
+            text = f"two people: you request it, a second responder approves ({self.actor} cannot)"
+        elif not action.approvals:
+            text = f"requested by {action.requested_by}; waiting for a second responder"
+        else:
+            text = f"requested by {action.requested_by}; approved by {', '.join(action.approvals)}"
+        self.query_one("#approvals", Static).update(text)
+
+    def check(self) -> Confirmed | str:
+        if self.step.confirm is Confirm.TYPE_COUNT:
+            typed = self.query_one("#assent", Input).value.strip()
+            if typed != self.expected:
+                return f"type {self.what}, {self.expected}, to go on"
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason and (self.rollback or self.pending):
+            return "a reason is needed"
+        approver = ""
+        fields = self.query("#approver").results(Input)
+        if self.needs_approver and (field := next(fields, None)):
+            approver = field.value.strip()
+            action = self.action_state()
+            requester = action.requested_by if action and not action.rolled_back else self.actor
+            if not approver:
+                return "a second responder must approve: their name, or `irtool incident approve`"
+            if approver == requester:
+                return f"{approver} requested it: a second responder must approve"
+        return Confirmed(reason, approver)
+
+    def action_go(self) -> None:
+        result = self.check()
+        if isinstance(result, str):
+            self.query_one("#problem", Static).update(result)
+        else:
+            self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_go()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.action_go()
+        else:
+            self.action_cancel()

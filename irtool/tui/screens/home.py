@@ -1,0 +1,172 @@
+"""The home screen: open incidents, live and exercise apart, and the runbooks to start one from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Static
+from textual.worker import Worker, WorkerState
+
+from irtool.engine.session import IncidentSession, Refused
+from irtool.journal import JournalError
+from irtool.journal.incidents import incident_ids
+from irtool.model.loader import load_runbook
+from irtool.model.problems import InvalidFile
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: str
+    mode: str
+    title: str
+    opened_at: str
+    commander: str
+    closed: bool
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class RunbookRow:
+    path: Path
+    id: str
+    title: str
+    version: str
+    problem: str = ""
+
+
+def read_incidents() -> list[IncidentRow]:
+    rows = []
+    for incident in incident_ids():
+        try:
+            session = IncidentSession.open(incident)
+        except (Refused, JournalError) as exc:
+            rows.append(IncidentRow(incident, "?", "", "", "", False, str(exc)))
+            continue
+        state = session.state
+        session.close_journal()
+        rows.append(
+            IncidentRow(
+                state.id, state.mode, state.title, state.opened_at, state.commander, state.closed
+            )
+        )
+    return rows
+
+
+def find_runbooks(directories: list[Path]) -> list[RunbookRow]:
+    rows = []
+    for directory in directories:
+        for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+            try:
+                runbook = load_runbook(path).model
+            except InvalidFile as invalid:
+                rows.append(RunbookRow(path, path.stem, "", "", str(invalid.problems[0])))
+                continue
+            rows.append(RunbookRow(path, runbook.id, runbook.title, runbook.version))
+    return rows
+
+
+class HomeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "choose", "Open / start", id="home.choose", show=True, priority=False),
+        Binding("a", "toggle_closed", "All / open only", id="home.closed"),
+        Binding("f5", "reload", "Reload", id="home.reload"),
+    ]
+    DEFAULT_CSS = """
+    HomeScreen DataTable { height: auto; max-height: 12; margin: 0 0 1 0; }
+    HomeScreen Label.section { text-style: bold; padding: 0 1; }
+    HomeScreen #runbooks { height: 1fr; max-height: 100%; }
+    """
+
+    def __init__(self, runbook_dirs: list[Path]) -> None:
+        super().__init__()
+        self.runbook_dirs = runbook_dirs
+        self.show_closed = False
+        self.incidents: list[IncidentRow] = []
+        self.runbooks: list[RunbookRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(" irtool: incidents and runbooks", classes="title")
+        yield Label("LIVE incidents", classes="section")
+        yield DataTable(id="live", cursor_type="row")
+        yield Label("EXERCISES", classes="section")
+        yield DataTable(id="exercise", cursor_type="row")
+        yield Label("Runbooks (enter starts an incident)", classes="section")
+        yield DataTable(id="runbooks", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for name in ("live", "exercise"):
+            table = self.query_one(f"#{name}", DataTable)
+            for column in ("id", "title", "opened (UTC)", "IC", "status"):
+                table.add_column(column)
+            table.loading = True
+        runbooks = self.query_one("#runbooks", DataTable)
+        for column in ("runbook", "version", "title"):
+            runbooks.add_column(column)
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home")
+    def load(self) -> tuple[list[IncidentRow], list[RunbookRow]]:
+        # Every journal is folded to list it: off the event loop, so the screen shows at once.
+        return read_incidents(), find_runbooks(self.runbook_dirs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "home" or event.state is not WorkerState.SUCCESS:
+            return
+        result = event.worker.result
+        assert result is not None
+        self.incidents, self.runbooks = result
+        self.fill()
+
+    def fill(self) -> None:
+        for mode in ("live", "exercise"):
+            table = self.query_one(f"#{mode}", DataTable)
+            table.loading = False
+            table.clear()
+            for row in self.incidents:
+                if (row.mode if row.mode in ("live", "exercise") else "live") != mode:
+                    continue
+                if row.closed and not self.show_closed:
+                    continue
+                status = row.problem or ("closed" if row.closed else "open")
+                table.add_row(
+                    row.id, row.title, row.opened_at[:16], row.commander, status, key=row.id
+                )
+        runbooks = self.query_one("#runbooks", DataTable)
+        runbooks.clear()
+        for book in self.runbooks:
+            runbooks.add_row(book.id, book.version, book.problem or book.title, key=str(book.path))
+        first = next((t for t in self.query(DataTable).results(DataTable) if t.row_count), runbooks)
+        first.focus()
+
+    def action_toggle_closed(self) -> None:
+        self.show_closed = not self.show_closed
+        self.fill()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.choose(event.data_table, str(event.row_key.value))
+
+    def action_choose(self) -> None:
+        table = self.focused
+        if isinstance(table, DataTable) and table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            self.choose(table, str(key))
+
+    def choose(self, table: DataTable[object], key: str) -> None:
+        from irtool.tui.app import IrtoolApp
+
+        app = self.app
+        assert isinstance(app, IrtoolApp)
+        if table.id == "runbooks":
+            app.start_runbook(Path(key))
+        else:
+            app.open_incident(key)

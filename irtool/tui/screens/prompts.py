@@ -1,0 +1,230 @@
+"""Small modal forms for the engine's commands: a reason, a note, a choice, a secret.
+
+Each returns what was entered through `dismiss`, or None when the responder
+backs out with escape: nothing is written until a form is submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
+
+T = TypeVar("T")
+
+
+class Prompt(ModalScreen[T | None], Generic[T]):
+    """A titled form; `submit` builds the result or says (in red) what is missing."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+    ]
+    DEFAULT_CSS = """
+    Prompt { align: center middle; }
+    Prompt > Vertical {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    Prompt .title { text-style: bold; width: 100%; }
+    Prompt .problem { color: $error; height: auto; }
+    Prompt Horizontal.buttons { height: 1; align-horizontal: right; }
+    Prompt Input, Prompt OptionList, Prompt SelectionList { margin: 0 0 1 0; }
+    Prompt OptionList, Prompt SelectionList { height: auto; max-height: 8; }
+    """
+
+    def __init__(self, title: str, ok: str = "OK") -> None:
+        super().__init__()
+        self.heading, self.ok = title, ok
+
+    def fields(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.heading, classes="title")
+            with VerticalScroll(id="form"):
+                yield from self.fields()
+            yield Static("", id="problem", classes="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.ok, id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        # The first field, not the scrolling form around it, takes the keys.
+        first = next(iter(self.query("Input, OptionList, SelectionList")), None)
+        if first is not None:
+            first.focus()
+
+    def submit(self) -> T | str:
+        """The result, or a string saying what is wrong."""
+        raise NotImplementedError
+
+    def problem(self, text: str) -> None:
+        self.query_one("#problem", Static).update(text)
+
+    def action_submit(self) -> None:
+        result = self.submit()
+        if isinstance(result, str):
+            self.problem(result)
+        else:
+            self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+class TextPrompt(Prompt[Text]):
+    """One line of text: a reason, a summary, a name."""
+
+    def __init__(
+        self,
+        title: str,
+        label: str,
+        *,
+        placeholder: str = "",
+        required: bool = True,
+        ok: str = "OK",
+    ) -> None:
+        super().__init__(title, ok)
+        self.label, self.placeholder, self.required = label, placeholder, required
+
+    def fields(self) -> ComposeResult:
+        yield Label(self.label)
+        yield Input(placeholder=self.placeholder, id="text")
+
+    def submit(self) -> Text | str:
+        text = self.query_one("#text", Input).value.strip()
+        if self.required and not text:
+            return f"{self.label.rstrip(':')} is needed"
+        return Text(text)
+
+
+@dataclass(frozen=True)
+class NoteEntry:
+    text: str
+    at: datetime | None  # None: now
+
+
+def parse_moment(text: str) -> datetime:
+    """ISO 8601; without an offset the time is UTC, as IIS logs write it."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class NotePrompt(Prompt[NoteEntry]):
+    """A note for the timeline, back-dated when it records something seen earlier."""
+
+    def fields(self) -> ComposeResult:
+        yield Label("Note:")
+        yield Input(placeholder="what happened, what you saw", id="text")
+        yield Label("When (blank for now; else like 2026-11-21T02:10 UTC or with +01:00):")
+        yield Input(placeholder="now", id="at")
+
+    def submit(self) -> NoteEntry | str:
+        text = self.query_one("#text", Input).value.strip()
+        if not text:
+            return "a note needs text"
+        when = self.query_one("#at", Input).value.strip()
+        if not when:
+            return NoteEntry(text, None)
+        try:
+            return NoteEntry(text, parse_moment(when))
+        except ValueError:
+            return f"'{when}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
+
+
+@dataclass(frozen=True)
+class Choice:
+    option: str
+    note: str
+
+
+class ChoicePrompt(Prompt[Choice]):
+    """Answer a decision: one option, and a note saying why."""
+
+    def __init__(self, title: str, question: str, options: list[tuple[str, str]]) -> None:
+        super().__init__(title, "Decide")
+        self.question, self.options = question, options
+
+    def fields(self) -> ComposeResult:
+        yield Label(self.question)
+        yield OptionList(*(Option(label, id=oid) for oid, label in self.options), id="options")
+        yield Label("Why (optional):")
+        yield Input(id="note")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one("#note", Input).focus()
+
+    def submit(self) -> Choice | str:
+        options = self.query_one("#options", OptionList)
+        if options.highlighted is None:
+            return "choose an option"
+        chosen = options.get_option_at_index(options.highlighted)
+        return Choice(chosen.id or "", self.query_one("#note", Input).value.strip())
+
+
+@dataclass(frozen=True)
+class Completion:
+    checklist: list[str]
+    note: str
+
+
+class CompletePrompt(Prompt[Completion]):
+    """Mark a step done: tick what was done of its checklist, add a note."""
+
+    def __init__(self, title: str, checklist: list[str]) -> None:
+        super().__init__(title, "Done")
+        self.checklist = checklist
+
+    def fields(self) -> ComposeResult:
+        if self.checklist:
+            yield Label("Done of the checklist (space ticks):")
+            yield SelectionList[str](*((item, item) for item in self.checklist), id="checklist")
+        yield Label("Note (optional):")
+        yield Input(id="note")
+
+    def submit(self) -> Completion | str:
+        ticked: list[str] = []
+        if self.checklist:
+            ticked = list(self.query_one("#checklist", SelectionList).selected)
+        return Completion(ticked, self.query_one("#note", Input).value.strip())
+
+
+class SecretPrompt(Prompt[Text]):
+    """A secret for this run only, when no keyring holds it: never shown, never written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("Secret needed", "Use")
+        self.message = message
+
+    def fields(self) -> ComposeResult:
+        yield Label(self.message)
+        yield Input(password=True, id="text")
+
+    def submit(self) -> Text | str:
+        secret = self.query_one("#text", Input).value
+        return Text(secret) if secret else "type the secret, or escape to let this host fail"

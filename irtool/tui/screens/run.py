@@ -1,0 +1,221 @@
+"""A run on its hosts: each host's status and output live, a progress bar, and cancel.
+
+The run itself happens in a thread worker with its own session on the
+journal; host threads report into a `RunFeed`, which this screen reads ten
+times a second. The event loop never waits on the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from irtool.engine.runner import Runner, RunReport
+from irtool.engine.session import IncidentSession
+from irtool.evidence.store import EvidenceStore
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+from irtool.remote.base import Cancel, Transport
+from irtool.secrets.redact import Redactor
+from irtool.tui.feed import RunFeed
+from irtool.tui.guard import notify_error
+
+# Transports for one run, built around that run's redactor (live: keyring secrets; exercise:
+# simulated hosts).
+Transports = Callable[[Redactor], Mapping[str, Transport]]
+
+TICK_S = 0.1
+SYMBOL = {"queued": "·", "connecting": "…", "running": "▶", "done": "✓", "failed": "✗"}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    incident: str
+    step: str
+    title: str
+    hosts: list[str]
+    rollback: bool = False
+    reason: str = ""
+
+
+def summary(report: RunReport) -> tuple[str, str]:
+    """(severity, text) of a finished run, in the words the CLI uses."""
+    ok = len(report.results) - len(report.failed)
+    head = f"{report.step}: {report.purpose} ok on {ok} of {len(report.results)} host(s)"
+    if report.cancelled:
+        return "warning", f"{head}; cancelled: what arrived is kept as evidence"
+    if report.failed:
+        failed = "; ".join(f"{h}: {r.why()}" for h, r in sorted(report.failed.items()))
+        return "error", f"{head}. Failed: {failed}"
+    if report.completed_step and report.purpose == "rollback":
+        return "information", f"{head}; action '{report.step}' is rolled back"
+    if report.completed_step:
+        return "information", f"{head}; step '{report.step}' is done"
+    if report.outstanding:
+        return (
+            "warning",
+            f"{head}; step stays open: not yet done on {', '.join(report.outstanding)}",
+        )
+    return "information", head
+
+
+class RunScreen(Screen[RunReport | None]):
+    BINDINGS = [
+        Binding("x", "cancel_run", "Cancel run", id="run.cancel"),
+        Binding("escape", "back", "Back", id="run.back"),
+    ]
+    DEFAULT_CSS = """
+    RunScreen #title { height: 1; text-style: bold; padding: 0 1; }
+    RunScreen ProgressBar { height: 1; padding: 0 1; }
+    RunScreen #hosts { width: 36; }
+    RunScreen #output { width: 1fr; border-left: solid $panel-lighten-2; }
+    RunScreen #status { height: auto; max-height: 3; padding: 0 1; }
+    """
+
+    def __init__(
+        self, request: RunRequest, actor: str, transports: Transports, pool: int = 32
+    ) -> None:
+        super().__init__()
+        self.request, self.actor, self.transports, self.pool = request, actor, transports, pool
+        self.redactor = Redactor()
+        self.feed = RunFeed(request.hosts, self.redactor)
+        self.cancel = Cancel()
+        self.report: RunReport | None = None
+        self.shown_host: str | None = None
+
+    def compose(self) -> ComposeResult:
+        verb = "ROLL BACK" if self.request.rollback else "RUN"
+        yield Static(
+            f"{verb} {self.request.step}: {self.request.title} "
+            f"on {len(self.request.hosts)} host(s)",
+            id="title",
+        )
+        yield ProgressBar(total=len(self.request.hosts), show_eta=False, id="progress")
+        with Horizontal():
+            yield DataTable(id="hosts", cursor_type="row", zebra_stripes=False)
+            yield Log(max_lines=5000, id="output")
+        yield Static("connecting…", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#hosts", DataTable)
+        table.add_column("", key="symbol", width=1)
+        table.add_column("host", key="host")
+        table.add_column("status", key="status", width=10)
+        table.add_column("bytes", key="bytes", width=9)
+        for host in self.request.hosts:
+            table.add_row(SYMBOL["queued"], host, "queued", "0", key=host)
+        table.focus()
+        self.shown_host = self.request.hosts[0] if self.request.hosts else None
+        self.set_interval(TICK_S, self.tick)
+        self.execute()
+
+    @property
+    def running(self) -> bool:
+        return self.report is None
+
+    # -- the run, in a thread -----------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run")
+    def execute(self) -> RunReport:
+        request = self.request
+        session = IncidentSession.open(request.incident)
+        try:
+            runner = Runner(
+                session,
+                self.transports(self.redactor),
+                EvidenceStore(incident_dir(request.incident) / EVIDENCE_DIR),
+                self.actor,
+                redactor=self.redactor,
+                pool=self.pool,
+                cancel=self.cancel,
+                on_progress=self.feed.progress,
+                on_output=self.feed.output,
+            )
+            if request.rollback:
+                return runner.rollback(request.step, request.hosts, request.reason)
+            return runner.run(request.step, request.hosts, request.reason)
+        finally:
+            session.close_journal()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "run":
+            return
+        if event.state is WorkerState.SUCCESS:
+            self.report = event.worker.result
+            assert self.report is not None
+            self.tick()
+            severity, text = summary(self.report)
+            self.query_one("#status", Static).update(text)
+            self.app.notify(text, severity=severity)  # type: ignore[arg-type]
+        elif event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.report = RunReport(self.request.step, "run", {}, cancelled=True)
+            self.query_one("#status", Static).update(f"not run: {event.worker.error}")
+            notify_error(self.app, event.worker.error)
+        self.refresh_bindings()
+
+    # -- the screen, ten times a second ----------------------------------------------
+
+    def tick(self) -> None:
+        table = self.query_one("#hosts", DataTable)
+        for host in self.feed.take_changed():
+            feed = self.feed.hosts[host]
+            if host not in table.rows:
+                continue
+            table.update_cell(host, "symbol", SYMBOL.get(feed.status, "?"))
+            table.update_cell(host, "status", feed.status)
+            table.update_cell(host, "bytes", _size(feed.bytes))
+        if self.shown_host:
+            text = self.feed.drain(self.shown_host)
+            if text:
+                self.query_one("#output", Log).write(text)
+        finished, total = self.feed.counts()
+        self.query_one("#progress", ProgressBar).update(progress=finished)
+        if self.running and self.shown_host:
+            feed = self.feed.hosts[self.shown_host]
+            state = f"{feed.status} {feed.item or ''} {feed.detail}".strip()
+            self.query_one("#status", Static).update(
+                f"{finished} of {total} host(s) finished; {self.shown_host}: {state}"
+            )
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        host = str(event.row_key.value)
+        if host == self.shown_host:
+            return
+        self.shown_host = host
+        log = self.query_one("#output", Log)
+        log.clear()
+        log.write(self.feed.history(host))
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            return self.running and not self.cancel.is_set()
+        return True
+
+    def action_cancel_run(self) -> None:
+        self.cancel.cancel()
+        self.query_one("#status", Static).update("cancelling: every host stops; output is kept")
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        if self.running:
+            self.app.notify("the run is still going: x cancels it", severity="warning")
+            return
+        self.dismiss(self.report)
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024 or unit == "MiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return str(count)

@@ -1,0 +1,1 @@
+"""Widgets of the incident screens, each in its own module."""

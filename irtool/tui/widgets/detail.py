@@ -1,0 +1,138 @@
+"""The selected step: instructions, checklist, owner, and for commands the exact text per host."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from irtool.engine.state import IncidentState, Status
+from irtool.model.plan import PlanRow
+from irtool.model.steps import (
+    ActionStep,
+    AgendaStep,
+    CollectStep,
+    DecisionStep,
+    ManualStep,
+    NotifyStep,
+    PostmortemStep,
+    RotateStep,
+)
+
+# More hosts than this and the commands of the rest are summarised: the confirmation and the
+# run screen show them all.
+HOSTS_SHOWN = 8
+
+
+def _status(state: IncidentState, step_id: str) -> Text:
+    step = state.steps[step_id]
+    if step.status is Status.DONE:
+        chosen = f" ({step.option})" if step.option else ""
+        note = f": {step.note}" if step.note else ""
+        return Text(f"done{chosen} by {step.by} at {step.at}{note}", style="green")
+    if step.status is Status.SKIPPED:
+        return Text(f"skipped by {step.by}: {step.reason}", style="dim")
+    if step_id in state.available():
+        return Text("next: this step is open now", style="bold yellow")
+    return Text("not reached yet", style="dim")
+
+
+def _commands(spec: CollectStep | ActionStep, rows: dict[str, list[PlanRow]]) -> list[Text]:
+    parts: list[Text] = []
+    if not rows:
+        parts.append(Text("no host of this incident's inventory is targeted", style="yellow"))
+    for index, (host, host_rows) in enumerate(rows.items()):
+        if index == HOSTS_SHOWN:
+            parts.append(Text(f"… and {len(rows) - HOSTS_SHOWN} more host(s)", style="dim"))
+            break
+        parts.append(Text(f"on {host} ({host_rows[0].shell}):", style="bold"))
+        for row in host_rows:
+            if row.item:
+                parts.append(Text(f"  # {row.item}", style="dim"))
+            parts.append(Text(f"  {row.command}"))
+        if isinstance(spec, ActionStep) and host_rows[0].rollback:
+            parts.append(Text(f"  rollback: {host_rows[0].rollback}", style="dim"))
+    return parts
+
+
+def _kind_parts(state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]) -> list[Text]:
+    spec = state.runbook.step(step_id)
+    step = state.steps[step_id]
+    parts: list[Text] = []
+    if isinstance(spec, ManualStep) and spec.checklist:
+        parts.append(Text("Checklist", style="bold underline"))
+        for item in spec.checklist:
+            parts.append(Text(f"{'☑' if item in step.checklist else '☐'} {item}"))
+    elif isinstance(spec, DecisionStep):
+        parts.append(Text(spec.question, style="bold"))
+        for option in spec.options:
+            mark = "●" if step.option == option.id else "○"
+            target = f" → {option.next}" if option.next else ""
+            parts.append(Text(f"{mark} {option.label}{target}"))
+    elif isinstance(spec, NotifyStep):
+        for role in spec.roles:
+            tree = state.calls.get(role)
+            if tree is None:
+                parts.append(Text(f"{role}: not in the contacts"))
+            elif tree.reached:
+                parts.append(Text(f"✓ {role}: {tree.reached} reached", style="green"))
+            else:
+                parts.append(Text(f"☎ {role}: call {tree.next_person or 'no one left'}"))
+    elif isinstance(spec, AgendaStep):
+        for topic in spec.topics:
+            parts.append(Text(f"• {topic.title}", style="bold"))
+            if topic.prompt:
+                parts.append(Text(f"  {topic.prompt}", style="dim"))
+        parts.append(Text(f"reconvene every {spec.reconvene_every}"))
+    elif isinstance(spec, RotateStep):
+        for rotation in spec.items:
+            parts.append(Text(f"• {rotation.title} ({rotation.kind}, {rotation.method})"))
+    elif isinstance(spec, PostmortemStep):
+        for question in spec.questions:
+            parts.append(Text(f"? {question}"))
+    elif isinstance(spec, CollectStep | ActionStep):
+        if isinstance(spec, ActionStep):
+            action = state.actions.get(step_id)
+            need = "two people" if spec.approvals == 2 else "one responder"
+            line = f"containment ({need}, confirm: {spec.confirm})"
+            if action and not action.rolled_back:
+                line += f"; requested by {action.requested_by}"
+                if action.approvals:
+                    line += f", approved by {', '.join(action.approvals)}"
+            applied = state.applied.get(step_id)
+            if applied:
+                line += f"; applied on {', '.join(applied)}"
+            parts.append(Text(line, style="magenta"))
+        parts.extend(_commands(spec, rows))
+    return parts
+
+
+def render_step(
+    state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]
+) -> RenderableType:
+    spec = state.runbook.step(step_id)
+    if spec is None:
+        return Text(f"no step {step_id}")
+    head = Text.assemble((spec.title, "bold"), f"  [{spec.type}]")
+    if spec.owner:
+        head.append(f"  owner: {spec.owner}")
+    parts: list[RenderableType] = [head, _status(state, step_id)]
+    if spec.instructions.strip():
+        parts.append(Markdown(spec.instructions))
+    parts.extend(_kind_parts(state, step_id, rows))
+    return Group(*parts)
+
+
+class StepDetail(VerticalScroll):
+    DEFAULT_CSS = """
+    StepDetail { width: 1fr; height: 1fr; padding: 0 1; }
+    StepDetail > Static { width: 100%; }
+    """
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(id="step-text")
+
+    def show(self, state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]) -> None:
+        self.query_one("#step-text", Static).update(render_step(state, step_id, rows))

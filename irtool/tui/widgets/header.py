@@ -1,0 +1,54 @@
+"""The incident at a glance: LIVE or EXERCISE, id, runbook, elapsed, commander, reconvene."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from irtool.engine.state import IncidentState
+
+
+def clock_text(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class IncidentHeader(Static):
+    """Two lines; the mode badge is the first thing on screen and cannot be missed."""
+
+    DEFAULT_CSS = """
+    IncidentHeader { height: 2; background: $panel; }
+    """
+
+    def show(self, state: IncidentState, now: datetime) -> None:
+        exercise = state.mode == "exercise"
+        badge = (
+            Text(" EXERCISE ", style="bold black on yellow")
+            if exercise
+            else Text(" LIVE ", style="bold white on red")
+        )
+        line1 = Text.assemble(badge, " ", (state.title, "bold"))
+        if state.closed:
+            line1.append("  CLOSED", style="bold reverse")
+        elapsed = clock_text((now - parse_utc(state.opened_at)).total_seconds())
+        line2 = Text.assemble(
+            (state.id, "bold"),
+            f"  {state.runbook.id} v{state.runbook.version}",
+            f"  elapsed {elapsed}",
+            "  IC ",
+            (state.commander, "bold"),
+        )
+        if state.reconvene_at:
+            left = (parse_utc(state.reconvene_at) - now).total_seconds()
+            if left >= 0:
+                line2.append(f"  reconvene in {clock_text(left)}")
+            else:
+                line2.append(f"  reconvene OVERDUE {clock_text(left)}", style="bold red")
+        self.update(Text("\n").join([line1, line2]))

@@ -1,0 +1,33 @@
+"""Driving the terminal UI in tests: what the screen shows, and waiting for it to show something."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.pilot import Pilot
+
+
+def screen_text(app: App[object]) -> str:
+    """The text of the top screen as the terminal would show it (no colours)."""
+    # The compositor is private, but it is exactly what reaches the terminal; widget
+    # renderables would miss layout, truncation and what is hidden behind a modal.
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(
+    pilot: Pilot[object], condition: Callable[[], object], timeout: float = 30, what: str = ""
+) -> None:
+    """Let the app run until `condition()` holds; fail with the screen if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what or condition}:\n{screen_text(pilot.app)}"
+            )
+        await pilot.pause(0.05)
+
+
+def notifications(app: App[object]) -> list[str]:
+    return [n.message for n in app._notifications]
