@@ -31,8 +31,9 @@ class HostFeed:
     host: str
     status: str = "queued"
     item: str | None = None
-    bytes: int = 0
+    bytes: int = 0  # over every command of the run
     detail: str = ""
+    per_item: dict[str | None, int] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
     pending_size: int = 0
     dropped: int = 0
@@ -58,9 +59,10 @@ class RunFeed:
         with self._lock:
             feed = self.hosts.setdefault(progress.host, HostFeed(progress.host))
             feed.status, feed.item = progress.status, progress.item or feed.item
-            feed.bytes = (
-                max(feed.bytes, progress.bytes) if progress.status == "running" else feed.bytes
-            )
+            if progress.status == "running":
+                # Progress counts bytes per command; a host's total is over all of them.
+                feed.per_item[progress.item] = progress.bytes
+                feed.bytes = sum(feed.per_item.values())
             if progress.detail:
                 feed.detail = self.redactor.text(progress.detail)
             self.changed.add(progress.host)

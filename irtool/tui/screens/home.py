@@ -15,7 +15,8 @@ from textual.worker import Worker, WorkerState
 from irtool.engine.session import IncidentSession, Refused
 from irtool.journal import JournalError
 from irtool.journal.incidents import incident_ids
-from irtool.model.loader import load_runbook
+from irtool.model.loader import Kind, detect_kind, load_runbook
+from irtool.model.yamlsource import read
 from irtool.model.problems import InvalidFile
 
 
@@ -62,9 +63,14 @@ def find_runbooks(directories: list[Path]) -> list[RunbookRow]:
     for directory in directories:
         for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
             try:
+                if detect_kind(read(path)) is not Kind.RUNBOOK:
+                    continue  # contacts, inventories and fragments live beside runbooks
                 runbook = load_runbook(path).model
             except InvalidFile as invalid:
-                rows.append(RunbookRow(path, path.stem, "", "", str(invalid.problems[0])))
+                first = invalid.problems[0]
+                where = f"line {first.mark.line}: " if first.mark.line else ""
+                problem = f"broken ({len(invalid.problems)} problem(s)): {where}{first.message}"
+                rows.append(RunbookRow(path, path.stem, "", "", problem))
                 continue
             rows.append(RunbookRow(path, runbook.id, runbook.title, runbook.version))
     return rows
@@ -102,12 +108,15 @@ class HomeScreen(Screen[None]):
     def on_mount(self) -> None:
         for name in ("live", "exercise"):
             table = self.query_one(f"#{name}", DataTable)
-            for column in ("id", "title", "opened (UTC)", "IC", "status"):
-                table.add_column(column)
+            # Fixed widths: the tables fill in from a worker, and must not shift as they do.
+            for column, width in (
+                ("id", 23), ("title", 28), ("opened (UTC)", 16), ("IC", 10), ("status", 10)
+            ):  # fmt: skip
+                table.add_column(column, width=width)
             table.loading = True
         runbooks = self.query_one("#runbooks", DataTable)
-        for column in ("runbook", "version", "title"):
-            runbooks.add_column(column)
+        for column, width in (("runbook", 24), ("version", 8), ("title", 60)):
+            runbooks.add_column(column, width=width)
         self.action_reload()
 
     def action_reload(self) -> None:

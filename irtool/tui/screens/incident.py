@@ -68,7 +68,8 @@ class RecentEvents(Static):
     """The latest events, newest last: the room's shared memory at a glance."""
 
     DEFAULT_CSS = """
-    RecentEvents { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
+    RecentEvents { height: 6; border-top: solid $panel-lighten-2; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def show(self, events: list[Event]) -> None:
@@ -79,13 +80,13 @@ class RecentEvents(Static):
                 " ",
                 (event.actor, "bold"),
                 " ",
-                f"[{event.step}] " if event.step else "",
+                f"[{'@'.join(p for p in (event.step, event.host) if p)}] " if event.step else "",
                 printable(describe(event)),
                 no_wrap=True,
                 overflow="ellipsis",
             )
             lines.append(line)
-        self.update(Text("\n").join(lines))
+        self.update(Text("\n", no_wrap=True, overflow="ellipsis").join(lines))
 
 
 class IncidentScreen(Screen[None]):
@@ -412,7 +413,9 @@ class IncidentScreen(Screen[None]):
         def finished(report: object) -> None:
             self.poll()
 
-        self.app.push_screen(RunScreen(request, self.actor, self.transports), finished)
+        self.app.push_screen(
+            RunScreen(request, self.actor, self.transports, clock=self.clock), finished
+        )
 
     # -- other screens ---------------------------------------------------------------------
 

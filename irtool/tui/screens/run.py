@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual import work
 from textual.app import ComposeResult
@@ -80,10 +81,16 @@ class RunScreen(Screen[RunReport | None]):
     """
 
     def __init__(
-        self, request: RunRequest, actor: str, transports: Transports, pool: int = 32
+        self,
+        request: RunRequest,
+        actor: str,
+        transports: Transports,
+        pool: int = 32,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.request, self.actor, self.transports, self.pool = request, actor, transports, pool
+        self.clock = clock
         self.redactor = Redactor()
         self.feed = RunFeed(request.hosts, self.redactor)
         self.cancel = Cancel()
@@ -126,7 +133,7 @@ class RunScreen(Screen[RunReport | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def execute(self) -> RunReport:
         request = self.request
-        session = IncidentSession.open(request.incident)
+        session = IncidentSession.open(request.incident, clock=self.clock)
         try:
             runner = Runner(
                 session,
@@ -138,6 +145,7 @@ class RunScreen(Screen[RunReport | None]):
                 cancel=self.cancel,
                 on_progress=self.feed.progress,
                 on_output=self.feed.output,
+                clock=self.clock,
             )
             if request.rollback:
                 return runner.rollback(request.step, request.hosts, request.reason)

@@ -24,7 +24,7 @@ class IncidentHeader(Static):
     """Two lines; the mode badge is the first thing on screen and cannot be missed."""
 
     DEFAULT_CSS = """
-    IncidentHeader { height: 2; background: $panel; }
+    IncidentHeader { height: 2; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def show(self, state: IncidentState, now: datetime) -> None:
@@ -38,12 +38,9 @@ class IncidentHeader(Static):
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
         elapsed = clock_text((now - parse_utc(state.opened_at)).total_seconds())
+        # Most important first: at 80 columns the runbook is what gets cut.
         line2 = Text.assemble(
-            (state.id, "bold"),
-            f"  {state.runbook.id} v{state.runbook.version}",
-            f"  elapsed {elapsed}",
-            "  IC ",
-            (state.commander, "bold"),
+            (state.id, "bold"), f"  T+{elapsed}  IC ", (state.commander, "bold"), no_wrap=True
         )
         if state.reconvene_at:
             left = (parse_utc(state.reconvene_at) - now).total_seconds()
@@ -51,4 +48,8 @@ class IncidentHeader(Static):
                 line2.append(f"  reconvene in {clock_text(left)}")
             else:
                 line2.append(f"  reconvene OVERDUE {clock_text(left)}", style="bold red")
-        self.update(Text("\n").join([line1, line2]))
+        line2.append(f"  {state.runbook.id} v{state.runbook.version}", style="dim")
+        line1.no_wrap = True
+        line1.overflow = line2.overflow = "ellipsis"
+        line1.justify = line2.justify = "left"
+        self.update(Text("\n", no_wrap=True, justify="left").join([line1, line2]))

@@ -1,0 +1,787 @@
+"""Terminal UI speed: launch to first frame, and key-press latency under load.
+
+Run (from the repository root):
+
+    .venv/bin/python bench/tui.py [--launches 10] [--presses 200] [--quick]
+
+Every program is started the same way and watched the same way: in a pseudo-terminal of
+80x24 (TERM=xterm-256color), with what it writes fed into a terminal emulator (pyte). A
+clock stops at the first screen that shows what a responder waits for. Nothing is
+synchronised by sleeping: every wait is for a screen condition, with a deadline. All files
+live in one temporary directory (IRTOOL_HOME, HOME and the keymap path point into it).
+
+1. Launch to first frame, ``--launches`` times each, interleaved: ``.venv/bin/irtool open ID``
+   of a fresh incident (done when the header shows the incident id and the step list is
+   drawn), ``.venv/bin/python bench/minimal_app.py`` (a Textual app with a Header, a Label
+   and a Footer; done when its label shows) and, for information, ``irtool open`` of the
+   loaded incident of 2. Each is quit with ctrl+q once drawn (killed if not gone in 5 s).
+2. Key latency: the time from writing a key's bytes to the pty to the first screen showing
+   its effect, in one ``irtool open`` of an incident whose journal holds ``--events`` (50,000)
+   note events, in this order:
+   a. the timeline (``t``), nothing running: ``home``, then ``down`` presses; the effect is
+      the highlighted row showing the next event's number;
+   b. the run screen (``r`` on the collect step ``stream``): two local hosts (the ``local``
+      transport: ``sh`` on this machine) each print 5 MiB of lines naming the host, 10 MiB in
+      all, in 64 KiB blocks paced over ``--stream-seconds``. ``down`` and ``up`` in turn move
+      the host table's cursor; the effect is the cursor on the other host *and* the output
+      pane showing that host's lines. Only presses whose effect was seen while both hosts
+      were still streaming count; the stream's rate is reported, and the evidence checked to
+      hold the 10 MiB;
+   c. the timeline again while the same step runs from another terminal (``irtool incident
+      run ID stream``, the same 10 MiB, paced the same): ``down`` presses, counted while that
+      run is going; the UI polls the journal and appends the run's events meanwhile.
+
+Targets (from the issue): irtool's launch median at most 1.5x the minimal app's; key latency
+p95 under 100 ms while 10 MiB streams in with 50,000 events in the timeline (2b is the one
+named; 2c is the timeline's own figure under the same stream). Each is printed PASS or FAIL.
+The exit status is 0 when every step worked, whatever the targets; 1 when one failed.
+
+``--quick``: 2 launches each, 20 presses, 5,000 events, a 5 s stream: a smoke test
+(tests/test_bench_tui_smoke.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import resource
+import select
+import shlex
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyte
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.minimal_app import READY as MINIMAL_READY  # noqa: E402
+from irtool.journal import EventDraft, Journal  # noqa: E402
+from irtool.journal.incidents import EVIDENCE_DIR, JOURNAL_FILE  # noqa: E402
+
+MiB = 1024 * 1024
+COLS, ROWS = 80, 24
+VENV_BIN = Path(sys.executable).parent
+STEP = "stream"
+STEP_TITLE = "Stream output from two hosts"
+HOSTS = ["local-a", "local-b"]
+LINE = 128  # bytes per output line: a block is whole lines
+BLOCK = 64 * 1024
+STREAM_BYTES = 10 * MiB  # in all, split evenly between the hosts
+BATCH = 1000  # events per journal transaction when loading
+
+KEYS = {"down": b"\x1b[B", "up": b"\x1b[A", "home": b"\x1b[H", "escape": b"\x1b", "ctrl+q": b"\x11"}
+QUIT_S = 5.0
+SCREEN_S = 30.0  # the longest any screen may take to appear
+KEY_S = 10.0  # the longest a key's effect may take before the run is called broken
+RUN_TIMEOUT = 600.0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class BenchError(RuntimeError):
+    """A step did not work: its numbers would mean nothing."""
+
+
+# -- a program in a pseudo-terminal ------------------------------------------------------
+
+
+class Terminal:
+    """A program in an 80x24 pty, what it writes fed into pyte as it arrives."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        )
+        os.close(slave)
+        self.fd = master
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.eof = False
+        self.last_read = self.started
+
+    def pump(self, timeout: float) -> None:
+        """Feed pyte the next chunk the program writes, waiting at most `timeout` for it."""
+        if self.eof or not select.select([self.fd], [], [], max(0.0, timeout))[0]:
+            return
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # EIO: every writer closed the pty
+            data = b""
+        self.last_read = time.perf_counter()
+        if not data:
+            self.eof = True
+            return
+        self.stream.feed(data)
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float) -> float:
+        """The moment the chunk that made `condition` true was read (now, if already true)."""
+        return self.wait_each([condition], what, timeout)[0]
+
+    def wait_each(
+        self, conditions: Sequence[Callable[[], bool]], what: str, timeout: float
+    ) -> list[float]:
+        """For each condition, the moment the chunk that first made it true was read."""
+        now = time.perf_counter()
+        seen: list[float | None] = [now if met() else None for met in conditions]
+        deadline = now + timeout
+        while None in seen:
+            left = deadline - time.perf_counter()
+            if left <= 0 or self.eof:
+                why = "the program ended" if self.eof else f"nothing after {timeout:.0f} s"
+                raise BenchError(f"waiting for {what}: {why}; the screen:\n{self.text()}")
+            self.pump(left)
+            seen = [
+                at if at is not None or not met() else self.last_read
+                for at, met in zip(seen, conditions, strict=True)
+            ]
+        return [at for at in seen if at is not None]
+
+    def press(self, key: str) -> float:
+        sent = time.perf_counter()
+        os.write(self.fd, KEYS.get(key, key.encode()))
+        return sent
+
+    def quit(self) -> None:
+        """ctrl+q, then wait for the exit (reading on, so it never blocks on a full pty)."""
+        if self.process.poll() is None:
+            self.press("ctrl+q")
+        deadline = time.perf_counter() + QUIT_S
+        while self.process.poll() is None and time.perf_counter() < deadline:
+            self.pump(0.05)
+        if self.process.poll() is None:
+            log(f"  {self.process.args[0]} did not quit in {QUIT_S:.0f} s: killed")
+            self.process.kill()
+        self.process.wait()
+        os.close(self.fd)
+
+    # -- reading the screen --------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        return list(self.screen.display)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.lines())
+
+    def shows(self, *texts: str) -> bool:
+        screen = self.text()
+        return all(text in screen for text in texts)
+
+    def background(self, x: int, y: int) -> str:
+        return str(self.screen.buffer[y][x].bg)
+
+
+def pty_env(work: Path) -> dict[str, str]:
+    """The same environment for every program: a terminal, and nothing of the user's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL", "COLORTERM"))}
+    env.pop("NO_COLOR", None)
+    return {
+        **env,
+        "TERM": "xterm-256color",
+        "HOME": str(work / "home"),
+        "XDG_CONFIG_HOME": str(work / "config"),
+        "IRTOOL_HOME": str(work / "irtool"),
+        "IRTOOL_KEYMAP": str(work / "no-keymap.yaml"),
+        "IRTOOL_RESPONDER": "bench",
+    }
+
+
+# -- the incidents -------------------------------------------------------------------------
+
+
+def stream_command(per_host: int, seconds: float) -> str:
+    """sh that prints `per_host` bytes of 128-byte lines naming the host, paced over `seconds`."""
+    blocks = per_host // BLOCK
+    pause = seconds / blocks
+    line = f"$(printf '%-{LINE - 1}s' '{{{{ host.name }}}} streams this line')"
+    return (
+        f'line="{line}"; i=0; while [ $i -lt {blocks} ]; do '
+        f'yes "$line" | head -c {BLOCK}; sleep {pause:.4f}; i=$((i + 1)); done'
+    )
+
+
+def write_files(work: Path, seconds: float) -> tuple[Path, Path]:
+    per_host = STREAM_BYTES // len(HOSTS)
+    runbook = {
+        "id": "bench-tui",
+        "title": "TUI benchmark",
+        "summary": "One collect step whose hosts stream 10 MiB, for bench/tui.py.",
+        "version": "1",
+        "severity": "high",
+        "triggers": ["A benchmark run."],
+        "activation": {"may_activate": ["security"]},
+        "roles": ["security"],
+        "phases": [
+            {
+                "id": "collect",
+                "title": "Collect",
+                "steps": [
+                    {
+                        "id": STEP,
+                        "type": "collect",
+                        "title": STEP_TITLE,
+                        "shell": "sh",
+                        "timeout": 600,
+                        "targets": ["group:bench"],
+                        "command": stream_command(per_host, seconds),
+                    },
+                    {
+                        "id": "wrap-up",
+                        "type": "manual",
+                        "title": "Wrap up",
+                        "instructions": "Nothing to do: the benchmark is over.",
+                    },
+                ],
+            }
+        ],
+    }
+    inventory = {
+        "hosts": {
+            name: {"address": "localhost", "transport": "local", "groups": ["bench"]}
+            for name in HOSTS
+        }
+    }
+    book, hosts = work / "runbook.yaml", work / "inventory.yaml"
+    book.write_text(yaml.safe_dump(runbook, sort_keys=False))
+    hosts.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return book, hosts
+
+
+class Irtool:
+    """The CLI, for setting up: new incidents, their journals, checks."""
+
+    def __init__(self, env: dict[str, str], book: Path, inventory: Path) -> None:
+        self.env, self.book, self.inventory = env, book, inventory
+        self.bin = str(VENV_BIN / "irtool")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.bin, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"irtool {' '.join(args)}: exit {result.returncode}\n{result.stderr}")
+        return result
+
+    def new(self) -> str:
+        book, inventory = str(self.book), str(self.inventory)
+        result = self.cli("incident", "new", book, "--inventory", inventory, "--json")
+        return str(json.loads(result.stdout)["id"])
+
+    def folder(self, incident: str) -> Path:
+        return Path(self.env["IRTOOL_HOME"]) / "incidents" / incident
+
+    def load(self, incident: str, events: int) -> None:
+        """Append `events` notes, a thousand per transaction (a durable commit each)."""
+        with Journal(self.folder(incident) / JOURNAL_FILE, incident) as journal:
+            for batch in range(0, events, BATCH):
+                with journal.transaction() as tx:
+                    for i in range(batch, min(events, batch + BATCH)):
+                        tx.append(EventDraft("note.added", "bench", {"text": f"bench note {i}"}))
+
+    def evidence_bytes(self, incident: str) -> int:
+        folder = self.folder(incident) / EVIDENCE_DIR
+        named = [p for p in folder.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)]
+        return sum(p.stat().st_size for p in named)
+
+    def open_argv(self, incident: str) -> list[str]:
+        return [self.bin, "open", incident]
+
+
+# -- 1. launch to first frame --------------------------------------------------------------
+
+
+@dataclass
+class Launch:
+    label: str
+    argv: list[str]
+    ready: Callable[[Terminal], bool]
+    times: list[float] = field(default_factory=list)
+
+
+def incident_drawn(incident: str) -> Callable[[Terminal], bool]:
+    """The header names the incident and the step list shows the first step."""
+    step = f"▶ {STEP_TITLE[:20]}"
+    return lambda term: term.shows(incident) and any(line.startswith(step) for line in term.lines())
+
+
+def first_frame(launch: Launch, env: dict[str, str]) -> float:
+    term = Terminal(launch.argv, env)
+    try:
+        seen = term.wait_for(lambda: launch.ready(term), f"{launch.label} drawn", SCREEN_S)
+    finally:
+        term.quit()
+    return seen - term.started
+
+
+def measure_launches(launches: list[Launch], env: dict[str, str], repeat: int) -> None:
+    for round_ in range(1, repeat + 1):
+        for launch in launches:
+            launch.times.append(first_frame(launch, env))
+        each = ", ".join(f"{launch.label} {launch.times[-1] * 1e3:.0f} ms" for launch in launches)
+        log(f"  launch {round_} of {repeat}: {each}")
+
+
+# What the two launches import, timed alone in a fresh interpreter: where the gap comes from.
+IMPORTS = {
+    "textual + the minimal app's widgets": (
+        "from textual.app import App; from textual.widgets import Footer, Header, Label"
+    ),
+    "irtool.cli (every subcommand)": "import irtool.cli",
+    "irtool.cli + irtool.tui.app + the incident screen": (
+        "import irtool.cli, irtool.tui.app, irtool.tui.screens.incident"
+    ),
+}
+IMPORT_TIMER = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
+
+
+def import_seconds(statement: str, env: dict[str, str], repeat: int = 3) -> float:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_TIMER.format(statement)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        runs.append(float(out.stdout))
+    return statistics.median(runs)
+
+
+# -- 2. key latency ------------------------------------------------------------------------
+
+
+@dataclass
+class Presses:
+    """Key presses on one screen: seconds from the key's bytes to the whole effect shown,
+    and to its first sign (the cursor moved; the same on the timeline, where that is all)."""
+
+    label: str
+    wanted: int
+    times: list[float] = field(default_factory=list)
+    cursor: list[float] = field(default_factory=list)
+    bench_cpu: float = 0.0  # share of one core this process (pyte, mostly) used meanwhile
+
+
+class OwnCpu:
+    """The CPU this process spends, against the wall time: the emulator is a load too."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = self.used(), time.perf_counter()
+
+    @staticmethod
+    def used() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def share(self) -> float:
+        return (self.used() - self.cpu) / (time.perf_counter() - self.wall)
+
+
+def incident_screen(term: Terminal, incident: str) -> float:
+    return term.wait_for(
+        lambda: term.shows(incident, "r Run", "t Timeline"), "the incident screen", SCREEN_S
+    )
+
+
+# The timeline: one row per event, "HH:MM:SS  #SEQ actor kind ..." at 80 columns.
+SEQ = re.compile(r"^\S+\s+#(\d+) ")
+COUNT = re.compile(r"(\d+) of (\d+) events")
+
+
+def highlighted_event(term: Terminal) -> int | None:
+    """The event number on the timeline row whose background differs from every other row's."""
+    rows = [
+        (int(found[1]), term.background(0, y))
+        for y, line in enumerate(term.lines())
+        if (found := SEQ.match(line))
+    ]
+    backgrounds = [bg for _, bg in rows]
+    odd = [seq for seq, bg in rows if backgrounds.count(bg) == 1]
+    return odd[0] if len(rows) >= 3 and len(odd) == 1 else None
+
+
+def timeline_count(term: Terminal) -> int | None:
+    found = COUNT.search(term.text())
+    return int(found[2]) if found else None
+
+
+def open_timeline(term: Terminal) -> float:
+    """`t`; the seconds until the timeline shows its rows and its count of events."""
+    sent = term.press("t")
+    seen = term.wait_for(
+        lambda: timeline_count(term) is not None and highlighted_event(term) is not None,
+        "the timeline",
+        SCREEN_S,
+    )
+    return seen - sent
+
+
+def timeline_presses(term: Terminal, presses: Presses, going: Callable[[], bool]) -> None:
+    """From the first event, `down` until enough presses landed while `going()`."""
+    term.press("home")
+    term.wait_for(lambda: highlighted_event(term) == 1, "home on the timeline", KEY_S)
+    seq, own = 1, OwnCpu()
+    while len(presses.times) < presses.wanted:
+        sent = term.press("down")
+        seen = term.wait_for(
+            lambda want=seq + 1: highlighted_event(term) == want, f"down to event {seq + 1}", KEY_S
+        )
+        if not going():
+            break
+        presses.times.append(seen - sent)
+        presses.cursor.append(seen - sent)
+        seq += 1
+    presses.bench_cpu = own.share()
+
+
+# The run screen: the host table on the left (36 columns), the output pane right of it.
+TABLE_WIDTH = 36
+
+
+def host_rows(term: Terminal) -> dict[str, tuple[int, list[str]]]:
+    """host -> (screen row, cells: symbol, host, status, ...), for rows of the host table."""
+    rows = {}
+    for y, line in enumerate(term.lines()):
+        cells = line[:TABLE_WIDTH].split()
+        if len(cells) >= 3 and cells[1] in HOSTS:
+            rows[cells[1]] = (y, cells)
+    return rows
+
+
+def statuses(term: Terminal) -> set[str]:
+    rows = host_rows(term)
+    return {cells[2] for _, cells in rows.values()} if len(rows) == len(HOSTS) else set()
+
+
+def output_hosts(term: Terminal) -> set[str]:
+    """The hosts whose lines the output pane shows (each line starts with its host)."""
+    words = (line[TABLE_WIDTH + 1 :].split()[:1] for line in term.lines()[2:-2])
+    return {word[0] for word in words if word and word[0] in HOSTS}
+
+
+class HostCursor:
+    """The host table's cursor: its colour is learnt on the first host, where it starts."""
+
+    def __init__(self, term: Terminal) -> None:
+        self.term, self.host = term, HOSTS[0]
+        self.colour = self.colour_of(HOSTS[0])
+        if self.colour_of(HOSTS[1]) == self.colour:
+            raise BenchError(f"no cursor row in the host table:\n{term.text()}")
+
+    def colour_of(self, host: str) -> str | None:
+        row = host_rows(self.term).get(host)
+        if row is None:
+            return None
+        y, _ = row
+        return self.term.background(self.term.lines()[y].index(host), y)
+
+    def on(self, host: str) -> bool:
+        return self.colour_of(host) == self.colour
+
+    def switch(self) -> tuple[float, float]:
+        """down (or up) to the other host: seconds to the cursor there, and to its output shown."""
+        target = HOSTS[1] if self.host == HOSTS[0] else HOSTS[0]
+        key = "down" if target == HOSTS[1] else "up"
+        sent = self.term.press(key)
+        moved, shown = self.term.wait_each(
+            [lambda: self.on(target), lambda: output_hosts(self.term) == {target}],
+            f"{key} to {target}",
+            KEY_S,
+        )
+        self.host = target
+        return moved - sent, max(moved, shown) - sent
+
+
+@dataclass
+class Stream:
+    """How the 10 MiB came in: over how long, so at what rate."""
+
+    seconds: float
+
+    @property
+    def mib_per_s(self) -> float:
+        return STREAM_BYTES / MiB / self.seconds
+
+
+def switch_hosts(cursor: HostCursor, presses: Presses, going: Callable[[], bool]) -> None:
+    """Switch hosts until enough switches were seen while `going()`."""
+    own = OwnCpu()
+    while len(presses.times) < presses.wanted:
+        moved, shown = cursor.switch()
+        if not going():
+            break
+        presses.cursor.append(moved)
+        presses.times.append(shown)
+    presses.bench_cpu = own.share()
+
+
+def run_screen_presses(
+    term: Terminal, streaming: Presses, after: Presses, stream_s: float
+) -> Stream:
+    """`r` on the stream step; switch hosts while both stream, then again once they are done."""
+    term.press("r")
+    began = term.wait_for(lambda: statuses(term) == {"running"}, "both hosts running", SCREEN_S)
+    term.wait_for(lambda: output_hosts(term) == {HOSTS[0]}, f"{HOSTS[0]}'s output", SCREEN_S)
+    cursor = HostCursor(term)
+    switch_hosts(cursor, streaming, lambda: statuses(term) == {"running"})
+    ended = term.wait_for(
+        lambda: bool(statuses(term)) and statuses(term) <= {"done", "failed"},
+        "the end of the run",
+        stream_s * 4 + 60,
+    )
+    if statuses(term) != {"done"}:
+        raise BenchError(f"the run did not succeed on every host:\n{term.text()}")
+    switch_hosts(cursor, after, lambda: True)
+    return Stream(ended - began)
+
+
+def cli_stream(term: Terminal, irtool: Irtool, incident: str, presses: Presses) -> Stream:
+    """Timeline presses while `irtool incident run` streams the 10 MiB from another process."""
+    before = timeline_count(term) or 0
+    run = subprocess.Popen(
+        [irtool.bin, "incident", "run", incident, STEP, "--json"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=irtool.env,
+        text=True,
+    )
+    try:
+        # The run's first event, polled in by the UI: the hosts are being started.
+        began = term.wait_for(
+            lambda: (timeline_count(term) or 0) > before, "the run's first event", SCREEN_S
+        )
+        timeline_presses(term, presses, lambda: run.poll() is None)
+        _, errors = run.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    ended = time.perf_counter()
+    if run.returncode != 0:
+        raise BenchError(f"irtool incident run {incident} {STEP}: exit {run.returncode}\n{errors}")
+    return Stream(ended - began)
+
+
+@dataclass
+class Load:
+    """What the loaded incident's session measured."""
+
+    timeline_open_s: float
+    idle: Presses
+    run: Presses
+    run_stream: Stream
+    run_over: Presses
+    cli: Presses
+    cli_stream: Stream
+
+
+def under_load(irtool: Irtool, incident: str, presses: int, stream_s: float) -> Load:
+    term = Terminal(irtool.open_argv(incident), irtool.env)
+    try:
+        incident_screen(term, incident)
+        log("  timeline, nothing running ...")
+        opened = open_timeline(term)
+        idle = Presses("timeline: down, nothing running", wanted=presses)
+        timeline_presses(term, idle, lambda: True)
+        term.press("escape")
+        incident_screen(term, incident)
+        log("  run screen, 10 MiB streaming ...")
+        run = Presses("run screen: down/up between 2 hosts, 10 MiB streaming", wanted=presses)
+        done = Presses("run screen: the same, once the run is over", wanted=presses)
+        run_stream = run_screen_presses(term, run, done, stream_s)
+        collected = irtool.evidence_bytes(incident)
+        if collected != STREAM_BYTES:
+            raise BenchError(f"the evidence holds {collected} bytes, not {STREAM_BYTES}")
+        term.press("escape")
+        incident_screen(term, incident)
+        log("  timeline, 10 MiB streaming from `irtool incident run` ...")
+        open_timeline(term)
+        cli = Presses("timeline: down, 10 MiB streaming from another terminal", wanted=presses)
+        streamed = cli_stream(term, irtool, incident, cli)
+    finally:
+        term.quit()
+    return Load(opened, idle, run, run_stream, done, cli, streamed)
+
+
+# -- running and reporting -------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear between the closest ranks (numpy's default); the value itself for one."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f}"
+
+
+def report(
+    args: argparse.Namespace,
+    launches: list[Launch],
+    imports: dict[str, float],
+    load: Load,
+    loadavg: tuple[tuple[float, ...], tuple[float, ...]],
+) -> None:
+    import textual
+
+    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
+    print(f"command: {command}")
+    print(
+        f"{os.cpu_count()} cores, load average before {loadavg[0][0]:.2f}, after "
+        f"{loadavg[1][0]:.2f}; Python {sys.version.split()[0]}, Textual {textual.__version__}; "
+        f"{COLS}x{ROWS} pty, TERM=xterm-256color, screen read with pyte {pyte_version()}"
+    )
+    minimal = statistics.median(launches[0].times)
+    print(f"launch to first frame, {args.launches} runs each, interleaved:")
+    print(f"  {'program':<52} {'median ms':>9} {'p90 ms':>7} {'ratio':>6}   each run (ms)")
+    for launch in launches:
+        median = statistics.median(launch.times)
+        each = " ".join(ms(t) for t in launch.times)
+        print(
+            f"  {launch.label:<52} {ms(median):>9} {ms(percentile(launch.times, 90)):>7} "
+            f"{median / minimal:5.2f}x   {each}"
+        )
+    print(
+        "  imports alone, fresh interpreter, median of 3: "
+        + "; ".join(f"{label} {ms(seconds)} ms" for label, seconds in imports.items())
+    )
+    print(
+        f"key latency, key written to the pty -> its effect on screen; {args.events:,} note "
+        f"events in the journal; timeline opened with t in {ms(load.timeline_open_s)} ms:"
+    )
+    print(
+        f"  {'screen: keys, load':<56} {'presses':>7} {'p50':>5} {'p95':>5} {'max':>5}"
+        f" {'cursor p50':>10} {'p95':>5} {'bench cpu':>9}   stream"
+    )
+    for presses, stream in (
+        (load.idle, None),
+        (load.run, load.run_stream),
+        (load.run_over, None),
+        (load.cli, load.cli_stream),
+    ):
+        times, cursor = presses.times, presses.cursor
+        rate = f"{stream.mib_per_s:.2f} MiB/s over {stream.seconds:.1f} s" if stream else "-"
+        print(
+            f"  {presses.label:<56} {len(times):>7} {ms(percentile(times, 50)):>5} "
+            f"{ms(percentile(times, 95)):>5} {ms(max(times)):>5} "
+            f"{ms(percentile(cursor, 50)):>10} {ms(percentile(cursor, 95)):>5} "
+            f"{presses.bench_cpu:>9.0%}   {rate}"
+        )
+        if len(times) < presses.wanted:
+            print(f"    only {len(times)} of {presses.wanted} presses landed while it streamed")
+    print(
+        "  (in ms. p50/p95/max: until the whole effect shows; cursor: until the highlighted row"
+        " moves. On the run screen the whole effect is the cursor on the other host and the"
+        " output pane showing that host's lines. bench cpu: this process, mostly pyte, in"
+        " shares of one core, taken from the machine the app runs on.)"
+    )
+    print("targets:")
+    ours = statistics.median(launches[1].times)
+    ratio = ours / minimal
+    print(
+        f"  launch: irtool open / minimal app = {ms(ours)} / {ms(minimal)} ms = {ratio:.2f}x "
+        f"(target <= 1.5x): {verdict(ratio <= 1.5)}"
+    )
+    for presses in (load.run, load.cli):
+        p95 = percentile(presses.times, 95)
+        print(
+            f"  key latency p95, {presses.label} = {ms(p95)} ms (target < 100 ms): "
+            f"{verdict(p95 < 0.1)}"
+        )
+
+
+def pyte_version() -> str:
+    from importlib.metadata import version
+
+    return version("pyte")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--launches", type=int, default=10, help="first frames timed per program")
+    parser.add_argument("--presses", type=int, default=200, help="key presses per screen")
+    parser.add_argument("--events", type=int, default=50_000, help="events in the journal")
+    parser.add_argument(
+        "--stream-seconds", type=float, default=40.0, help="how long the 10 MiB take to arrive"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 launches, 20 presses, 5,000 events, 5 s stream"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.launches, args.presses, args.events, args.stream_seconds = 2, 20, 5000, 5.0
+    before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="irtool-bench-tui-") as tmp:
+        work = Path(tmp)
+        env = pty_env(work)
+        book, inventory = write_files(work, args.stream_seconds)
+        irtool = Irtool(env, book, inventory)
+        irtool.cli("validate", str(book), str(inventory))
+        fresh, loaded = irtool.new(), irtool.new()
+        log(f"writing {args.events:,} events into {loaded} ...")
+        irtool.load(loaded, args.events)
+        launches = [
+            Launch(
+                "minimal Textual app (Header, Label, Footer)",
+                [sys.executable, str(ROOT / "bench" / "minimal_app.py")],
+                lambda term: term.shows(MINIMAL_READY),
+            ),
+            Launch(
+                "irtool open ID, a fresh incident", irtool.open_argv(fresh), incident_drawn(fresh)
+            ),
+            Launch(
+                f"irtool open ID, {args.events:,} events (not a target)",
+                irtool.open_argv(loaded),
+                incident_drawn(loaded),
+            ),
+        ]
+        log(f"launch to first frame, {args.launches} times each ...")
+        measure_launches(launches, env, args.launches)
+        log("imports alone ...")
+        imports = {label: import_seconds(code, env) for label, code in IMPORTS.items()}
+        log(f"key latency, {args.presses} presses per screen ...")
+        load = under_load(irtool, loaded, args.presses, args.stream_seconds)
+    report(args, launches, imports, load, (before, os.getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as failed:
+        print(f"bench/tui.py: FAILED: {failed}", file=sys.stderr)
+        sys.exit(1)

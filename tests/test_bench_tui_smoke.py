@@ -1,0 +1,41 @@
+"""bench/tui.py still runs end to end: two launches each, a short stream, a few presses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytest.importorskip("pyte", reason="bench/tui.py reads the screen with pyte (the bench extra)")
+
+ROWS = [
+    "minimal Textual app (Header, Label, Footer)",
+    "irtool open ID, a fresh incident",
+    "timeline: down, nothing running",
+    "run screen: down/up between 2 hosts, 10 MiB streaming",
+    "run screen: the same, once the run is over",
+    "timeline: down, 10 MiB streaming from another terminal",
+]
+
+
+def test_the_tui_benchmark_runs_quick() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "tui.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Traceback" not in result.stderr
+    for label in ROWS:
+        # every row carries numbers: a label, then a count or a median in ms
+        assert re.search(rf"^  {re.escape(label)} +\d+ ", result.stdout, re.M), result.stdout
+    assert re.search(r"MiB/s over \d+\.\d s", result.stdout), result.stdout
+    assert re.search(r"launch: irtool open / minimal app = \d+ / \d+ ms", result.stdout)
+    assert result.stdout.count("(target < 100 ms)") == 2
