@@ -16,8 +16,8 @@ from irtool.engine.session import IncidentSession, Refused
 from irtool.journal import JournalError
 from irtool.journal.incidents import incident_ids
 from irtool.model.loader import Kind, detect_kind, load_runbook
-from irtool.model.yamlsource import read
 from irtool.model.problems import InvalidFile
+from irtool.model.yamlsource import read
 
 
 @dataclass(frozen=True)
