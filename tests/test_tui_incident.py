@@ -92,7 +92,7 @@ async def test_a_whole_incident_from_start_to_close(drill: dict[str, Any]) -> No
 
         # Complete the first step, ticking one checklist item.
         await pilot.press("c")
-        await pilot.press("space")  # the checklist has focus: tick the first item
+        await pilot.press("tab", "space")  # from the note to the checklist: tick the first item
         await pilot.click("#ok")
         await pilot.pause()
         done = journal_events(app)[-1]

@@ -50,18 +50,19 @@ POLL_S = 1.0
 RECENT = 5
 
 
-def plan_by_step(session: IncidentSession) -> dict[str, dict[str, list[PlanRow]]]:
-    """step -> host -> the exact commands, rendered once: parameters are fixed at opening."""
+def plan_by_step(session: IncidentSession) -> tuple[dict[str, dict[str, list[PlanRow]]], str]:
+    """step -> host -> the exact commands, rendered once (parameters are fixed at opening),
+    and what keeps the plan from being made, if anything."""
     state = session.state
     try:
         rows = build_plan(state.runbook, state.parameters, state.inventory)
-    except PlanError:
-        return {}
+    except PlanError as bad:
+        return {}, "; ".join(bad.messages)
     plan: dict[str, dict[str, list[PlanRow]]] = {}
     for row in rows:
         if row.host and row.command is not None:
             plan.setdefault(row.step, {}).setdefault(row.host, []).append(row)
-    return plan
+    return plan, ""
 
 
 class RecentEvents(Static):
@@ -142,7 +143,7 @@ class IncidentScreen(Screen[None]):
         super().__init__()
         self.session, self.actor, self.transports = session, actor, transports
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.plan = plan_by_step(session)
+        self.plan, self.plan_problem = plan_by_step(session)
         self.recent: list[Event] = []
         self.events: list[Event] | None = None  # every event, read when the timeline is opened
 
@@ -177,7 +178,8 @@ class IncidentScreen(Screen[None]):
     def show_detail(self) -> None:
         step = self.selected
         if step:
-            self.query_one(StepDetail).show(self.state, step, self.plan.get(step, {}))
+            detail = self.query_one(StepDetail)
+            detail.show(self.state, step, self.plan.get(step, {}), self.plan_problem)
 
     def tick_clock(self) -> None:
         self.query_one(IncidentHeader).show(self.state, self.clock())

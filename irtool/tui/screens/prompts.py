@@ -25,7 +25,10 @@ class Prompt(ModalScreen[T | None], Generic[T]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+        Binding("ctrl+s", "submit", "OK", id="prompt.submit"),
     ]
+    # The first field, not the scrolling form around it, takes the keys from the start.
+    AUTO_FOCUS = "Input, OptionList, SelectionList"
     DEFAULT_CSS = """
     Prompt { align: center middle; }
     Prompt > Vertical {
@@ -55,12 +58,6 @@ class Prompt(ModalScreen[T | None], Generic[T]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.ok, id="ok", variant="primary")
-
-    def on_mount(self) -> None:
-        # The first field, not the scrolling form around it, takes the keys.
-        first = next(iter(self.query("Input, OptionList, SelectionList")), None)
-        if first is not None:
-            first.focus()
 
     def submit(self) -> T | str:
         """The result, or a string saying what is wrong."""
@@ -201,11 +198,12 @@ class CompletePrompt(Prompt[Completion]):
         self.checklist = checklist
 
     def fields(self) -> ComposeResult:
-        if self.checklist:
-            yield Label("Done of the checklist (space ticks):")
-            yield SelectionList[str](*((item, item) for item in self.checklist), id="checklist")
-        yield Label("Note (optional):")
+        # The note first: enter in it completes the step; tab reaches the checklist.
+        yield Label("Note (optional; enter or ctrl+s completes the step):")
         yield Input(id="note")
+        if self.checklist:
+            yield Label("Done of the checklist (tab here, space ticks):")
+            yield SelectionList[str](*((item, item) for item in self.checklist), id="checklist")
 
     def submit(self) -> Completion | str:
         ticked: list[str] = []

@@ -39,9 +39,13 @@ def _status(state: IncidentState, step_id: str) -> Text:
     return Text("not reached yet", style="dim")
 
 
-def _commands(spec: CollectStep | ActionStep, rows: dict[str, list[PlanRow]]) -> list[Text]:
+def _commands(
+    spec: CollectStep | ActionStep, rows: dict[str, list[PlanRow]], problem: str
+) -> list[Text]:
     parts: list[Text] = []
-    if not rows:
+    if problem:
+        parts.append(Text(f"cannot render the commands: {problem}", style="bold red"))
+    elif not rows:
         parts.append(Text("no host of this incident's inventory is targeted", style="yellow"))
     for index, (host, host_rows) in enumerate(rows.items()):
         if index == HOSTS_SHOWN:
@@ -57,7 +61,9 @@ def _commands(spec: CollectStep | ActionStep, rows: dict[str, list[PlanRow]]) ->
     return parts
 
 
-def _kind_parts(state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]) -> list[Text]:
+def _kind_parts(
+    state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]], problem: str
+) -> list[Text]:
     spec = state.runbook.step(step_id)
     step = state.steps[step_id]
     parts: list[Text] = []
@@ -105,12 +111,12 @@ def _kind_parts(state: IncidentState, step_id: str, rows: dict[str, list[PlanRow
             if applied:
                 line += f"; applied on {', '.join(applied)}"
             parts.append(Text(line, style="magenta"))
-        parts.extend(_commands(spec, rows))
+        parts.extend(_commands(spec, rows, problem))
     return parts
 
 
 def render_step(
-    state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]
+    state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]], problem: str = ""
 ) -> RenderableType:
     spec = state.runbook.step(step_id)
     if spec is None:
@@ -121,7 +127,7 @@ def render_step(
     parts: list[RenderableType] = [head, _status(state, step_id)]
     if spec.instructions.strip():
         parts.append(Markdown(spec.instructions))
-    parts.extend(_kind_parts(state, step_id, rows))
+    parts.extend(_kind_parts(state, step_id, rows, problem))
     return Group(*parts)
 
 
@@ -134,5 +140,7 @@ class StepDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(id="step-text")
 
-    def show(self, state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]]) -> None:
-        self.query_one("#step-text", Static).update(render_step(state, step_id, rows))
+    def show(
+        self, state: IncidentState, step_id: str, rows: dict[str, list[PlanRow]], problem: str = ""
+    ) -> None:
+        self.query_one("#step-text", Static).update(render_step(state, step_id, rows, problem))

@@ -1,0 +1,45 @@
+"""The real program in a real terminal (tmux), from `irtool start` to a completed step."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from irtool.journal import Journal
+from tests.support.drill import CONTACTS, RUNBOOK
+from tests.support.tmux import Tmux
+
+
+def test_start_an_incident_and_complete_a_step_as_a_person_would(tmp_path: Path) -> None:
+    (tmp_path / "drill.yaml").write_text(RUNBOOK)
+    (tmp_path / "contacts.yaml").write_text(CONTACTS)
+    env = {
+        "IRTOOL_HOME": str(tmp_path / "home"),
+        "IRTOOL_KEYMAP": str(tmp_path / "no-keymap.yaml"),
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+    }
+    irtool = str(Path(sys.executable).parent / "irtool")
+    command = [irtool, "start", "drill.yaml", "--contacts", "contacts.yaml", "--as", "ann"]
+    with Tmux(command, env, tmp_path) as terminal:
+        terminal.wait_for("Open a LIVE incident: Web shell drill")
+        terminal.send("203.0.113.7", "C-s")
+        screen = terminal.wait_for("Record the trigger")
+        assert " LIVE " in screen and "IC ann" in screen
+        terminal.send("c")
+        terminal.wait_for("Done: Record the trigger")
+        terminal.send("logged by the help desk")
+        terminal.wait_for("logged by the help desk")  # typed, as a person sees it
+        terminal.send("C-s")
+        terminal.wait_for("✓ Record the trigger")
+        terminal.send("C-q")
+        terminal.wait_for("IRTOOL-EXIT=0")
+
+    (incident,) = [p.name for p in (tmp_path / "home" / "incidents").iterdir()]
+    path = tmp_path / "home" / "incidents" / incident / "journal.sqlite"
+    with Journal(path, incident) as journal:
+        done = [e for e in journal.events() if e.kind == "step.completed"]
+    assert [(e.step, e.actor, e.data["checklist"], e.data["note"]) for e in done] == [
+        ("assess", "ann", [], "logged by the help desk")
+    ]
