@@ -18,12 +18,13 @@ from irtool.engine.runner import Progress
 from irtool.secrets.redact import Redactor
 
 # Text a host may queue between two ticks; beyond it the oldest is dropped (and said so).
-PENDING_LIMIT = 64 * 1024
+# 16 KiB ten times a second is more than anyone reads, and little enough to draw at once.
+PENDING_LIMIT = 16 * 1024
 # A compromised host's output must not drive the responder's terminal: escape sequences and
 # other control characters are shown as U+FFFD (the evidence keeps the bytes as they came).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # What is kept per host to show when the responder switches to it.
-TAIL_LIMIT = 256 * 1024
+TAIL_LIMIT = 32 * 1024
 
 
 @dataclass
@@ -77,14 +78,14 @@ class RunFeed:
             text = _CONTROL.sub("\ufffd", self.redactor.text(text))
             feed.pending.append(text)
             feed.pending_size += len(text)
-            while feed.pending_size > PENDING_LIMIT and len(feed.pending) > 1:
-                gone = feed.pending.pop(0)
-                feed.pending_size -= len(gone)
-                feed.dropped += len(gone)
+            if feed.pending_size > 2 * PENDING_LIMIT:
+                feed.dropped += _keep_last(feed.pending, PENDING_LIMIT)
+                feed.pending_size = len(feed.pending[0])
             feed.tail.append(text)
             feed.tail_size += len(text)
-            while feed.tail_size > TAIL_LIMIT and len(feed.tail) > 1:
-                feed.tail_size -= len(feed.tail.pop(0))
+            if feed.tail_size > 2 * TAIL_LIMIT:
+                _keep_last(feed.tail, TAIL_LIMIT)
+                feed.tail_size = len(feed.tail[0])
             self.changed.add(host)
 
     def take_changed(self) -> set[str]:
@@ -96,6 +97,7 @@ class RunFeed:
         """The text that arrived for `host` since the last drain (a notice if some was skipped)."""
         with self._lock:
             feed = self.hosts[host]
+            feed.dropped += _keep_last(feed.pending, PENDING_LIMIT)
             text = "".join(feed.pending)
             if feed.dropped:
                 text = (
@@ -109,9 +111,24 @@ class RunFeed:
         with self._lock:
             feed = self.hosts[host]
             feed.pending, feed.pending_size, feed.dropped = [], 0, 0
+            _keep_last(feed.tail, TAIL_LIMIT)
             return "".join(feed.tail)
 
     def counts(self) -> tuple[int, int]:
         """(finished hosts, all hosts), for the progress bar."""
         with self._lock:
             return sum(f.finished for f in self.hosts.values()), len(self.hosts)
+
+
+def _keep_last(pieces: list[str], limit: int) -> int:
+    """Cut `pieces` in place to its last `limit` characters, from a line start; returns how
+    many characters were dropped."""
+    text = "".join(pieces)
+    if len(text) <= limit:
+        return 0
+    kept = text[-limit:]
+    newline = kept.find("\n")
+    if 0 <= newline < len(kept) - 1:
+        kept = kept[newline + 1 :]
+    pieces[:] = [kept]
+    return len(text) - len(kept)
