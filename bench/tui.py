@@ -340,6 +340,12 @@ class Irtool:
         named = [p for p in folder.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)]
         return sum(p.stat().st_size for p in named)
 
+    def no_bugs(self) -> None:
+        """The UI keeps going after a bug in a key's action, but writes it down: none may be."""
+        bugs = Path(self.env["IRTOOL_HOME"]) / "errors.log"
+        if bugs.exists():
+            raise BenchError(f"the UI hit a bug on the way ({bugs}):\n{bugs.read_text()}")
+
     def open_argv(self, incident: str) -> list[str]:
         return [self.bin, "open", incident]
 
@@ -802,6 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         imports = {label: import_seconds(code, env) for label, code in IMPORTS.items()}
         log(f"key latency, {args.presses} presses per screen ...")
         load = under_load(irtool, loaded, args.presses, args.stream_seconds)
+        irtool.no_bugs()
     report(args, launches, imports, load, (before, os.getloadavg()))
     return 0
 

@@ -170,3 +170,26 @@ async def test_keys_are_remapped_from_the_keymap_file(tmp_path: Path) -> None:
         assert isinstance(app.screen, IncidentScreen)
         await pilot.press("f2")
         assert isinstance(app.screen, NotePrompt)
+
+
+async def test_a_bug_in_a_handler_is_a_notification_not_a_lost_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IRTOOL_DEBUG")
+
+    def broken(self: IncidentScreen) -> None:
+        raise RuntimeError("a bug in the note key")
+
+    monkeypatch.setattr(IncidentScreen, "action_note", broken)
+    incident = open_drill(tmp_path, {"web01": local()})
+    app = IrtoolApp(actor="ann", incident=incident)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        assert any("RuntimeError: a bug in the note key" in n for n in notifications(app))
+        assert isinstance(app.screen, IncidentScreen)
+        await pilot.press("c", "enter")  # the screen still works: the step is completed
+        await pilot.pause()
+        assert app.screen.state.steps["collect-state"].status == "done"
+    log = (tmp_path / "home" / "errors.log").read_text()
+    assert "RuntimeError: a bug in the note key" in log and "Traceback" in log

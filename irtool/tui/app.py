@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from irtool.engine.session import IncidentSession
+from irtool.journal.incidents import home
 from irtool.model.context import RunbookContext, load_context
 from irtool.model.plan import PlanError, resolve_parameters
 from irtool.remote.base import Transport
@@ -189,6 +194,40 @@ class IrtoolApp(App[None]):
 
         self.push_screen(SecretPrompt(message), given)
         return await answered
+
+    # -- bugs ------------------------------------------------------------------------------
+
+    async def _dispatch_action(self, namespace: DOMNode, action_name: str, params: Any) -> bool:
+        """A bug behind one key must not take the screen, and the responder's place in the
+        incident, with it (Textual stops a widget for good after an exception in it): say so,
+        keep the traceback in a file, carry on. The journal is written only by complete
+        commands, so nothing half-done is left behind. IRTOOL_DEBUG=1 (the test suite sets
+        it) stops at the first bug instead."""
+        try:
+            return await super()._dispatch_action(namespace, action_name, params)
+        except Exception as error:
+            if os.environ.get("IRTOOL_DEBUG"):
+                raise
+            self.report_bug(error)
+            return True
+
+    def report_bug(self, error: Exception) -> None:
+        log = home().parent / "errors.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as out:
+                out.write(f"--- {datetime.now(UTC).isoformat()}\n")
+                out.write("".join(traceback.format_exception(error)))
+            where = f"details in {log}"
+        except OSError:
+            where = "the details could not be written"
+        self.notify(
+            f"{type(error).__name__}: {error}. Nothing half-done was written; {where}. "
+            "Please report it.",
+            title="Internal error",
+            severity="error",
+            timeout=30,
+        )
 
     # -- the command palette ---------------------------------------------------------------
 
