@@ -149,7 +149,15 @@ def test_run_screen_after_a_collect(
 def test_other_screens(
     snap_compare: Any, incident: dict[str, Any], size: tuple[int, int], key: str
 ) -> None:
-    assert snap_compare(app_for(incident, incident=incident["id"]), press=[key], terminal_size=size)
+    async def shown(pilot: Pilot[None]) -> None:
+        await pilot.press(key)
+        if key == "t":  # the timeline reads the journal in a worker
+            screen = pilot.app.screen
+            await wait_for(pilot, lambda: getattr(screen, "view", None) and screen.view.total > 0)
+            await pilot.pause()
+
+    app = app_for(incident, incident=incident["id"])
+    assert snap_compare(app, run_before=shown, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -13,9 +14,32 @@ from irtool import __version__
 from irtool.cli.exits import Exit
 from irtool.model.problems import InvalidFile
 
+# name -> (module, attribute). Loaded when asked for, as pip does, so `irtool open` pays for
+# the terminal UI's imports and not for every other command's.
+COMMANDS = {
+    "creds": ("irtool.cli.creds", "creds"),
+    "incident": ("irtool.cli.remote", "incident"),  # remote adds run, rollback and fetch
+    "open": ("irtool.cli.tui", "open_incident"),
+    "plan": ("irtool.cli.plan", "plan"),
+    "schema": ("irtool.cli.schema", "schema"),
+    "start": ("irtool.cli.tui", "start"),
+    "validate": ("irtool.cli.validate", "validate"),
+    "verify": ("irtool.cli.incident", "verify"),
+}
+
 
 class IrtoolGroup(click.Group):
     """Turns located file problems into exit 2 and anything unexpected into a one-line report."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -77,24 +101,6 @@ def cli(
         from irtool.cli.tui import home
 
         home(runbook_dirs, contacts, inventory, actor)
-
-
-def _register() -> None:
-    from irtool.cli import creds, incident, plan, remote, schema, tui, validate
-
-    del remote  # importing it adds run, rollback and fetch to `incident`
-
-    cli.add_command(incident.incident)
-    cli.add_command(incident.verify)
-    cli.add_command(validate.validate)
-    cli.add_command(schema.schema)
-    cli.add_command(plan.plan)
-    cli.add_command(creds.creds)
-    cli.add_command(tui.start)
-    cli.add_command(tui.open_incident)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

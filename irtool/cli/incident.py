@@ -6,15 +6,14 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
@@ -26,18 +25,6 @@ from irtool.journal import Event, Journal, JournalError
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, incident_ids, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-actor_option = click.option(
-    "--as",
-    "actor",
-    metavar="NAME",
-    help="Who is acting (default: $IRTOOL_RESPONDER, else the OS user).",
-)
-
-
-def who(actor: str | None) -> str:
-    return actor or os.environ.get("IRTOOL_RESPONDER") or getpass.getuser()
-
 
 def parse_time(text: str) -> datetime:
     """ISO 8601; without an offset the time is taken as UTC, as IIS logs write it."""
@@ -48,11 +35,6 @@ def parse_time(text: str) -> datetime:
             f"'{text}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def fail(message: str, status: Exit = Exit.INVALID) -> None:
-    click.echo(f"irtool: {message}", err=True)
-    raise SystemExit(status)
 
 
 def session(incident: str) -> IncidentSession:

@@ -20,8 +20,9 @@ from types import FrameType
 
 import click
 
+from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.exits import Exit
-from irtool.cli.incident import actor_option, fail, incident, json_option, session, who
+from irtool.cli.incident import incident, session
 from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore

@@ -12,10 +12,8 @@ from typing import Any
 
 import click
 
-from irtool.cli.context import load_checked
+from irtool.cli.common import actor_option, fail, who
 from irtool.cli.exits import Exit
-from irtool.cli.incident import actor_option, fail, who
-from irtool.cli.plan import parse_params
 from irtool.journal.incidents import journal_path
 
 
@@ -55,6 +53,10 @@ def start(
     actor: str | None,
 ) -> None:
     """Open a live incident from RUNBOOK in the terminal UI (a form asks for missing values)."""
+    # Here, not at the top: `irtool open` and `irtool` need neither, and start-up is measured.
+    from irtool.cli.context import load_checked
+    from irtool.cli.plan import parse_params
+
     context = load_checked(runbook, contacts, inventory)
     given = parse_params(params)
     unknown = [name for name in given if name not in context.runbook.model.parameters]

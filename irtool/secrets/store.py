@@ -84,9 +84,7 @@ def names() -> list[str]:
     return sorted(json.loads(raw)) if raw else []
 
 
-def _remember(
-    ring: KeyringBackend, add: str | None = None, remove: str | None = None
-) -> None:
+def _remember(ring: KeyringBackend, add: str | None = None, remove: str | None = None) -> None:
     raw = ring.get_password(SERVICE, NAMES_ENTRY)
     known = set(json.loads(raw)) if raw else set()
     if add:

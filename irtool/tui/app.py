@@ -8,6 +8,7 @@ reached (live transports, or an exercise's simulated ones) and the clock.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import traceback
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -24,15 +25,16 @@ from textual.screen import Screen
 
 from irtool.engine.session import IncidentSession
 from irtool.journal.incidents import home
-from irtool.model.context import RunbookContext, load_context
-from irtool.model.plan import PlanError, resolve_parameters
 from irtool.remote.base import Transport
 from irtool.secrets.redact import Redactor
 from irtool.secrets.run import SecretUnavailable
 from irtool.tui.guard import guarded
 from irtool.tui.keymap import keymap_path, load_keymap
 from irtool.tui.screens.run import Transports
-from irtool.tui.screens.start import StartScreen, Values
+
+if TYPE_CHECKING:
+    from irtool.model.context import RunbookContext
+    from irtool.tui.screens.start import Values
 
 
 class IrtoolApp(App[None]):
@@ -121,6 +123,9 @@ class IrtoolApp(App[None]):
 
         with guarded(self):
             session = IncidentSession.open(incident, clock=self.clock)
+            # What was just loaded lives as long as the incident is open: keep the garbage
+            # collector from walking it again and again (its pauses showed as slow keys).
+            gc.freeze()
             self.push_screen(IncidentScreen(session, self.actor, self.transports, self.clock))
             return
         if not home_below:
@@ -128,6 +133,8 @@ class IrtoolApp(App[None]):
 
     def start_runbook(self, path: Path) -> None:
         """From the home screen: load and check the runbook, then ask for its parameters."""
+        from irtool.model.context import load_context
+
         with guarded(self):
             context, warnings = load_context(path, self.contacts, self.inventory)
             for problem in warnings[:5]:
@@ -135,6 +142,9 @@ class IrtoolApp(App[None]):
             self.ask_parameters(context, {})
 
     def ask_parameters(self, context: RunbookContext, given: Mapping[str, str]) -> None:
+        from irtool.model.plan import PlanError, resolve_parameters
+        from irtool.tui.screens.start import StartScreen
+
         try:
             values: Values = resolve_parameters(context.runbook.model, given)
         except PlanError:
@@ -146,6 +156,7 @@ class IrtoolApp(App[None]):
 
     def begin(self, context: RunbookContext, values: Values) -> None:
         from irtool.tui.screens.incident import IncidentScreen
+        from irtool.tui.screens.start import StartScreen
 
         with guarded(self):
             session = IncidentSession.new(

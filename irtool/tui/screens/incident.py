@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -22,7 +24,7 @@ from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import Status
 from irtool.engine.timeline import describe
 from irtool.evidence.store import EvidenceStore
-from irtool.journal import Event
+from irtool.journal import Event, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep, CollectStep, DecisionStep
@@ -45,6 +47,9 @@ from irtool.tui.widgets.detail import StepDetail
 from irtool.tui.widgets.header import IncidentHeader
 from irtool.tui.widgets.steps import StepList
 from irtool.tui.widgets.timeline import printable
+
+if TYPE_CHECKING:
+    from irtool.tui.screens.timeline import TimelineScreen
 
 POLL_S = 1.0
 RECENT = 5
@@ -197,8 +202,11 @@ class IncidentScreen(Screen[None]):
             self.events.extend(events)
         self.redraw()
         for screen in self.app.screen_stack:
-            if hasattr(screen, "extend") and screen is not self:
-                screen.extend(events)
+            if screen is self or not hasattr(screen, "extend"):
+                continue
+            if self.events is None and type(screen).__name__ == "TimelineScreen":
+                continue  # still reading the journal for it: `timeline_read` brings these too
+            screen.extend(events)
 
     def write(self, command: Callable[[IncidentSession], Event]) -> None:
         """One engine command: refused or failed, it becomes a notification; done, it shows."""
@@ -434,8 +442,28 @@ class IncidentScreen(Screen[None]):
     def action_timeline(self) -> None:
         from irtool.tui.screens.timeline import TimelineScreen
 
+        screen = TimelineScreen(self.events or [], corrected=self.state.corrections)
+        self.app.push_screen(screen)
         if self.events is None:
-            # Up to what the state has folded: the next poll brings anything newer, once.
-            last = self.state.last_seq
-            self.events = [e for e in self.session.journal.events() if e.seq <= last]
-        self.app.push_screen(TimelineScreen(self.events, corrected=self.state.corrections))
+            # Tens of thousands of events take a while to read: not on the event loop.
+            self.read_timeline(screen)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="timeline")
+    def read_timeline(self, screen: TimelineScreen) -> None:
+        journal = Journal(self.session.journal.path, self.state.id)
+        try:
+            read = list(journal.events())
+        finally:
+            journal.close()
+        self.app.call_from_thread(self.timeline_read, screen, read)
+
+    def timeline_read(self, screen: TimelineScreen, read: list[Event]) -> None:
+        """Back on the event loop: what was read, plus what polls folded in meanwhile, up to
+        exactly what the state holds, so no event is shown twice or missed."""
+        last = self.state.last_seq
+        since = read[-1].seq if read else 0
+        self.events = [e for e in read if e.seq <= last] + [
+            e for e in self.session.journal.events(after=since) if e.seq <= last
+        ]
+        screen.extend(self.events)
+        screen.mark_corrected(self.state.corrections)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,8 +11,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from irtool.model.context import RunbookContext
 from irtool.model.params import ParamType, parse_value
+
+if TYPE_CHECKING:
+    from irtool.model.context import RunbookContext
 
 Values = dict[str, str | None]
 
