@@ -23,7 +23,7 @@ from irtool.tui.screens.prompts import NotePrompt, SecretPrompt
 from irtool.tui.screens.run import RunScreen
 from tests.support.drill import CONTACTS, RUNBOOK
 from tests.support.sshd import SshdFarm, closed_port
-from tests.support.tui import notifications, screen_text, wait_for
+from tests.support.tui import notifications, opened, screen_text, wait_for
 
 
 def open_drill(tmp_path: Path, hosts: dict[str, Any]) -> str:
@@ -81,6 +81,7 @@ async def test_an_unreachable_host_fails_alone_and_is_said_plainly(tmp_path: Pat
     )  # fmt: skip
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
         await pilot.press("r")
         run = app.screen
         assert isinstance(run, RunScreen)
@@ -110,6 +111,7 @@ async def test_without_a_keyring_the_responder_is_asked_and_the_secret_is_kept_o
         )  # fmt: skip
         app = IrtoolApp(actor="ann", incident=incident)
         async with app.run_test(size=(100, 30)) as pilot:
+            await opened(pilot)
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt), what="the ask")
             assert "Secret for credential 'web-deploy'" in screen_text(app)
@@ -132,6 +134,7 @@ async def test_a_busy_journal_is_a_notification_and_nothing_is_lost(
     path = tmp_path / "home" / "incidents" / incident / "journal.sqlite"
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # a second writer holds the journal
         await pilot.press("n", *"first try", "enter")
@@ -151,6 +154,7 @@ async def test_every_key_is_a_palette_command_too(tmp_path: Path) -> None:
     incident = open_drill(tmp_path, {"web01": local()})
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
         await pilot.press("ctrl+p", *"add a note")
         await pilot.pause()
         assert "Add a note to the timeline" in screen_text(app)
@@ -164,6 +168,7 @@ async def test_keys_are_remapped_from_the_keymap_file(tmp_path: Path) -> None:
     incident = open_drill(tmp_path, {"web01": local()})
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
         await pilot.pause()
         assert any("'incident.nonsense' is not a binding id" in n for n in notifications(app))
         await pilot.press("n")
@@ -184,6 +189,7 @@ async def test_a_bug_in_a_handler_is_a_notification_not_a_lost_screen(
     incident = open_drill(tmp_path, {"web01": local()})
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
         await pilot.press("n")
         await pilot.pause()
         assert any("RuntimeError: a bug in the note key" in n for n in notifications(app))

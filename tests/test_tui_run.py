@@ -17,7 +17,7 @@ from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.run import RunScreen
 from irtool.tui.screens.start import StartScreen
 from tests.support.drill import CONTACTS, RUNBOOK
-from tests.support.tui import screen_text, wait_for
+from tests.support.tui import opened, screen_text, wait_for
 
 HEAVY = """\
 id: heavy
@@ -76,6 +76,7 @@ async def test_twenty_mib_of_output_never_freezes_the_screen(tmp_path: Path) -> 
     incident = heavy_incident(tmp_path)
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot)
         await pilot.press("r")
         run = app.screen
         assert isinstance(run, RunScreen)
@@ -107,6 +108,7 @@ async def test_a_run_is_cancelled_and_what_arrived_is_kept(tmp_path: Path) -> No
     incident = heavy_incident(tmp_path)
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot)
         await pilot.press("down", "r")
         run = app.screen
         assert isinstance(run, RunScreen)
@@ -139,7 +141,7 @@ async def test_the_home_screen_opens_incidents_and_starts_runbooks(tmp_path: Pat
         text = screen_text(app)
         assert "Heavy collection" in text and "Web shell drill" in text and "broken" in text
         await pilot.press("enter")  # the live incident has focus
-        assert isinstance(app.screen, IncidentScreen)
+        await opened(pilot)
         assert app.screen.state.id == existing
         app.pop_screen()
         await pilot.pause()

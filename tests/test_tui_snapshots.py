@@ -29,7 +29,7 @@ from irtool.remote.local import LocalConnection, LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunScreen
 from tests.support.drill import CONTACTS, RUNBOOK
-from tests.support.tui import wait_for
+from tests.support.tui import opened, wait_for
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -123,7 +123,12 @@ def test_incident_screen(
 def test_containment_confirmation(
     snap_compare: Any, incident: dict[str, Any], size: tuple[int, int]
 ) -> None:
-    assert snap_compare(app_for(incident, incident=incident["id"]), press=["r"], terminal_size=size)
+    async def confirm(pilot: Pilot[None]) -> None:
+        await opened(pilot)
+        await pilot.press("r")
+
+    app = app_for(incident, incident=incident["id"])
+    assert snap_compare(app, run_before=confirm, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -131,6 +136,7 @@ def test_run_screen_after_a_collect(
     snap_compare: Any, incident: dict[str, Any], size: tuple[int, int]
 ) -> None:
     async def collect_again(pilot: Pilot[None]) -> None:
+        await opened(pilot)
         await pilot.press("up", "r")
         run = pilot.app.screen
         assert isinstance(run, RunScreen)
@@ -150,6 +156,7 @@ def test_other_screens(
     snap_compare: Any, incident: dict[str, Any], size: tuple[int, int], key: str
 ) -> None:
     async def shown(pilot: Pilot[None]) -> None:
+        await opened(pilot)
         await pilot.press(key)
         if key == "t":  # the timeline reads the journal in a worker
             screen = pilot.app.screen

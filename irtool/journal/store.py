@@ -157,6 +157,14 @@ class Journal:
         for row in rows:
             yield _row_event(row)
 
+    def first(self) -> Event | None:
+        """The opening event alone: what a screen shows while the rest is read."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE seq = 1"  # noqa: S608 - constant columns
+            ).fetchone()
+        return _row_event(row) if row else None
+
     def head(self) -> tuple[int, str]:
         with self._lock:
             row = self._db.execute(

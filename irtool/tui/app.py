@@ -23,17 +23,17 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from irtool.engine.session import IncidentSession
 from irtool.journal.incidents import home
-from irtool.remote.base import Transport
 from irtool.secrets.redact import Redactor
 from irtool.secrets.run import SecretUnavailable
 from irtool.tui.guard import guarded
 from irtool.tui.keymap import keymap_path, load_keymap
-from irtool.tui.screens.run import Transports
 
 if TYPE_CHECKING:
+    from irtool.engine.session import IncidentSession
     from irtool.model.context import RunbookContext
+    from irtool.remote.base import Transport
+    from irtool.tui.screens.run import Transports
     from irtool.tui.screens.start import Values
 
 
@@ -119,17 +119,23 @@ class IrtoolApp(App[None]):
         self.push_screen(HomeScreen(self.runbook_dirs))
 
     def open_incident(self, incident: str, home_below: bool = True) -> None:
-        from irtool.tui.screens.incident import IncidentScreen
+        """Its identity on screen at once; the incident screen once the journal is folded."""
+        from irtool.tui.screens.opening import OpeningScreen, identity
 
         with guarded(self):
-            session = IncidentSession.open(incident, clock=self.clock)
-            # What was just loaded lives as long as the incident is open: keep the garbage
-            # collector from walking it again and again (its pauses showed as slow keys).
-            gc.freeze()
-            self.push_screen(IncidentScreen(session, self.actor, self.transports, self.clock))
+            line, count = identity(incident)
+            self.push_screen(OpeningScreen(incident, line, count, self.opened))
             return
         if not home_below:
             self.show_home()
+
+    def opened(self, session: IncidentSession) -> None:
+        from irtool.tui.screens.incident import IncidentScreen
+
+        # What was just loaded lives as long as the incident is open: keep the garbage
+        # collector from walking it again and again (its pauses showed as slow keys).
+        gc.freeze()
+        self.switch_screen(IncidentScreen(session, self.actor, self.transports, self.clock))
 
     def start_runbook(self, path: Path) -> None:
         """From the home screen: load and check the runbook, then ask for its parameters."""
@@ -155,6 +161,7 @@ class IrtoolApp(App[None]):
         self.begin(context, values)
 
     def begin(self, context: RunbookContext, values: Values) -> None:
+        from irtool.engine.session import IncidentSession
         from irtool.tui.screens.incident import IncidentScreen
         from irtool.tui.screens.start import StartScreen
 

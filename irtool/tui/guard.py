@@ -8,31 +8,19 @@ from typing import Any
 
 from textual.app import App
 
-from irtool.engine.session import Refused
-from irtool.journal import JournalError
-from irtool.journal.store import JournalBusy
-from irtool.model.plan import PlanError
-from irtool.model.problems import InvalidFile
-from irtool.remote.base import HostFailure
-from irtool.secrets.run import SecretUnavailable
-from irtool.secrets.store import NoKeyring
-
-# What a responder can act on, said plainly; anything else is a bug, still shown, not raised.
-EXPECTED = (
-    Refused,
-    JournalError,
-    PlanError,
-    InvalidFile,
-    HostFailure,
-    SecretUnavailable,
-    NoKeyring,
-    OSError,
-    ValueError,
-)
-
 
 def explain(error: BaseException) -> tuple[str, str]:
     """(title, message) for a notification."""
+    # Imported here: the app's first frame is drawn before the engine and models are loaded.
+    from irtool.engine.session import Refused
+    from irtool.journal import JournalError
+    from irtool.journal.store import JournalBusy
+    from irtool.model.plan import PlanError
+    from irtool.model.problems import InvalidFile
+    from irtool.remote.base import HostFailure
+    from irtool.secrets.run import SecretUnavailable
+    from irtool.secrets.store import NoKeyring
+
     if isinstance(error, JournalBusy):
         return "Journal busy", f"{error} Try again in a moment; nothing was written."
     if isinstance(error, Refused):
@@ -47,7 +35,7 @@ def explain(error: BaseException) -> tuple[str, str]:
         return "Cannot reach", str(error)
     if isinstance(error, OSError):
         return "System", f"{error.filename or ''} {error.strerror or error}".strip()
-    if isinstance(error, EXPECTED):
+    if isinstance(error, ValueError):
         return "Not done", str(error)
     return "Internal error", f"{type(error).__name__}: {error} (please report it)"
 

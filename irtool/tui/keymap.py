@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import platformdirs
-import yaml
 
 
 def keymap_path() -> Path:
@@ -25,6 +24,8 @@ def load_keymap(path: Path, known: set[str]) -> tuple[dict[str, str], list[str]]
         return {}, []
     except OSError as exc:
         return {}, [f"{path}: {exc.strerror}"]
+    import yaml  # only for those who have a keymap
+
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

@@ -31,3 +31,10 @@ async def wait_for(
 
 def notifications(app: App[object]) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+async def opened(pilot: Pilot[object]) -> None:
+    """Wait for `irtool open`'s incident screen: the journal is folded in a worker first."""
+    from irtool.tui.screens.incident import IncidentScreen
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, IncidentScreen), what="incident")

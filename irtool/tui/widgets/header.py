@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from irtool.engine.state import IncidentState
+if TYPE_CHECKING:
+    from irtool.engine.state import IncidentState
 
 
 def clock_text(seconds: float) -> str:
@@ -20,6 +22,12 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def badge(mode: str) -> Text:
+    if mode == "exercise":
+        return Text(" EXERCISE ", style="bold black on yellow")
+    return Text(" LIVE ", style="bold white on red")
+
+
 class IncidentHeader(Static):
     """Two lines; the mode badge is the first thing on screen and cannot be missed."""
 
@@ -28,13 +36,7 @@ class IncidentHeader(Static):
     """
 
     def show(self, state: IncidentState, now: datetime) -> None:
-        exercise = state.mode == "exercise"
-        badge = (
-            Text(" EXERCISE ", style="bold black on yellow")
-            if exercise
-            else Text(" LIVE ", style="bold white on red")
-        )
-        line1 = Text.assemble(badge, " ", (state.title, "bold"))
+        line1 = Text.assemble(badge(state.mode), " ", (state.title, "bold"))
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
         elapsed = clock_text((now - parse_utc(state.opened_at)).total_seconds())

@@ -1,0 +1,86 @@
+"""Opening an incident: its identity on screen at once, the journal folded in a thread.
+
+Reading the opening event needs only SQLite; folding every event needs the
+models (pydantic), which take longer to load than the screen takes to draw.
+So the responder sees LIVE or EXERCISE, the title and the id in the first
+frame, and the incident screen replaces this one as soon as it is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from irtool.journal import Journal
+from irtool.journal.incidents import journal_path
+from irtool.tui.guard import notify_error
+from irtool.tui.widgets.header import badge
+
+if TYPE_CHECKING:
+    from irtool.engine.session import IncidentSession
+
+
+def identity(incident: str) -> tuple[Text, int]:
+    """The header's first line from the opening event, and how many events there are."""
+    with Journal(journal_path(incident), incident) as journal:
+        first = journal.first()
+        count = journal.head()[0]
+    if first is None:
+        return Text(incident), 0
+    data: dict[str, Any] = first.data
+    runbook = data.get("runbook", {}).get("model", {})
+    line = Text.assemble(
+        badge(str(data.get("mode", "live"))),
+        " ",
+        (str(data.get("title", "")), "bold"),
+        "\n",
+        (incident, "bold"),
+        f"  {runbook.get('id', '')} v{runbook.get('version', '')}",
+        no_wrap=True,
+    )
+    return line, count
+
+
+class OpeningScreen(Screen[None]):
+    DEFAULT_CSS = """
+    OpeningScreen #identity { height: 2; background: $panel; text-wrap: nowrap; }
+    OpeningScreen #reading { padding: 1 1; color: $text-muted; }
+    """
+
+    def __init__(
+        self, incident: str, line: Text, count: int, on_open: Callable[[IncidentSession], None]
+    ) -> None:
+        super().__init__()
+        self.incident, self.line, self.count, self.on_open = incident, line, count, on_open
+
+    def compose(self) -> ComposeResult:
+        line, count = self.line, self.count
+        yield Static(line, id="identity")
+        yield Static(f"opening the incident: reading {count} event(s)…", id="reading")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
+    def load(self) -> IncidentSession:
+        from irtool.engine.session import IncidentSession
+        from irtool.tui.screens import incident  # the screen's own imports, off the loop too
+
+        del incident
+        return IncidentSession.open(self.incident, clock=self.app.clock)  # type: ignore[attr-defined]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "open":
+            return
+        if event.state is WorkerState.SUCCESS and event.worker.result is not None:
+            self.on_open(event.worker.result)
+        elif event.state is WorkerState.ERROR and event.worker.error is not None:
+            notify_error(self.app, event.worker.error)
+            self.query_one("#reading", Static).update(f"cannot open: {event.worker.error}")
