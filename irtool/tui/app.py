@@ -88,6 +88,8 @@ class IrtoolApp(App[None]):
             self.show_home()
 
     def apply_keymap(self) -> None:
+        if not self.keymap_file.exists():
+            return  # most responders keep the default keys: load no screen early for them
         from irtool.tui.screens import (
             calltree,
             confirm,

@@ -66,7 +66,9 @@ class OpeningScreen(Screen[None]):
         yield Static(f"opening the incident: reading {count} event(s)…", id="reading")
 
     def on_mount(self) -> None:
-        self.load()
+        # After the frame is on screen: the worker's imports would otherwise hold the GIL
+        # while the first frame waits to be drawn.
+        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def load(self) -> IncidentSession:
