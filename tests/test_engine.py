@@ -164,6 +164,19 @@ def test_call_tree_moves_to_the_backup_on_no_answer(incident: IncidentSession) -
     )
 
 
+def test_escalation_goes_to_the_next_backup_and_no_further(incident: IncidentSession) -> None:
+    incident.reach("security", "ann", "left-message", "judy", method="phone")
+    escalated = incident.escalate("security", "judy", "no call back in 15 minutes")
+    assert escalated.data == {
+        "role": "security", "from": "ann", "to": "ben", "reason": "no call back in 15 minutes"
+    }  # fmt: skip
+    assert reopen(incident).state.calls["security"].next_person == "ben"
+    refused(incident, "ben is the last backup", lambda: incident.escalate("security", "judy"))
+    incident.reach("security", "ben", "reached", "judy")
+    refused(incident, "already reached: ben", lambda: incident.escalate("security", "judy"))
+    refused(incident, "no role 'janitor'", lambda: incident.escalate("janitor", "judy"))
+
+
 def test_meetings_and_reconvene(incident: IncidentSession) -> None:
     refused(incident, "not an agenda step", lambda: incident.open_meeting("scope", "ann"))
     refused(incident, "no meeting is open", lambda: incident.close_meeting("ann"))

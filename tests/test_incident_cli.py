@@ -234,3 +234,21 @@ def test_new_checks_the_contacts_file_itself(env: dict[str, str]) -> None:
     )
     assert result.returncode == 2
     assert "no person 'zed' under 'people'" in result.stderr
+
+
+def test_escalate_and_list_from_the_command_line(env: dict[str, str]) -> None:
+    incident = new(env)
+    result = irtool(env, "incident", "escalate", incident, "security", "--reason", "voicemail")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("security: escalated (event ")
+    shown = json.loads(irtool(env, "incident", "show", incident, "--json").stdout)
+    assert shown["contacts"]["security"]["next_to_call"] == "ben"
+    again = irtool(env, "incident", "escalate", incident, "security")
+    assert again.returncode == 2 and "ben is the last backup for security" in again.stderr
+    listed = json.loads(irtool(env, "incident", "list", "--json").stdout)
+    assert listed == [
+        {
+            "id": incident, "mode": "live", "title": shown["title"], "runbook": "every-kind",
+            "opened_at": shown["opened_at"], "commander": "ann", "closed": False,
+        }
+    ]  # fmt: skip

@@ -60,13 +60,6 @@ def drill(farm: SshdFarm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> di
     return {"context": context, "dir": tmp_path, "env": {**os.environ}}
 
 
-def kinds(app: IrtoolApp) -> list[str]:
-    screen = app.screen_stack[1] if len(app.screen_stack) > 1 else app.screen
-    assert isinstance(screen, IncidentScreen)
-    with Journal(screen.session.journal.path, screen.session.state.id) as journal:
-        return [event.kind for event in journal.events()]
-
-
 def journal_events(app: IrtoolApp) -> list[Any]:
     incident = next(s for s in app.screen_stack if isinstance(s, IncidentScreen))
     with Journal(incident.session.journal.path, incident.session.state.id) as journal:

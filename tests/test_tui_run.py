@@ -154,3 +154,22 @@ async def test_the_home_screen_opens_incidents_and_starts_runbooks(tmp_path: Pat
         assert isinstance(app.screen, IncidentScreen)
         assert app.screen.state.parameters["attacker_ip"] == "198.51.100.9"
         assert app.screen.state.contacts is not None
+
+
+def test_the_run_summary_says_what_the_cli_says_and_never_a_secret() -> None:
+    from irtool.engine.runner import HostResult, RunReport
+    from irtool.remote.base import Failure, HostFailure
+    from irtool.secrets.redact import Redactor
+    from irtool.tui.screens.run import summary
+
+    redactor = Redactor()
+    redactor.add("hunter2-canary")
+    failed = HostResult("web02", failure=HostFailure(Failure.AUTH, "refused hunter2-canary"))
+    report = RunReport(
+        "triage", "collect", {"web01": HostResult("web01", [0]), "web02": failed}, False
+    )
+    severity, text = summary(report, redactor)
+    assert severity == "error"
+    assert text.startswith("triage: collect ok on 1 of 2 host(s). Failed: web02: ")
+    assert "hunter2-canary" not in text and "[redacted]" in text
+    assert text.endswith("step 'triage' stays open: run it again, or complete or skip it by hand")

@@ -323,3 +323,13 @@ def test_every_binding_has_an_id_and_a_description() -> None:
             assert not isinstance(binding, tuple)
             assert binding.id and binding.id.startswith("timeline."), binding
             assert binding.description, binding
+
+
+def test_a_filter_word_may_hold_an_apostrophe() -> None:
+    # shlex reads ' as a quote; a responder searching notes for "couldn't" means the word.
+    assert TimelineFilter.parse("couldn't kind:note") == TimelineFilter(
+        kind="note", words=("couldn't",)
+    )
+    assert TimelineFilter.parse("kind:note 'web shell'") == TimelineFilter(
+        kind="note", words=("web shell",)
+    )

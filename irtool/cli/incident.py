@@ -7,7 +7,7 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +18,24 @@ from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
 from irtool.engine.custody import check_evidence
+from irtool.engine.listing import list_incidents
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, Journal, JournalError
-from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, incident_ids, journal_path
+from irtool.journal.events import parse_moment
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
 
 
 def parse_time(text: str) -> datetime:
     """ISO 8601; without an offset the time is taken as UTC, as IIS logs write it."""
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_moment(text)
     except ValueError:
         raise click.BadParameter(
             f"'{text}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def session(incident: str) -> IncidentSession:
@@ -105,37 +106,18 @@ def new(
 
 @incident.command(name="list")
 @json_option
-def list_incidents(as_json: bool) -> None:
+def list_all(as_json: bool) -> None:
     """Incidents under the data directory, newest last."""
-    rows: list[dict[str, Any]] = []
-    for incident_id in incident_ids():
-        try:
-            current = IncidentSession.open(incident_id)
-        except (Refused, JournalError) as exc:
-            rows.append({"id": incident_id, "error": str(exc)})
-            continue
-        state = current.state
-        current.close_journal()
-        rows.append(
-            {
-                "id": state.id,
-                "title": state.title,
-                "mode": state.mode,
-                "runbook": state.runbook.id,
-                "opened_at": state.opened_at,
-                "commander": state.commander,
-                "closed": state.closed,
-            }
-        )
+    rows = list_incidents()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     for row in rows:
-        if "error" in row:
-            click.echo(f"{row['id']}  (unreadable: {row['error']})")
+        if row.problem:
+            click.echo(f"{row.id}  (unreadable: {row.problem})")
         else:
-            status = "closed" if row["closed"] else "open"
-            click.echo(f"{row['id']}  {row['mode'].upper():8} {status:6}  {row['title']}")
+            status = "closed" if row.closed else "open"
+            click.echo(f"{row.id}  {row.mode.upper():8} {status:6}  {row.title}")
 
 
 def summary(state: IncidentState) -> dict[str, Any]:

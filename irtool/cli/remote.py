@@ -172,25 +172,12 @@ def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
             )
         )
     else:
-        ok = len(report.results) - len(report.failed)
-        click.echo(f"{report.step}: {report.purpose} ok on {ok} of {len(report.results)} host(s)")
+        click.echo(report.headline)
         for host, result in sorted(report.failed.items()):
             click.echo(f"  FAILED {host}: {redactor.text(result.why())}")
-        if report.completed_step and report.purpose == "rollback":
-            click.echo(f"action '{report.step}' is rolled back")
-        elif report.completed_step:
-            click.echo(f"step '{report.step}' is done")
-        elif report.outstanding and not report.failed:
-            click.echo(
-                f"step '{report.step}' stays open: not yet done on {', '.join(report.outstanding)}"
-            )
-        elif not report.cancelled and report.failed:
-            click.echo(
-                f"step '{report.step}' stays open: run it again (--host for just the failed "
-                f"hosts), or complete or skip it by hand"
-            )
-        elif report.cancelled:
-            click.echo("cancelled: what arrived is kept as evidence")
+        outcome = report.outcome(again="run it again (--host for just the failed hosts)")
+        if outcome:
+            click.echo(outcome)
     if report.failed or report.cancelled:
         raise SystemExit(Exit.FAILED)
 

@@ -89,6 +89,25 @@ class RunReport:
     def failed(self) -> dict[str, HostResult]:
         return {h: r for h, r in self.results.items() if not r.ok}
 
+    @property
+    def headline(self) -> str:
+        ok = len(self.results) - len(self.failed)
+        return f"{self.step}: {self.purpose} ok on {ok} of {len(self.results)} host(s)"
+
+    def outcome(self, again: str = "run it again") -> str:
+        """What became of the step, in a responder's words; every face says it alike."""
+        if self.completed_step and self.purpose == ROLLBACK:
+            return f"action '{self.step}' is rolled back"
+        if self.completed_step:
+            return f"step '{self.step}' is done"
+        if self.outstanding and not self.failed:
+            return f"step '{self.step}' stays open: not yet done on {', '.join(self.outstanding)}"
+        if self.cancelled:
+            return "cancelled: what arrived is kept as evidence"
+        if self.failed:
+            return f"step '{self.step}' stays open: {again}, or complete or skip it by hand"
+        return ""
+
 
 class Runner:
     def __init__(

@@ -23,6 +23,13 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def parse_moment(text: str) -> datetime:
+    """ISO 8601 (a journal's `...Z` included); without an offset the time is UTC, as IIS logs
+    write it. ValueError when it is not a time."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class EventDraft:
     """What a command asks to record; the journal gives it a seq, a time and its hashes."""

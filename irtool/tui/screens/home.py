@@ -12,23 +12,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual.worker import Worker, WorkerState
 
-from irtool.engine.session import IncidentSession, Refused
-from irtool.journal import JournalError
-from irtool.journal.incidents import incident_ids
+from irtool.engine.listing import IncidentSummary, list_incidents
 from irtool.model.loader import Kind, detect_kind, load_runbook
 from irtool.model.problems import InvalidFile
 from irtool.model.yamlsource import read
-
-
-@dataclass(frozen=True)
-class IncidentRow:
-    id: str
-    mode: str
-    title: str
-    opened_at: str
-    commander: str
-    closed: bool
-    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,24 +25,6 @@ class RunbookRow:
     title: str
     version: str
     problem: str = ""
-
-
-def read_incidents() -> list[IncidentRow]:
-    rows = []
-    for incident in incident_ids():
-        try:
-            session = IncidentSession.open(incident)
-        except (Refused, JournalError) as exc:
-            rows.append(IncidentRow(incident, "?", "", "", "", False, str(exc)))
-            continue
-        state = session.state
-        session.close_journal()
-        rows.append(
-            IncidentRow(
-                state.id, state.mode, state.title, state.opened_at, state.commander, state.closed
-            )
-        )
-    return rows
 
 
 def find_runbooks(directories: list[Path]) -> list[RunbookRow]:
@@ -92,7 +61,7 @@ class HomeScreen(Screen[None]):
         super().__init__()
         self.runbook_dirs = runbook_dirs
         self.show_closed = False
-        self.incidents: list[IncidentRow] = []
+        self.incidents: list[IncidentSummary] = []
         self.runbooks: list[RunbookRow] = []
 
     def compose(self) -> ComposeResult:
@@ -123,9 +92,9 @@ class HomeScreen(Screen[None]):
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="home")
-    def load(self) -> tuple[list[IncidentRow], list[RunbookRow]]:
+    def load(self) -> tuple[list[IncidentSummary], list[RunbookRow]]:
         # Every journal is folded to list it: off the event loop, so the screen shows at once.
-        return read_incidents(), find_runbooks(self.runbook_dirs)
+        return list_incidents(), find_runbooks(self.runbook_dirs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "home" or event.state is not WorkerState.SUCCESS:

@@ -21,7 +21,7 @@ from textual.widgets import Footer, OptionList, Static
 
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
-from irtool.engine.state import Status
+from irtool.engine.state import IncidentState, Status
 from irtool.engine.timeline import describe
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, Journal
@@ -153,7 +153,7 @@ class IncidentScreen(Screen[None]):
         self.events: list[Event] | None = None  # every event, read when the timeline is opened
 
     @property
-    def state(self):  # type: ignore[no-untyped-def]
+    def state(self) -> IncidentState:
         return self.session.state
 
     def compose(self) -> ComposeResult:

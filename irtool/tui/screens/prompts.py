@@ -7,7 +7,7 @@ backs out with escape: nothing is written until a form is submitted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from textual.app import ComposeResult
@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
+
+from irtool.journal.events import parse_moment
 
 T = TypeVar("T")
 
@@ -123,12 +125,6 @@ class TextPrompt(Prompt[Text]):
 class NoteEntry:
     text: str
     at: datetime | None  # None: now
-
-
-def parse_moment(text: str) -> datetime:
-    """ISO 8601; without an offset the time is UTC, as IIS logs write it."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class NotePrompt(Prompt[NoteEntry]):

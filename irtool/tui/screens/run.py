@@ -46,25 +46,17 @@ class RunRequest:
     reason: str = ""
 
 
-def summary(report: RunReport) -> tuple[str, str]:
-    """(severity, text) of a finished run, in the words the CLI uses."""
-    ok = len(report.results) - len(report.failed)
-    head = f"{report.step}: {report.purpose} ok on {ok} of {len(report.results)} host(s)"
+def summary(report: RunReport, redactor: Redactor) -> tuple[str, str]:
+    """(severity, text) of a finished run, in the words the command line uses."""
+    failed = "; ".join(f"{h}: {redactor.text(r.why())}" for h, r in sorted(report.failed.items()))
+    text = ". ".join(p for p in (report.headline, failed and f"Failed: {failed}") if p)
+    outcome = report.outcome()
+    text = f"{text}; {outcome}" if outcome else text
     if report.cancelled:
-        return "warning", f"{head}; cancelled: what arrived is kept as evidence"
+        return "warning", text
     if report.failed:
-        failed = "; ".join(f"{h}: {r.why()}" for h, r in sorted(report.failed.items()))
-        return "error", f"{head}. Failed: {failed}"
-    if report.completed_step and report.purpose == "rollback":
-        return "information", f"{head}; action '{report.step}' is rolled back"
-    if report.completed_step:
-        return "information", f"{head}; step '{report.step}' is done"
-    if report.outstanding:
-        return (
-            "warning",
-            f"{head}; step stays open: not yet done on {', '.join(report.outstanding)}",
-        )
-    return "information", head
+        return "error", text
+    return ("warning" if report.outstanding else "information"), text
 
 
 class RunScreen(Screen[RunReport | None]):
@@ -160,7 +152,7 @@ class RunScreen(Screen[RunReport | None]):
             self.report = event.worker.result
             assert self.report is not None
             self.tick()
-            severity, text = summary(self.report)
+            severity, text = summary(self.report, self.redactor)
             self.query_one("#status", Static).update(text)
             self.app.notify(text, severity=severity)  # type: ignore[arg-type]
         elif event.state is WorkerState.ERROR and event.worker.error is not None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from irtool.journal.events import parse_moment
+
 if TYPE_CHECKING:
     from irtool.engine.state import IncidentState
 
@@ -16,10 +18,6 @@ def clock_text(seconds: float) -> str:
     seconds = int(abs(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def badge(mode: str) -> Text:
@@ -39,13 +37,13 @@ class IncidentHeader(Static):
         line1 = Text.assemble(badge(state.mode), " ", (state.title, "bold"))
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
-        elapsed = clock_text((now - parse_utc(state.opened_at)).total_seconds())
+        elapsed = clock_text((now - parse_moment(state.opened_at)).total_seconds())
         # Most important first: at 80 columns the runbook is what gets cut.
         line2 = Text.assemble(
             (state.id, "bold"), f"  T+{elapsed}  IC ", (state.commander, "bold"), no_wrap=True
         )
         if state.reconvene_at:
-            left = (parse_utc(state.reconvene_at) - now).total_seconds()
+            left = (parse_moment(state.reconvene_at) - now).total_seconds()
             if left >= 0:
                 line2.append(f"  reconvene in {clock_text(left)}")
             else:

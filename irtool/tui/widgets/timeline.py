@@ -22,6 +22,7 @@ from textual.strip import Strip
 from irtool.engine import kinds
 from irtool.engine.timeline import TimelineFilter, describe
 from irtool.journal import Event
+from irtool.journal.events import parse_moment
 
 WIDE = 110  # from this many columns the date fits beside the time
 SKEW = timedelta(minutes=1)  # a note recorded later than this was back-dated
@@ -47,10 +48,9 @@ def printable(text: str) -> str:
 
 def _moment(text: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_moment(text).astimezone(UTC)
     except ValueError:
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _tone(event: Event) -> str:
