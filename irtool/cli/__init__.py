@@ -18,7 +18,8 @@ from irtool.model.problems import InvalidFile
 # the terminal UI's imports and not for every other command's.
 COMMANDS = {
     "creds": ("irtool.cli.creds", "creds"),
-    "incident": ("irtool.cli.remote", "incident"),  # remote adds run, rollback and fetch
+    "exercise": ("irtool.cli.tui", "exercise"),
+    "incident": ("irtool.cli.incident", "incident"),
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),
     "schema": ("irtool.cli.schema", "schema"),
@@ -26,6 +27,9 @@ COMMANDS = {
     "validate": ("irtool.cli.validate", "validate"),
     "verify": ("irtool.cli.incident", "verify"),
 }
+
+# Modules that add commands to a group: run, rollback, fetch; the facilitator's commands.
+EXTENSIONS = {"incident": ("irtool.cli.remote", "irtool.cli.facilitate")}
 
 
 class IrtoolGroup(click.Group):
@@ -38,6 +42,8 @@ class IrtoolGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute = COMMANDS[cmd_name]
+        for extension in EXTENSIONS.get(cmd_name, ()):
+            importlib.import_module(extension)
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
 

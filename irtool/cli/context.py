@@ -1,4 +1,5 @@
-"""Loading a runbook with the contacts and inventory it will run with, all three checked."""
+"""Loading a runbook with the contacts and inventory it will run with (and, for an exercise,
+its scenario), all checked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from irtool.exercise.setup import ExerciseContext, load_exercise
 from irtool.model.context import RunbookContext, load_context
 
 
@@ -17,3 +19,16 @@ def load_checked(
     for problem in warnings:
         click.echo(str(problem), err=True)
     return context
+
+
+def load_exercise_checked(
+    runbook: Path,
+    scenario: Path | None = None,
+    contacts: Path | None = None,
+    inventory: Path | None = None,
+) -> ExerciseContext:
+    """The same for an exercise: the runbook with its scenario (given, shipped or generic)."""
+    exercise, warnings = load_exercise(runbook, scenario, contacts, inventory)
+    for problem in warnings:
+        click.echo(str(problem), err=True)
+    return exercise

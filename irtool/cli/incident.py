@@ -7,14 +7,14 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from irtool.cli.common import actor_option, fail, json_option, who
-from irtool.cli.context import load_checked
+from irtool.cli.context import load_checked, load_exercise_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
 from irtool.engine.custody import check_evidence
@@ -22,10 +22,13 @@ from irtool.engine.listing import list_incidents
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
 from irtool.evidence.store import EvidenceStore
+from irtool.exercise import director
+from irtool.exercise.setup import open_exercise
 from irtool.journal import Event, Journal, JournalError
 from irtool.journal.events import parse_moment
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
+from irtool.model.runbook import Runbook
 
 
 def parse_time(text: str) -> datetime:
@@ -53,10 +56,20 @@ def report(event: Event, as_json: bool, message: str) -> None:
         click.echo(message)
 
 
+def play_scenario(current: IncidentSession, actor: str) -> None:
+    """An exercise's clock moves on with every command: fire the injects now due, and tell the
+    responder on stderr (stdout stays the command's own answer)."""
+    if current.state.exercise is None:
+        return
+    for event in director.tick(current, actor, datetime.now(UTC)):
+        click.echo(f"INJECT for {event.data['to']}: {event.data['title']}", err=True)
+
+
 def run_command(incident: str, as_json: bool, action: Any, message: str) -> None:
     current = session(incident)
     try:
         event = action(current)
+        play_scenario(current, event.actor)
     except Refused as refused:
         fail(str(refused))
     except JournalError as exc:
@@ -71,11 +84,23 @@ def incident() -> None:
     """Open and work an incident without the terminal UI."""
 
 
+SHIPPED = "shipped"
+
+
 @incident.command()
 @click.argument("runbook", type=click.Path(path_type=Path))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
 @click.option("--inventory", type=click.Path(path_type=Path))
 @click.option("--contacts", type=click.Path(path_type=Path))
+@click.option(
+    "--exercise",
+    "scenario",
+    is_flag=False,
+    flag_value=SHIPPED,
+    default=None,
+    metavar="[SCENARIO]",
+    help="A tabletop exercise: simulated hosts, from SCENARIO or the runbook's own scenario.",
+)
 @actor_option
 @json_option
 def new(
@@ -83,25 +108,48 @@ def new(
     params: tuple[str, ...],
     inventory: Path | None,
     contacts: Path | None,
+    scenario: str | None,
     actor: str | None,
     as_json: bool,
 ) -> None:
-    """Open a new live incident from RUNBOOK and print its id."""
-    context = load_checked(runbook, contacts, inventory)
-    try:
-        values = resolve_parameters(context.runbook.model, parse_params(params))
-    except PlanError as bad:
-        fail("\n".join(bad.messages))
-        return
-    opened = IncidentSession.new(
-        context.runbook,
-        values,
-        actor=who(actor),
-        contacts=context.contacts,
-        inventory=context.inventory,
-    )
+    """Open a new live incident (or, with --exercise, an exercise) from RUNBOOK; print its id."""
+    if scenario is not None:
+        opened = _new_exercise(runbook, params, inventory, contacts, scenario, who(actor))
+    else:
+        context = load_checked(runbook, contacts, inventory)
+        values = _parameters(context.runbook.model, parse_params(params))
+        opened = IncidentSession.new(
+            context.runbook,
+            values,
+            actor=who(actor),
+            contacts=context.contacts,
+            inventory=context.inventory,
+        )
     opened.close_journal()
     click.echo(json.dumps({"id": opened.state.id}) if as_json else opened.state.id)
+
+
+def _parameters(runbook: Runbook, given: dict[str, str]) -> dict[str, str | None]:
+    try:
+        return resolve_parameters(runbook, given)
+    except PlanError as bad:
+        fail("\n".join(bad.messages))
+        raise AssertionError from bad  # unreachable
+
+
+def _new_exercise(
+    runbook: Path,
+    params: tuple[str, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    scenario: str,
+    actor: str,
+) -> IncidentSession:
+    exercise = load_exercise_checked(
+        runbook, None if scenario == SHIPPED else Path(scenario), contacts, inventory
+    )
+    values = _parameters(exercise.context.runbook.model, exercise.parameters(parse_params(params)))
+    return open_exercise(exercise, values, actor)
 
 
 @incident.command(name="list")
@@ -165,6 +213,7 @@ def summary(state: IncidentState) -> dict[str, Any]:
             for role, tree in state.calls.items()
         },
         "notes": [{"seq": n.seq, "at": n.at, "by": n.by, "text": n.text} for n in state.notes],
+        "exercise": director.status(state, datetime.now(UTC)) if state.exercise else None,
         "head": state.head,
         "events": state.last_seq,
     }
@@ -185,6 +234,14 @@ def show(incident_id: str, as_json: bool) -> None:
     click.echo(f"{state.id}  {state.mode.upper()}  {state.title}")
     click.echo(f"runbook {state.runbook.id} {state.runbook.version}  sha256 {state.runbook_sha256}")
     click.echo(f"opened {state.opened_at} by {state.opened_by}; commander {state.commander}")
+    if data["exercise"]:
+        played = data["exercise"]
+        paused = ", PAUSED" if played["paused"] else ""
+        waiting = sum(1 for f in played["fired"] if not f["handled"])
+        click.echo(
+            f"exercise {played['scenario']}: clock T+{played['clock']} ({played['speed']:g}x"
+            f"{paused}); {len(played['fired'])} inject(s) fired, {waiting} waiting for an answer"
+        )
     if state.closed_at:
         click.echo(f"closed {state.closed_at}")
     if state.reconvene_at:

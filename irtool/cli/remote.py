@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 
@@ -22,14 +22,15 @@ import click
 
 from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.exits import Exit
-from irtool.cli.incident import incident, session
+from irtool.cli.incident import incident, play_scenario, session
 from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
+from irtool.exercise.transports import transports_for
 from irtool.journal import JournalError
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.steps import ActionStep, Confirm
-from irtool.remote.base import Cancel, HostFailure
+from irtool.remote.base import Cancel, HostFailure, Transport
 from irtool.remote.fanout import DEFAULT_POOL
 from irtool.secrets.redact import RedactingFilter, Redactor
 from irtool.secrets.run import RunSecrets
@@ -107,15 +108,19 @@ def _printer(as_json: bool, redactor: Redactor) -> Callable[[Progress], None]:
 
 def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> Runner:
     redactor = Redactor()
-    secrets = RunSecrets(prompt=_prompt_secret if sys.stdin.isatty() else None, redactor=redactor)
     _logging(redactor)
     store = EvidenceStore(incident_dir(current.state.id) / EVIDENCE_DIR)
-    # Imported here: paramiko, pywinrm and requests cost every other command's start-up.
-    from irtool.remote.registry import live_transports
+
+    def live() -> Mapping[str, Transport]:
+        # Imported here: paramiko, pywinrm and requests cost every other command's start-up.
+        from irtool.remote.registry import live_transports
+
+        prompt = _prompt_secret if sys.stdin.isatty() else None
+        return live_transports(RunSecrets(prompt=prompt, redactor=redactor))
 
     return Runner(
         current,
-        live_transports(secrets),
+        transports_for(current.state, live),
         store,
         actor,
         redactor=redactor,
@@ -132,6 +137,8 @@ def _confirm(
     approvals = [] if rollback else runner.check_apply(step.id, reason)
     verb = "ROLL BACK" if rollback else "APPLY"
     click.echo(f"{verb} '{step.id}': {step.title}", err=True)
+    if runner.session.state.exercise:
+        click.echo("EXERCISE: simulated hosts; it is acknowledged, not performed", err=True)
     if approvals:
         click.echo(f"requested and approved by: {', '.join(approvals)}", err=True)
     for host, rows in per_host.items():
@@ -209,6 +216,7 @@ def _go(
                 if rollback
                 else runner.run(step_id, chosen, reason)
             )
+        play_scenario(current, runner.actor)
     except Refused as refused:
         fail(str(refused))
         return

@@ -65,6 +65,38 @@ def start(
     launch(actor=who(actor), context=context, params=given)
 
 
+@click.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    help="Default: the runbook's own (scenarios/<runbook id>.yaml beside it), else a generic one.",
+)
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--inventory", type=click.Path(path_type=Path), help="Rehearse on these host names.")
+@click.option("--contacts", type=click.Path(path_type=Path))
+@actor_option
+def exercise(
+    runbook: Path,
+    scenario: Path | None,
+    params: tuple[str, ...],
+    inventory: Path | None,
+    contacts: Path | None,
+    actor: str | None,
+) -> None:
+    """Play a tabletop exercise of RUNBOOK in the terminal UI: simulated hosts, the scenario's
+    injects. No host is contacted and no secret is read."""
+    from irtool.cli.context import load_exercise_checked
+    from irtool.cli.plan import parse_params
+
+    played = load_exercise_checked(runbook, scenario, contacts, inventory)
+    given = parse_params(params)
+    unknown = [name for name in given if name not in played.context.runbook.model.parameters]
+    if unknown:
+        fail(f"parameter '{unknown[0]}' is not declared by {runbook}")
+    launch(actor=who(actor), exercise=played, params=given)
+
+
 @click.command(name="open")
 @click.argument("incident_id", metavar="ID")
 @actor_option

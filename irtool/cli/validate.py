@@ -14,6 +14,8 @@ from irtool.model.lint import lint_contacts, lint_inventory, lint_runbook
 from irtool.model.loader import Kind, Loaded, load, load_contacts, load_inventory
 from irtool.model.problems import InvalidFile, Problem
 from irtool.model.runbook import Runbook
+from irtool.model.scenario import Scenario
+from irtool.model.scenario_lint import lint_scenario
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -49,12 +51,12 @@ def _only(loaded: list[Loaded[BaseModel]], kind: Kind) -> Loaded[BaseModel] | No
     "--inventory", type=click.Path(path_type=Path), help="Inventory to check targets against."
 )
 def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | None) -> None:
-    """Check files or folders of runbooks, contacts and inventories.
+    """Check files or folders of runbooks, contacts, inventories and scenarios.
 
     Runbooks are checked against the contacts and inventory given with
     --contacts/--inventory, or against the one contacts file and the one
-    inventory among PATHS. Exit 0 when valid, 2 with every problem located
-    as path:line:col.
+    inventory among PATHS; a scenario against its runbook when that is among
+    PATHS. Exit 0 when valid, 2 with every problem located as path:line:col.
     """
     problems: list[Problem] = []
     loaded: list[Loaded[BaseModel]] = []
@@ -65,6 +67,7 @@ def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | N
             problems += invalid.problems
     people = load_contacts(contacts) if contacts else _only(loaded, Kind.CONTACTS)
     hosts = load_inventory(inventory) if inventory else _only(loaded, Kind.INVENTORY)
+    runbooks = {item.model.id: item.model for item in loaded if isinstance(item.model, Runbook)}
     for item in loaded:
         if isinstance(item.model, Runbook):
             problems += lint_runbook(
@@ -77,6 +80,8 @@ def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | N
             problems += lint_contacts(item.model, item.doc)
         elif isinstance(item.model, Inventory):
             problems += lint_inventory(item.model, item.doc)
+        elif isinstance(item.model, Scenario):
+            problems += lint_scenario(item.model, item.doc, runbooks.get(item.model.runbook))
     unique = sorted({(p.mark, p.message): p for p in problems}.values(), key=lambda p: p.mark)
     for problem in unique:
         click.echo(str(problem), err=True)

@@ -412,7 +412,7 @@ class Runner:
         data = {
             "purpose": FETCH,
             "path": path,
-            "transport": str(host.transport),
+            "transport": connection.transport_name if connection else str(host.transport),
             "address": host.address,
             "port": host.port,
             "identity": connection.identity if connection else None,
@@ -515,7 +515,7 @@ class Runner:
                     "run": started.seq,
                     "purpose": purpose,
                     "item": command.item,
-                    "transport": str(host.transport),
+                    "transport": connection.transport_name,
                     "address": host.address,
                     "port": host.port,
                     "identity": connection.identity,

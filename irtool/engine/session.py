@@ -8,6 +8,7 @@ at once cannot both succeed. A refused command writes nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from irtool.engine import kinds
+from irtool.engine.exercise import ExerciseState
 from irtool.engine.state import IncidentState, Outcome, Status
 from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
@@ -23,6 +25,7 @@ from irtool.model.contacts import Contacts
 from irtool.model.inventory import Inventory
 from irtool.model.loader import Loaded
 from irtool.model.runbook import Runbook
+from irtool.model.scenario import Scenario
 from irtool.model.steps import ActionStep, AgendaStep, DecisionStep
 
 MODES = ("live", "exercise")
@@ -32,8 +35,18 @@ class Refused(Exception):
     """A command the incident's state does not allow; nothing was written."""
 
 
-def _source(loaded: Loaded[Any]) -> dict[str, Any]:
-    """The exact files read, with their SHA-256, and the model they resolved to."""
+def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
+    """The exact files read, with their SHA-256, and the model they resolved to. A model no
+    file holds (an exercise's simulated hosts) is kept with the SHA-256 of its JSON."""
+    if isinstance(loaded, BaseModel):
+        text = json.dumps(loaded.model_dump(mode="json"), sort_keys=True)
+        return {
+            "path": None,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "text": None,
+            "includes": [],
+            "model": loaded.model_dump(mode="json"),
+        }
     files = [
         {
             "path": path,
@@ -61,11 +74,15 @@ class IncidentSession:
         actor: str,
         mode: str = "live",
         contacts: Loaded[Contacts] | None = None,
-        inventory: Loaded[Inventory] | None = None,
+        inventory: Loaded[Inventory] | Inventory | None = None,
+        scenario: Loaded[Scenario] | Scenario | None = None,
+        generic: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> IncidentSession:
         if mode not in MODES:
             raise Refused(f"mode must be one of {', '.join(MODES)}")
+        if (mode == "exercise") != (scenario is not None):
+            raise Refused("an exercise is played from a scenario, and only an exercise is")
         incident = new_incident_id((clock or (lambda: datetime.now(UTC)))())
         create_incident_dir(incident)
         journal = Journal(journal_path(incident), incident, create=True, clock=clock)
@@ -80,6 +97,7 @@ class IncidentSession:
                     "parameters": parameters,
                     "contacts": _source(contacts) if contacts else None,
                     "inventory": _source(inventory) if inventory else None,
+                    "scenario": ({**_source(scenario), "generic": generic} if scenario else None),
                     "commander": actor,
                 },
             )
@@ -368,3 +386,101 @@ class IncidentSession:
         return self._write(
             lambda state: EventDraft(kinds.INCIDENT_CLOSED, actor, {"summary": summary})
         )
+
+    # -- exercises: what the facilitator plays and records ----------------------------
+
+    def _exercise(self, state: IncidentState) -> ExerciseState:
+        if state.exercise is None:
+            raise Refused(
+                f"incident {state.id} is live: injects and the exercise clock are for exercises"
+            )
+        return state.exercise
+
+    def fire_inject(
+        self,
+        inject_id: str,
+        actor: str,
+        why: str = "facilitator",
+        *,
+        title: str = "",
+        to: str = "",
+        detail: str = "",
+    ) -> Event:
+        """Fire one of the scenario's injects, or (with a title and a role) one made up now."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            exercise = self._exercise(state)
+            if inject_id in exercise.fired:
+                fired = exercise.fired[inject_id]
+                raise Refused(
+                    f"inject '{inject_id}' already fired at {fired.at} (event {fired.seq})"
+                )
+            planned = exercise.scenario.inject(inject_id)
+            if planned is None and not (title.strip() and to.strip()):
+                ids = ", ".join(i.id for i in exercise.scenario.injects) or "none"
+                raise Refused(
+                    f"no inject '{inject_id}' in the scenario (injects: {ids}); "
+                    "a new one needs a title and a role to send it to"
+                )
+            if to and to not in state.runbook.roles:
+                raise Refused(
+                    f"no role '{to}' in this incident (roles: {', '.join(state.runbook.roles)})"
+                )
+            return EventDraft(
+                kinds.INJECT_FIRED,
+                actor,
+                {
+                    "id": inject_id,
+                    "title": title or (planned.title if planned else ""),
+                    "to": to or (planned.to if planned else ""),
+                    "detail": detail or (planned.detail if planned else ""),
+                    "expect": list(planned.expect) if planned else [],
+                    "why": why,
+                },
+            )
+
+        return self._write(decide)
+
+    def handle_inject(self, inject_id: str, actor: str, note: str) -> Event:
+        """A responder records how the team answered an inject; the clock for it stops."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            fired = self._exercise(state).fired.get(inject_id)
+            if fired is None:
+                raise Refused(f"inject '{inject_id}' has not fired")
+            if fired.handled_at:
+                raise Refused(
+                    f"inject '{inject_id}' was handled at {fired.handled_at}: {fired.handled_how}"
+                )
+            if not note.strip():
+                raise Refused("say how the inject was handled")
+            return EventDraft(kinds.INJECT_HANDLED, actor, {"id": inject_id, "note": note})
+
+        return self._write(decide)
+
+    def pause_clock(self, actor: str, reason: str = "") -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if self._exercise(state).paused_at is not None:
+                raise Refused("the exercise clock is already paused")
+            return EventDraft(kinds.CLOCK_PAUSED, actor, {"reason": reason})
+
+        return self._write(decide)
+
+    def resume_clock(self, actor: str) -> Event:
+        def decide(state: IncidentState) -> EventDraft:
+            if self._exercise(state).paused_at is None:
+                raise Refused("the exercise clock is running")
+            return EventDraft(kinds.CLOCK_RESUMED, actor, {})
+
+        return self._write(decide)
+
+    def observe(self, text: str, actor: str) -> Event:
+        """The facilitator's observation, for the after-action review."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            self._exercise(state)
+            if not text.strip():
+                raise Refused("an observation needs text")
+            return EventDraft(kinds.OBSERVATION_RECORDED, actor, {"text": text})
+
+        return self._write(decide)

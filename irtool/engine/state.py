@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from irtool.engine import kinds
+from irtool.engine.exercise import ExerciseState
 from irtool.journal import Event
 from irtool.model.contacts import Contacts
 from irtool.model.flow import following
@@ -130,7 +131,9 @@ class IncidentState:
     evidence: list[Evidence] = field(default_factory=list)
     # action step -> host -> seq of the command.ran that changed it; rollback removes the host
     applied: dict[str, dict[str, int]] = field(default_factory=dict)
+    exercise: ExerciseState | None = None  # its scenario, clock and injects; None when live
     last_seq: int = 0
+    last_at: str = ""  # when the latest event was recorded
     head: str = ""
 
     @property
@@ -159,6 +162,7 @@ class IncidentState:
                 step.id: StepState(step.id, step.type, step.title, phase.id)
                 for phase, step in runbook.steps()
             },
+            exercise=ExerciseState.opened(event),
         )
         for role in runbook.roles:
             order = (
@@ -167,7 +171,7 @@ class IncidentState:
                 else []
             )
             state.calls[role] = CallTree(role, order)
-        state.last_seq, state.head = event.seq, event.hash
+        state.last_seq, state.last_at, state.head = event.seq, event.recorded_at, event.hash
         return state
 
     def available(self) -> list[str]:
@@ -197,7 +201,9 @@ class IncidentState:
         handler = _HANDLERS.get(event.kind)
         if handler:
             handler(self, event)
-        self.last_seq, self.head = event.seq, event.hash
+        if self.exercise:
+            self.exercise.apply(event)
+        self.last_seq, self.last_at, self.head = event.seq, event.recorded_at, event.hash
 
 
 def _finish(state: IncidentState, event: Event, status: Status) -> None:

@@ -15,6 +15,7 @@ from irtool.model.contacts import Contacts
 from irtool.model.inventory import Inventory
 from irtool.model.problems import InvalidFile, Mark, Problem
 from irtool.model.runbook import Fragment, Runbook
+from irtool.model.scenario import Scenario
 from irtool.model.steps import STEP_KINDS
 from irtool.model.yamlsource import Document, NodePath, read
 
@@ -26,6 +27,7 @@ class Kind(StrEnum):
     FRAGMENT = "fragment"
     CONTACTS = "contacts"
     INVENTORY = "inventory"
+    SCENARIO = "scenario"
 
 
 MODELS: dict[Kind, type[BaseModel]] = {
@@ -33,6 +35,7 @@ MODELS: dict[Kind, type[BaseModel]] = {
     Kind.FRAGMENT: Fragment,
     Kind.CONTACTS: Contacts,
     Kind.INVENTORY: Inventory,
+    Kind.SCENARIO: Scenario,
 }
 
 MAX_INCLUDE_DEPTH = 8
@@ -59,6 +62,8 @@ def detect_kind(doc: Document) -> Kind:
         )
     if "phases" in data:
         return Kind.RUNBOOK
+    if "runbook" in data:  # before 'hosts': a scenario may have simulated hosts
+        return Kind.SCENARIO
     if "people" in data:
         return Kind.CONTACTS
     if "hosts" in data:
@@ -70,7 +75,7 @@ def detect_kind(doc: Document) -> Kind:
             Problem(
                 doc.mark(()),
                 "cannot tell what this file is: a runbook has 'phases', contacts have 'people', "
-                "an inventory has 'hosts', a fragment has 'steps'",
+                "an inventory has 'hosts', a fragment has 'steps', a scenario names its 'runbook'",
             )
         ]
     )
@@ -100,6 +105,10 @@ def load_contacts(path: Path | str) -> Loaded[Contacts]:
 
 def load_inventory(path: Path | str) -> Loaded[Inventory]:
     return cast(Loaded[Inventory], load(path, Kind.INVENTORY))
+
+
+def load_scenario(path: Path | str) -> Loaded[Scenario]:
+    return cast(Loaded[Scenario], load(path, Kind.SCENARIO))
 
 
 def validate(doc: Document, model: type[M]) -> M:

@@ -128,6 +128,12 @@ class Connection:
     host: ResolvedHost
     identity: str | None = None  # what was verified: SSH key fingerprint, TLS thumbprint
     warnings: list[str] = field(default_factory=list)
+    via: str | None = None  # what carried the commands, if not the host's transport: "simulated"
+
+    @property
+    def transport_name(self) -> str:
+        """The transport as the chain of custody records it."""
+        return self.via or str(self.host.transport)
 
     def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
         raise NotImplementedError

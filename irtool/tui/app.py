@@ -31,6 +31,7 @@ from irtool.tui.keymap import keymap_path, load_keymap
 
 if TYPE_CHECKING:
     from irtool.engine.session import IncidentSession
+    from irtool.exercise.setup import ExerciseContext
     from irtool.model.context import RunbookContext
     from irtool.remote.base import Transport
     from irtool.tui.screens.run import Transports
@@ -57,18 +58,19 @@ class IrtoolApp(App[None]):
         actor: str,
         incident: str | None = None,
         context: RunbookContext | None = None,
+        exercise: ExerciseContext | None = None,
         params: Mapping[str, str] | None = None,
         runbook_dirs: Iterable[Path] = (),
         contacts: Path | None = None,
         inventory: Path | None = None,
-        mode: str = "live",
         transports: Transports | None = None,
         clock: Callable[[], datetime] | None = None,
         keymap_file: Path | None = None,
     ) -> None:
         super().__init__()
-        self.actor, self.mode = actor, mode
+        self.actor = actor
         self.launch_incident, self.launch_context = incident, context
+        self.launch_exercise = exercise
         self.params = dict(params or {})
         self.runbook_dirs = list(runbook_dirs)
         self.contacts, self.inventory = contacts, inventory
@@ -82,6 +84,9 @@ class IrtoolApp(App[None]):
         self.apply_keymap()
         if self.launch_incident:
             self.open_incident(self.launch_incident, home_below=False)
+        elif self.launch_exercise:
+            exercise = self.launch_exercise
+            self.ask_parameters(exercise.context, exercise.parameters(self.params), exercise)
         elif self.launch_context:
             self.ask_parameters(self.launch_context, self.params)
         else:
@@ -94,6 +99,7 @@ class IrtoolApp(App[None]):
             calltree,
             confirm,
             evidence,
+            facilitator,
             home,
             incident,
             prompts,
@@ -103,7 +109,17 @@ class IrtoolApp(App[None]):
 
         known = {
             b.id
-            for module in (calltree, evidence, home, incident, prompts, run, start, confirm)
+            for module in (
+                calltree,
+                evidence,
+                facilitator,
+                home,
+                incident,
+                prompts,
+                run,
+                start,
+                confirm,
+            )
             for cls in vars(module).values()
             if isinstance(cls, type) and issubclass(cls, Screen)
             for b in getattr(cls, "BINDINGS", [])
@@ -124,11 +140,12 @@ class IrtoolApp(App[None]):
         """Its identity on screen at once; the incident screen once the journal is folded."""
         from irtool.tui.screens.opening import OpeningScreen, identity
 
-        with guarded(self):
+        shown = False
+        with guarded(self):  # a refusal is shown as a notification, over the home screen
             line, count = identity(incident)
             self.push_screen(OpeningScreen(incident, line, count, self.opened))
-            return
-        if not home_below:
+            shown = True
+        if not shown and not home_below:
             self.show_home()
 
     def opened(self, session: IncidentSession) -> None:
@@ -137,7 +154,9 @@ class IrtoolApp(App[None]):
         # What was just loaded lives as long as the incident is open: keep the garbage
         # collector from walking it again and again (its pauses showed as slow keys).
         gc.freeze()
-        self.switch_screen(IncidentScreen(session, self.actor, self.transports, self.clock))
+        self.switch_screen(
+            IncidentScreen(session, self.actor, self.transports_of(session), self.clock)
+        )
 
     def start_runbook(self, path: Path) -> None:
         """From the home screen: load and check the runbook, then ask for its parameters."""
@@ -149,41 +168,60 @@ class IrtoolApp(App[None]):
                 self.notify(str(problem), title="Warning", severity="warning", timeout=8)
             self.ask_parameters(context, {})
 
-    def ask_parameters(self, context: RunbookContext, given: Mapping[str, str]) -> None:
+    def ask_parameters(
+        self,
+        context: RunbookContext,
+        given: Mapping[str, str],
+        exercise: ExerciseContext | None = None,
+    ) -> None:
         from irtool.model.plan import PlanError, resolve_parameters
         from irtool.tui.screens.start import StartScreen
 
         try:
             values: Values = resolve_parameters(context.runbook.model, given)
         except PlanError:
-            self.push_screen(
-                StartScreen(context, dict(given), partial(self.begin, context), self.mode)
-            )
+            mode = "exercise" if exercise else "live"
+            begin = partial(self.begin, context, exercise=exercise)
+            self.push_screen(StartScreen(context, dict(given), begin, mode))
             return
-        self.begin(context, values)
+        self.begin(context, values, exercise)
 
-    def begin(self, context: RunbookContext, values: Values) -> None:
+    def begin(
+        self, context: RunbookContext, values: Values, exercise: ExerciseContext | None = None
+    ) -> None:
         from irtool.engine.session import IncidentSession
+        from irtool.exercise.setup import open_exercise
         from irtool.tui.screens.incident import IncidentScreen
         from irtool.tui.screens.start import StartScreen
 
         with guarded(self):
-            session = IncidentSession.new(
-                context.runbook,
-                values,
-                actor=self.actor,
-                mode=self.mode,
-                contacts=context.contacts,
-                inventory=context.inventory,
-                clock=self.clock,
-            )
-            screen = IncidentScreen(session, self.actor, self.transports, self.clock)
+            if exercise:
+                session = open_exercise(exercise, values, self.actor, self.clock)
+            else:
+                session = IncidentSession.new(
+                    context.runbook,
+                    values,
+                    actor=self.actor,
+                    contacts=context.contacts,
+                    inventory=context.inventory,
+                    clock=self.clock,
+                )
+            screen = IncidentScreen(session, self.actor, self.transports_of(session), self.clock)
             if isinstance(self.screen, StartScreen):
                 self.switch_screen(screen)
             else:
                 self.push_screen(screen)
 
     # -- reaching hosts ---------------------------------------------------------------
+
+    def transports_of(self, session: IncidentSession) -> Transports:
+        """An exercise gets simulated hosts, whatever this app was started with."""
+        from irtool.exercise.transports import transports_for
+
+        def transports(redactor: Redactor) -> Mapping[str, Transport]:
+            return transports_for(session.state, lambda: self.transports(redactor))
+
+        return transports
 
     def live_transports(self, redactor: Redactor) -> Mapping[str, Transport]:
         # Imported here: paramiko and pywinrm cost the first frame ~0.3 s otherwise.

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from irtool.engine.state import ActionState
 from irtool.model.plan import PlanRow
 from irtool.model.steps import ActionStep, Confirm
+from irtool.tui.widgets.detail import EXERCISE_ACTION
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
     ConfirmAction .command { padding: 0 0 1 2; }
     ConfirmAction #problem { color: $error; height: auto; }
     ConfirmAction #approvals { height: auto; }
+    ConfirmAction #exercise { background: yellow; color: black; text-style: bold; }
     ConfirmAction Horizontal.buttons { height: 1; align-horizontal: right; }
     ConfirmAction Horizontal.field { height: 1; }
     ConfirmAction Horizontal.field Label { width: 30; }
@@ -63,8 +65,10 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         rollback: bool,
         actor: str,
         action: Callable[[], ActionState | None],
+        exercise: bool = False,
     ) -> None:
         super().__init__(classes="rollback" if rollback else "")
+        self.exercise = exercise
         self.step, self.per_host, self.rollback, self.actor = step, per_host, rollback, actor
         self.action_state = action  # read again each second: an approval may come from elsewhere
         self.expected, self.what = expected_assent(list(per_host))
@@ -89,6 +93,8 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         with Vertical():
             yield Static(f"{verb} {self.step.id}: {self.step.title}", id="verb")
             yield Static(f"on {len(self.per_host)} host(s): {', '.join(self.per_host)}", id="scope")
+            if self.exercise:
+                yield Static(EXERCISE_ACTION, id="exercise")
             with VerticalScroll(id="commands"):
                 for host, rows in self.per_host.items():
                     command = rows[0].rollback if self.rollback else rows[0].command

@@ -19,11 +19,13 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
+from irtool.engine import kinds
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
 from irtool.engine.timeline import describe
 from irtool.evidence.store import EvidenceStore
+from irtool.exercise import director
 from irtool.journal import Event, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import PlanError, PlanRow, build_plan
@@ -107,6 +109,13 @@ class IncidentScreen(Screen[None]):
         Binding("p", "call_tree", "Call tree", id="incident.calltree", tooltip="Who to call"),
         Binding("e", "evidence", "Evidence", id="incident.evidence", tooltip="Evidence kept"),
         Binding("t", "timeline", "Timeline", id="incident.timeline", tooltip="Every event"),
+        Binding(
+            "f",
+            "facilitate",
+            "Facilitator",
+            id="incident.facilitate",
+            tooltip="Exercise: the clock, injects, observations, the review",
+        ),
         # Rarer commands: in the command palette and on their keys, not in an 80-column footer.
         Binding(
             "g",
@@ -190,13 +199,26 @@ class IncidentScreen(Screen[None]):
         self.query_one(IncidentHeader).show(self.state, self.clock())
 
     def poll(self) -> None:
-        """Fold in what others wrote (a scribe's note, a run from another terminal)."""
+        """Fold in what others wrote (a scribe's note, a run from another terminal); in an
+        exercise, fire the injects now due."""
+        before = self.state.last_seq
         with guarded(self.app):
-            self.absorb(self.session.refresh())
+            self.session.refresh()
+            if self.state.exercise and not self.state.closed:
+                director.tick(self.session, self.actor, self.clock())
+        self.absorb(list(self.session.journal.events(after=before)))
 
     def absorb(self, events: list[Event]) -> None:
         if not events:
             return
+        for event in events:
+            if event.kind == kinds.INJECT_FIRED:  # whoever fired it: every screen hears it
+                self.app.notify(
+                    printable(event.data.get("detail") or event.data["title"]),
+                    title=f"INJECT for {event.data['to']}: {printable(event.data['title'])}",
+                    severity="warning",
+                    timeout=30,
+                )
         self.recent = (self.recent + events)[-RECENT:]
         if self.events is not None:
             self.events.extend(events)
@@ -238,6 +260,8 @@ class IncidentScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.state
+        if action == "facilitate":
+            return state.exercise is not None
         if state.closed and action not in ("call_tree", "evidence", "timeline"):
             return False
         step = self.selected
@@ -402,6 +426,7 @@ class IncidentScreen(Screen[None]):
                 rollback=rollback,
                 actor=self.actor,
                 action=lambda: self.state.actions.get(spec.id),
+                exercise=self.state.exercise is not None,
             ),
             confirmed,
         )
@@ -433,6 +458,12 @@ class IncidentScreen(Screen[None]):
         from irtool.tui.screens.calltree import CallTreeScreen
 
         self.app.push_screen(CallTreeScreen(self))
+
+    def action_facilitate(self) -> None:
+        from irtool.tui.screens.facilitator import FacilitatorScreen
+
+        if self.state.exercise:
+            self.app.push_screen(FacilitatorScreen(self))
 
     def action_evidence(self) -> None:
         from irtool.tui.screens.evidence import EvidenceScreen

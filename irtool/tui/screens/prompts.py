@@ -158,14 +158,22 @@ class Choice:
 class ChoicePrompt(Prompt[Choice]):
     """Answer a decision: one option, and a note saying why."""
 
-    def __init__(self, title: str, question: str, options: list[tuple[str, str]]) -> None:
-        super().__init__(title, "Decide")
-        self.question, self.options = question, options
+    def __init__(
+        self,
+        title: str,
+        question: str,
+        options: list[tuple[str, str]],
+        *,
+        ok: str = "Decide",
+        note_label: str = "Why (optional):",
+    ) -> None:
+        super().__init__(title, ok)
+        self.question, self.options, self.note_label = question, options, note_label
 
     def fields(self) -> ComposeResult:
         yield Label(self.question)
         yield OptionList(*(Option(label, id=oid) for oid, label in self.options), id="options")
-        yield Label("Why (optional):")
+        yield Label(self.note_label)
         yield Input(id="note")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -26,6 +26,10 @@ from irtool.model.steps import (
 HOSTS_SHOWN = 8
 
 
+EXERCISE_ACTION = "EXERCISE: simulated hosts; the action is acknowledged, not performed"
+EXERCISE_ROTATE = "EXERCISE: say how each credential would be rotated; none is changed"
+
+
 def _status(state: IncidentState, step_id: str) -> Text:
     step = state.steps[step_id]
     if step.status is Status.DONE:
@@ -93,6 +97,8 @@ def _kind_parts(
                 parts.append(Text(f"  {topic.prompt}", style="dim"))
         parts.append(Text(f"reconvene every {spec.reconvene_every}"))
     elif isinstance(spec, RotateStep):
+        if state.exercise:
+            parts.append(Text(EXERCISE_ROTATE, style="bold black on yellow"))
         for rotation in spec.items:
             parts.append(Text(f"• {rotation.title} ({rotation.kind}, {rotation.method})"))
     elif isinstance(spec, PostmortemStep):
@@ -111,6 +117,8 @@ def _kind_parts(
             if applied:
                 line += f"; applied on {', '.join(applied)}"
             parts.append(Text(line, style="magenta"))
+            if state.exercise:
+                parts.append(Text(EXERCISE_ACTION, style="bold black on yellow"))
         parts.extend(_commands(spec, rows, problem))
     return parts
 

@@ -37,11 +37,19 @@ class IncidentHeader(Static):
         line1 = Text.assemble(badge(state.mode), " ", (state.title, "bold"))
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
-        elapsed = clock_text((now - parse_moment(state.opened_at)).total_seconds())
         # Most important first: at 80 columns the runbook is what gets cut.
-        line2 = Text.assemble(
-            (state.id, "bold"), f"  T+{elapsed}  IC ", (state.commander, "bold"), no_wrap=True
-        )
+        line2 = Text.assemble((state.id, "bold"), no_wrap=True)
+        if state.exercise:  # the exercise clock: what the scenario's times mean
+            played = state.exercise
+            line2.append(f"  T+{clock_text(played.elapsed(now).total_seconds())}")
+            if played.speed != 1:
+                line2.append(f" {played.speed:g}x", style="bold")
+            if played.paused_at:
+                line2.append(" PAUSED", style="bold reverse")
+        else:
+            line2.append(f"  T+{clock_text((now - parse_moment(state.opened_at)).total_seconds())}")
+        line2.append("  IC ")
+        line2.append(state.commander, style="bold")
         if state.reconvene_at:
             left = (parse_moment(state.reconvene_at) - now).total_seconds()
             if left >= 0:

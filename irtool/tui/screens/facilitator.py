@@ -1,0 +1,271 @@
+"""The facilitator's screen of an exercise: the clock, the injects fired and to come, and the
+facilitator's own commands (pause, fire now, mark handled, a new inject, an observation, the
+after-action review). Every command is an event, so the review is read off the journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from irtool.engine.exercise import ExerciseState
+from irtool.engine.session import IncidentSession
+from irtool.engine.state import IncidentState
+from irtool.exercise.director import schedule
+from irtool.exercise.review import clock, markdown, review
+from irtool.journal import Event
+from irtool.tui.screens.prompts import Choice, ChoicePrompt, TextPrompt
+from irtool.tui.screens.prompts import Text as Typed
+
+if TYPE_CHECKING:
+    from irtool.tui.screens.incident import IncidentScreen
+
+
+class FacilitatorScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="facilitator.back"),
+        Binding("space", "pause", "Pause/resume", id="facilitator.pause"),
+        Binding("f", "fire", "Fire now", id="facilitator.fire"),
+        Binding("h", "handled", "Handled", id="facilitator.handled"),
+        Binding("i", "new_inject", "New inject", id="facilitator.new"),
+        Binding("o", "observe", "Observation", id="facilitator.observe"),
+        Binding("v", "review", "Review", id="facilitator.review"),
+    ]
+    DEFAULT_CSS = """
+    FacilitatorScreen #clock { height: 1; background: $warning; color: $text; text-style: bold;
+        padding: 0 1; }
+    FacilitatorScreen #injects { height: 1fr; }
+    FacilitatorScreen #about { height: auto; max-height: 12; border-top: solid $panel-lighten-2;
+        padding: 0 1; }
+    """
+
+    def __init__(self, incident: IncidentScreen) -> None:
+        super().__init__()
+        self.incident = incident
+
+    @property
+    def state(self) -> IncidentState:
+        return self.incident.session.state
+
+    @property
+    def exercise(self) -> ExerciseState:
+        assert self.state.exercise is not None
+        return self.state.exercise
+
+    def compose(self) -> ComposeResult:
+        yield Static(" Facilitator", classes="title")
+        yield Static(id="clock")
+        yield DataTable(id="injects", cursor_type="row")
+        with VerticalScroll(id="about"):
+            yield Static(id="inject")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#injects", DataTable)
+        table.add_column("when", key="when", width=11)
+        table.add_column("state", key="state", width=8)
+        table.add_column("to", key="to", width=18)
+        table.add_column("inject", key="inject")  # last: a long title cuts nothing else off
+        self.redraw()
+        table.focus()
+        self.set_interval(1.0, self.show_clock)
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def show_clock(self) -> None:
+        played = self.exercise
+        now = self.incident.clock()
+        line = Text(f"{played.scenario.title}  T+{clock(played.elapsed(now))}")
+        if played.speed != 1:
+            line.append(f"  ({played.speed:g}x)")
+        if played.paused_at:
+            line.append("  PAUSED (space resumes)", style="bold reverse")
+        waiting = len(played.waiting())
+        if waiting:
+            line.append(f"  {waiting} inject(s) waiting for an answer")
+        self.query_one("#clock", Static).update(line)
+
+    def redraw(self) -> None:
+        table = self.query_one("#injects", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for fired in self.exercise.fired.values():
+            answered = fired.handled_at is not None
+            table.add_row(
+                f"T+{clock(fired.offset)}",
+                Text("handled" if answered else "WAITING", style="green" if answered else "bold"),
+                fired.to,
+                fired.title,
+                key=fired.id,
+            )
+        for coming in schedule(self.state):
+            when = (
+                f"T+{clock(coming.due)}"
+                if coming.due is not None
+                else f"after {coming.inject.after}"
+            )
+            table.add_row(
+                when, coming.inject.title, coming.inject.to, "to come", key=coming.inject.id
+            )
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self.show_clock()
+        self.show_inject()
+        self.refresh_bindings()
+
+    def extend(self, events: object) -> None:
+        """New events from the journal: an inject fired, a step finished elsewhere."""
+        self.redraw()
+
+    @property
+    def selected(self) -> str | None:
+        table = self.query_one("#injects", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def show_inject(self) -> None:
+        chosen = self.selected
+        parts: list[RenderableType] = []
+        if chosen is None:
+            if self.exercise.scenario.briefing:
+                parts.append(Markdown(self.exercise.scenario.briefing))
+            parts.append(Text("No inject in this scenario: i makes one up.", style="dim"))
+        else:
+            planned = self.exercise.scenario.inject(chosen)
+            fired = self.exercise.fired.get(chosen)
+            title, to, detail = (
+                (fired.title, fired.to, fired.detail)
+                if fired
+                else (planned.title, planned.to, planned.detail)
+                if planned
+                else (chosen, "", "")
+            )
+            parts.append(Text(f"{title}  → {to}", style="bold"))
+            if detail:
+                parts.append(Markdown(detail))
+            if fired and fired.handled_at:
+                parts.append(Text(f"handled by {fired.handled_by}: {fired.handled_how}", "green"))
+            if planned and planned.expect:
+                parts.append(Text(f"handled when done: {', '.join(planned.expect)}", "dim"))
+            if planned and planned.facilitator:
+                parts.append(Text(f"Facilitator: {planned.facilitator}", "italic"))
+        self.query_one("#inject", Static).update(Group(*parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_inject()
+        self.refresh_bindings()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        chosen = self.selected
+        fired = self.exercise.fired.get(chosen or "")
+        if action == "fire":
+            return chosen is not None and fired is None
+        if action == "handled":
+            return fired is not None and fired.handled_at is None
+        return True
+
+    def run_command(self, command: Callable[[IncidentSession], Event]) -> None:
+        self.incident.write(command)
+        self.redraw()
+
+    def action_pause(self) -> None:
+        actor = self.incident.actor
+        if self.exercise.paused_at:
+            self.run_command(lambda s: s.resume_clock(actor))
+        else:
+            self.run_command(lambda s: s.pause_clock(actor))
+
+    def action_fire(self) -> None:
+        chosen = self.selected
+        if chosen and chosen not in self.exercise.fired:
+            actor = self.incident.actor
+            self.run_command(lambda s: s.fire_inject(chosen, actor))
+
+    def action_handled(self) -> None:
+        chosen = self.selected
+        if chosen is None:
+            return
+
+        def answered(result: Typed | None) -> None:
+            if result:
+                actor = self.incident.actor
+                self.run_command(lambda s: s.handle_inject(chosen, actor, result.text))
+
+        self.app.push_screen(
+            TextPrompt(f"Handled: {self.exercise.fired[chosen].title}", "How:"), answered
+        )
+
+    def action_new_inject(self) -> None:
+        def titled(result: Typed | None) -> None:
+            if not result:
+                return
+            roles = [(role, role) for role in self.state.runbook.roles]
+
+            def addressed(choice: Choice | None) -> None:
+                if choice is None:
+                    return
+                actor = self.incident.actor
+                new_id = f"adhoc-{len(self.exercise.fired) + 1}"
+                self.run_command(
+                    lambda s: s.fire_inject(
+                        new_id, actor, title=result.text, to=choice.option, detail=choice.note
+                    )
+                )
+
+            self.app.push_screen(
+                ChoicePrompt(
+                    "New inject",
+                    f"{result.text}: to which role?",
+                    roles,
+                    ok="Fire",
+                    note_label="The whole message (optional):",
+                ),
+                addressed,
+            )
+
+        self.app.push_screen(TextPrompt("New inject", "What the role hears:"), titled)
+
+    def action_observe(self) -> None:
+        def observed(result: Typed | None) -> None:
+            if result:
+                actor = self.incident.actor
+                self.run_command(lambda s: s.observe(result.text, actor))
+
+        self.app.push_screen(TextPrompt("Observation", "What you saw:", ok="Record"), observed)
+
+    def action_review(self) -> None:
+        self.app.push_screen(ReviewScreen(markdown(review(self.state))))
+
+
+class ReviewScreen(ModalScreen[None]):
+    """The after-action review so far, as the markdown export will have it."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="review.back")]
+    DEFAULT_CSS = """
+    ReviewScreen { align: center middle; }
+    ReviewScreen > VerticalScroll { width: 100%; max-width: 120; height: 100%;
+        border: thick $warning; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Markdown(self.text))
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
