@@ -104,15 +104,22 @@ def test_no_socket_connects_and_no_secret_is_read_in_an_exercise_on_a_live_inven
         (tmp_path / "drill.yaml").write_text(RUNBOOK)
         (tmp_path / "contacts.yaml").write_text(CONTACTS)
         before = connections_logged(farm)
-        CONNECTS_BEFORE = len(connects)  # noqa: N806 - the farm's own readiness probe is over
+        probed = len(connects)  # the farm's own readiness probes are over
 
         opened = json.loads(
             run(
-                "incident", "new", str(tmp_path / "drill.yaml"), "--exercise",
-                "--inventory", str(tmp_path / "inventory.yaml"),
-                "--contacts", str(tmp_path / "contacts.yaml"),
-                "--param", "attacker_ip=203.0.113.9", "--json",
-            )  # fmt: skip
+                "incident",
+                "new",
+                str(tmp_path / "drill.yaml"),
+                "--exercise",
+                "--inventory",
+                str(tmp_path / "inventory.yaml"),
+                "--contacts",
+                str(tmp_path / "contacts.yaml"),
+                "--param",
+                "attacker_ip=203.0.113.9",
+                "--json",
+            )
         )
         incident = opened["id"]
         run("incident", "done", incident, "assess")
@@ -127,7 +134,7 @@ def test_no_socket_connects_and_no_secret_is_read_in_an_exercise_on_a_live_inven
         run("incident", "rollback", incident, "block", "--yes", "--reason", "drill over")
         run("incident", "fetch", incident, "web01", "/var/log/iis/u_ex261121.log")
 
-        assert connects[CONNECTS_BEFORE:] == []
+        assert connects[probed:] == []
         assert connections_logged(farm) == before, farm[0].log_text()[-2000:]
     assert recorder.asked == []
     assert not marker.exists()

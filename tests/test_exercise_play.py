@@ -18,46 +18,7 @@ from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import resolve_parameters
-from tests.support.drill import CONTACTS, RUNBOOK
-
-SCENARIO = """\
-id: drill-webshell
-title: Drill web shell
-runbook: drill
-speed: 10
-briefing: A web shell was reported on web01.
-parameters: {attacker_ip: 203.0.113.9}
-hosts:
-  web01: {address: 192.0.2.11, transport: ssh, groups: [fleet], vars: {marker: MARKER1}}
-  web02: {address: 192.0.2.12, transport: ssh, groups: [fleet], vars: {marker: MARKER2}}
-replies:
-  - {hosts: ["host:web02"], step: collect-state, item: root, fail: timeout, delay: 10s}
-  - step: collect-state
-    item: root
-    stdout: |
-      tcp LISTEN 0.0.0.0:443 w3wp.exe
-      tcp ESTAB 10.0.0.11:443 203.0.113.9:51234 cmd.exe
-injects:
-  - id: never
-    title: The regulator calls
-    to: security
-    at: 5h
-  - id: second-server
-    title: A second server shows the same module
-    to: security
-    after: collect-state
-    delay: 5m
-    expect: [block]
-  - id: defaced
-    title: The help desk reports the home page defaced
-    to: server-management
-    at: 10m
-    expect: [collect-state]
-  - id: back
-    title: The attacker is back after containment
-    to: security
-    after: block
-"""
+from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 
 
 class Clock:
@@ -82,11 +43,7 @@ def played(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[IncidentSes
     markers.mkdir()
     (tmp_path / "drill.yaml").write_text(RUNBOOK)
     (tmp_path / "contacts.yaml").write_text(CONTACTS)
-    (tmp_path / "scenario.yaml").write_text(
-        SCENARIO.replace("MARKER1", str(markers / "web01")).replace(
-            "MARKER2", str(markers / "web02")
-        )
-    )
+    (tmp_path / "scenario.yaml").write_text(drill_scenario(markers))
     exercise, warnings = load_exercise(
         tmp_path / "drill.yaml", tmp_path / "scenario.yaml", tmp_path / "contacts.yaml"
     )
@@ -143,9 +100,7 @@ def test_a_whole_scenario_plays_in_order_and_the_review_has_the_right_figures(
     report = runner(session, "ann", time).run("collect-state")
     assert sorted(report.failed) == ["web02"]
     assert "timeout" in report.failed["web02"].why()
-    root = next(
-        e for e in session.state.evidence if e.host == "web01" and e.item == "root"
-    )
+    root = next(e for e in session.state.evidence if e.host == "web01" and e.item == "root")
     kept = incident_dir(session.state.id) / EVIDENCE_DIR / root.files["stdout"]["sha256"]
     assert "203.0.113.9:51234 cmd.exe" in kept.read_text()
     assert root.identity == "simulated host (exercise: no connection was made)"
@@ -168,7 +123,7 @@ def test_a_whole_scenario_plays_in_order_and_the_review_has_the_right_figures(
     assert applied.completed_step and not applied.failed
     assert list(markers.iterdir()) == []  # nothing was performed anywhere
     action = next(e for e in session.state.evidence if e.purpose == "action")
-    said = (incident_dir(session.state.id) / EVIDENCE_DIR / action.files["stdout"]["sha256"])
+    said = incident_dir(session.state.id) / EVIDENCE_DIR / action.files["stdout"]["sha256"]
     assert said.read_text().startswith("EXERCISE: containment acknowledged, not performed on")
     assert tick(session, time, 210) == ["back"]  # right after the step it waits for
 
@@ -208,7 +163,9 @@ def test_a_whole_scenario_plays_in_order_and_the_review_has_the_right_figures(
 
     text = markdown(found)
     assert "| First containment | 0:25:00 | 0:03:30 | block on web0" in text
-    assert "| The attacker is back after containment (`back`, scheduled) | security | 0:25:00" in text
+    assert (
+        "| The attacker is back after containment (`back`, scheduled) | security | 0:25:00" in text
+    )
     assert "**not handled**" in text
     assert "- `wrap-up` Wrap up: skipped by ann: out of time" in text
     assert "- security: ann, no answer at 0:05:00" in text
@@ -236,8 +193,8 @@ def test_the_facilitator_fires_now_makes_up_injects_and_a_live_incident_refuses(
     session.handle_inject("press", "ann", "no comment, statement at noon")
     with pytest.raises(Refused, match="was handled"):
         session.handle_inject("press", "ann", "again")
+    session.pause_clock("fiona")
     with pytest.raises(Refused, match="already paused"):
-        session.pause_clock("fiona")
         session.pause_clock("fiona")
 
     # The same commands on a live incident are refused and write nothing.

@@ -87,6 +87,16 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
     kinds.HOST_FAILED: lambda e: (
         f"host failed ({e.data.get('failure')}): {e.data.get('reason', '')}"
     ),
+    kinds.INJECT_FIRED: lambda e: (
+        f"inject for {e.data.get('to')}: {e.data.get('title', '')}"
+        + (" (fired by the facilitator)" if e.data.get("why") == "facilitator" else "")
+    ),
+    kinds.INJECT_HANDLED: lambda e: f"inject {e.data.get('id')} handled: {e.data.get('note', '')}",
+    kinds.CLOCK_PAUSED: lambda e: (
+        "exercise clock paused" + (f": {e.data['reason']}" if e.data.get("reason") else "")
+    ),
+    kinds.CLOCK_RESUMED: lambda e: "exercise clock resumed",
+    kinds.OBSERVATION_RECORDED: lambda e: f"observation: {e.data.get('text', '')}",
     kinds.RUN_FINISHED: lambda e: (
         f"{e.data.get('purpose', 'run')} finished: "
         f"{len(e.data.get('ok', []))} ok, {len(e.data.get('failed', {}))} failed"

@@ -1,4 +1,7 @@
-"""A short runbook and team for the terminal UI tests: every kind of step a drill needs."""
+"""A short runbook and team for the terminal UI tests: every kind of step a drill needs, and a
+scenario to play it as an exercise (web02 hangs on one collector; four injects)."""
+
+from pathlib import Path
 
 RUNBOOK = """\
 id: drill
@@ -71,3 +74,49 @@ roles:
   security: {title: Security, primary: ann, backups: [ben]}
   server-management: {title: Servers, primary: ben, backups: [ann]}
 """
+
+SCENARIO = """\
+id: drill-webshell
+title: Drill web shell
+runbook: drill
+speed: 10
+briefing: A web shell was reported on web01.
+parameters: {attacker_ip: 203.0.113.9}
+hosts:
+  web01: {address: 192.0.2.11, transport: ssh, groups: [fleet], vars: {marker: MARKER1}}
+  web02: {address: 192.0.2.12, transport: ssh, groups: [fleet], vars: {marker: MARKER2}}
+replies:
+  - {hosts: ["host:web02"], step: collect-state, item: root, fail: timeout, delay: 10s}
+  - step: collect-state
+    item: root
+    stdout: |
+      tcp LISTEN 0.0.0.0:443 w3wp.exe
+      tcp ESTAB 10.0.0.11:443 203.0.113.9:51234 cmd.exe
+injects:
+  - id: never
+    title: The regulator calls
+    to: security
+    at: 5h
+  - id: second-server
+    title: A second server shows the same module
+    to: security
+    after: collect-state
+    delay: 5m
+    expect: [block]
+  - id: defaced
+    title: The help desk reports the home page defaced
+    to: server-management
+    at: 10m
+    expect: [collect-state]
+  - id: back
+    title: The attacker is back after containment
+    to: security
+    after: block
+"""
+
+
+def drill_scenario(markers: Path) -> str:
+    """The scenario, with each host's marker file (an action would create it) under `markers`."""
+    return SCENARIO.replace("MARKER1", str(markers / "web01")).replace(
+        "MARKER2", str(markers / "web02")
+    )

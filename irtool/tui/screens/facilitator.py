@@ -113,7 +113,7 @@ class FacilitatorScreen(Screen[None]):
                 else f"after {coming.inject.after}"
             )
             table.add_row(
-                when, coming.inject.title, coming.inject.to, "to come", key=coming.inject.id
+                when, "to come", coming.inject.to, coming.inject.title, key=coming.inject.id
             )
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
