@@ -148,3 +148,22 @@ async def test_an_exercise_in_the_ui_from_the_first_inject_to_the_review(tmp_pat
     assert written.count(kinds.CLOCK_PAUSED) == written.count(kinds.CLOCK_RESUMED) == 1
     assert kinds.OBSERVATION_RECORDED in written and kinds.INJECT_HANDLED in written
     assert list(markers.iterdir()) == []
+
+
+async def test_the_home_screen_rehearses_a_runbook_with_its_own_scenario(tmp_path: Path) -> None:
+    books = tmp_path / "runbooks"
+    (books / "scenarios").mkdir(parents=True)
+    (books / "drill.yaml").write_text(RUNBOOK)
+    (books / "scenarios" / "drill.yaml").write_text(drill_scenario(tmp_path))
+    app = IrtoolApp(actor="fiona", runbook_dirs=[books])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "Web shell drill" in screen_text(app), what="runbooks")
+        assert "Drill web shell" not in screen_text(app)  # a scenario is not listed as a runbook
+        app.screen.query_one("#runbooks").focus()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen), what="incident")
+        state = app.screen.state
+        assert state.mode == "exercise" and state.exercise is not None
+        assert state.exercise.scenario.id == "drill-webshell"
+        assert state.parameters["attacker_ip"] == "203.0.113.9"  # no form: the scenario's value
+        assert " EXERCISE " in screen_text(app)

@@ -21,6 +21,9 @@ from textual.widgets import Log
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
+from irtool.exercise import director
+from irtool.exercise.setup import load_exercise, open_exercise
+from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.context import load_context
 from irtool.model.inventory import ResolvedHost
@@ -28,7 +31,7 @@ from irtool.remote.base import Deadline
 from irtool.remote.local import LocalConnection, LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunScreen
-from tests.support.drill import CONTACTS, RUNBOOK
+from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 from tests.support.tui import opened, wait_for
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -176,3 +179,57 @@ def test_home_screen(snap_compare: Any, incident: dict[str, Any], size: tuple[in
 
     app = app_for(incident, runbook_dirs=[incident["runbooks"]])
     assert snap_compare(app, run_before=loaded, terminal_size=size)
+
+
+@pytest.fixture
+def exercise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """An exercise 100 wall seconds in at 10x: an inject fired, a triage run on simulated hosts."""
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "no-keymap.yaml"))
+    monkeypatch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "e7e7")
+    (tmp_path / "drill.yaml").write_text(RUNBOOK)
+    (tmp_path / "contacts.yaml").write_text(CONTACTS)
+    (tmp_path / "scenario.yaml").write_text(drill_scenario(Path("/srv")))
+    played, _ = load_exercise(
+        tmp_path / "drill.yaml", tmp_path / "scenario.yaml", tmp_path / "contacts.yaml"
+    )
+    clock = Clock()
+    session = open_exercise(played, {"attacker_ip": "203.0.113.9"}, "fiona", clock)
+    script: list[tuple[int, Callable[[], object]]] = [
+        (20, lambda: session.complete("assess", "ann", "help desk ticket 4711")),
+        (30, lambda: session.reach("security", "ann", "no-answer", "ann", "phone")),
+        (35, lambda: session.reach("security", "ben", "reached", "ann", "email")),
+        (40, lambda: session.reach("server-management", "ben", "reached", "ann", "email")),
+        (45, lambda: session.complete("call-team", "ann")),
+        (61, lambda: director.tick(session, "fiona", clock())),
+        (70, lambda: session.decide("is-compromise", "confirmed", "ann", "web shell")),
+    ]
+    for second, step in script:
+        clock.now = T0 + timedelta(seconds=second)
+        step()
+    clock.now = T0 + timedelta(seconds=80)
+    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+    transports = transports_for(session.state, lambda: pytest.fail("live transports built"))
+    Runner(session, transports, store, "ann", clock=clock, pool=1).run("collect-state")
+    session.close_journal()
+    clock.now = T0 + timedelta(seconds=100)
+    return {"id": session.state.id, "clock": clock}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_exercise_incident_and_facilitator_screens(
+    snap_compare: Any, exercise: dict[str, Any], size: tuple[int, int]
+) -> None:
+    async def facilitate(pilot: Pilot[None]) -> None:
+        await opened(pilot)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "FacilitatorScreen")
+        await pilot.pause()
+
+    app = app_for(exercise, incident=exercise["id"])
+    assert snap_compare(app, run_before=facilitate, terminal_size=size)
+
+
+def test_exercise_incident_screen(snap_compare: Any, exercise: dict[str, Any]) -> None:
+    app = app_for(exercise, incident=exercise["id"])
+    assert snap_compare(app, run_before=opened, terminal_size=(80, 24))

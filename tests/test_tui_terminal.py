@@ -43,3 +43,41 @@ def test_start_an_incident_and_complete_a_step_as_a_person_would(tmp_path: Path)
     assert [(e.step, e.actor, e.data["checklist"], e.data["note"]) for e in done] == [
         ("assess", "ann", [], "logged by the help desk")
     ]
+
+
+def test_the_quick_start_exercise_opens_and_the_facilitator_fires_an_inject(
+    tmp_path: Path,
+) -> None:
+    """README command 1 ends in `irtool exercise runbooks/iis-compromise.yaml`: run exactly that,
+    from the top of the repository, in a terminal with nothing else set up."""
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        "IRTOOL_HOME": str(tmp_path / "home"),
+        "IRTOOL_KEYMAP": str(tmp_path / "no-keymap.yaml"),
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+    }
+    irtool = str(Path(sys.executable).parent / "irtool")
+    command = [irtool, "exercise", "runbooks/iis-compromise.yaml", "--as", "fiona"]
+    with Tmux(command, env, root) as terminal:
+        terminal.wait_for(" EXERCISE ")
+        screen = terminal.wait_for("Record the trigger")
+        assert "IIS host compromise" in screen and " LIVE " not in screen
+        terminal.send("f")
+        screen = terminal.wait_for("to come")
+        assert "Facilitator" in screen
+        terminal.send("f")  # fire the first inject to come, now
+        terminal.wait_for("INJECT for")
+        terminal.send("Escape")
+        terminal.wait_for("Record the trigger")
+        terminal.send("C-q")
+        terminal.wait_for("IRTOOL-EXIT=0")
+
+    (incident,) = [p.name for p in (tmp_path / "home" / "incidents").iterdir()]
+    path = tmp_path / "home" / "incidents" / incident / "journal.sqlite"
+    with Journal(path, incident) as journal:
+        written = list(journal.events())
+    assert written[0].data["mode"] == "exercise"
+    assert written[0].data["scenario"]["path"].endswith("scenarios/iis-compromise.yaml")
+    fired = [e for e in written if e.kind == "inject.fired"]
+    assert len(fired) == 1 and fired[0].data["why"] == "facilitator" and fired[0].actor == "fiona"

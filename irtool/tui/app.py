@@ -158,15 +158,23 @@ class IrtoolApp(App[None]):
             IncidentScreen(session, self.actor, self.transports_of(session), self.clock)
         )
 
-    def start_runbook(self, path: Path) -> None:
-        """From the home screen: load and check the runbook, then ask for its parameters."""
+    def start_runbook(self, path: Path, exercise: bool = False) -> None:
+        """From the home screen: load and check the runbook (and, for an exercise, its
+        scenario), then ask for its parameters."""
+        from irtool.exercise.setup import load_exercise
         from irtool.model.context import load_context
 
         with guarded(self):
-            context, warnings = load_context(path, self.contacts, self.inventory)
+            if exercise:
+                played, warnings = load_exercise(path, None, self.contacts, self.inventory)
+            else:
+                context, warnings = load_context(path, self.contacts, self.inventory)
             for problem in warnings[:5]:
                 self.notify(str(problem), title="Warning", severity="warning", timeout=8)
-            self.ask_parameters(context, {})
+            if exercise:
+                self.ask_parameters(played.context, played.parameters({}), played)
+            else:
+                self.ask_parameters(context, {})
 
     def ask_parameters(
         self,

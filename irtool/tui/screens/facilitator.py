@@ -42,7 +42,7 @@ class FacilitatorScreen(Screen[None]):
     DEFAULT_CSS = """
     FacilitatorScreen #clock { height: 1; background: $warning; color: $text; text-style: bold;
         padding: 0 1; }
-    FacilitatorScreen #injects { height: 1fr; }
+    FacilitatorScreen #injects { height: 1fr; overflow-x: hidden; }
     FacilitatorScreen #about { height: auto; max-height: 12; border-top: solid $panel-lighten-2;
         padding: 0 1; }
     """
@@ -70,9 +70,9 @@ class FacilitatorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#injects", DataTable)
-        table.add_column("when", key="when", width=11)
+        table.add_column("when", key="when", width=16)
         table.add_column("state", key="state", width=8)
-        table.add_column("to", key="to", width=18)
+        table.add_column("to", key="to", width=17)
         table.add_column("inject", key="inject")  # last: a long title cuts nothing else off
         self.redraw()
         table.focus()

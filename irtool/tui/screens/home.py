@@ -48,6 +48,7 @@ def find_runbooks(directories: list[Path]) -> list[RunbookRow]:
 class HomeScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "choose", "Open / start", id="home.choose", show=True, priority=False),
+        Binding("x", "exercise", "Exercise", id="home.exercise", tooltip="Rehearse the runbook"),
         Binding("a", "toggle_closed", "All / open only", id="home.closed"),
         Binding("f5", "reload", "Reload", id="home.reload"),
     ]
@@ -70,7 +71,7 @@ class HomeScreen(Screen[None]):
         yield DataTable(id="live", cursor_type="row")
         yield Label("EXERCISES", classes="section")
         yield DataTable(id="exercise", cursor_type="row")
-        yield Label("Runbooks (enter starts an incident)", classes="section")
+        yield Label("Runbooks (enter starts a live incident, x an exercise)", classes="section")
         yield DataTable(id="runbooks", cursor_type="row")
         yield Footer()
 
@@ -138,6 +139,24 @@ class HomeScreen(Screen[None]):
         if isinstance(table, DataTable) and table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             self.choose(table, str(key))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "exercise":
+            table = self.focused
+            return isinstance(table, DataTable) and table.id == "runbooks" and table.row_count > 0
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def action_exercise(self) -> None:
+        from irtool.tui.app import IrtoolApp
+
+        table = self.query_one("#runbooks", DataTable)
+        app = self.app
+        if table.row_count and isinstance(app, IrtoolApp):
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            app.start_runbook(Path(str(key)), exercise=True)
 
     def choose(self, table: DataTable[object], key: str) -> None:
         from irtool.tui.app import IrtoolApp
