@@ -146,3 +146,15 @@ def test_the_scenario_schema_is_printed_and_shipped() -> None:
     assert {"runbook", "injects", "replies", "hosts", "speed"} <= set(schema["properties"])
     shipped = json.loads((ROOT / "schema" / "scenario.schema.json").read_text())
     assert shipped["properties"] == schema["properties"]
+
+
+def test_a_scenario_s_cast_must_exist(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "drill.yaml").write_text(RUNBOOK)
+    text = drill_scenario(tmp_path) + "contacts: ../team.yaml\n"
+    (tmp_path / "broken.yaml").write_text(text)
+    checked = irtool(env, "validate", str(tmp_path / "broken.yaml"), str(tmp_path / "drill.yaml"))
+    assert checked.returncode == 2
+    line = text.count("\n")
+    assert located(checked.stderr) == [
+        (line, "no contacts file '../team.yaml' beside this scenario")
+    ]

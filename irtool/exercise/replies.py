@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from irtool.engine.state import IncidentState
+from irtool.engine.state import IncidentState, Status
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.plan import PlanError, build_plan
 from irtool.model.scenario import Reply, Scenario
@@ -42,7 +42,10 @@ class ScenarioHosts:
         assert state.exercise is not None, "only an exercise has simulated hosts"
         self.scenario: Scenario = state.exercise.scenario
         self.inventory: Inventory | None = state.inventory
-        self.known: dict[tuple[str, str], Asked] = {}
+        self.state = state  # the session's own: steps finish while the transport lives
+        # The same exact command may belong to two steps (a hotfix list before and after a
+        # patch): every step it belongs to is kept, and the one not yet done answers.
+        self.known: dict[tuple[str, str], list[Asked]] = {}
         try:
             rows = build_plan(state.runbook, state.parameters, state.inventory)
         except PlanError:
@@ -55,16 +58,16 @@ class ScenarioHosts:
             item = row.item or row.step
             purpose = ACTION if row.kind == "action" else COLLECT
             if row.command:
-                self.known[(row.host, row.command)] = Asked(
-                    row.step, item, purpose, step.title, timeout
+                self.known.setdefault((row.host, row.command), []).append(
+                    Asked(row.step, item, purpose, step.title, timeout)
                 )
             if row.rollback:
-                self.known[(row.host, row.rollback)] = Asked(
-                    row.step, item, ROLLBACK, step.title, timeout
+                self.known.setdefault((row.host, row.rollback), []).append(
+                    Asked(row.step, item, ROLLBACK, step.title, timeout)
                 )
 
     def answer(self, host: ResolvedHost, command: str, shell: Shell) -> Answer:
-        asked = self.known.get((host.name, command)) or Asked(None, None, COLLECT, "command", 300)
+        asked = self._asked(host.name, command)
         reply = self._reply(host.name, asked, command)
         if asked.purpose in (ACTION, ROLLBACK):
             verb = "containment" if asked.purpose == ACTION else "rollback"
@@ -85,6 +88,15 @@ class ScenarioHosts:
                 + ": nothing unusual in this scenario.\n"
             ).encode()
         )
+
+    def _asked(self, host: str, command: str) -> Asked:
+        """The step a command belongs to: of several, the first not yet done, else the last."""
+        candidates = self.known.get((host, command))
+        if not candidates:
+            return Asked(None, None, COLLECT, "command", 300)
+        steps = self.state.steps
+        pending = [a for a in candidates if a.step and steps[a.step].status is Status.PENDING]
+        return pending[0] if pending else candidates[-1]
 
     def answer_file(self, host: ResolvedHost, path: str) -> Answer:
         asked = Asked(None, None, FETCH, path, 600)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from irtool.model.inventory import Inventory
 from irtool.model.plan import PlanError, resolve_parameters
 from irtool.model.problems import Problem, Severity
@@ -24,6 +26,8 @@ def lint_scenario(
         for i, member in enumerate(members):
             if member not in scenario.hosts:
                 add(("groups", group, i), f"group '{group}' names no simulated host '{member}'")
+    if scenario.contacts and not (Path(doc.path).parent / scenario.contacts).is_file():
+        add(("contacts",), f"no contacts file '{scenario.contacts}' beside this scenario")
     seen: set[str] = set()
     for i, inject in enumerate(scenario.injects):
         if inject.id in seen:
