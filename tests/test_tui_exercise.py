@@ -62,6 +62,10 @@ async def test_an_exercise_in_the_ui_from_the_first_inject_to_the_review(tmp_pat
     clock = Clock()
     app = IrtoolApp(actor="fiona", exercise=exercise, clock=clock)
     async with app.run_test(size=(120, 40)) as pilot:
+        # A new exercise opens with its briefing, for the facilitator to read out.
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), what="briefing")
+        assert "A web shell was reported on web01." in screen_text(app)
+        await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen), what="incident")
         screen = app.screen
         assert isinstance(screen, IncidentScreen)
@@ -162,6 +166,8 @@ async def test_the_home_screen_rehearses_a_runbook_with_its_own_scenario(tmp_pat
         assert "Drill web shell" not in screen_text(app)  # a scenario is not listed as a runbook
         app.screen.query_one("#runbooks").focus()
         await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), what="briefing")
+        await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen), what="incident")
         state = app.screen.state
         assert state.mode == "exercise" and state.exercise is not None

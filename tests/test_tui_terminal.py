@@ -60,6 +60,8 @@ def test_the_quick_start_exercise_opens_and_the_facilitator_fires_an_inject(
     irtool = str(Path(sys.executable).parent / "irtool")
     command = [irtool, "exercise", "runbooks/iis-compromise.yaml", "--as", "fiona"]
     with Tmux(command, env, root) as terminal:
+        terminal.wait_for("Nobody has touched the servers yet.")  # the briefing
+        terminal.send("Escape")
         terminal.wait_for(" EXERCISE ")
         screen = terminal.wait_for("Record the trigger")
         assert "IIS host compromise" in screen and " LIVE " not in screen

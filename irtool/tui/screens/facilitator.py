@@ -38,6 +38,7 @@ class FacilitatorScreen(Screen[None]):
         Binding("i", "new_inject", "New inject", id="facilitator.new"),
         Binding("o", "observe", "Observation", id="facilitator.observe"),
         Binding("v", "review", "Review", id="facilitator.review"),
+        Binding("b", "briefing", "Briefing", id="facilitator.briefing", show=False),
     ]
     DEFAULT_CSS = """
     FacilitatorScreen #clock { height: 1; background: $warning; color: $text; text-style: bold;
@@ -72,7 +73,7 @@ class FacilitatorScreen(Screen[None]):
         table = self.query_one("#injects", DataTable)
         table.add_column("when", key="when", width=16)
         table.add_column("state", key="state", width=8)
-        table.add_column("to", key="to", width=17)
+        table.add_column("to", key="to", width=18)
         table.add_column("inject", key="inject")  # last: a long title cuts nothing else off
         self.redraw()
         table.focus()
@@ -247,9 +248,22 @@ class FacilitatorScreen(Screen[None]):
     def action_review(self) -> None:
         self.app.push_screen(ReviewScreen(markdown(review(self.state))))
 
+    def action_briefing(self) -> None:
+        self.app.push_screen(briefing(self.exercise))
+
+
+def briefing(exercise: ExerciseState) -> ReviewScreen:
+    """What the facilitator reads out at the start: shown once when an exercise opens."""
+    speed = f", the clock runs {exercise.speed:g}x" if exercise.speed != 1 else ""
+    text = (
+        f"# {exercise.scenario.title}\n\n{exercise.scenario.briefing}\n\n"
+        f"*Exercise: every host is simulated{speed}. Press f for the facilitator's screen.*\n"
+    )
+    return ReviewScreen(text)
+
 
 class ReviewScreen(ModalScreen[None]):
-    """The after-action review so far, as the markdown export will have it."""
+    """Markdown to read: the after-action review so far, or the briefing."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="review.back")]
     DEFAULT_CSS = """

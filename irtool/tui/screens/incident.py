@@ -179,6 +179,11 @@ class IncidentScreen(Screen[None]):
         self.query_one(StepList).focus()
         self.set_interval(1.0, self.tick_clock)
         self.set_interval(POLL_S, self.poll)
+        exercise = self.state.exercise
+        if exercise and exercise.scenario.briefing and self.state.last_seq == 1:
+            from irtool.tui.screens.facilitator import briefing
+
+            self.app.push_screen(briefing(exercise))  # a new exercise starts with its briefing
 
     # -- drawing -------------------------------------------------------------------
 
