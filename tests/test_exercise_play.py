@@ -18,22 +18,8 @@ from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import resolve_parameters
+from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
-
-
-class Clock:
-    """The journal's clock, moved by the test: wall seconds after the start."""
-
-    def __init__(self) -> None:
-        self.start = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
-        self.now = self.start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, seconds: float) -> datetime:
-        self.now = self.start + timedelta(seconds=seconds)
-        return self.now
 
 
 @pytest.fixture
@@ -48,7 +34,7 @@ def played(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[IncidentSes
         tmp_path / "drill.yaml", tmp_path / "scenario.yaml", tmp_path / "contacts.yaml"
     )
     assert not warnings
-    time = Clock()
+    time = Clock(datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
     values = resolve_parameters(exercise.context.runbook.model, exercise.parameters({}))
     session = open_exercise(exercise, values, "ann", clock=time)
     return session, time, markers

@@ -5,7 +5,7 @@ pauses the clock, fires an inject now, records an observation and reads the revi
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,16 +22,9 @@ from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.prompts import TextPrompt
 from irtool.tui.screens.run import RunScreen
 from irtool.tui.widgets.steps import StepList
+from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 from tests.support.tui import notifications, screen_text, wait_for
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def kinds_written(incident: str) -> list[str]:

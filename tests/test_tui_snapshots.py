@@ -31,6 +31,7 @@ from irtool.remote.base import Deadline
 from irtool.remote.local import LocalConnection, LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunScreen
+from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 from tests.support.tui import opened, wait_for
 
@@ -43,14 +44,6 @@ class SnapshotHost(LocalTransport):
 
     def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
         return LocalConnection(host=host, identity="local snapshot-host")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -74,7 +67,7 @@ def incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     context, _ = load_context(
         tmp_path / "drill.yaml", tmp_path / "contacts.yaml", tmp_path / "inventory.yaml"
     )
-    clock = Clock()
+    clock = Clock(T0)
     session = IncidentSession.new(
         context.runbook,
         {"attacker_ip": "203.0.113.7"},
@@ -193,7 +186,7 @@ def exercise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     played, _ = load_exercise(
         tmp_path / "drill.yaml", tmp_path / "scenario.yaml", tmp_path / "contacts.yaml"
     )
-    clock = Clock()
+    clock = Clock(T0)
     session = open_exercise(played, {"attacker_ip": "203.0.113.9"}, "fiona", clock)
     script: list[tuple[int, Callable[[], object]]] = [
         (20, lambda: session.complete("assess", "ann", "help desk ticket 4711")),

@@ -38,6 +38,21 @@ if TYPE_CHECKING:
     from irtool.tui.screens.start import Values
 
 
+# Where the screens with bindings live: a keymap may name any of their binding ids.
+SCREEN_MODULES = (
+    "calltree",
+    "confirm",
+    "evidence",
+    "facilitator",
+    "home",
+    "incident",
+    "prompts",
+    "run",
+    "start",
+    "timeline",
+)
+
+
 class IrtoolApp(App[None]):
     TITLE = "irtool"
     ENABLE_COMMAND_PALETTE = True
@@ -95,31 +110,12 @@ class IrtoolApp(App[None]):
     def apply_keymap(self) -> None:
         if not self.keymap_file.exists():
             return  # most responders keep the default keys: load no screen early for them
-        from irtool.tui.screens import (
-            calltree,
-            confirm,
-            evidence,
-            facilitator,
-            home,
-            incident,
-            prompts,
-            run,
-            start,
-        )
+        from importlib import import_module
 
+        screens = [import_module(f"irtool.tui.screens.{name}") for name in SCREEN_MODULES]
         known = {
             b.id
-            for module in (
-                calltree,
-                evidence,
-                facilitator,
-                home,
-                incident,
-                prompts,
-                run,
-                start,
-                confirm,
-            )
+            for module in screens
             for cls in vars(module).values()
             if isinstance(cls, type) and issubclass(cls, Screen)
             for b in getattr(cls, "BINDINGS", [])
