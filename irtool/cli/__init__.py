@@ -19,6 +19,7 @@ from irtool.model.problems import InvalidFile
 COMMANDS = {
     "creds": ("irtool.cli.creds", "creds"),
     "exercise": ("irtool.cli.tui", "exercise"),
+    "export": ("irtool.cli.export", "export"),
     "incident": ("irtool.cli.incident", "incident"),
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),

@@ -1,0 +1,61 @@
+"""`irtool export ID --format ...`: the post-mortem and the machine timelines.
+
+The same journal gives the same bytes. A broken chain or a missing or altered evidence file is
+written into the export itself, said on stderr, and the exit status is 1: the export is still
+made, because a damaged record must be reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from irtool.cli.common import fail
+from irtool.cli.exits import Exit
+from irtool.export.formats import FORMATS
+from irtool.export.recorded import read_incident
+from irtool.journal import JournalError
+
+
+def _write(path: Path, text: str) -> None:
+    """All or nothing: a half-written report must not pass for a whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID")
+@click.option(
+    "--format", "form", type=click.Choice(list(FORMATS)), default="markdown", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="File to write (else stdout)."
+)
+def export(incident_id: str, form: str, output: Path | None) -> None:
+    """Export incident ID: a post-mortem (markdown) or a timeline (json, csv, timesketch)."""
+    try:
+        recorded = read_incident(incident_id)
+    except (ValueError, JournalError) as exc:
+        fail(str(exc))
+        return
+    text = FORMATS[form](recorded)
+    if output:
+        _write(output, text)
+    else:
+        click.echo(text, nl=False)
+    for line in recorded.broken():
+        click.echo(f"irtool: {line}", err=True)
+    if not recorded.intact:
+        raise SystemExit(Exit.FAILED)

@@ -1,0 +1,3 @@
+"""Exports of an incident: a post-mortem to circulate (markdown, html) and machine timelines
+(json, csv, timesketch). Each is a pure function of the journal, so the same journal gives the
+same bytes; the chain's verification is part of every export."""

@@ -1,0 +1,57 @@
+"""An incident as an export reads it: every event, the folded state, and the verification.
+
+Read once, without writing: an export never adds to the journal it reports on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from irtool.engine.custody import EvidenceProblem, check_evidence
+from irtool.engine.state import IncidentState
+from irtool.evidence.store import EvidenceStore
+from irtool.journal import Event, Journal
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
+from irtool.journal.store import Verification
+
+
+@dataclass(frozen=True)
+class Recorded:
+    events: list[Event]
+    state: IncidentState
+    verification: Verification
+    evidence_files: int
+    evidence_problems: list[EvidenceProblem]
+
+    @property
+    def intact(self) -> bool:
+        return self.verification.ok and not self.evidence_problems
+
+    def broken(self) -> list[str]:
+        """What is wrong, one line each; empty when the journal and evidence are intact."""
+        lines = []
+        if not self.verification.ok:
+            lines.append(
+                f"journal chain BROKEN at event {self.verification.first_bad_seq}: "
+                f"{self.verification.problem}"
+            )
+        lines += [f"evidence {problem}" for problem in self.evidence_problems]
+        return lines
+
+
+def read_incident(incident: str) -> Recorded:
+    """ValueError for a bad id, JournalError for an unreadable journal; a broken chain is data."""
+    path = journal_path(incident)
+    if not path.exists():
+        raise ValueError(f"no incident {incident}")
+    with Journal(path, incident) as journal:
+        verification = journal.verify()
+        events = list(journal.events())
+    if not events:
+        raise ValueError(f"incident {incident} has no events")
+    state = IncidentState.opened(events[0])
+    for event in events[1:]:
+        state.apply(event)
+    store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR, create=False)
+    files, problems = check_evidence(iter(events), store)
+    return Recorded(events, state, verification, files, problems)

@@ -1,0 +1,154 @@
+"""`irtool export`: golden files of every format on two recorded incidents that hold every event
+kind, the same bytes twice, Timesketch's import rules, and a broken chain said out loud.
+
+Update the golden files with IRTOOL_UPDATE_GOLDEN=1 and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from irtool.engine import kinds
+from tests.support.cli import irtool
+from tests.support.recorded import exercise_incident, live_incident
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "export"
+SUFFIX = {"markdown": "md", "json": "json", "csv": "csv", "timesketch": "jsonl"}
+EVERY_KIND = {v for k, v in vars(kinds).items() if k.isupper() and isinstance(v, str)}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("recorded")
+    home = folder / "home"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("IRTOOL_HOME", str(home))
+    patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "0e1f")
+    patch.chdir(folder)
+    try:
+        live = live_incident(folder)
+        patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "e7e7")
+        exercise = exercise_incident(folder)
+    finally:
+        patch.undo()
+    env = {**os.environ, "IRTOOL_HOME": str(home)}
+    return {"live": live, "exercise": exercise, "env": env, "home": home}
+
+
+def export(recorded: dict[str, Any], which: str, form: str) -> str:
+    done = irtool(recorded["env"], "export", recorded[which], "--format", form)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_recorded_incidents_hold_every_event_kind(recorded: dict[str, Any]) -> None:
+    seen = set()
+    for which in ("live", "exercise"):
+        seen |= {e["kind"] for e in json.loads(export(recorded, which, "json"))["events"]}
+    assert seen == EVERY_KIND
+
+
+@pytest.mark.parametrize("which", ["live", "exercise"])
+@pytest.mark.parametrize("form", list(SUFFIX))
+def test_every_format_matches_its_golden_file_and_is_the_same_twice(
+    recorded: dict[str, Any], which: str, form: str
+) -> None:
+    first = export(recorded, which, form)
+    assert export(recorded, which, form) == first  # deterministic: same journal, same bytes
+    golden = GOLDEN / f"{which}.{SUFFIX[form]}"
+    if os.environ.get("IRTOOL_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(first, encoding="utf-8")
+    assert first == golden.read_text(encoding="utf-8"), f"{golden} differs"
+
+
+def test_the_post_mortem_says_what_a_team_circulates(recorded: dict[str, Any]) -> None:
+    live = export(recorded, "live", "markdown")
+    for needed in (
+        "| Runbook SHA-256 |",
+        "Web shell on web01 removed; no data taken.",
+        "| security | cy |",
+        "ann handed over to cy",
+        "- **Threat and vulnerabilities identified**: web shell on web01 \\| via upload",
+        "| Is the host compromised? | Confirmed | cy | shell found |",
+        "| Web Deploy publishing user | deployment | attest | done by ben",
+        "- patch the upload handler (owner ben)",
+        "upload handler unpatched; patch faster",
+        '<a id="event-1"></a>1',
+        "Verified: the hash chain is intact",
+    ):
+        assert needed in live, needed
+    assert "EXERCISE" not in live
+    exercise = export(recorded, "exercise", "markdown")
+    assert "> **EXERCISE.**" in exercise
+    assert "## After-action review (exercise)" in exercise
+    assert "| First evidence | 0:15:00 | 0:02:30 |" in exercise
+
+
+def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
+    """Timesketch's JSONL rules: one JSON object per line, `message`, `datetime` (ISO 8601
+    with an offset), `timestamp` (microseconds since the epoch, matching the datetime) and
+    `timestamp_desc` on every line; our own fields too."""
+    for which in ("live", "exercise"):
+        lines = export(recorded, which, "timesketch").splitlines()
+        events = json.loads(export(recorded, which, "json"))["events"]
+        assert len(lines) == len(events)
+        for line, event in zip(lines, events, strict=True):
+            row = json.loads(line)
+            assert isinstance(row, dict)
+            assert row["message"] and row["timestamp_desc"]
+            moment = datetime.fromisoformat(row["datetime"])
+            assert moment.utcoffset() is not None, row["datetime"]
+            assert row["timestamp"] == round(moment.timestamp() * 1_000_000)
+            for field in ("incident", "seq", "kind", "actor", "step", "host", "hash"):
+                assert field in row
+            assert row["seq"] == event["seq"] and row["hash"] == event["hash"]
+            assert row["message"].startswith(f"[{which.upper()}] ")
+        rows = list(csv.DictReader(io.StringIO(export(recorded, which, "csv"))))
+        assert [r["hash"] for r in rows] == [e["hash"] for e in events]
+    ran = [
+        json.loads(line)
+        for line in export(recorded, "live", "timesketch").splitlines()
+        if '"command.ran"' in line
+    ]
+    assert all(len(r["evidence_sha256"].split()) == 2 for r in ran)  # stdout and stderr
+
+
+def test_a_broken_chain_is_stated_in_the_export_and_on_stderr(
+    recorded: dict[str, Any], tmp_path: Path
+) -> None:
+    source = recorded["home"] / "incidents" / recorded["live"]
+    copy_home = tmp_path / "home"
+    (copy_home / "incidents").mkdir(parents=True)
+    shutil.copytree(source, copy_home / "incidents" / recorded["live"])
+    db = sqlite3.connect(copy_home / "incidents" / recorded["live"] / "journal.sqlite")
+    with db:  # an attacker with the file: the append-only trigger is no obstacle
+        db.execute("DROP TRIGGER events_are_never_updated")
+        db.execute(
+            "UPDATE events SET data = replace(data, 'help desk ticket 4711', 'nothing') "
+            "WHERE seq = 2"
+        )
+    db.close()
+    env = {**recorded["env"], "IRTOOL_HOME": str(copy_home)}
+    out = tmp_path / "report.md"
+    done = irtool(env, "export", recorded["live"], "-o", str(out))
+    assert done.returncode == 1
+    assert "journal chain BROKEN at event 2" in done.stderr
+    report = out.read_text()
+    assert report.splitlines()[2].startswith("> **journal chain BROKEN at event 2")
+    rows = irtool(env, "export", recorded["live"], "--format", "csv")
+    assert rows.returncode == 1
+    chain = [r["chain"] for r in csv.DictReader(io.StringIO(rows.stdout))]
+    assert chain[0] == "verified" and set(chain[1:]) == {
+        "UNVERIFIED: the chain is broken at event 2"
+    }
