@@ -24,6 +24,7 @@ from irtool.engine.state import IncidentState, Status
 from irtool.evidence.store import EvidenceStore
 from irtool.exercise import director
 from irtool.exercise.setup import open_exercise
+from irtool.export.document import incident_facts, state_document
 from irtool.journal import Event, Journal, JournalError
 from irtool.journal.events import parse_moment
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
@@ -169,38 +170,13 @@ def list_all(as_json: bool) -> None:
 
 
 def summary(state: IncidentState) -> dict[str, Any]:
-    available = state.available()
+    """`show --json`: the export's facts and steps (one shape for both), plus what is next."""
     return {
-        "id": state.id,
-        "title": state.title,
-        "mode": state.mode,
-        "runbook": {
-            "id": state.runbook.id,
-            "version": state.runbook.version,
-            "sha256": state.runbook_sha256,
-        },
-        "parameters": state.parameters,
-        "opened_at": state.opened_at,
-        "opened_by": state.opened_by,
-        "commander": state.commander,
-        "closed_at": state.closed_at,
+        **incident_facts(state),
         "reconvene_at": state.reconvene_at,
         "meeting_open": state.meeting,
-        "next": available,
-        "steps": [
-            {
-                "id": s.id,
-                "phase": s.phase,
-                "kind": s.kind,
-                "title": s.title,
-                "status": s.status.value,
-                "by": s.by,
-                "at": s.at,
-                "option": s.option,
-                "reason": s.reason,
-            }
-            for s in state.steps.values()
-        ],
+        "next": state.available(),
+        "steps": state_document(state)["steps"],
         "contacts": {
             role: {
                 "reached": tree.reached,
