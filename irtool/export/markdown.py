@@ -186,16 +186,16 @@ def _rotation(state: IncidentState) -> Iterator[str]:
     for _, spec in state.runbook.steps():
         if isinstance(spec, RotateStep):
             step = state.steps[spec.id]
+            # Rotation is attested for the step as a whole: done, skipped (and why) or not yet.
+            status = (
+                f"{step.status.value} by {step.by} at {_time(step.at)}"
+                + (f": {step.reason}" if step.reason else "")
+                if step.status is not Status.PENDING
+                else "not done"
+            )
             for item in spec.items:
-                ticked = item.title in step.checklist or step.status is Status.DONE
-                status = (
-                    f"{step.status.value} by {step.by} at {_time(step.at)}"
-                    if step.status is not Status.PENDING
-                    else "not done"
-                )
                 lines.append(
-                    f"| {cell(item.title)} | {item.kind} | {item.method} "
-                    f"| {status if ticked else 'not done'} |\n"
+                    f"| {cell(item.title)} | {item.kind} | {item.method} | {cell(status)} |\n"
                 )
     if not lines:
         yield "The runbook rotates no credential.\n"
