@@ -13,9 +13,10 @@ from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
 from irtool.exercise import director
-from irtool.exercise.review import clock, markdown, review
+from irtool.exercise.review import clock, review
 from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
+from irtool.export.markdown import review_markdown
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import resolve_parameters
 from tests.support.clock import Clock
@@ -147,7 +148,7 @@ def test_a_whole_scenario_plays_in_order_and_the_review_has_the_right_figures(
     ]
     assert found.unreached == []
 
-    text = markdown(found)
+    text = review_markdown(found)
     assert "| First containment | 0:25:00 | 0:03:30 | block on web0" in text
     assert (
         "| The attacker is back after containment (`back`, scheduled) | security | 0:25:00" in text

@@ -13,9 +13,10 @@ from irtool.engine.session import IncidentSession
 from irtool.engine.state import Status
 from irtool.evidence.store import EvidenceStore
 from irtool.exercise.replies import ScenarioHosts
-from irtool.exercise.review import markdown, review
+from irtool.exercise.review import review
 from irtool.exercise.setup import ExerciseContext, load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
+from irtool.export.markdown import review_markdown
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.loader import Loaded
 from irtool.model.plan import resolve_parameters
@@ -109,7 +110,7 @@ def test_the_shipped_scenario_plays(
     assert scenario.injects and {i.to for i in scenario.injects} <= roles
     for inject in scenario.injects:
         session.fire_inject(inject.id, "fiona")
-    text = markdown(review(session.state))
+    text = review_markdown(review(session.state))
     for inject in scenario.injects:
         assert f"(`{inject.id}`, facilitator)" in text
 

@@ -16,7 +16,8 @@ import click
 from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.incident import incident, play_scenario, run_command, session
 from irtool.exercise import director
-from irtool.exercise.review import markdown, review
+from irtool.exercise.review import review
+from irtool.export.markdown import review_markdown
 
 
 @incident.command()
@@ -139,4 +140,4 @@ def review_command(incident_id: str) -> None:
     current.close_journal()
     if current.state.exercise is None:
         fail(f"incident {incident_id} is live: the after-action review is for exercises")
-    click.echo(markdown(review(current.state)), nl=False)
+    click.echo(review_markdown(review(current.state)), nl=False)

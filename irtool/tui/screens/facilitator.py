@@ -20,7 +20,8 @@ from irtool.engine.exercise import ExerciseState
 from irtool.engine.session import IncidentSession
 from irtool.engine.state import IncidentState
 from irtool.exercise.director import schedule
-from irtool.exercise.review import clock, markdown, review
+from irtool.exercise.review import clock, review
+from irtool.export.markdown import review_markdown
 from irtool.journal import Event
 from irtool.tui.screens.prompts import Choice, ChoicePrompt, TextPrompt
 from irtool.tui.screens.prompts import Text as Typed
@@ -246,7 +247,7 @@ class FacilitatorScreen(Screen[None]):
         self.app.push_screen(TextPrompt("Observation", "What you saw:", ok="Record"), observed)
 
     def action_review(self) -> None:
-        self.app.push_screen(ReviewScreen(markdown(review(self.state))))
+        self.app.push_screen(ReviewScreen(review_markdown(review(self.state))))
 
     def action_briefing(self) -> None:
         self.app.push_screen(briefing(self.exercise))
