@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 from datetime import datetime
@@ -20,29 +21,16 @@ import pytest
 
 from irtool.engine import kinds
 from tests.support.cli import irtool
-from tests.support.recorded import exercise_incident, live_incident
+from tests.support.recorded import record_both
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "export"
-SUFFIX = {"markdown": "md", "json": "json", "csv": "csv", "timesketch": "jsonl"}
+SUFFIX = {"markdown": "md", "html": "html", "json": "json", "csv": "csv", "timesketch": "jsonl"}
 EVERY_KIND = {v for k, v in vars(kinds).items() if k.isupper() and isinstance(v, str)}
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("recorded")
-    home = folder / "home"
-    patch = pytest.MonkeyPatch()
-    patch.setenv("IRTOOL_HOME", str(home))
-    patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "0e1f")
-    patch.chdir(folder)
-    try:
-        live = live_incident(folder)
-        patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "e7e7")
-        exercise = exercise_incident(folder)
-    finally:
-        patch.undo()
-    env = {**os.environ, "IRTOOL_HOME": str(home)}
-    return {"live": live, "exercise": exercise, "env": env, "home": home}
+    return record_both(tmp_path_factory.mktemp("recorded"))
 
 
 def export(recorded: dict[str, Any], which: str, form: str) -> str:
@@ -89,6 +77,9 @@ def test_the_post_mortem_says_what_a_team_circulates(recorded: dict[str, Any]) -
     ):
         assert needed in live, needed
     assert "EXERCISE" not in live
+    # A note's markup is shown, not rendered: no html, no image a viewer would fetch.
+    assert "note: \\<img src=" in live and "!\\[x]" in live
+    assert re.search(r"<img|!\[", live.replace("\\<", "").replace("!\\[", "")) is None
     exercise = export(recorded, "exercise", "markdown")
     assert "> **EXERCISE.**" in exercise
     assert "## After-action review (exercise)" in exercise

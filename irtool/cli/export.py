@@ -44,7 +44,7 @@ def _write(path: Path, text: str) -> None:
     "-o", "--output", type=click.Path(path_type=Path), help="File to write (else stdout)."
 )
 def export(incident_id: str, form: str, output: Path | None) -> None:
-    """Export incident ID: a post-mortem (markdown) or a timeline (json, csv, timesketch)."""
+    """Export incident ID: a post-mortem (markdown, html) or a timeline (json, csv, timesketch)."""
     try:
         recorded = read_incident(incident_id)
     except (ValueError, JournalError) as exc:

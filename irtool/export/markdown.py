@@ -6,7 +6,7 @@ note cannot break a table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from irtool.exercise.review import Review
 from irtool.export.after_action import after_action
@@ -25,32 +25,32 @@ from irtool.export.report import (
 )
 
 
-def _pipes(text: str) -> str:
-    return text.replace("|", "\\|")
+def _text(text: str) -> str:
+    """Text as text: no raw html and no image, so a viewer of the report loads nothing that a
+    note or a host's file name put there (a code span needs none of this)."""
+    return text.replace("<", "\\<").replace("![", "!\\[")
 
 
-def _line(spans: Inline) -> str:
-    """A table cell or a list item: pipes escaped, lines and runs of spaces joined."""
-    return " ".join(_spans(spans, _pipes).split())
+def _spans(spans: Inline, table: bool = False) -> str:
+    def cell(text: str) -> str:  # a pipe would end the cell, in code too
+        return text.replace("|", "\\|") if table else text
 
-
-def _as_is(text: str) -> str:
-    return text
-
-
-def _spans(spans: Inline, text: Callable[[str], str]) -> str:
     out = []
     for span in spans:
         if isinstance(span, str):
-            out.append(text(span))
+            out.append(cell(_text(span)))
         elif isinstance(span, Code):
-            out.append(f"`{text(span.text)}`")
+            out.append(f"`{cell(span.text)}`")
         elif isinstance(span, Strong):
-            out.append(f"**{text(span.text)}**")
+            out.append(f"**{cell(_text(span.text))}**")
         else:
-            label = _spans((span.text,), text)
-            out.append(f"[{label}]({span.href})")
+            out.append(f"[{_spans((span.text,), table)}]({span.href})")
     return "".join(out)
+
+
+def _line(spans: Inline) -> str:
+    """A table cell or a list item: lines and runs of spaces joined, pipes escaped."""
+    return " ".join(_spans(spans, table=True).split())
 
 
 def _table(table: Table) -> str:
@@ -67,9 +67,9 @@ def _table(table: Table) -> str:
 
 def _block(block: Block) -> str:
     if isinstance(block, Heading):
-        return f"{'#' * block.level} {block.text}\n"
+        return f"{'#' * block.level} {_text(block.text)}\n"
     if isinstance(block, Para):
-        return _spans(block.spans, _as_is) + "\n"
+        return _spans(block.spans) + "\n"
     if isinstance(block, Callout):
         return "> " + _line(block.spans) + "\n"
     if isinstance(block, Bullets):

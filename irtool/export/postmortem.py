@@ -183,7 +183,9 @@ def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:
         outcomes = meeting.data.get("outcomes", {})
         order = [t for t in titles if t in outcomes] + [t for t in outcomes if t not in titles]
         if order:
-            yield Bullets([(Strong(_text(titles.get(t, t))), ": ", _text(outcomes[t])) for t in order])
+            yield Bullets(
+                [(Strong(_text(titles.get(t, t))), ": ", _text(outcomes[t])) for t in order]
+            )
         else:
             yield Para(("No outcome was written down.",))
         if meeting.data.get("reconvene_at"):

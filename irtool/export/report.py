@@ -82,15 +82,3 @@ class Table:
 
 
 Block = Heading | Para | Callout | Bullets | Table
-
-
-def plain(spans: Inline) -> str:
-    """The text alone, as a title or a table of contents shows it."""
-    return "".join(
-        s if isinstance(s, str) else s.text if isinstance(s, Code | Strong) else _text(s)
-        for s in spans
-    )
-
-
-def _text(link: Link) -> str:
-    return link.text if isinstance(link.text, str) else link.text.text

@@ -9,9 +9,12 @@ Call with the working directory set to an empty folder (pytest's monkeypatch.chd
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from irtool.engine.runner import Runner
@@ -29,6 +32,9 @@ from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+# Markup in a note (a pasted log line, an attacker's file name): every report shows it as text
+# and loads nothing.
+HOSTILE_NOTE = '<img src="http://canary.invalid/note.png"> & ![x](http://canary.invalid/x.png)'
 
 FULL_RUNBOOK = """\
 id: full
@@ -175,6 +181,7 @@ def live_incident(folder: Path) -> str:
         lambda: session.note("action: patch the upload handler (owner ben)", "ann"),
         lambda: session.handover("cy", "ann"),
         lambda: session.complete("lessons", "cy", "upload handler unpatched; patch faster"),
+        lambda: session.note(HOSTILE_NOTE, "ben"),
         lambda: session.close("cy", "Web shell on web01 removed; no data taken."),
     ]
     for minute, step in enumerate(script, start=1):
@@ -219,3 +226,21 @@ def exercise_incident(folder: Path) -> str:
         step()
     session.close_journal()
     return session.state.id
+
+
+def record_both(folder: Path) -> dict[str, Any]:
+    """Both incidents under `folder/home`: their ids ("live", "exercise"), the environment
+    that finds them ("env") and the home directory ("home")."""
+    home = folder / "home"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("IRTOOL_HOME", str(home))
+    patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "0e1f")
+    patch.chdir(folder)
+    try:
+        live = live_incident(folder)
+        patch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "e7e7")
+        exercise = exercise_incident(folder)
+    finally:
+        patch.undo()
+    env = {**os.environ, "IRTOOL_HOME": str(home)}
+    return {"live": live, "exercise": exercise, "env": env, "home": home}
