@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import Status
 from irtool.model.loader import load_contacts, load_inventory, load_runbook
 from tests.conftest import ROOT
+from tests.support.drill import WRAP_UP_RUNBOOK
 
 VALID = ROOT / "tests" / "corpus" / "valid"
 PARAMS = {"attacker_ip": "203.0.113.7", "account": "CORP\\mallory"}
@@ -217,3 +218,66 @@ def test_reopen_unknown_incident() -> None:
         IncidentSession.open("ir-20000101-000000-0000")
     with pytest.raises(ValueError, match="not an incident id"):
         IncidentSession.open("../../etc")
+
+
+@pytest.fixture
+def wrap_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IncidentSession:
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path))
+    (tmp_path / "lessons.yaml").write_text(WRAP_UP_RUNBOOK)
+    return IncidentSession.new(load_runbook(tmp_path / "lessons.yaml"), {}, actor="ann")
+
+
+def test_post_mortem_answers_by_number_or_text_in_the_runbooks_order(
+    wrap_up: IncidentSession,
+) -> None:
+    refused(
+        wrap_up,
+        "no question '3' \\(1-2\\)",
+        lambda: wrap_up.complete("lessons", "ann", answers={"3": "x"}),
+    )
+    refused(
+        wrap_up,
+        "no question 'Why\\?'",
+        lambda: wrap_up.complete("lessons", "ann", answers={"Why?": "x"}),
+    )
+    wrap_up.complete(
+        "lessons",
+        "cy",
+        "held Monday",
+        answers={"What would we change?": "patch sooner", "1": "a web shell", "2 ": ""},
+    )
+    refused(
+        wrap_up,
+        "asks no questions",
+        lambda: wrap_up.complete("debrief", "ann", answers={"1": "x"}),
+    )
+    step = reopen(wrap_up).state.steps["lessons"]
+    assert list(step.answers.items()) == [
+        ("What happened?", "a web shell"),
+        ("What would we change?", "patch sooner"),
+    ]
+    assert step.note == "held Monday" and step.by == "cy"
+
+
+def test_action_items_have_an_owner(wrap_up: IncidentSession) -> None:
+    refused(wrap_up, "needs an owner", lambda: wrap_up.assign_action_item("patch", " ", "ann"))
+    refused(wrap_up, "needs text", lambda: wrap_up.assign_action_item(" ", "ben", "ann"))
+    wrap_up.assign_action_item(" patch the upload handler ", "ben", "ann", date(2026, 11, 28))
+    wrap_up.assign_action_item("new WAF rule", "cy", "ann")
+    items = reopen(wrap_up).state.action_items
+    assert [(i.text, i.owner, i.due, i.by) for i in items] == [
+        ("patch the upload handler", "ben", "2026-11-28", "ann"),
+        ("new WAF rule", "cy", None, "ann"),
+    ]
+
+
+def test_a_meeting_records_outcomes_only_for_its_agenda(wrap_up: IncidentSession) -> None:
+    wrap_up.open_meeting("debrief", "ann")
+    refused(
+        wrap_up,
+        "no topic 'weather' \\(threat, strategy, reconvene, postmortem\\)",
+        lambda: wrap_up.close_meeting("ann", {"weather": "fine"}),
+    )
+    closed = wrap_up.close_meeting("ann", {"threat": "web shell", "strategy": "contain"})
+    assert closed.data["outcomes"] == {"threat": "web shell", "strategy": "contain"}
+    assert reopen(wrap_up).state.meeting is None

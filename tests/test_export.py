@@ -70,8 +70,8 @@ def test_the_post_mortem_says_what_a_team_circulates(recorded: dict[str, Any]) -
         "- **Threat and vulnerabilities identified**: web shell on web01 \\| via upload",
         "| Is the host compromised? | Confirmed | cy | shell found |",
         "| Web Deploy publishing user | deployment | attest | done by ben",
-        "- patch the upload handler (owner ben)",
-        "upload handler unpatched; patch faster",
+        "| patch the upload handler | ben | 2026-11-28 | [2026-11-21 02:24:00 UTC by ann](#event-",
+        "| 2 | What would we do differently? | patch the upload handler faster |",
         '<a id="event-1"></a>1',
         "Verified: the hash chain is intact",
     ):

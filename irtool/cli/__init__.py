@@ -29,8 +29,9 @@ COMMANDS = {
     "verify": ("irtool.cli.incident", "verify"),
 }
 
-# Modules that add commands to a group: run, rollback, fetch; the facilitator's commands.
-EXTENSIONS = {"incident": ("irtool.cli.remote", "irtool.cli.facilitate")}
+# Modules that add commands to a group: run, rollback, fetch; the facilitator's commands;
+# meetings and action items.
+EXTENSIONS = {"incident": ("irtool.cli.remote", "irtool.cli.facilitate", "irtool.cli.minutes")}
 
 
 class IrtoolGroup(click.Group):

@@ -264,6 +264,13 @@ def note(incident_id: str, text: str, at: str | None, actor: str | None, as_json
 @click.argument("step")
 @click.option("--note", default="", help="What was done or found.")
 @click.option("--check", "checklist", multiple=True, help="A checklist item ticked (repeatable).")
+@click.option(
+    "--answer",
+    "answers",
+    multiple=True,
+    metavar="N=TEXT",
+    help="A post-mortem step: the team's answer to question N (repeatable).",
+)
 @actor_option
 @json_option
 def done(
@@ -271,14 +278,16 @@ def done(
     step: str,
     note: str,
     checklist: tuple[str, ...],
+    answers: tuple[str, ...],
     actor: str | None,
     as_json: bool,
 ) -> None:
     """Mark a step complete."""
+    given = parse_params(answers, "--answer", "N=TEXT")
     run_command(
         incident_id,
         as_json,
-        lambda s: s.complete(step, who(actor), note, list(checklist)),
+        lambda s: s.complete(step, who(actor), note, list(checklist), given),
         f"{step} done (event {{seq}})",
     )
 

@@ -13,12 +13,14 @@ from irtool.model.inventory import Inventory
 from irtool.model.plan import PlanError, PlanRow, build_plan, resolve_parameters
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_params(
+    pairs: tuple[str, ...], option: str = "--param", form: str = "NAME=VALUE"
+) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(f"'{pair}' is not {form}", param_hint=option)
         params[name] = value
     return params
 

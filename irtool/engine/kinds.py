@@ -16,6 +16,7 @@ ACTION_REQUESTED = "action.requested"
 ACTION_APPROVED = "action.approved"
 ACTION_ROLLED_BACK = "action.rolled_back"
 COMMAND_HANDED_OVER = "command.handed_over"
+ACTION_ITEM_ASSIGNED = "action_item.assigned"  # a follow-up with its owner
 RUN_STARTED = "run.started"
 COMMAND_RAN = "command.ran"
 FILE_FETCHED = "file.fetched"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,13 +26,26 @@ from irtool.model.inventory import Inventory
 from irtool.model.loader import Loaded
 from irtool.model.runbook import Runbook
 from irtool.model.scenario import Scenario
-from irtool.model.steps import ActionStep, AgendaStep, DecisionStep
+from irtool.model.steps import ActionStep, AgendaStep, DecisionStep, PostmortemStep
 
 MODES = ("live", "exercise")
 
 
 class Refused(Exception):
     """A command the incident's state does not allow; nothing was written."""
+
+
+def _answers(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
+    """A post-mortem's answers keyed by question text, in the runbook's order."""
+    if not isinstance(spec, PostmortemStep):
+        raise Refused(f"step '{step}' asks no questions: only a post-mortem step does")
+    by_question: dict[str, str] = {}
+    for key, answer in given.items():
+        question = spec.question(key)
+        if question is None:
+            raise Refused(f"step '{step}' has no question '{key}' (1-{len(spec.questions)})")
+        by_question[question] = answer
+    return {q: by_question[q] for q in spec.questions if q in by_question}
 
 
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
@@ -156,8 +169,15 @@ class IncidentSession:
     # -- commands ----------------------------------------------------------------
 
     def complete(
-        self, step: str, actor: str, note: str = "", checklist: list[str] | None = None
+        self,
+        step: str,
+        actor: str,
+        note: str = "",
+        checklist: list[str] | None = None,
+        answers: dict[str, str] | None = None,
     ) -> Event:
+        """Mark a step done; a post-mortem step takes the team's answers to its questions."""
+
         def decide(state: IncidentState) -> EventDraft:
             self._pending_available(state, step)
             spec = state.runbook.step(step)
@@ -168,13 +188,15 @@ class IncidentSession:
             unknown = [item for item in items if item not in known]
             if unknown:
                 raise Refused(f"'{unknown[0]}' is not on the checklist of step '{step}'")
+            data: dict[str, Any] = {"note": note, "checklist": items}
+            given = {k: a.strip() for k, a in (answers or {}).items() if a.strip()}
+            if given:
+                data["answers"] = _answers(spec, step, given)
             if isinstance(spec, ActionStep) and spec.approvals == 2:
                 action = state.actions.get(step)
                 if action is None or not action.approvals:
                     raise Refused(f"action '{step}' needs a second responder's approval first")
-            return EventDraft(
-                kinds.STEP_COMPLETED, actor, {"note": note, "checklist": items}, step=step
-            )
+            return EventDraft(kinds.STEP_COMPLETED, actor, data, step=step)
 
         return self._write(decide)
 
@@ -214,6 +236,28 @@ class IncidentSession:
             if not text.strip():
                 raise Refused("a note needs text")
             return EventDraft(kinds.NOTE_ADDED, actor, {"text": text}, occurred_at=at)
+
+        return self._write(decide)
+
+    def assign_action_item(
+        self, text: str, owner: str, actor: str, due: date | None = None
+    ) -> Event:
+        """A follow-up for the post-mortem's list: it has an owner, or it is not an action item."""
+
+        def decide(state: IncidentState) -> EventDraft:
+            if not text.strip():
+                raise Refused("an action item needs text")
+            if not owner.strip():
+                raise Refused("an action item needs an owner")
+            return EventDraft(
+                kinds.ACTION_ITEM_ASSIGNED,
+                actor,
+                {
+                    "text": text.strip(),
+                    "owner": owner.strip(),
+                    "due": due.isoformat() if due else None,
+                },
+            )
 
         return self._write(decide)
 
@@ -307,6 +351,14 @@ class IncidentSession:
         def decide(state: IncidentState) -> EventDraft:
             if not state.meeting:
                 raise Refused("no meeting is open")
+            spec = state.runbook.step(state.meeting)
+            topics = [t.id for t in spec.topics] if isinstance(spec, AgendaStep) else []
+            stray = [t for t in outcomes or {} if t not in topics]
+            if stray:
+                raise Refused(
+                    f"the agenda of '{state.meeting}' has no topic '{stray[0]}' "
+                    f"({', '.join(topics)})"
+                )
             return EventDraft(
                 kinds.MEETING_CLOSED,
                 actor,

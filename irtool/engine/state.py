@@ -41,6 +41,7 @@ class StepState:
     checklist: list[str] = field(default_factory=list)
     option: str | None = None
     reason: str | None = None
+    answers: dict[str, str] = field(default_factory=dict)  # a post-mortem: question -> answer
 
 
 @dataclass
@@ -78,6 +79,18 @@ class Note:
     by: str
     text: str
     corrected_by: int | None = None
+
+
+@dataclass
+class ActionItem:
+    """A follow-up the team agreed on: what, who owns it, and by when."""
+
+    seq: int
+    at: str
+    by: str
+    text: str
+    owner: str
+    due: str | None = None
 
 
 @dataclass
@@ -123,6 +136,7 @@ class IncidentState:
     steps: dict[str, StepState]
     closed_at: str | None = None
     notes: list[Note] = field(default_factory=list)
+    action_items: list[ActionItem] = field(default_factory=list)
     calls: dict[str, CallTree] = field(default_factory=dict)
     meeting: str | None = None  # the agenda step whose meeting is open
     reconvene_at: str | None = None
@@ -213,11 +227,21 @@ def _finish(state: IncidentState, event: Event, status: Status) -> None:
     step.checklist = list(event.data.get("checklist", []))
     step.reason = event.data.get("reason")
     step.option = event.data.get("option")
+    step.answers = dict(event.data.get("answers", {}))
 
 
 def _note(state: IncidentState, event: Event) -> None:
     state.notes.append(
         Note(event.seq, event.occurred_at, event.recorded_at, event.actor, event.data["text"])
+    )
+
+
+def _action_item(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.action_items.append(
+        ActionItem(
+            event.seq, event.occurred_at, event.actor, data["text"], data["owner"], data.get("due")
+        )
     )
 
 
@@ -322,6 +346,7 @@ _HANDLERS = {
     kinds.DECISION_MADE: lambda s, e: _finish(s, e, Status.DONE),
     kinds.STEP_SKIPPED: lambda s, e: _finish(s, e, Status.SKIPPED),
     kinds.NOTE_ADDED: _note,
+    kinds.ACTION_ITEM_ASSIGNED: _action_item,
     kinds.EVENT_CORRECTED: _corrected,
     kinds.CONTACT_ATTEMPTED: _contact,
     kinds.CONTACT_ESCALATED: _escalated,

@@ -51,6 +51,10 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
         + (f" ({e.data['note']})" if e.data.get("note") else "")
     ),
     kinds.NOTE_ADDED: lambda e: f"note: {e.data.get('text', '')}",
+    kinds.ACTION_ITEM_ASSIGNED: lambda e: (
+        f"action item for {e.data.get('owner')}: {e.data.get('text', '')}"
+        + (f" (due {e.data['due']})" if e.data.get("due") else "")
+    ),
     kinds.EVENT_CORRECTED: lambda e: (
         f"corrects event {e.data.get('corrects')}: {e.data.get('reason', '')}"
     ),

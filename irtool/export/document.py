@@ -2,8 +2,9 @@
 
 Schema `irtool-export/1` (README, "Exports"): `incident` (what the incident is), `verification`
 (the chain and the evidence), `state` (where it stands: steps, calls, actions, evidence,
-notes, and for an exercise the injects and the review's figures) and `events` (every event
-exactly as the journal holds it, hashes included, so the chain can be checked from the file).
+notes, action items, and for an exercise the injects and the review's figures) and `events`
+(every event exactly as the journal holds it, hashes included, so the chain can be checked
+from the file).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def state_document(state: IncidentState) -> dict[str, Any]:
                 "checklist": s.checklist,
                 "option": s.option,
                 "reason": s.reason,
+                "answers": s.answers,
             }
             for s in state.steps.values()
         ],
@@ -84,6 +86,7 @@ def state_document(state: IncidentState) -> dict[str, Any]:
         "applied": {step: hosts for step, hosts in sorted(state.applied.items())},
         "evidence": [asdict(e) for e in state.evidence],
         "notes": [asdict(n) for n in state.notes],
+        "action_items": [asdict(i) for i in state.action_items],
         "corrections": {str(seq): by for seq, by in sorted(state.corrections.items())},
         "exercise": None
         if exercise is None

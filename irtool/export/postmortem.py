@@ -318,19 +318,44 @@ def _postmortem(state: IncidentState) -> Iterator[Block]:
         if isinstance(spec, PostmortemStep):
             found = True
             step = state.steps[spec.id]
-            yield Bullets([(q,) for q in spec.questions])
-            answer = step.note if step.status is Status.DONE else ""
-            yield Para((f"The team's answers: {answer or 'not yet written'}.",))
+            yield Table(
+                ("#", "Question", "The team's answer"),
+                [
+                    Row(((str(n),), (q,), (step.answers[q],) if q in step.answers else ("–",)))
+                    for n, q in enumerate(spec.questions, start=1)
+                ],
+                "lessons",
+            )
+            if step.status is Status.DONE:
+                done = f"{spec.title}: done by {step.by} at {_time(step.at)}"
+                yield Para((done + (f": {step.note}." if step.note else "."),))
+            else:
+                yield Para(
+                    (
+                        f"{spec.title}: {step.status.value}"
+                        + (f" ({step.reason})." if step.reason else "."),
+                    )
+                )
     if not found:
         yield Para(("The runbook has no post-mortem step.",))
-    notes = [n for n in state.notes if n.text.lower().startswith(("action:", "action item:"))]
     yield Heading(3, "Action items")
-    if notes:
-        yield Bullets(
-            [(f"{n.text.split(':', 1)[1].strip()} ({n.by}, {_time(n.at)})",) for n in notes]
-        )
-    else:
-        yield Para(("None recorded (a note starting with ", Code("action:"), " is one)."))
+    if not state.action_items:
+        yield Para(("None recorded.",))
+        return
+    yield Table(
+        ("Action item", "Owner", "Due", "Agreed"),
+        [
+            Row(
+                (
+                    (item.text,),
+                    (item.owner,),
+                    (item.due or "–",),
+                    (Link(f"{_time(item.at)} by {item.by}", f"#event-{item.seq}"),),
+                )
+            )
+            for item in state.action_items
+        ],
+    )
 
 
 def _timeline(events: list[Event]) -> Iterator[Block]:

@@ -221,6 +221,12 @@ class PostmortemStep(StepBase):
     type: Literal["postmortem"]
     questions: list[str] = Field(default_factory=lambda: list(NIST_LESSONS_LEARNED))
 
+    def question(self, key: str) -> str | None:
+        """A question by its number (1, 2, ...) as the screens show it, or by its text."""
+        if key.strip().isdigit() and 1 <= int(key) <= len(self.questions):
+            return self.questions[int(key) - 1]
+        return key if key in self.questions else None
+
 
 Step = Annotated[
     ManualStep

@@ -120,3 +120,26 @@ def drill_scenario(markers: Path) -> str:
     return SCENARIO.replace("MARKER1", str(markers / "web01")).replace(
         "MARKER2", str(markers / "web02")
     )
+
+
+# A post-mortem step and an agenda step, both available at once: the minutes' tests.
+WRAP_UP_RUNBOOK = """\
+id: lessons-first
+title: Lessons first
+summary: A post-mortem step and an agenda step, for the minutes tests.
+version: "1"
+severity: low
+applies_to: [iis]
+triggers: [A drill]
+activation: {may_activate: [security]}
+roles: [security]
+phases:
+  - id: wrap-up
+    title: Wrap up
+    steps:
+      - id: lessons
+        type: postmortem
+        title: Lessons learned
+        questions: ["What happened?", "What would we change?"]
+      - {id: debrief, type: agenda, title: Debrief}
+"""

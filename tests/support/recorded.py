@@ -10,7 +10,7 @@ Call with the working directory set to an empty folder (pytest's monkeypatch.chd
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +178,19 @@ def live_incident(folder: Path) -> str:
         lambda: session.set_reconvene(T0 + timedelta(hours=2), "ann"),
         lambda: session.complete("rotate-creds", "ben", "both rotated", []),
         lambda: session.skip("legacy-check", "ann", "no legacy host in scope"),
-        lambda: session.note("action: patch the upload handler (owner ben)", "ann"),
+        lambda: session.assign_action_item(
+            "patch the upload handler", "ben", "ann", due=date(2026, 11, 28)
+        ),
         lambda: session.handover("cy", "ann"),
-        lambda: session.complete("lessons", "cy", "upload handler unpatched; patch faster"),
+        lambda: session.complete(
+            "lessons",
+            "cy",
+            "held with the web team",
+            answers={
+                "1": "web shell uploaded 01:10, found 02:00, contained 02:19",
+                "What would we do differently?": "patch the upload handler faster",
+            },
+        ),
         lambda: session.note(HOSTILE_NOTE, "ben"),
         lambda: session.close("cy", "Web shell on web01 removed; no data taken."),
     ]

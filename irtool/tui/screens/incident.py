@@ -29,8 +29,9 @@ from irtool.exercise import director
 from irtool.journal import Event, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import PlanError, PlanRow, build_plan
-from irtool.model.steps import ActionStep, CollectStep, DecisionStep
+from irtool.model.steps import ActionStep, AgendaStep, CollectStep, DecisionStep, PostmortemStep
 from irtool.tui.guard import guarded
+from irtool.tui.screens import minutes
 from irtool.tui.screens.confirm import ConfirmAction, Confirmed
 from irtool.tui.screens.prompts import (
     Choice,
@@ -124,6 +125,22 @@ class IncidentScreen(Screen[None]):
             id="incident.reconvene",
             show=False,
             tooltip="Set the time to reconvene",
+        ),
+        Binding(
+            "m",
+            "meeting",
+            "Meeting",
+            id="incident.meeting",
+            show=False,
+            tooltip="Open the agenda step's meeting; again, adjourn it with its outcomes",
+        ),
+        Binding(
+            "i",
+            "action_item",
+            "Action item",
+            id="incident.action_item",
+            show=False,
+            tooltip="Record an action item with its owner",
         ),
         Binding(
             "h",
@@ -286,6 +303,8 @@ class IncidentScreen(Screen[None]):
                 return bool(action_state and not action_state.rolled_back and pending)
             case "rollback":
                 return isinstance(spec, ActionStep) and bool(state.applied.get(spec.id))
+            case "meeting":
+                return state.meeting is not None or isinstance(spec, AgendaStep)
         return True
 
     # -- commands -------------------------------------------------------------------------
@@ -293,6 +312,10 @@ class IncidentScreen(Screen[None]):
     def action_complete(self) -> None:
         step = self.selected
         if not step:
+            return
+        spec = self.state.runbook.step(step)
+        if isinstance(spec, PostmortemStep):
+            minutes.answer_postmortem(self, spec)
             return
         checklist = list(getattr(self.state.runbook.step(step), "checklist", []))
 
@@ -329,6 +352,12 @@ class IncidentScreen(Screen[None]):
 
         options = [(o.id, o.label) for o in spec.options]
         self.app.push_screen(ChoicePrompt(spec.title, spec.question, options), decided)
+
+    def action_meeting(self) -> None:
+        minutes.meeting(self)
+
+    def action_action_item(self) -> None:
+        minutes.action_item(self)
 
     def action_note(self) -> None:
         def noted(result: NoteEntry | None) -> None:

@@ -1,4 +1,4 @@
-"""Small modal forms for the engine's commands: a reason, a note, a choice, a secret.
+"""Small modal forms for the engine's commands: a reason, a note, a choice, a secret, minutes.
 
 Each returns what was entered through `dismiss`, or None when the responder
 backs out with escape: nothing is written until a form is submitted.
@@ -6,6 +6,7 @@ backs out with escape: nothing is written until a form is submitted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -230,3 +231,49 @@ class SecretPrompt(Prompt[Text]):
     def submit(self) -> Text | str:
         secret = self.query_one("#text", Input).value
         return Text(secret) if secret else "type the secret, or escape to let this host fail"
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    placeholder: str = ""
+    required: bool = False
+
+
+class FieldsPrompt(Prompt[dict[str, str]]):
+    """Several lines of text, one per field: the answers to a post-mortem's questions, a
+    meeting's outcome per topic, an action item. `check` says what is wrong, if anything."""
+
+    def __init__(
+        self,
+        title: str,
+        fields: list[Field],
+        ok: str = "OK",
+        check: Callable[[dict[str, str]], str | None] | None = None,
+    ) -> None:
+        super().__init__(title, ok)
+        self.form, self.check = fields, check
+
+    def fields(self) -> ComposeResult:
+        for n, field in enumerate(self.form):
+            yield Label(field.label)
+            yield Input(placeholder=field.placeholder, id=f"field-{n}")
+
+    def submit(self) -> dict[str, str] | str:
+        values = {
+            field.key: self.query_one(f"#field-{n}", Input).value.strip()
+            for n, field in enumerate(self.form)
+        }
+        missing = [f.label.rstrip(":") for f in self.form if f.required and not values[f.key]]
+        if missing:
+            return f"{missing[0]} is needed"
+        return (self.check(values) if self.check else None) or values
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter moves to the next field; on the last one it submits, as ctrl+s does anywhere.
+        event.stop()
+        if event.input.id == f"field-{len(self.form) - 1}":
+            self.action_submit()
+        else:
+            self.focus_next()

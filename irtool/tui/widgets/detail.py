@@ -96,14 +96,24 @@ def _kind_parts(
             if topic.prompt:
                 parts.append(Text(f"  {topic.prompt}", style="dim"))
         parts.append(Text(f"reconvene every {spec.reconvene_every}"))
+        if state.meeting == step_id:
+            parts.append(Text("meeting open: m adjourns it with its outcomes", style="bold"))
+        else:
+            parts.append(Text("m opens the meeting", style="dim"))
     elif isinstance(spec, RotateStep):
         if state.exercise:
             parts.append(Text(EXERCISE_ROTATE, style="bold black on yellow"))
         for rotation in spec.items:
             parts.append(Text(f"• {rotation.title} ({rotation.kind}, {rotation.method})"))
     elif isinstance(spec, PostmortemStep):
-        for question in spec.questions:
-            parts.append(Text(f"? {question}"))
+        for n, question in enumerate(spec.questions, start=1):
+            parts.append(Text(f"{n}. {question}", style="bold"))
+            if question in step.answers:
+                parts.append(Text(f"   {step.answers[question]}"))
+        parts.append(Text("c records the team's answers; i adds an action item", style="dim"))
+        for agreed in state.action_items:
+            due = f", due {agreed.due}" if agreed.due else ""
+            parts.append(Text(f"→ {agreed.text} ({agreed.owner}{due})"))
     elif isinstance(spec, CollectStep | ActionStep):
         if isinstance(spec, ActionStep):
             action = state.actions.get(step_id)
