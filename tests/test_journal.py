@@ -127,6 +127,13 @@ def test_any_single_tampered_event_is_named(tmp_path: Path, how: object, k: int)
     assert verify(path) == (True, None)
     tamper(path, how(k))  # type: ignore[operator]
     assert verify(path) == (False, k)
+    # The export's single pass says the same, and still hands over every row as it now reads.
+    with Journal(path, INCIDENT) as journal:
+        alone = journal.verify()
+        together, events = journal.verified_events()
+        rows = list(journal.events())
+    assert together == alone
+    assert events == rows
 
 
 def test_a_truncated_tail_is_caught_with_the_head(tmp_path: Path) -> None:
@@ -200,3 +207,13 @@ def test_two_processes_writing_at_once_both_land_in_order(tmp_path: Path) -> Non
         mine = [e for e in events if e.actor == actor]
         assert [e.data["text"] for e in mine] == [f"{actor} note {i}" for i in range(150)]
         assert [e.seq for e in mine] == [int(line) for line in out.split()]
+
+
+def test_an_unreadable_event_is_named_and_the_rest_still_read(tmp_path: Path) -> None:
+    path = make(tmp_path, N)
+    tamper(path, ["UPDATE events SET data = '{not json' WHERE seq = 3"])
+    with Journal(path, INCIDENT) as journal:
+        verification, events = journal.verified_events()
+    assert (verification.ok, verification.first_bad_seq) == (False, 3)
+    assert verification.problem == "event 3 holds unreadable data"
+    assert [e.seq for e in events] == [s for s in range(1, N + 1) if s != 3]

@@ -7,8 +7,11 @@ made, because a damaged record must be reported, not hidden.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -35,6 +38,17 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """Millions of small objects are made and none is garbage: the cyclic collector would walk
+    the heap again and again for nothing (half the time of a 100k-event post-mortem)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @click.command()
 @click.argument("incident_id", metavar="ID")
 @click.option(
@@ -45,12 +59,13 @@ def _write(path: Path, text: str) -> None:
 )
 def export(incident_id: str, form: str, output: Path | None) -> None:
     """Export incident ID: a post-mortem (markdown, html) or a timeline (json, csv, timesketch)."""
-    try:
-        recorded = read_incident(incident_id)
-    except (ValueError, JournalError) as exc:
-        fail(str(exc))
-        return
-    text = FORMATS[form](recorded)
+    with _collector_off():
+        try:
+            recorded = read_incident(incident_id)
+        except (ValueError, JournalError) as exc:
+            fail(str(exc))
+            return
+        text = FORMATS[form](recorded)
     if output:
         _write(output, text)
     else:

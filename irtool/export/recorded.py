@@ -45,8 +45,7 @@ def read_incident(incident: str) -> Recorded:
     if not path.exists():
         raise ValueError(f"no incident {incident}")
     with Journal(path, incident) as journal:
-        verification = journal.verify()
-        events = list(journal.events())
+        verification, events = journal.verified_events()
     if not events:
         raise ValueError(f"incident {incident} has no events")
     state = IncidentState.opened(events[0])

@@ -178,7 +178,7 @@ class Journal:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
-                problem = _chain_problem(row, expected_seq, prev, self.incident)
+                problem = _chain_problem(row, _readable(row), expected_seq, prev, self.incident)
                 if problem is not None:
                     at = min(row[0], expected_seq)
                     return Verification(False, expected_seq - 1, prev, at, problem)
@@ -195,15 +195,45 @@ class Journal:
             )
         return Verification(True, count, prev)
 
+    def verified_events(self) -> tuple[Verification, list[Event]]:
+        """Every event and the chain's verification, in one pass over the journal (what an
+        export reads). Past a break the events are still returned, as they now read; an
+        event whose data cannot be read at all is left out, and the verification names it."""
+        events: list[Event] = []
+        found: Verification | None = None
+        expected_seq, prev = 1, GENESIS
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            for row in rows:
+                event = _readable(row)
+                if found is None:
+                    problem = _chain_problem(row, event, expected_seq, prev, self.incident)
+                    if problem is None:
+                        prev, expected_seq = row[10], expected_seq + 1
+                    else:
+                        at = min(row[0], expected_seq)
+                        found = Verification(False, expected_seq - 1, prev, at, problem)
+                if event is not None:
+                    events.append(event)
+        return found or Verification(True, expected_seq - 1, prev), events
 
-def _chain_problem(row: tuple[Any, ...], expected_seq: int, prev: str, incident: str) -> str | None:
-    """Why `row` does not continue the chain at `expected_seq` after `prev`, or None."""
+
+def _readable(row: tuple[Any, ...]) -> Event | None:
+    try:
+        return _row_event(row)
+    except (ValueError, TypeError):
+        return None
+
+
+def _chain_problem(
+    row: tuple[Any, ...], event: Event | None, expected_seq: int, prev: str, incident: str
+) -> str | None:
+    """Why `row` (read as `event`) does not continue the chain at `expected_seq` after `prev`,
+    or None."""
     seq = row[0]
     if seq != expected_seq:
         return f"event {expected_seq} is missing (event {seq} comes next)"
-    try:
-        event = _row_event(row)
-    except (ValueError, TypeError):
+    if event is None:
         return f"event {seq} holds unreadable data"
     if event.prev_hash != prev:
         return f"event {seq} does not follow event {seq - 1}: events were removed, added or moved"
