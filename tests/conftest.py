@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,3 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def _bugs_fail_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """The UI turns an unexpected exception into a notification; in tests it must fail."""
     monkeypatch.setenv("IRTOOL_DEBUG", "1")
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The two recorded incidents of the export tests (tests/support/recorded.py), built once."""
+    from tests.support.recorded import record_both
+
+    return record_both(tmp_path_factory.mktemp("recorded"))

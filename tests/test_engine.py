@@ -11,6 +11,7 @@ from irtool.engine import kinds
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import Status
 from irtool.model.loader import load_contacts, load_inventory, load_runbook
+from irtool.model.problems import InvalidFile
 from tests.conftest import ROOT
 from tests.support.drill import WRAP_UP_RUNBOOK
 
@@ -240,6 +241,14 @@ def test_post_mortem_answers_by_number_or_text_in_the_runbooks_order(
         "no question 'Why\\?'",
         lambda: wrap_up.complete("lessons", "ann", answers={"Why?": "x"}),
     )
+    refused(
+        wrap_up, "no question '²'", lambda: wrap_up.complete("lessons", "ann", answers={"²": "x"})
+    )
+    refused(
+        wrap_up,
+        "question 1 is answered twice",
+        lambda: wrap_up.complete("lessons", "ann", answers={"1": "x", "What happened?": "y"}),
+    )
     wrap_up.complete(
         "lessons",
         "cy",
@@ -281,3 +290,13 @@ def test_a_meeting_records_outcomes_only_for_its_agenda(wrap_up: IncidentSession
     closed = wrap_up.close_meeting("ann", {"threat": "web shell", "strategy": "contain"})
     assert closed.data["outcomes"] == {"threat": "web shell", "strategy": "contain"}
     assert reopen(wrap_up).state.meeting is None
+
+
+def test_a_question_asked_twice_is_a_runbook_error(tmp_path: Path) -> None:
+    twice = WRAP_UP_RUNBOOK.replace('"What would we change?"', '"What happened?"')
+    (tmp_path / "twice.yaml").write_text(twice)
+    with pytest.raises(InvalidFile) as caught:
+        load_runbook(tmp_path / "twice.yaml")
+    (problem,) = caught.value.problems
+    assert "question asked twice: 'What happened?'" in str(problem)
+    assert str(problem).startswith(f"{tmp_path / 'twice.yaml'}:")

@@ -18,19 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from irtool.engine import kinds
+from irtool.export.report import TARGET
 from tests.support.cli import irtool
-from tests.support.recorded import record_both
+from tests.support.recorded import HOSTILE_NOTE
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "export"
 SUFFIX = {"markdown": "md", "html": "html", "json": "json", "csv": "csv", "timesketch": "jsonl"}
 EVERY_KIND = {v for k, v in vars(kinds).items() if k.isupper() and isinstance(v, str)}
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return record_both(tmp_path_factory.mktemp("recorded"))
 
 
 def export(recorded: dict[str, Any], which: str, form: str) -> str:
@@ -77,13 +75,35 @@ def test_the_post_mortem_says_what_a_team_circulates(recorded: dict[str, Any]) -
     ):
         assert needed in live, needed
     assert "EXERCISE" not in live
-    # A note's markup is shown, not rendered: no html, no image a viewer would fetch.
-    assert "note: \\<img src=" in live and "!\\[x]" in live
-    assert re.search(r"<img|!\[", live.replace("\\<", "").replace("!\\[", "")) is None
     exercise = export(recorded, "exercise", "markdown")
     assert "> **EXERCISE.**" in exercise
     assert "## After-action review (exercise)" in exercise
     assert "| First evidence | 0:15:00 | 0:02:30 |" in exercise
+
+
+def tokens(text: str) -> list[Token]:
+    """Every token a CommonMark viewer (with html and tables on) makes of the text."""
+    parser = MarkdownIt("commonmark", {"html": True}).enable("table")
+    found = []
+    for token in parser.parse(text):
+        found += [token, *(token.children or [])]
+    return found
+
+
+@pytest.mark.parametrize("which", ["live", "exercise"])
+def test_the_markdown_shows_markup_as_text_and_links_only_inside(
+    recorded: dict[str, Any], which: str
+) -> None:
+    """A viewer renders the report: what a note or a host wrote loads nothing and links
+    nowhere; the only html is the event anchors, the only links go inside or to evidence."""
+    seen = tokens(export(recorded, which, "markdown"))
+    raw = [t.content for t in seen if t.type in ("html_inline", "html_block")]
+    assert raw and all(re.fullmatch(r'<a id="event-\d+">|</a>', h) for h in raw), raw
+    assert not [t for t in seen if t.type == "image"]
+    hrefs = [str(t.attrs["href"]) for t in seen if t.type == "link_open"]
+    assert hrefs and all(TARGET.fullmatch(h) for h in hrefs), hrefs
+    if which == "live":  # the note, as its writer typed it, in the timeline's cell
+        assert f"note: {HOSTILE_NOTE}" in [t.content for t in seen if t.type == "text"]
 
 
 def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
@@ -143,3 +163,24 @@ def test_a_broken_chain_is_stated_in_the_export_and_on_stderr(
     assert chain[0] == "verified" and set(chain[1:]) == {
         "UNVERIFIED: the chain is broken at event 2"
     }
+
+
+def test_an_incident_whose_opening_event_cannot_be_read_is_refused_in_one_line(
+    recorded: dict[str, Any], tmp_path: Path
+) -> None:
+    copy_home = tmp_path / "home"
+    shutil.copytree(
+        recorded["home"] / "incidents" / recorded["live"],
+        copy_home / "incidents" / recorded["live"],
+    )
+    db = sqlite3.connect(copy_home / "incidents" / recorded["live"] / "journal.sqlite")
+    with db:
+        db.execute("DROP TRIGGER events_are_never_updated")
+        db.execute("UPDATE events SET data = 'null' WHERE seq = 1")
+    db.close()
+    done = irtool({**recorded["env"], "IRTOOL_HOME": str(copy_home)}, "export", recorded["live"])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"irtool: incident {recorded['live']} cannot be read: its opening event is missing or "
+        "unreadable (event 1 holds unreadable data)\n"
+    )

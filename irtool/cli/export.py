@@ -42,11 +42,13 @@ def _write(path: Path, text: str) -> None:
 def _collector_off() -> Iterator[None]:
     """Millions of small objects are made and none is garbage: the cyclic collector would walk
     the heap again and again for nothing (half the time of a 100k-event post-mortem)."""
+    was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if was_on:
+            gc.enable()
 
 
 @click.command()

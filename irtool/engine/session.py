@@ -44,6 +44,8 @@ def _answers(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
         question = spec.question(key)
         if question is None:
             raise Refused(f"step '{step}' has no question '{key}' (1-{len(spec.questions)})")
+        if question in by_question:
+            raise Refused(f"question {spec.questions.index(question) + 1} is answered twice")
         by_question[question] = answer
     return {q: by_question[q] for q in spec.questions if q in by_question}
 

@@ -149,7 +149,7 @@ def _dump(value: Any, indent: str = "") -> str:
     """
     inner = indent + "  "
     if isinstance(value, dict) and value:
-        members = (f"{inner}{_compact(k)}: {_dump(value[k], inner)}" for k in sorted(value))
+        members = (f"{inner}{_compact(str(k))}: {_dump(value[k], inner)}" for k in sorted(value))
         return "{\n" + ",\n".join(members) + f"\n{indent}}}"
     if isinstance(value, list) and value:
         return "[\n" + ",\n".join(inner + _compact(v) for v in value) + f"\n{indent}]"

@@ -6,6 +6,7 @@ note cannot break a table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from irtool.exercise.review import Review
@@ -24,11 +25,23 @@ from irtool.export.report import (
     Table,
 )
 
+# What could turn text into markup that loads or links: raw html and autolinks (<), images
+# and links ([ ]), code spans (`), and the backslash that would undo an escape. Emphasis is
+# left alone: it cannot load anything, and file names are full of underscores.
+_ESCAPED = str.maketrans({c: "\\" + c for c in "\\<[]`"})
+
 
 def _text(text: str) -> str:
-    """Text as text: no raw html and no image, so a viewer of the report loads nothing that a
-    note or a host's file name put there (a code span needs none of this)."""
-    return text.replace("<", "\\<").replace("![", "!\\[")
+    """Text as text, so a viewer of the report loads nothing a note or a host put there."""
+    return text.translate(_ESCAPED)
+
+
+def _code(text: str) -> str:
+    """A code span whose fence is longer than any run of backticks inside it (CommonMark)."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _spans(spans: Inline, table: bool = False) -> str:
@@ -40,7 +53,7 @@ def _spans(spans: Inline, table: bool = False) -> str:
         if isinstance(span, str):
             out.append(cell(_text(span)))
         elif isinstance(span, Code):
-            out.append(f"`{cell(span.text)}`")
+            out.append(_code(cell(span.text)))
         elif isinstance(span, Strong):
             out.append(f"**{cell(_text(span.text))}**")
         else:

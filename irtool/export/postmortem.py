@@ -16,6 +16,7 @@ from irtool.exercise.review import review
 from irtool.export.after_action import after_action
 from irtool.export.recorded import Recorded
 from irtool.export.report import (
+    TARGET,
     Block,
     Bullets,
     Callout,
@@ -25,6 +26,7 @@ from irtool.export.report import (
     Link,
     Para,
     Row,
+    Span,
     Strong,
     Table,
     inline,
@@ -37,20 +39,23 @@ def _time(at: str | None) -> str:
     return (at or "").replace("T", " ").replace("Z", "")[:19] + (" UTC" if at else "")
 
 
-def _text(value: object) -> str:
+def _or_empty(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _event_link(event: Event, text: str) -> Link:
-    return Link(text, f"#event-{event.seq}")
+def _event_link(seq: int, text: str) -> Link:
+    return Link(text, f"#event-{seq}")
 
 
-def _evidence_link(sha256: str, text: str | Code) -> Link:
-    return Link(text, f"evidence/{sha256}")
+def _evidence_link(sha256: str, text: str | Code) -> Span:
+    """A link to the evidence file; a value that is no SHA-256 (a tampered journal) is shown
+    as it is, unlinked."""
+    href = f"evidence/{sha256}"
+    return Link(text, href) if TARGET.fullmatch(href) else text
 
 
 def _evidence_links(event: Event) -> Inline:
-    links: list[str | Link] = []
+    links: list[Span] = []
     for stream in ("stdout", "stderr", "file"):
         item = event.data.get(stream)
         if isinstance(item, dict) and item.get("sha256"):
@@ -184,7 +189,7 @@ def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:
         order = [t for t in titles if t in outcomes] + [t for t in outcomes if t not in titles]
         if order:
             yield Bullets(
-                [(Strong(_text(titles.get(t, t))), ": ", _text(outcomes[t])) for t in order]
+                [(Strong(_or_empty(titles.get(t, t))), ": ", _or_empty(outcomes[t])) for t in order]
             )
         else:
             yield Para(("No outcome was written down.",))
@@ -210,10 +215,10 @@ def _decisions(state: IncidentState, events: list[Event]) -> Iterator[Block]:
             Row(
                 (
                     (_time(e.occurred_at),),
-                    (_text(question),),
-                    (_text(e.data.get("label")),),
+                    (_or_empty(question),),
+                    (_or_empty(e.data.get("label")),),
                     (e.actor,),
-                    (_text(e.data.get("note")),),
+                    (_or_empty(e.data.get("note")),),
                 )
             )
         )
@@ -236,8 +241,8 @@ def _containment(state: IncidentState, events: list[Event]) -> Iterator[Block]:
         [
             Row(
                 (
-                    (_event_link(e, _time(e.occurred_at)),),
-                    (_text(e.step),),
+                    (_event_link(e.seq, _time(e.occurred_at)),),
+                    (_or_empty(e.step),),
                     (e.host or "",),
                     (describe(e),),
                     (e.actor,),
@@ -292,7 +297,7 @@ def _evidence(state: IncidentState) -> Iterator[Block]:
             rows.append(
                 Row(
                     (
-                        (Link(str(e.seq), f"#event-{e.seq}"),),
+                        (_event_link(e.seq, str(e.seq)),),
                         (e.host,),
                         (what,),
                         (e.purpose,),
@@ -350,7 +355,7 @@ def _postmortem(state: IncidentState) -> Iterator[Block]:
                     (item.text,),
                     (item.owner,),
                     (item.due or "–",),
-                    (Link(f"{_time(item.at)} by {item.by}", f"#event-{item.seq}"),),
+                    (_event_link(item.seq, f"{_time(item.at)} by {item.by}"),),
                 )
             )
             for item in state.action_items

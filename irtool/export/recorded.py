@@ -46,8 +46,12 @@ def read_incident(incident: str) -> Recorded:
         raise ValueError(f"no incident {incident}")
     with Journal(path, incident) as journal:
         verification, events = journal.verified_events()
-    if not events:
-        raise ValueError(f"incident {incident} has no events")
+    if not events or events[0].seq != 1 or events[0].kind != "incident.opened":
+        # Without its opening event nothing can be folded: the runbook itself is in it.
+        raise ValueError(
+            f"incident {incident} cannot be read: its opening event is missing or unreadable"
+            + (f" ({verification.problem})" if verification.problem else "")
+        )
     state = IncidentState.opened(events[0])
     for event in events[1:]:
         state.apply(event)

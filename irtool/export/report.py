@@ -7,6 +7,7 @@ renderer escapes for its own syntax.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +25,10 @@ class Strong:
     text: str
 
 
+# Inside the report, or an evidence file beside it named by its SHA-256: nothing else.
+TARGET = re.compile(r"#[a-z0-9-]+|evidence/[0-9a-f]{64}")
+
+
 @dataclass(frozen=True)
 class Link:
     """A link inside the report (`#event-12`) or to a file beside it (`evidence/<sha256>`).
@@ -32,6 +37,10 @@ class Link:
 
     text: str | Code
     href: str
+
+    def __post_init__(self) -> None:
+        if not TARGET.fullmatch(self.href):
+            raise ValueError(f"a report links only inside itself or to its evidence: {self.href}")
 
 
 Span = str | Code | Strong | Link

@@ -67,9 +67,10 @@ class Verification:
 
 def _row_event(row: tuple[Any, ...]) -> Event:
     seq, incident, occurred, recorded, actor, kind, step, host, data, prev, digest = row
-    return Event(
-        seq, incident, occurred, recorded, actor, kind, step, host, json.loads(data), prev, digest
-    )
+    content = json.loads(data)
+    if not isinstance(content, dict):
+        raise TypeError(f"event {seq} holds {type(content).__name__}, not an object")
+    return Event(seq, incident, occurred, recorded, actor, kind, step, host, content, prev, digest)
 
 
 class Journal:
@@ -198,7 +199,8 @@ class Journal:
     def verified_events(self) -> tuple[Verification, list[Event]]:
         """Every event and the chain's verification, in one pass over the journal (what an
         export reads). Past a break the events are still returned, as they now read; an
-        event whose data cannot be read at all is left out, and the verification names it."""
+        event whose data cannot be read at all is left out (the verification names the first
+        break, which is at or before it)."""
         events: list[Event] = []
         found: Verification | None = None
         expected_seq, prev = 1, GENESIS

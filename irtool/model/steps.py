@@ -223,9 +223,17 @@ class PostmortemStep(StepBase):
 
     def question(self, key: str) -> str | None:
         """A question by its number (1, 2, ...) as the screens show it, or by its text."""
-        if key.strip().isdigit() and 1 <= int(key) <= len(self.questions):
-            return self.questions[int(key) - 1]
+        number = key.strip()
+        if number.isascii() and number.isdecimal() and 1 <= int(number) <= len(self.questions):
+            return self.questions[int(number) - 1]
         return key if key in self.questions else None
+
+    @model_validator(mode="after")
+    def _questions_differ(self) -> Self:
+        twice = sorted({q for q in self.questions if self.questions.count(q) > 1})
+        if twice:
+            raise ValueError(f"question asked twice: {twice[0]!r}")
+        return self
 
 
 Step = Annotated[

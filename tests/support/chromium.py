@@ -111,6 +111,13 @@ class Chromium:
             if e["method"] == "Network.requestWillBeSent"
         ]
 
+    def evaluate(self, expression: str) -> Any:
+        """A JavaScript expression's value in the page (the page's own scripts cannot run)."""
+        result = self._call(
+            "Runtime.evaluate", session=True, expression=expression, returnByValue=True
+        )
+        return result["result"].get("value")
+
     def screenshot(self) -> bytes:
         """The whole page, top to bottom, as a PNG."""
         data = self._call(

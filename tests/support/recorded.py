@@ -34,7 +34,10 @@ from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 # Markup in a note (a pasted log line, an attacker's file name): every report shows it as text
 # and loads nothing.
-HOSTILE_NOTE = '<img src="http://canary.invalid/note.png"> & ![x](http://canary.invalid/x.png)'
+HOSTILE_NOTE = (
+    '<img src="http://canary.invalid/note.png"> & ![x](http://canary.invalid/x.png) '
+    "\\<img src=http://canary.invalid/escaped.png> `a` <http://canary.invalid/auto> | C:\\inetpub"
+)
 
 FULL_RUNBOOK = """\
 id: full

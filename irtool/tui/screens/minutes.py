@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 NOTE = "note"
 RECONVENE = "reconvene in"
+MAX_MINUTES = 7 * 24 * 60
 
 
 def answer_postmortem(screen: IncidentScreen, spec: PostmortemStep) -> None:
@@ -39,7 +40,8 @@ def meeting(screen: IncidentScreen) -> None:
         step = screen.selected
         if step and isinstance(state.runbook.step(step), AgendaStep):
             screen.write(lambda s: s.open_meeting(step, screen.actor))
-            screen.app.notify("Meeting open: m again adjourns it with its outcomes.")
+            if screen.state.meeting == step:  # a refusal has been said already
+                screen.app.notify("Meeting open: m again adjourns it with its outcomes.")
         return
     spec = state.runbook.step(state.meeting)
     topics = spec.topics if isinstance(spec, AgendaStep) else []
@@ -48,7 +50,9 @@ def meeting(screen: IncidentScreen) -> None:
 
     def minutes(values: dict[str, str]) -> str | None:
         given = values[RECONVENE]
-        return None if not given or given.isdigit() else f"'{given}' is not a number of minutes"
+        if not given or (given.isascii() and given.isdecimal() and int(given) <= MAX_MINUTES):
+            return None
+        return f"'{given}' is not a number of minutes up to {MAX_MINUTES} (a week)"
 
     def adjourned(values: dict[str, str] | None) -> None:
         if values is None:
