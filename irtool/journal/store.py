@@ -175,49 +175,62 @@ class Journal:
 
     def verify(self, expected_head: str | None = None) -> Verification:
         """Recompute the chain; name the first event that was edited, removed, added or moved."""
-        expected_seq, prev, seen_head = 1, GENESIS, expected_head is None
+        chain, seen_head = _Chain(self.incident), expected_head is None
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
-                problem = _chain_problem(row, _readable(row), expected_seq, prev, self.incident)
-                if problem is not None:
-                    at = min(row[0], expected_seq)
-                    return Verification(False, expected_seq - 1, prev, at, problem)
-                prev, expected_seq = row[10], expected_seq + 1
-                seen_head = seen_head or prev == expected_head
-        count = expected_seq - 1
+                chain.follow(row)
+                if chain.broken:
+                    return chain.broken
+                seen_head = seen_head or chain.prev == expected_head
+        found = chain.verification
         if not seen_head:
             return Verification(
                 False,
-                count,
-                prev,
-                count + 1,
+                found.count,
+                found.head,
+                found.count + 1,
                 f"the head {expected_head} is not in the journal: events were removed from its end",
             )
-        return Verification(True, count, prev)
+        return found
 
     def verified_events(self) -> tuple[Verification, list[Event]]:
         """Every event and the chain's verification, in one pass over the journal (what an
         export reads). Past a break the events are still returned, as they now read; an
         event whose data cannot be read at all is left out (the verification names the first
         break, which is at or before it)."""
-        events: list[Event] = []
-        found: Verification | None = None
-        expected_seq, prev = 1, GENESIS
+        chain, events = _Chain(self.incident), []
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
-                event = _readable(row)
-                if found is None:
-                    problem = _chain_problem(row, event, expected_seq, prev, self.incident)
-                    if problem is None:
-                        prev, expected_seq = row[10], expected_seq + 1
-                    else:
-                        at = min(row[0], expected_seq)
-                        found = Verification(False, expected_seq - 1, prev, at, problem)
+                event = chain.follow(row)
                 if event is not None:
                     events.append(event)
-        return found or Verification(True, expected_seq - 1, prev), events
+        return chain.verification, events
+
+
+class _Chain:
+    """The hash chain followed row by row: where it stands, and its first break once found."""
+
+    def __init__(self, incident: str) -> None:
+        self.incident, self.expected_seq, self.prev = incident, 1, GENESIS
+        self.broken: Verification | None = None
+
+    def follow(self, row: tuple[Any, ...]) -> Event | None:
+        """The row as an event (None: unreadable); past a break, rows are read, not checked."""
+        event = _readable(row)
+        if self.broken is None:
+            problem = _chain_problem(row, event, self.expected_seq, self.prev, self.incident)
+            if problem is None:
+                self.prev, self.expected_seq = row[10], self.expected_seq + 1
+            else:
+                at = min(row[0], self.expected_seq)
+                self.broken = Verification(False, self.expected_seq - 1, self.prev, at, problem)
+        return event
+
+    @property
+    def verification(self) -> Verification:
+        return self.broken or Verification(True, self.expected_seq - 1, self.prev)
 
 
 def _readable(row: tuple[Any, ...]) -> Event | None:

@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -473,40 +474,44 @@ class SshConnection(Connection):
 
     def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
         line, stdin = remote_command(command, shell, self.host.os)
-        channel = self._session(deadline)
-        forget = deadline.cancel.on_cancel(channel.close)
-        # paramiko waits for the exec reply without a timeout: a host that never answers it
-        # would hold this thread past the deadline, so the channel is closed at the deadline.
-        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            channel.exec_command(line)
-            if stdin:
-                channel.sendall(stdin)
-            # EOF on stdin: a command that reads it must not wait for us forever.
-            channel.shutdown_write()
-            return self._drain(channel, deadline, on_output)
-        except HostFailure:
-            self._stop(channel)
-            raise
-        except (paramiko.SSHException, OSError, EOFError) as broken:
-            self._stop(channel)
-            deadline.check()
-            raise HostFailure(Failure.ERROR, f"the SSH channel broke: {broken}") from None
-        finally:
-            watchdog.cancel()
-            forget()
-            channel.close()
+        with self._session(deadline) as channel:
+            try:
+                channel.exec_command(line)
+                if stdin:
+                    channel.sendall(stdin)
+                # EOF on stdin: a command that reads it must not wait for us forever.
+                channel.shutdown_write()
+                return self._drain(channel, deadline, on_output)
+            except HostFailure:
+                self._stop(channel)
+                raise
+            except (paramiko.SSHException, OSError, EOFError) as broken:
+                self._stop(channel)
+                deadline.check()
+                raise HostFailure(Failure.ERROR, f"the SSH channel broke: {broken}") from None
 
-    def _session(self, deadline: Deadline) -> paramiko.Channel:
+    @contextlib.contextmanager
+    def _session(self, deadline: Deadline) -> Iterator[paramiko.Channel]:
+        """A channel that is closed at the deadline, on a cancel, and when the block ends.
+
+        paramiko waits for an exec reply or an SFTP version handshake without a timeout: a host
+        that never answers would hold this thread past the deadline, so a watchdog closes it."""
         try:
             channel = self.transport.open_session(timeout=deadline.sub(30))
         except (paramiko.SSHException, OSError, EOFError) as failed:
             deadline.check()
             raise HostFailure(Failure.ERROR, f"cannot open an SSH session: {failed}") from None
         channel.settimeout(deadline.sub(30))
-        return channel
+        forget = deadline.cancel.on_cancel(channel.close)
+        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield channel
+        finally:
+            watchdog.cancel()
+            forget()
+            channel.close()
 
     @staticmethod
     def _drain(channel: paramiko.Channel, deadline: Deadline, on_output: OnOutput) -> int:
@@ -548,43 +553,33 @@ class SshConnection(Connection):
 
     def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
         """SFTP, in chunks; the host hashes the same bytes so a short or bent read is caught."""
-        channel = self._session(deadline)
-        # Registered before the subsystem request: an sftp-server that never answers its
-        # version handshake must not outlive the deadline or a cancel.
-        forget = deadline.cancel.on_cancel(channel.close)
-        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
-        watchdog.daemon = True
-        watchdog.start()
-        try:
+        with self._session(deadline) as channel:
             try:
-                channel.invoke_subsystem("sftp")
-                sftp = paramiko.SFTPClient(channel)
-            except (paramiko.SSHException, EOFError, OSError):
+                try:
+                    channel.invoke_subsystem("sftp")
+                    sftp = paramiko.SFTPClient(channel)
+                except (paramiko.SSHException, EOFError, OSError):
+                    deadline.check()
+                    raise HostFailure(
+                        Failure.PROTOCOL, f"{self.host.name} offers no SFTP to fetch {path} with"
+                    ) from None
+                try:
+                    with sftp.open(path, "rb") as remote:
+                        size = remote.stat().st_size or 0
+                        remote.prefetch(size)
+                        left = size
+                        while left > 0:
+                            deadline.check()
+                            data = remote.read(min(CHUNK * 4, left))
+                            if not data:
+                                break
+                            on_data(data)
+                            left -= len(data)
+                finally:
+                    sftp.close()
+            except (OSError, paramiko.SSHException, EOFError) as failed:
                 deadline.check()
-                raise HostFailure(
-                    Failure.PROTOCOL, f"{self.host.name} offers no SFTP to fetch {path} with"
-                ) from None
-            try:
-                with sftp.open(path, "rb") as remote:
-                    size = remote.stat().st_size or 0
-                    remote.prefetch(size)
-                    left = size
-                    while left > 0:
-                        deadline.check()
-                        data = remote.read(min(CHUNK * 4, left))
-                        if not data:
-                            break
-                        on_data(data)
-                        left -= len(data)
-            finally:
-                sftp.close()
-        except (OSError, paramiko.SSHException, EOFError) as failed:
-            deadline.check()
-            raise HostFailure(Failure.ERROR, f"cannot fetch {path}: {failed}") from None
-        finally:
-            watchdog.cancel()
-            forget()
-            channel.close()
+                raise HostFailure(Failure.ERROR, f"cannot fetch {path}: {failed}") from None
         digest = self._remote_sha256(path, size, deadline)
         return Fetched(size=size, sha256=digest)
 

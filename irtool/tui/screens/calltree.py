@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 from irtool.engine.state import CallTree, IncidentState
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.screens.prompts import TextPrompt
+from irtool.tui.widgets.tables import refilled, row_under_cursor
 
 if TYPE_CHECKING:
     from irtool.tui.screens.incident import IncidentScreen
@@ -76,15 +77,12 @@ class CallTreeScreen(Screen[None]):
 
     def redraw(self) -> None:
         table = self.query_one("#roles", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for role, tree in self.state.calls.items():
-            style = "green" if tree.reached else ("red" if tree.next_person is None else "")
-            table.add_row(
-                role, Text(tree_status(tree), style=style), str(len(tree.attempts)), key=role
-            )
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        with refilled(table):
+            for role, tree in self.state.calls.items():
+                style = "green" if tree.reached else ("red" if tree.next_person is None else "")
+                table.add_row(
+                    role, Text(tree_status(tree), style=style), str(len(tree.attempts)), key=role
+                )
         self.show_role()
 
     def extend(self, events: object) -> None:
@@ -93,10 +91,7 @@ class CallTreeScreen(Screen[None]):
 
     @property
     def role(self) -> str | None:
-        table = self.query_one("#roles", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return row_under_cursor(self.query_one("#roles", DataTable))
 
     def show_role(self) -> None:
         role = self.role

@@ -25,6 +25,7 @@ from irtool.export.markdown import review_markdown
 from irtool.journal import Event
 from irtool.tui.screens.prompts import Choice, ChoicePrompt, TextPrompt
 from irtool.tui.screens.prompts import Text as Typed
+from irtool.tui.widgets.tables import refilled, row_under_cursor
 
 if TYPE_CHECKING:
     from irtool.tui.screens.incident import IncidentScreen
@@ -97,28 +98,24 @@ class FacilitatorScreen(Screen[None]):
 
     def redraw(self) -> None:
         table = self.query_one("#injects", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for fired in self.exercise.fired.values():
-            answered = fired.handled_at is not None
-            table.add_row(
-                f"T+{clock(fired.offset)}",
-                Text("handled" if answered else "WAITING", style="green" if answered else "bold"),
-                fired.to,
-                fired.title,
-                key=fired.id,
-            )
-        for coming in schedule(self.state):
-            when = (
-                f"T+{clock(coming.due)}"
-                if coming.due is not None
-                else f"after {coming.inject.after}"
-            )
-            table.add_row(
-                when, "to come", coming.inject.to, coming.inject.title, key=coming.inject.id
-            )
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        with refilled(table):
+            for fired in self.exercise.fired.values():
+                answered = fired.handled_at is not None
+                status = Text(
+                    "handled" if answered else "WAITING", style="green" if answered else "bold"
+                )
+                table.add_row(
+                    f"T+{clock(fired.offset)}", status, fired.to, fired.title, key=fired.id
+                )
+            for coming in schedule(self.state):
+                when = (
+                    f"T+{clock(coming.due)}"
+                    if coming.due is not None
+                    else f"after {coming.inject.after}"
+                )
+                table.add_row(
+                    when, "to come", coming.inject.to, coming.inject.title, key=coming.inject.id
+                )
         self.show_clock()
         self.show_inject()
         self.refresh_bindings()
@@ -129,10 +126,7 @@ class FacilitatorScreen(Screen[None]):
 
     @property
     def selected(self) -> str | None:
-        table = self.query_one("#injects", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return row_under_cursor(self.query_one("#injects", DataTable))
 
     def show_inject(self) -> None:
         chosen = self.selected

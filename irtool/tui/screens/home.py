@@ -16,6 +16,7 @@ from irtool.engine.listing import IncidentSummary, list_incidents
 from irtool.model.loader import Kind, detect_kind, load_runbook
 from irtool.model.problems import InvalidFile
 from irtool.model.yamlsource import read
+from irtool.tui.widgets.tables import row_under_cursor
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,10 @@ class HomeScreen(Screen[None]):
 
     def action_choose(self) -> None:
         table = self.focused
-        if isinstance(table, DataTable) and table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            self.choose(table, str(key))
+        if isinstance(table, DataTable):
+            key = row_under_cursor(table)
+            if key is not None:
+                self.choose(table, key)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "exercise":
@@ -154,9 +156,9 @@ class HomeScreen(Screen[None]):
 
         table = self.query_one("#runbooks", DataTable)
         app = self.app
-        if table.row_count and isinstance(app, IrtoolApp):
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            app.start_runbook(Path(str(key)), exercise=True)
+        key = row_under_cursor(table)
+        if key is not None and isinstance(app, IrtoolApp):
+            app.start_runbook(Path(key), exercise=True)
 
     def choose(self, table: DataTable[object], key: str) -> None:
         from irtool.tui.app import IrtoolApp
