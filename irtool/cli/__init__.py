@@ -13,6 +13,7 @@ import click
 from irtool import __version__
 from irtool.cli.exits import Exit
 from irtool.model.problems import InvalidFile
+from irtool.remote.limits import raise_descriptor_limit
 
 # name -> (module, attribute). Loaded when asked for, as pip does, so `irtool open` pays for
 # the terminal UI's imports and not for every other command's.
@@ -112,5 +113,7 @@ def cli(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Before anything opens a descriptor: a run of many hosts needs more than the usual 1024.
+    raise_descriptor_limit()
     cli.main(args=argv, prog_name="irtool")
     sys.exit(0)  # pragma: no cover - click exits itself

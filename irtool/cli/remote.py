@@ -118,13 +118,23 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
         prompt = _prompt_secret if sys.stdin.isatty() else None
         return live_transports(RunSecrets(prompt=prompt, redactor=redactor))
 
+    from irtool.remote.limits import fit_parallel, in_use
+
+    transports = transports_for(current.state, live)
+    # As many hosts at once as the descriptors allow: past them, hosts would fail one by one
+    # with "Too many open files".
+    inventory = current.state.inventory
+    names = [str(inventory.resolve(h).transport) for h in inventory.hosts] if inventory else []
+    parallel = fit_parallel(pool, in_use(transports, names))
+    if parallel.lowered:
+        click.echo(f"irtool: {parallel.message()}", err=True)
     return Runner(
         current,
-        transports_for(current.state, live),
+        transports,
         store,
         actor,
         redactor=redactor,
-        pool=pool,
+        pool=parallel.allowed,
         on_progress=_printer(as_json, redactor),
     )
 

@@ -11,6 +11,10 @@ matters: a ten-command triage pays for one SSH handshake, not ten.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import re
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -100,10 +104,16 @@ class Deadline:
 
     def check(self) -> None:
         """Raise if the run was cancelled or the deadline has passed."""
+        if self.cancel.is_set() or time.monotonic() >= self.at:
+            raise self.cut_short()
+
+    def cut_short(self) -> HostFailure:
+        """What a command stopped by a cancel or by its deadline is recorded as. Whatever the
+        host says after we stopped it (an exit status from the SIGPIPE our close caused) is
+        not the command's own result."""
         if self.cancel.is_set():
-            raise HostFailure(Failure.CANCELLED, "cancelled by the responder")
-        if time.monotonic() >= self.at:
-            raise HostFailure(Failure.TIMEOUT, f"no result within {self.seconds:g} s")
+            return HostFailure(Failure.CANCELLED, "cancelled by the responder")
+        return HostFailure(Failure.TIMEOUT, f"no result within {self.seconds:g} s")
 
     def wait(self, seconds: float) -> None:
         """Sleep up to `seconds`, waking at once on cancel; then check."""
@@ -115,10 +125,146 @@ class Deadline:
         return max(0.05, min(seconds, self.remaining()))
 
 
+class Alarm:
+    """One armed deadline on the watchdog: its action runs at `at`, unless cancelled first."""
+
+    def __init__(self, at: float, action: Callable[[], object], watchdog: Watchdog) -> None:
+        self.at, self._action, self._watchdog = at, action, watchdog
+        self.state: Literal["armed", "fired", "cancelled"] = "armed"
+
+    @property
+    def fired(self) -> bool:
+        """The action has run (or is running): whatever it closed was closed by us."""
+        return self.state == "fired"
+
+    def cancel(self) -> None:
+        """Disarm; once this returns the action never starts (it may have run already)."""
+        self._watchdog._disarm(self)
+
+
+class Watchdog:
+    """One thread for every deadline in the process: a heap of armed alarms, soonest first.
+
+    A timer thread per command cost 200 threads at 200 hosts (and as many stacks); this
+    costs one, started the first time anything is armed. Actions run on that thread, so
+    they must be quick: close a channel, signal a process, never wait on a host. A close
+    that blocked (a host whose TCP window is shut mid-rekey) would delay the alarms behind
+    it; the read loops most hosts are in check their own deadline as they poll, so only a
+    host still waiting for an exec reply would wait longer.
+    """
+
+    # Cancelled alarms wait in the heap until their time; past this many, the heap is rebuilt
+    # so that a long step of short commands cannot grow it without end.
+    _COMPACT_AT = 256
+
+    def __init__(self, name: str = "irtool-watchdog") -> None:
+        self.name = name
+        self._heap: list[tuple[float, int, Alarm]] = []
+        self._order = itertools.count()  # ties in time fire in the order armed
+        self._cancelled = 0
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, action: Callable[[], object]) -> Alarm:
+        """Run `action` on the watchdog thread once `time.monotonic()` reaches `at`."""
+        alarm = Alarm(at, action, self)
+        with self._changed:
+            heapq.heappush(self._heap, (at, next(self._order), alarm))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is alarm:
+                self._changed.notify()  # sooner than what the thread is waiting for
+        return alarm
+
+    def _disarm(self, alarm: Alarm) -> None:
+        with self._changed:
+            if alarm.state != "armed":
+                return
+            alarm.state = "cancelled"
+            self._cancelled += 1
+            if self._cancelled > self._COMPACT_AT and self._cancelled * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if entry[2].state == "armed"]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def _serve(self) -> None:
+        while True:
+            due: list[Alarm] = []
+            with self._changed:
+                while not due:
+                    now = time.monotonic()
+                    while self._heap and (
+                        self._heap[0][2].state != "armed" or self._heap[0][0] <= now
+                    ):
+                        _, _, alarm = heapq.heappop(self._heap)
+                        if alarm.state == "armed":
+                            alarm.state = "fired"
+                            due.append(alarm)
+                        else:
+                            self._cancelled = max(0, self._cancelled - 1)
+                    if not due:
+                        self._changed.wait(self._heap[0][0] - now if self._heap else None)
+            for alarm in due:
+                with contextlib.suppress(Exception):  # an action's failure is its own host's
+                    alarm._action()
+
+
+# Every transport arms its deadlines here.
+WATCHDOG = Watchdog()
+
+
 @dataclass(frozen=True)
 class Fetched:
     size: int
     sha256: str  # as the host computed it; the caller checks it against what arrived
+
+
+# -- what can be fetched, and what a host's hash must look like ----------------------------
+
+# A fetch copies a file's first `size` bytes (its size when opened) and has the host hash the
+# same bytes. Anything but a regular file breaks that: a directory or a FIFO has no bytes to
+# copy (and opening a FIFO hangs), /dev/zero never ends, and a /proc file says it is empty.
+_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+PSEUDO_FILE = "a pseudo-file (its size reads as 0, yet it has content, as files under /proc do)"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def not_a_regular_file(path: str, kind: str) -> HostFailure:
+    return HostFailure(
+        Failure.ERROR, f"{path} is {kind}, not a regular file: only regular files can be fetched"
+    )
+
+
+def refuse_unless_regular(path: str, mode: int | None) -> None:
+    """Raise, naming what `path` is, unless its mode (as stat gives it) is a regular file's."""
+    if mode is not None and stat.S_ISREG(mode):
+        return
+    if mode is None:
+        kind = "of a kind the host did not say (no file mode)"
+    else:
+        kind = next((k for test, k in _KINDS if test(mode)), f"of file type {stat.S_IFMT(mode):#o}")
+    raise not_a_regular_file(path, kind)
+
+
+def host_sha256(text: str, path: str) -> str:
+    """The SHA-256 a host reported for `path`, or a protocol failure: anything but 64 hex
+    digits is not a hash, and must not reach the record as one."""
+    digest = text.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        shown = text.strip()[:80]
+        raise HostFailure(
+            Failure.PROTOCOL,
+            f"the host's hash of {path} is not a SHA-256 (64 hex digits): {shown!r}",
+        )
+    return digest
 
 
 @dataclass

@@ -5,18 +5,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import selectors
+import select
 import shutil
 import signal
 import subprocess
 import threading
-from pathlib import Path
-from typing import IO
 
 from irtool.model.inventory import ResolvedHost
 from irtool.model.steps import Shell
 from irtool.remote.base import (
     CHUNK,
+    PSEUDO_FILE,
     Connection,
     Deadline,
     Failure,
@@ -24,10 +23,18 @@ from irtool.remote.base import (
     HostFailure,
     OnData,
     OnOutput,
+    Stream,
+    not_a_regular_file,
+    refuse_unless_regular,
 )
 
 
 class LocalTransport:
+    # Descriptors a host in flight holds (irtool.remote.limits): three pipes to the command;
+    # for the instant it is spawned, five more (their child ends and subprocess's exec-error
+    # pipe), before the engine has opened any evidence file: within the engine's share.
+    descriptors_per_host = 5
+
     def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
         return LocalConnection(host=host, identity=f"local {os.uname().nodename}")
 
@@ -51,67 +58,114 @@ class LocalConnection(Connection):
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        forget = deadline.cancel.on_cancel(lambda: _kill(process))
+        killed = threading.Event()
+
+        def stop() -> None:
+            killed.set()
+            _signal(process)
+
+        forget = deadline.cancel.on_cancel(stop)
         try:
-            assert process.stdin and process.stdout and process.stderr
-            # Fed from a thread: sh reads the script as it runs, so a long script whose early
-            # lines print a lot would fill both pipes and stop both sides if we wrote it first.
-            feeder = threading.Thread(
-                target=_feed, args=(process.stdin, command.encode("utf-8")), daemon=True
-            )
-            feeder.start()
-            with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ, "stdout")
-                selector.register(process.stderr, selectors.EVENT_READ, "stderr")
-                while selector.get_map():
-                    try:
-                        deadline.check()
-                    except HostFailure:
-                        _kill(process)
-                        raise
-                    for key, _ in selector.select(timeout=min(0.5, deadline.remaining())):
-                        data = os.read(key.fd, CHUNK)
-                        if data:
-                            on_output(key.data, data)
-                        else:
-                            selector.unregister(key.fileobj)
-            while True:
-                try:
-                    return process.wait(timeout=max(0.05, min(0.5, deadline.remaining())))
-                except subprocess.TimeoutExpired:
-                    try:
-                        deadline.check()
-                    except HostFailure:
-                        _kill(process)
-                        raise
+            _pump(process, command.encode("utf-8"), deadline, on_output)
+            try:
+                status = process.wait(timeout=max(0.05, deadline.remaining()))
+            except subprocess.TimeoutExpired:
+                deadline.check()  # its pipes are closed but it lives on, past its time
+                raise
+        except BaseException:  # past its deadline, cancelled, or our side broke: it stops too
+            _kill(process)
+            raise
         finally:
             forget()
-            for pipe in (process.stdout, process.stderr):
+            for pipe in (process.stdin, process.stdout, process.stderr):
                 if pipe:
-                    pipe.close()
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+        if killed.is_set():
+            # Our cancel killed it: its -9 is our doing, not the command's result.
+            raise deadline.cut_short()
+        return status
 
     def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
-        digest, size = hashlib.sha256(), 0
+        """The file's first `size` bytes (its size once open), hashed here as they are read."""
         try:
-            with Path(path).open("rb") as source:
-                while data := source.read(CHUNK * 4):
-                    deadline.check()
-                    digest.update(data)
-                    size += len(data)
-                    on_data(data)
+            # Looked at before it is opened: opening a FIFO waits for a writer, and opening
+            # a device can act on it.
+            refuse_unless_regular(path, os.stat(path).st_mode)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as failed:
             raise HostFailure(Failure.ERROR, f"cannot read {path}: {failed.strerror}") from None
-        return Fetched(size=size, sha256=digest.hexdigest())
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "rb") as source:
+                attributes = os.fstat(fd)
+                refuse_unless_regular(path, attributes.st_mode)  # replaced between the looks?
+                size = attributes.st_size
+                if size == 0:
+                    if source.read(1) and not os.fstat(fd).st_size:
+                        raise not_a_regular_file(path, PSEUDO_FILE)
+                    return Fetched(size=0, sha256=digest.hexdigest())
+                left = size
+                while left > 0 and (data := source.read(min(CHUNK * 4, left))):
+                    deadline.check()
+                    digest.update(data)
+                    on_data(data)
+                    left -= len(data)
+        except OSError as failed:
+            raise HostFailure(Failure.ERROR, f"cannot read {path}: {failed.strerror}") from None
+        return Fetched(size=size - left, sha256=digest.hexdigest())
 
 
-def _feed(stdin: IO[bytes], script: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):  # the script ended or was killed early
-        stdin.write(script)
-    with contextlib.suppress(BrokenPipeError, OSError):
-        stdin.close()
+def _pump(
+    process: subprocess.Popen[bytes], script: bytes, deadline: Deadline, on_output: OnOutput
+) -> None:
+    """Feed the script and read both streams in one loop until both reach EOF.
+
+    One loop and no feeder thread: sh reads the script as it runs, so a long script whose
+    early lines print a lot must be read from while it is still being written. poll, not
+    select: past 1024 descriptors (irtool raises its limit) select() refuses."""
+    assert process.stdin and process.stdout and process.stderr
+    streams: dict[int, Stream] = {
+        process.stdout.fileno(): "stdout",
+        process.stderr.fileno(): "stderr",
+    }
+    stdin = process.stdin.fileno()
+    os.set_blocking(stdin, False)
+    waiting = select.poll()
+    for fd in streams:
+        waiting.register(fd, select.POLLIN)
+    waiting.register(stdin, select.POLLOUT)
+    left = memoryview(script)
+    while streams:
+        deadline.check()
+        for fd, _ in waiting.poll(1000 * max(0.01, deadline.remaining())):
+            if fd == stdin:
+                try:
+                    left = left[os.write(stdin, left[:CHUNK]) :]
+                except BlockingIOError:
+                    continue
+                except OSError:  # the script ended, or was killed, before reading it all
+                    left = left[:0]
+                if not left:
+                    waiting.unregister(stdin)
+                    process.stdin.close()  # EOF: the end of the script
+                continue
+            data = os.read(fd, CHUNK)
+            if data:
+                on_output(streams[fd], data)
+            else:
+                waiting.unregister(fd)
+                del streams[fd]
+
+
+def _signal(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the command and all it started; never to a process already reaped (its
+    number may be another's by now)."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    _signal(process)
     process.wait()

@@ -60,13 +60,28 @@ def decode_command_line(line: str) -> str | None:
 
 FetchOp = Literal["stat", "chunk", "hash"]
 
+# How a fetch script refuses what is not a regular file: this, then what it is ("a directory"),
+# on a line of its own on stderr, and exit 3. Written raw, not thrown: PowerShell would wrap
+# an error record at the console's width, and the line must arrive whole.
+NOT_A_FILE = "irtool-not-a-file:"
+
+# Every op looks before it opens: opening a device or a pipe can act on it, a directory has no
+# bytes, and the path may have been replaced since the last op.
 _FETCH = """$ErrorActionPreference = 'Stop'
 $op = {op}
 $path = {path}
 $offset = {offset}
 $count = {count}
+$item = Get-Item -LiteralPath $path -Force
+if ($item -isnot [System.IO.FileInfo]) {{
+  $kind = 'a ' + $item.GetType().Name
+  if ($item -is [System.IO.DirectoryInfo]) {{ $kind = 'a directory' }}
+  [Console]::Error.WriteLine('{refusal} ' + $kind)
+  exit 3
+}}
 $f = [System.IO.File]::Open($path, 'Open', 'Read', 'ReadWrite')
 try {{
+  if (-not $f.CanSeek) {{ [Console]::Error.WriteLine('{refusal} a device or a pipe'); exit 3 }}
   if ($op -eq 'stat') {{ [string]$f.Length; exit 0 }}
   if ($op -eq 'chunk') {{
     $buffer = New-Object byte[] $count
@@ -99,7 +114,11 @@ def fetch_script(op: FetchOp, path: str, offset: int = 0, count: int = 0) -> str
     """`stat`: the file's length; `chunk`: base64 of [offset, offset+count); `hash`: SHA-256 of
     the first `count` bytes. The file is opened shared, so a log IIS is writing can be read."""
     return _FETCH.format(
-        op=powershell_literal(op), path=powershell_literal(path), offset=offset, count=count
+        op=powershell_literal(op),
+        path=powershell_literal(path),
+        offset=offset,
+        count=count,
+        refusal=NOT_A_FILE,
     )
 
 

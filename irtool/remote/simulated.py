@@ -45,6 +45,8 @@ FileAnswerer = Callable[[ResolvedHost, str], Answer]
 
 
 class SimulatedTransport:
+    descriptors_per_host = 0  # nothing is opened: irtool.remote.limits counts the evidence
+
     def __init__(self, answer: Answerer, answer_file: FileAnswerer) -> None:
         self.answer, self.answer_file = answer, answer_file
 

@@ -13,7 +13,6 @@ import hashlib
 import os
 import select
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,9 @@ from irtool.model.steps import Shell
 from irtool.remote import powershell
 from irtool.remote.base import (
     CHUNK,
+    PSEUDO_FILE,
+    WATCHDOG,
+    Alarm,
     Connection,
     Deadline,
     Failure,
@@ -34,6 +36,9 @@ from irtool.remote.base import (
     OnData,
     OnOutput,
     Secrets,
+    host_sha256,
+    not_a_regular_file,
+    refuse_unless_regular,
 )
 
 KEEPALIVE_S = 15
@@ -201,6 +206,11 @@ def remote_command(command: str, shell: Shell, os_family: OsFamily) -> tuple[str
 
 
 class SshTransport:
+    # Descriptors a host in flight holds (irtool.remote.limits): the TCP socket, and the pipe
+    # paramiko makes for the channel we poll; while connecting, a known_hosts or key file, an
+    # agent socket or a name lookup's, one or two at a time and before the pipe exists.
+    descriptors_per_host = 4
+
     def __init__(
         self,
         secrets: Secrets,
@@ -462,6 +472,49 @@ def _local_user() -> str:
     return getpass.getuser()
 
 
+def _copy(sftp: paramiko.SFTPClient, path: str, deadline: Deadline, on_data: OnData) -> int:
+    """The file's first `size` bytes (its size once open) to `on_data`; returns `size`.
+
+    What is not a regular file is refused before it is opened: opening a FIFO would hang
+    sftp-server (it serves one request at a time), and opening a device can act on it."""
+    refuse_unless_regular(path, sftp.stat(path).st_mode)
+    with sftp.open(path, "rb") as remote:
+        attributes = remote.stat()
+        refuse_unless_regular(path, attributes.st_mode)  # replaced between the two looks?
+        size = attributes.st_size or 0
+        if size == 0:
+            # Empty, or a /proc file that says so and has content: a byte tells them apart
+            # (and a second look, in case it was only just written to).
+            if remote.read(1) and not remote.stat().st_size:
+                raise not_a_regular_file(path, PSEUDO_FILE)
+            return 0
+        remote.prefetch(size)
+        left = size
+        while left > 0:
+            deadline.check()
+            data = remote.read(min(CHUNK * 4, left))
+            if not data:
+                break
+            on_data(data)
+            left -= len(data)
+    return size
+
+
+@dataclass
+class _Guarded:
+    """A session channel, and whether we cut it (its deadline passed, or a cancel)."""
+
+    channel: paramiko.Channel
+    alarm: Alarm
+    deadline: Deadline
+
+    @property
+    def cut(self) -> bool:
+        """Closed by us: an exit status that arrives now is the host's answer to our close
+        (sshd's 141 for a command killed by SIGPIPE), never the command's own result."""
+        return self.alarm.fired or self.deadline.cancel.is_set()
+
+
 class SshConnection(Connection):
     transport: paramiko.Transport
     chain: list[paramiko.Transport]
@@ -474,28 +527,32 @@ class SshConnection(Connection):
 
     def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
         line, stdin = remote_command(command, shell, self.host.os)
-        with self._session(deadline) as channel:
+        with self._session(deadline) as guarded:
+            channel = guarded.channel
             try:
                 channel.exec_command(line)
                 if stdin:
                     channel.sendall(stdin)
                 # EOF on stdin: a command that reads it must not wait for us forever.
                 channel.shutdown_write()
-                return self._drain(channel, deadline, on_output)
+                return self._drain(guarded, on_output)
             except HostFailure:
                 self._stop(channel)
                 raise
             except (paramiko.SSHException, OSError, EOFError) as broken:
                 self._stop(channel)
+                if guarded.cut:
+                    raise deadline.cut_short() from None
                 deadline.check()
                 raise HostFailure(Failure.ERROR, f"the SSH channel broke: {broken}") from None
 
     @contextlib.contextmanager
-    def _session(self, deadline: Deadline) -> Iterator[paramiko.Channel]:
+    def _session(self, deadline: Deadline) -> Iterator[_Guarded]:
         """A channel that is closed at the deadline, on a cancel, and when the block ends.
 
         paramiko waits for an exec reply or an SFTP version handshake without a timeout: a host
-        that never answers would hold this thread past the deadline, so a watchdog closes it."""
+        that never answers would hold this thread past the deadline, so the shared watchdog
+        closes it then."""
         try:
             channel = self.transport.open_session(timeout=deadline.sub(30))
         except (paramiko.SSHException, OSError, EOFError) as failed:
@@ -503,22 +560,25 @@ class SshConnection(Connection):
             raise HostFailure(Failure.ERROR, f"cannot open an SSH session: {failed}") from None
         channel.settimeout(deadline.sub(30))
         forget = deadline.cancel.on_cancel(channel.close)
-        watchdog = threading.Timer(deadline.remaining(), _close_quietly, [channel])
-        watchdog.daemon = True
-        watchdog.start()
+        alarm = WATCHDOG.arm(deadline.at, lambda: _close_quietly(channel))
         try:
-            yield channel
+            yield _Guarded(channel, alarm, deadline)
         finally:
-            watchdog.cancel()
+            alarm.cancel()
             forget()
             channel.close()
 
     @staticmethod
-    def _drain(channel: paramiko.Channel, deadline: Deadline, on_output: OnOutput) -> int:
+    def _drain(guarded: _Guarded, on_output: OnOutput) -> int:
         """stdout and stderr together: reading one to its end first deadlocks past the window."""
+        channel, deadline = guarded.channel, guarded.deadline
+        # poll, not select: past 1024 descriptors (irtool raises its limit) select() refuses.
+        # The channel's fileno is a pipe paramiko makes readable when either stream has data.
+        waiting = select.poll()
+        waiting.register(channel.fileno(), select.POLLIN)
         while True:
             deadline.check()
-            select.select([channel], [], [], min(0.5, max(deadline.remaining(), 0.01)))
+            waiting.poll(1000 * min(0.5, max(deadline.remaining(), 0.01)))
             while channel.recv_ready():
                 on_output("stdout", channel.recv(CHUNK))
             while channel.recv_stderr_ready():
@@ -527,9 +587,11 @@ class SshConnection(Connection):
             # sshd may send the exit status before the last output: only EOF ends the output.
             ended = channel.eof_received or channel.closed
             if ended and drained and channel.exit_status_ready():
+                if guarded.cut:
+                    raise deadline.cut_short()
                 status = int(channel.recv_exit_status())
                 if status == -1:
-                    # No exit-status came: we closed the channel (cancel), or a signal killed it.
+                    # No exit-status came, and not because we closed it: a signal killed it.
                     deadline.check()
                     raise HostFailure(
                         Failure.ERROR, "the command ended without an exit status (killed?)"
@@ -553,31 +615,25 @@ class SshConnection(Connection):
 
     def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
         """SFTP, in chunks; the host hashes the same bytes so a short or bent read is caught."""
-        with self._session(deadline) as channel:
+        with self._session(deadline) as guarded:
             try:
                 try:
-                    channel.invoke_subsystem("sftp")
-                    sftp = paramiko.SFTPClient(channel)
+                    guarded.channel.invoke_subsystem("sftp")
+                    sftp = paramiko.SFTPClient(guarded.channel)
                 except (paramiko.SSHException, EOFError, OSError):
+                    if guarded.cut:
+                        raise deadline.cut_short() from None
                     deadline.check()
                     raise HostFailure(
                         Failure.PROTOCOL, f"{self.host.name} offers no SFTP to fetch {path} with"
                     ) from None
                 try:
-                    with sftp.open(path, "rb") as remote:
-                        size = remote.stat().st_size or 0
-                        remote.prefetch(size)
-                        left = size
-                        while left > 0:
-                            deadline.check()
-                            data = remote.read(min(CHUNK * 4, left))
-                            if not data:
-                                break
-                            on_data(data)
-                            left -= len(data)
+                    size = _copy(sftp, path, deadline, on_data)
                 finally:
                     sftp.close()
             except (OSError, paramiko.SSHException, EOFError) as failed:
+                if guarded.cut:
+                    raise deadline.cut_short() from None
                 deadline.check()
                 raise HostFailure(Failure.ERROR, f"cannot fetch {path}: {failed}") from None
         digest = self._remote_sha256(path, size, deadline)
@@ -600,7 +656,8 @@ class SshConnection(Connection):
         text = b"".join(out).decode("ascii", "replace").strip()
         if status != 0 or not text:
             raise HostFailure(Failure.PROTOCOL, f"the host could not hash {path} (exit {status})")
-        return text.split()[0].lower()
+        # sha256sum says "HASH  -"; the PowerShell script says the hash alone.
+        return host_sha256(text.split()[0] if shell is Shell.SH else text, path)
 
     def close(self) -> None:
         for hop in reversed(self.chain):

@@ -32,6 +32,7 @@ from irtool.model.inventory import Auth, ResolvedHost, Scheme
 from irtool.model.steps import Shell
 from irtool.remote import powershell
 from irtool.remote.base import (
+    PSEUDO_FILE,
     Connection,
     Deadline,
     Failure,
@@ -40,6 +41,8 @@ from irtool.remote.base import (
     OnData,
     OnOutput,
     Secrets,
+    host_sha256,
+    not_a_regular_file,
 )
 
 UTF8_CODEPAGE = 65001
@@ -123,6 +126,10 @@ def _certificate_identity(host: ResolvedHost, deadline: Deadline) -> str:
 
 
 class WinrmTransport:
+    # Descriptors a host in flight holds (irtool.remote.limits): the HTTP connection, and
+    # while connecting, the certificate check's socket and the CA file, one after the other.
+    descriptors_per_host = 3
+
     def __init__(self, secrets: Secrets, operation_timeout: int = OPERATION_TIMEOUT_S) -> None:
         self.secrets = secrets
         self.operation_timeout = operation_timeout
@@ -270,26 +277,35 @@ class WinrmConnection(Connection):
     def fetch(
         self, path: str, deadline: Deadline, on_data: OnData, chunk: int = FETCH_CHUNK
     ) -> Fetched:
-        size = int(self._script(powershell.fetch_script("stat", path), deadline, path))
+        size = self._size(path, deadline)
+        # Empty, or a pseudo-file that says so and has content: a byte tells them apart (and a
+        # second look, in case it was only just written to).
+        if size == 0 and self._chunk(path, 0, 1, deadline) and self._size(path, deadline) == 0:
+            raise not_a_regular_file(path, PSEUDO_FILE)
         offset = 0
         while offset < size:
-            text = self._script(
-                powershell.fetch_script("chunk", path, offset, min(chunk, size - offset)),
-                deadline,
-                path,
-            )
-            try:
-                data = base64.b64decode(text, validate=True)
-            except binascii.Error:
-                raise HostFailure(
-                    Failure.PROTOCOL, f"a chunk of {path} came back garbled"
-                ) from None
+            data = self._chunk(path, offset, min(chunk, size - offset), deadline)
             if not data:
                 raise HostFailure(Failure.PROTOCOL, f"{path} shrank to {offset} bytes while read")
             on_data(data)
             offset += len(data)
         digest = self._script(powershell.fetch_script("hash", path, 0, size), deadline, path)
-        return Fetched(size=size, sha256=digest.lower())
+        return Fetched(size=size, sha256=host_sha256(digest, path))
+
+    def _size(self, path: str, deadline: Deadline) -> int:
+        text = self._script(powershell.fetch_script("stat", path), deadline, path)
+        if not (text.isascii() and text.isdigit()):
+            raise HostFailure(
+                Failure.PROTOCOL, f"the host's size of {path} is not a number: {text[:80]!r}"
+            )
+        return int(text)
+
+    def _chunk(self, path: str, offset: int, count: int, deadline: Deadline) -> bytes:
+        text = self._script(powershell.fetch_script("chunk", path, offset, count), deadline, path)
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error:
+            raise HostFailure(Failure.PROTOCOL, f"a chunk of {path} came back garbled") from None
 
     def _script(self, script: str, deadline: Deadline, path: str) -> str:
         out: list[bytes] = []
@@ -302,6 +318,10 @@ class WinrmConnection(Connection):
         )
         if status != 0:
             reason = b"".join(err).decode("utf-8", "replace").strip().splitlines()
+            for line in reason:
+                if line.startswith(powershell.NOT_A_FILE):
+                    kind = line.removeprefix(powershell.NOT_A_FILE).strip()[:80]
+                    raise not_a_regular_file(path, "".join(c for c in kind if c.isprintable()))
             raise HostFailure(
                 Failure.ERROR,
                 f"cannot fetch {path}: {reason[0] if reason else f'exit {status}'}",

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -94,12 +95,22 @@ class SshdFarm:
     the user's rights) and must have a login shell that runs ``-c``.
     """
 
-    def __init__(self, directory: Path, count: int = 1, user: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        count: int = 1,
+        user: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         self.directory = Path(directory).resolve()
         _check_config_path(self.directory)
         self.count = count
+        self.environment = dict(environment or {})
+        """Variables every session's command starts with (sshd's ``SetEnv``, which wins over
+        its own defaults): a ``PATH`` can put a test's stand-in for a host tool first."""
+        self._setenv = _setenv_line(self.environment)
         current = pwd.getpwuid(os.geteuid()).pw_name
         self.user = user if user is not None else current
         if self.user != current and os.geteuid() != 0:
@@ -206,6 +217,8 @@ class SshdFarm:
             f"AllowUsers {self.user}",
             f"Subsystem sftp {self._sftp_server}",
         ]
+        if self._setenv:
+            lines.append(self._setenv)
         if self._version >= (9, 8):
             # Failure-case tests make many bad logins from 127.0.0.1; don't lock them out.
             lines.append("PerSourcePenalties no")
@@ -415,6 +428,16 @@ def _free_port() -> int:
 def _check_config_path(path: Path) -> None:
     if any(char in str(path) for char in '"%\n\r'):
         raise ValueError(f"sshd config cannot name paths with quotes, % or newlines: {path}")
+
+
+def _setenv_line(environment: Mapping[str, str]) -> str:
+    """``SetEnv "NAME=value" ...`` for sshd_config, or "" for none."""
+    for name, value in environment.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or any(c in value for c in '"\n\r'):
+            raise ValueError(f"sshd SetEnv cannot carry {name}={value!r}")
+    return (
+        " ".join(["SetEnv", *(f'"{n}={v}"' for n, v in environment.items())]) if environment else ""
+    )
 
 
 def _launch(sshd: str, config: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:

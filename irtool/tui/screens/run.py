@@ -24,6 +24,7 @@ from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.remote.base import Cancel, Transport
+from irtool.remote.limits import fit_parallel, in_use
 from irtool.secrets.redact import Redactor
 from irtool.tui.feed import RunFeed
 from irtool.tui.guard import notify_error
@@ -127,13 +128,24 @@ class RunScreen(Screen[RunReport | None]):
         request = self.request
         session = IncidentSession.open(request.incident, clock=self.clock)
         try:
+            transports = self.transports(self.redactor)
+            inventory = session.state.inventory
+            names = [
+                str(inventory.resolve(h).transport)
+                for h in request.hosts
+                if inventory and h in inventory.hosts
+            ]
+            # As many hosts at once as the descriptors allow; the responder is told.
+            parallel = fit_parallel(self.pool, in_use(transports, names))
+            if parallel.lowered:
+                self.app.notify(parallel.message(), severity="warning")  # thread-safe
             runner = Runner(
                 session,
-                self.transports(self.redactor),
+                transports,
                 EvidenceStore(incident_dir(request.incident) / EVIDENCE_DIR),
                 self.actor,
                 redactor=self.redactor,
-                pool=self.pool,
+                pool=parallel.allowed,
                 cancel=self.cancel,
                 on_progress=self.feed.progress,
                 on_output=self.feed.output,
