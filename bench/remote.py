@@ -42,22 +42,53 @@ every run succeeded and was verified, whatever the targets; 1 when a run failed.
 
 ``--quick``: 5 hosts, 64 MiB, one repeat: a smoke test (tests/test_bench_smoke.py runs it
 with ``--no-ansible``).
+
+Each irtool process runs as ``python -m irtool`` with its source tree first on PYTHONPATH and
+the temporary directory as its cwd: the tree measured is the one this file is in, whatever the
+directory the benchmark is started from (``-m`` puts the cwd before PYTHONPATH, and the venv's
+editable install comes after both).
+
+``--baseline REV`` (a git revision: HEAD, a commit id, a tag): before and after in one run,
+for a change that must not slow the normal path (issue 14: within 5%). REV's tree is checked
+out with ``git worktree add --detach`` inside the temporary directory (and removed with
+``git worktree remove --force`` at the end, also when a run fails or on SIGTERM); its irtool
+runs from there, the working tree's from this repository, both from the same venv, against
+the same sshd farm, each with its own IRTOOL_HOME (fresh incidents), and each side prints its
+``irtool.__file__`` at the start, to show which code it runs. Both trees are byte-compiled
+before the first timed run. In every repeat, each scenario (N hosts, one host, and the memory
+run, which with ``--baseline`` is repeated too) runs for both sides back to back, the side
+going first alternating from repeat to repeat (after, before; then before, after; ...), so
+that drift of the machine hits both alike. For each figure (wall and tool cpu of the N-host
+and of the one-host triage, wall, tool cpu and peak RSS of the memory run) it prints the
+median of each side, the ratio after/before of each pair, their median, and PASS when that
+median is <= 1.05; the usual table and targets, printed first, are the working tree's. Ansible
+does not depend on the revision and is skipped with ``--baseline`` unless ``--ansible``. For
+the issue's figures:
+
+    .venv/bin/python bench/remote.py --baseline HEAD
+
+and ``--quick --no-ansible --baseline HEAD`` as a smoke check (about a minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
+import math
 import os
 import re
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -76,6 +107,8 @@ RUN_TIMEOUT = 900.0
 SETTLE_S = 10.0
 """How long to wait for the sshd instances to reap what a run started, before reading CPU."""
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+WITHIN = 1.05
+"""--baseline: a figure passes when the median of its after/before ratios is at most this."""
 
 # A first look at a Linux web server: read-only, every one does real work, and each must
 # exit 0 here (a benchmark of failures would measure nothing).
@@ -279,24 +312,57 @@ def inventory(path: Path, farm: SshdFarm, hosts: Sequence[SshHost], bulk: int = 
 
 
 class Irtool:
-    def __init__(self, home: Path, env: dict[str, str], meter: Meter) -> None:
+    """irtool from the source tree ``tree``, run from ``cwd`` (one without an irtool in it)."""
+
+    def __init__(
+        self, home: Path, env: dict[str, str], meter: Meter, tree: Path, cwd: Path
+    ) -> None:
         self.home = home
-        self.env = {**env, "IRTOOL_HOME": str(home), "IRTOOL_RESPONDER": "bench"}
+        self.tree = tree
+        self.cwd = cwd
+        path = [str(tree), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        self.env = {
+            **env,
+            "IRTOOL_HOME": str(home),
+            "IRTOOL_RESPONDER": "bench",
+            "PYTHONPATH": os.pathsep.join(path),
+        }
         self.meter = meter
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "irtool", *args]
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.argv(*args),
+            argv,
             capture_output=True,
             text=True,
             env=self.env,
+            cwd=self.cwd,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
             check=False,
         )
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self._run(self.argv(*args), timeout)
+
+    def origin(self) -> str:
+        """``irtool.__file__`` as these processes import it; it must lie in ``tree``."""
+        result = self._run([sys.executable, "-c", "import irtool; print(irtool.__file__)"], 60)
+        check(result.returncode == 0, f"import irtool from {self.tree}", result)
+        found = result.stdout.strip()
+        expected = self.tree / "irtool" / "__init__.py"
+        check(
+            Path(found).resolve() == expected.resolve(),
+            f"irtool imported from {found}, not from {expected}",
+            result,
+        )
+        return found
+
+    def compile(self) -> None:
+        """Byte-compile the tree, so that no timed run pays for it (a fresh checkout has none)."""
+        self._run([sys.executable, "-m", "compileall", "-qq", str(self.tree / "irtool")], 300)
 
     def validate(self, *files: Path) -> None:
         result = self.cli("validate", *map(str, files))
@@ -313,15 +379,7 @@ class Irtool:
         """The timed run; then its checks (exit 0, every host ok, `irtool verify`)."""
         argv = [*wrap, *self.argv("incident", "run", incident, step, "--parallel", str(pool))]
         self.meter.start()
-        result = subprocess.run(
-            [*argv, "--json"],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=RUN_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        result = self._run([*argv, "--json"], RUN_TIMEOUT)
         sample = self.meter.finish(self.meter.lap())
         check(result.returncode == 0, f"irtool incident run {incident} {step}", result)
         report = json.loads(result.stdout)
@@ -360,9 +418,9 @@ RUSAGE_WRAPPER = (
 )
 
 
-def memory_run(tool: Irtool, book: Path, hosts: Path, work: Path, expected: int) -> Memory:
+def memory_run(tool: Irtool, book: Path, hosts: Path, report: Path, expected: int) -> Memory:
+    """The memory run; ``report`` is the file the RSS measurement writes."""
     incident = tool.new(book, hosts)
-    report = work / "rss.txt"
     gnu_time = Path("/usr/bin/time")
     if gnu_time.is_file() and os.access(gnu_time, os.X_OK):
         wrap = [str(gnu_time), "-v", "-o", str(report)]
@@ -381,7 +439,22 @@ def memory_run(tool: Irtool, book: Path, hosts: Path, work: Path, expected: int)
         kib = int(text.strip())  # Linux reports ru_maxrss in KiB
     collected = tool.evidence_bytes(incident)
     check(collected == expected, f"evidence holds {collected} bytes, expected {expected}")
+    shutil.rmtree(tool.home / "incidents" / incident)  # measured and verified: free the disk
     return Memory(sample, kib / 1024, collected, how)
+
+
+def median_memory(memories: Sequence[Memory]) -> Memory:
+    """Each figure's median over the memory runs (the run itself when there is one)."""
+    return Memory(
+        Sample(
+            statistics.median(m.sample.wall for m in memories),
+            statistics.median(m.sample.tool_cpu for m in memories),
+            statistics.median(m.sample.hosts_cpu for m in memories),
+        ),
+        statistics.median(m.peak_rss_mb for m in memories),
+        memories[0].collected,
+        memories[0].how,
+    )
 
 
 # -- Ansible -----------------------------------------------------------------------------
@@ -494,6 +567,65 @@ def ensure_ansible() -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "ansible-core"], check=True)
 
 
+# -- the baseline ------------------------------------------------------------------------
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+    )
+
+
+@dataclass
+class Revision:
+    """What ``--baseline REV`` names, and how far the working tree's irtool is from it."""
+
+    rev: str
+    commit: str
+    short: str
+    subject: str
+    changed: int
+    """Files under irtool/ that differ between REV and the working tree (untracked included)."""
+
+
+def resolve(rev: str) -> Revision | None:
+    found = git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    if found.returncode:
+        return None
+    commit = found.stdout.strip()
+    short, _, subject = git("log", "-1", "--format=%h %s", commit).stdout.strip().partition(" ")
+    tracked = git("diff", "--name-only", commit, "--", "irtool").stdout.splitlines()
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "irtool").stdout
+    changed = len(set(tracked) | set(untracked.splitlines()))
+    return Revision(rev, commit, short, subject, changed)
+
+
+@contextlib.contextmanager
+def checkout(revision: Revision, where: Path) -> Iterator[Path]:
+    """REV's tree at ``where``, a detached git worktree, removed again however the run ends."""
+    added = git("worktree", "add", "--detach", str(where), revision.commit)
+    check(added.returncode == 0, f"git worktree add --detach {where} {revision.commit}", added)
+    try:
+        yield where
+    finally:
+        removed = git("worktree", "remove", "--force", str(where))
+        if removed.returncode:
+            log(f"could not remove the git worktree {where}: {removed.stderr.strip()}")
+
+
+@dataclass
+class Side:
+    """One tree's irtool and what it measured: the working tree ('after') or REV ('before')."""
+
+    name: str
+    tool: Irtool
+    tag: str
+    """Appended to its lines of progress: empty without --baseline."""
+    origin: str = ""
+    runs: dict[str, list[Sample]] = field(default_factory=dict)
+    memories: list[Memory] = field(default_factory=list)
+
+
 # -- running and reporting ---------------------------------------------------------------
 
 
@@ -520,6 +652,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run host commands with your real HOME, so bash reads your ~/.bashrc each time",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="measure git revision REV's irtool too (the 'before'), in pairs with the working "
+        "tree's (the 'after'), and compare: within 5%% or not; skips Ansible unless --ansible",
+    )
+    parser.add_argument("--ansible", action="store_true", help="with --baseline: run Ansible too")
     args = parser.parse_args(argv)
     if args.quick:
         args.hosts, args.repeat, args.memory_mib = 5, 1, 64
@@ -528,49 +667,107 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.memory_mib % MEMORY_HOSTS:
         parser.error(f"--memory-mib must divide by {MEMORY_HOSTS}")
     per_host = args.memory_mib * MiB // MEMORY_HOSTS
+    revision = None
+    skipped = "--no-ansible"
+    if args.baseline is not None:
+        revision = resolve(args.baseline)
+        if revision is None:
+            parser.error(f"--baseline: {args.baseline!r} names no commit of {ROOT}")
+        if not (args.ansible or args.no_ansible):
+            args.no_ansible, skipped = True, "--baseline without --ansible"
     if not args.no_ansible:
         ensure_ansible()
 
     load_before = os.getloadavg()
-    runs: dict[str, list[Sample]] = {}
-    with tempfile.TemporaryDirectory(prefix="irtool-bench-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="irtool-bench-")))
         home = work / "home"
         home.mkdir()
         # A home of its own: no ~/.ssh/config, ~/.ansible or known_hosts of the user's leaks in.
         env = {**os.environ, "HOME": str(home)}
+        trees = [("after", ROOT)]
+        if revision:
+            log(f"checking out {revision.rev} ({revision.short} {revision.subject}) ...")
+            trees.append(("before", stack.enter_context(checkout(revision, work / "baseline"))))
         log(f"starting {args.hosts} sshd on 127.0.0.1 ...")
         began = time.perf_counter()
-        with BenchFarm(work / "farm", args.hosts, args.user_rc) as farm:
-            log(f"  {args.hosts} sshd ready in {time.perf_counter() - began:.1f} s")
-            meter = Meter(farm)
-            book = runbook(work / "triage.yaml", triage_step())
-            bulk = runbook(work / "bulk.yaml", bulk_step(per_host))
-            fleet = inventory(work / "fleet.yaml", farm, farm.hosts, bulk=MEMORY_HOSTS)
-            single = inventory(work / "single.yaml", farm, farm.hosts[:1])
-            tool = Irtool(work / "irtool-home", env, meter)
-            tool.validate(book, bulk, fleet)
-            ansible = None if args.no_ansible else Ansible(work, farm, env, meter)
-            version = ansible.version() if ansible else ""
-            n = args.hosts
-            for round_ in range(1, args.repeat + 1):
-                log(f"repeat {round_} of {args.repeat}:")
-                measure(f"irtool, {n} hosts", runs, "irtool-n", lambda: tool.triage(book, fleet, n))
-                measure("irtool, 1 host", runs, "irtool-1", lambda: tool.triage(book, single, 1))
-                if ansible:
-                    measure(
-                        f"ansible, {n} hosts", runs, "ansible-n", lambda: ansible.triage("all", n)
-                    )
-                    measure("ansible, 1 host", runs, "ansible-1", lambda: ansible.triage("h1", 1))
-            log(f"memory: {args.memory_mib} MiB from {MEMORY_HOSTS} hosts ...")
-            memory = memory_run(tool, bulk, fleet, work, per_host * MEMORY_HOSTS)
-            log(f"  {memory.sample.wall:.2f} s, peak RSS {memory.peak_rss_mb:.1f} MB")
-    report(args, runs, memory, version, load_before, os.getloadavg())
+        farm = stack.enter_context(BenchFarm(work / "farm", args.hosts, args.user_rc))
+        log(f"  {args.hosts} sshd ready in {time.perf_counter() - began:.1f} s")
+        meter = Meter(farm)
+        book = runbook(work / "triage.yaml", triage_step())
+        bulk = runbook(work / "bulk.yaml", bulk_step(per_host))
+        fleet = inventory(work / "fleet.yaml", farm, farm.hosts, bulk=MEMORY_HOSTS)
+        single = inventory(work / "single.yaml", farm, farm.hosts[:1])
+        sides = [
+            Side(
+                name,
+                Irtool(work / f"irtool-home-{name}", env, meter, tree, work),
+                f" [{name}]" if revision else "",
+            )
+            for name, tree in trees
+        ]
+        for side in sides:
+            side.tool.compile()
+            side.origin = side.tool.origin()
+            log(f"irtool{side.tag} from {side.origin}")
+            side.tool.validate(book, bulk, fleet)
+        ansible = None if args.no_ansible else Ansible(work, farm, env, meter)
+        version = ansible.version() if ansible else ""
+
+        def memory(side: Side) -> None:
+            log(f"memory: {args.memory_mib} MiB from {MEMORY_HOSTS} hosts{side.tag} ...")
+            rss = work / f"rss-{side.name}.txt"
+            done = memory_run(side.tool, bulk, fleet, rss, per_host * MEMORY_HOSTS)
+            side.memories.append(done)
+            log(f"  {done.sample.wall:.2f} s, peak RSS {done.peak_rss_mb:.1f} MB")
+
+        n = args.hosts
+        scenarios = [
+            (f"irtool, {n} hosts", "irtool-n", fleet, n),
+            ("irtool, 1 host", "irtool-1", single, 1),
+        ]
+        for round_ in range(1, args.repeat + 1):
+            log(f"repeat {round_} of {args.repeat}:")
+            # With --baseline the two sides take turns at going first.
+            order = sides if round_ % 2 else sides[::-1]
+            for label, key, hosts, pool in scenarios:
+                for side in order:
+                    triage = functools.partial(side.tool.triage, book, hosts, pool)
+                    measure(label + side.tag, side.runs, key, triage)
+            if ansible:
+                measure(
+                    f"ansible, {n} hosts",
+                    sides[0].runs,
+                    "ansible-n",
+                    lambda: ansible.triage("all", n),
+                )
+                measure(
+                    "ansible, 1 host", sides[0].runs, "ansible-1", lambda: ansible.triage("h1", 1)
+                )
+            if revision:
+                for side in order:
+                    memory(side)
+        if not revision:
+            memory(sides[0])
+    after = sides[0]
+    if revision:
+        print(f"the working tree (the 'after'; --baseline {revision.rev} compared below):")
+    report(
+        args,
+        after.runs,
+        median_memory(after.memories),
+        version,
+        skipped,
+        load_before,
+        os.getloadavg(),
+    )
+    if revision:
+        compare(args, revision, before=sides[1], after=after)
     return 0
 
 
-def _median(samples: list[Sample], field: str) -> float:
-    return statistics.median(getattr(s, field) for s in samples)
+def _median(samples: list[Sample], attribute: str) -> float:
+    return float(statistics.median(getattr(s, attribute) for s in samples))
 
 
 def verdict(ok: bool) -> str:
@@ -582,6 +779,7 @@ def report(
     runs: dict[str, list[Sample]],
     memory: Memory,
     ansible_version: str,
+    ansible_skipped: str,
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> None:
@@ -639,14 +837,75 @@ def report(
             f"{speedup:.2f}x (target >= 3x): {verdict(speedup >= 3)}"
         )
     else:
-        print("  ansible / irtool: not measured (--no-ansible)")
+        print(f"  ansible / irtool: not measured ({ansible_skipped})")
     print(
         f"  peak RSS collecting {mib:.0f} MiB = {memory.peak_rss_mb:.1f} MB "
         f"(target < 200 MB): {verdict(memory.peak_rss_mb < 200)}"
     )
 
 
+def ratio(after: float, before: float) -> float:
+    if before > 0:
+        return after / before
+    return 1.0 if after == 0 else math.inf
+
+
+def compare(args: argparse.Namespace, revision: Revision, before: Side, after: Side) -> None:
+    """--baseline: each figure's median on each side, and the after/before ratio of each pair."""
+    n, memory = args.hosts, f"{args.memory_mib} MiB from {MEMORY_HOSTS} hosts"
+
+    def figures(side: Side) -> list[tuple[str, list[float]]]:
+        many, one, bulk = side.runs["irtool-n"], side.runs["irtool-1"], side.memories
+        return [
+            (f"triage, {n} hosts: wall s", [s.wall for s in many]),
+            (f"triage, {n} hosts: tool cpu s", [s.tool_cpu for s in many]),
+            ("triage, 1 host: wall s", [s.wall for s in one]),
+            ("triage, 1 host: tool cpu s", [s.tool_cpu for s in one]),
+            (f"{memory}: wall s", [m.sample.wall for m in bulk]),
+            (f"{memory}: tool cpu s", [m.sample.tool_cpu for m in bulk]),
+            (f"{memory}: peak RSS MB", [m.peak_rss_mb for m in bulk]),
+        ]
+
+    print()
+    print(
+        f"before/after: {args.repeat} pair(s) of runs, each pair back to back, the side going "
+        "first alternating from repeat to repeat"
+    )
+    print(f"  before = {revision.rev} = {revision.short} {revision.subject[:60].rstrip()}")
+    print(f"           irtool from {before.origin}")
+    print(
+        f"  after  = the working tree, {revision.changed} file(s) under irtool/ differ from "
+        f"{revision.short}"
+    )
+    print(f"           irtool from {after.origin}")
+    print(
+        f"  ratio = after / before of one pair; PASS when the median ratio <= {WITHIN:.2f} "
+        "(within 5%)"
+    )
+    print(
+        f"  {'figure':<36} {'before':>8} {'after':>8} {'ratio':>7} {'change':>7}  verdict"
+        "  ratio of each pair"
+    )
+    every = True
+    for (label, old), (_label, new) in zip(figures(before), figures(after), strict=True):
+        ratios = [ratio(a, b) for a, b in zip(new, old, strict=True)]
+        middle = statistics.median(ratios)
+        ok = middle <= WITHIN
+        every = every and ok
+        print(
+            f"  {label:<36} {statistics.median(old):8.2f} {statistics.median(new):8.2f} "
+            f"{middle:7.3f} {(middle - 1) * 100:+6.1f}%  {verdict(ok):<7}  "
+            + " ".join(f"{r:.3f}" for r in ratios)
+        )
+    print(f"  every figure within 5% of {revision.rev}: {verdict(every)}")
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # so that the farm stops and the worktree goes
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         sys.exit(main())
     except BenchError as failed:

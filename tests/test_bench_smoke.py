@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+from tests.conftest import ROOT
 from tests.support.bench import run_bench
 
 
@@ -9,3 +13,17 @@ def test_the_remote_benchmark_runs_quick_without_ansible() -> None:
     result = run_bench("remote.py", "--quick", "--no-ansible", timeout=90)
     assert "irtool run --parallel 5, 5 hosts" in result.stdout
     assert "peak RSS collecting 64 MiB" in result.stdout
+
+
+def test_the_remote_benchmark_refuses_a_baseline_that_names_no_commit() -> None:
+    # Refused before any sshd starts or any worktree is added (the full --baseline run takes
+    # twice the quick run: `bench/remote.py --quick --no-ansible --baseline HEAD` by hand).
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "remote.py"), "--quick", "--baseline", "no-such-rev"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--baseline: 'no-such-rev' names no commit" in result.stderr
