@@ -11,6 +11,7 @@ import os
 import click
 
 from irtool.cli.exits import Exit
+from irtool.model.names import responder_problem
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 actor_option = click.option(
@@ -22,7 +23,18 @@ actor_option = click.option(
 
 
 def who(actor: str | None) -> str:
-    return actor or os.environ.get("IRTOOL_RESPONDER") or getpass.getuser()
+    """The responder acting; a name the record cannot hold (a control or format character,
+    which could repaint a terminal or pass for another name) stops the command here."""
+    if actor is not None:
+        name, given = actor, "--as"
+    elif os.environ.get("IRTOOL_RESPONDER"):
+        name, given = os.environ["IRTOOL_RESPONDER"], "IRTOOL_RESPONDER"
+    else:
+        name, given = getpass.getuser(), "the OS user name"
+    problem = responder_problem(name)
+    if problem:
+        fail(f"{given}: {problem}")
+    return name
 
 
 def fail(message: str, status: Exit = Exit.INVALID) -> None:

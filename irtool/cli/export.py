@@ -74,5 +74,7 @@ def export(incident_id: str, form: str, output: Path | None) -> None:
         click.echo(text, nl=False)
     for line in recorded.broken():
         click.echo(f"irtool: {line}", err=True)
+    for gap in recorded.gaps:  # an export writes nothing: what no command recovered yet
+        click.echo(f"irtool: {gap}", err=True)
     if not recorded.intact:
         raise SystemExit(Exit.FAILED)

@@ -17,15 +17,17 @@ from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.context import load_checked, load_exercise_checked
 from irtool.cli.exits import Exit
 from irtool.cli.plan import parse_params
-from irtool.engine.custody import check_evidence
+from irtool.engine.custody import check_evidence, custody_gaps
 from irtool.engine.listing import list_incidents
+from irtool.engine.recovery import recover as recover_incident
+from irtool.engine.recovery import unfinished
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
 from irtool.evidence.store import EvidenceStore
 from irtool.exercise import director
 from irtool.exercise.setup import open_exercise
 from irtool.export.document import incident_facts, state_document
-from irtool.journal import Event, Journal, JournalError
+from irtool.journal import Event, Journal, JournalBusy, JournalError, JournalFull
 from irtool.journal.events import parse_moment
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
@@ -42,12 +44,28 @@ def parse_time(text: str) -> datetime:
         ) from None
 
 
-def session(incident: str) -> IncidentSession:
+def session(incident: str, recover_as: str | None = None) -> IncidentSession:
+    """Open an incident, first making part of the record whatever a dead or blocked writer
+    left (spooled custody records, interrupted runs); what that did is said on stderr."""
     try:
-        return IncidentSession.open(incident)
+        current = IncidentSession.open(incident)
+    except JournalFull as full:
+        journal_failed(full)
+        raise AssertionError from full  # unreachable
     except (Refused, ValueError, JournalError) as exc:
         fail(str(exc))
         raise AssertionError from exc  # unreachable
+    found = recover_incident(current, recover_as or who(None))
+    for line in found.lines():
+        click.echo(f"irtool: {line}", err=True)
+    return current
+
+
+def journal_failed(exc: JournalError) -> None:
+    """The journal would not take a write: one line; busy or full is a status scripts can
+    retry on, anything else (read-only media) is not."""
+    retry = isinstance(exc, JournalBusy | JournalFull)
+    fail(str(exc), Exit.JOURNAL_UNAVAILABLE if retry else Exit.FAILED)
 
 
 def report(event: Event, as_json: bool, message: str) -> None:
@@ -74,7 +92,7 @@ def run_command(incident: str, as_json: bool, action: Any, message: str) -> None
     except Refused as refused:
         fail(str(refused))
     except JournalError as exc:
-        fail(str(exc), Exit.FAILED)
+        journal_failed(exc)
     finally:
         current.close_journal()
     report(event, as_json, message.format(seq=event.seq))
@@ -202,8 +220,27 @@ def show(incident_id: str, as_json: bool) -> None:
     """Where an incident stands: steps, what is next, contacts, reconvene time, commander."""
     current = session(incident_id)
     state = current.state
+    spooled = [p.describe() for p in current.spool.pending()]
+    runs = [
+        {
+            "run": run.seq,
+            "step": run.step,
+            "purpose": run.purpose,
+            "by": run.by,
+            "at": run.at,
+            "pid": run.pid,
+            "machine": run.machine,
+            "state": "running" if live else "interrupted (not yet recovered)",
+        }
+        for run, live in unfinished(current)
+    ] + [
+        {"run": run.seq, "step": run.step, "purpose": run.purpose, "by": run.by, "at": run.at,
+         "pid": run.pid, "machine": run.machine, "state": "interrupted"}
+        for run in state.runs.values()
+        if run.interrupted
+    ]  # fmt: skip
     current.close_journal()
-    data = summary(state)
+    data = {**summary(state), "pending_records": spooled, "unfinished_runs": runs}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -223,7 +260,7 @@ def show(incident_id: str, as_json: bool) -> None:
     if state.reconvene_at:
         click.echo(f"reconvene at {state.reconvene_at}")
     available = set(data["next"])
-    marks = {Status.DONE: "x", Status.SKIPPED: "-"}
+    marks = {Status.DONE: "x", Status.SKIPPED: "-", Status.ROLLED_BACK: "<"}
     phase = None
     for step in state.steps.values():
         if step.phase != phase:
@@ -233,6 +270,7 @@ def show(incident_id: str, as_json: bool) -> None:
         extra = (
             f" -> {step.option}" if step.option else (f" ({step.reason})" if step.reason else "")
         )
+        extra += " (rolled back)" if step.status is Status.ROLLED_BACK else ""
         click.echo(f"  [{mark}] {step.id}: {step.title}{extra}")
     click.echo(f"next: {', '.join(data['next']) or 'nothing: every reachable step is done'}")
     for role, tree in state.calls.items():
@@ -242,13 +280,30 @@ def show(incident_id: str, as_json: bool) -> None:
             else f"call {tree.next_person or 'nobody left'}"
         )
         click.echo(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
+    for run in runs:
+        click.echo(
+            f"RUN {run['run']} ({run['purpose']} of {run['step']}, by {run['by']} at {run['at']}, "
+            f"pid {run['pid']} on {run['machine']}): {run['state']}"
+        )
+    if spooled:
+        click.echo(
+            f"PENDING {len(spooled)} custody record(s) not yet in the journal "
+            f"(irtool incident recover {state.id} appends them):"
+        )
+        for line in spooled:
+            click.echo(f"  {line}")
     click.echo(f"head {state.head} ({state.last_seq} events)")
 
 
 @incident.command()
 @click.argument("incident_id", metavar="ID")
 @click.argument("text")
-@click.option("--at", "at", help="When it happened (ISO 8601; UTC unless an offset is given).")
+@click.option(
+    "--at",
+    "at",
+    help="When it happened (ISO 8601; UTC unless an offset is given): from a year before the "
+    "incident opened to 5 minutes from now.",
+)
 @actor_option
 @json_option
 def note(incident_id: str, text: str, at: str | None, actor: str | None, as_json: bool) -> None:
@@ -439,8 +494,10 @@ def close(incident_id: str, summary: str, actor: str | None, as_json: bool) -> N
 def verify(incident_id: str, head: str | None, as_json: bool) -> None:
     """Recompute the hash chain and every evidence file's hash.
 
-    Exit 0 and the head when all is intact; 1 naming the first bad event and
-    every missing or altered evidence file.
+    Exit 0 and the head when all is intact; 1 naming the first bad event,
+    every event recorded earlier than the event before it (a writer's clock
+    was behind, in a journal written before irtool recorded clock skews as
+    clock.skewed events), and every missing or altered evidence file.
     """
     try:
         path = journal_path(incident_id)
@@ -448,10 +505,11 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
             result = journal.verify(head)
             store = EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR, create=False)
             files, problems = check_evidence(journal.events(), store)
+            gaps = custody_gaps(incident_dir(incident_id), journal.events(), store)
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return
-    ok = result.ok and not problems
+    ok = result.ok and not problems and not gaps and not result.backwards
     if as_json:
         click.echo(
             json.dumps(
@@ -461,18 +519,33 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
                     "head": result.head,
                     "first_bad_seq": result.first_bad_seq,
                     "problem": result.problem,
+                    "recorded_backwards": [
+                        {"seq": b.seq, "recorded_at": b.recorded_at, "previous_at": b.previous_at}
+                        for b in result.backwards
+                    ],
                     "evidence_files": files,
                     "evidence_problems": [str(p) for p in problems],
+                    "custody_gaps": gaps,
                 }
             )
         )
     else:
-        if result.ok:
+        if result.ok and result.backwards:
+            # The chain holds, but its times cannot be read as the order things were written.
+            click.echo(
+                f"journal chain intact but its times go backwards: {result.count} events, "
+                f"head {result.head}"
+            )
+        elif result.ok:
             click.echo(f"journal intact: {result.count} events, head {result.head}")
         else:
             click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
+        for step in result.backwards:
+            click.echo(f"BACKWARDS {step}", err=True)
         for problem in problems:
             click.echo(f"EVIDENCE {problem}", err=True)
+        for gap in gaps:
+            click.echo(gap, err=True)
         if not problems:
             click.echo(f"evidence intact: {files} file(s) match their hashes")
     if not ok:
@@ -484,7 +557,12 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
 @click.argument("seq", type=int)
 @click.option("--reason", required=True, help="Why the event was wrong.")
 @click.option("--text", help="The corrected note text.")
-@click.option("--at", "at", help="The corrected time it happened (ISO 8601).")
+@click.option(
+    "--at",
+    "at",
+    help="The corrected time it happened (ISO 8601): from a year before the incident opened "
+    "to 5 minutes from now.",
+)
 @actor_option
 @json_option
 def correct(
@@ -512,7 +590,8 @@ def correct(
 @actor_option
 @json_option
 def reconvene(incident_id: str, at: str, actor: str | None, as_json: bool) -> None:
-    """Set when the team meets next (ISO 8601; UTC unless an offset is given)."""
+    """Set when the team meets next (ISO 8601; UTC unless an offset is given), at most 30
+    days from now."""
     when = parse_time(at)
     run_command(
         incident_id,
@@ -520,3 +599,42 @@ def reconvene(incident_id: str, at: str, actor: str | None, as_json: bool) -> No
         lambda s: s.set_reconvene(when, who(actor)),
         f"reconvene at {when.isoformat()} (event {{seq}})",
     )
+
+
+@incident.command()
+@click.argument("incident_id", metavar="ID")
+@actor_option
+@json_option
+def recover(incident_id: str, actor: str | None, as_json: bool) -> None:
+    """Append what a dead or blocked irtool left: spooled custody records, the output of
+    interrupted commands, and interrupted runs. Every command does this when it opens an
+    incident; this one waits for a busy journal and says what is still pending."""
+    try:
+        current = IncidentSession.open(incident_id)
+    except JournalFull as full:
+        journal_failed(full)
+        return
+    except (Refused, ValueError, JournalError) as exc:
+        fail(str(exc))
+        return
+    try:
+        found = recover_incident(current, who(actor), busy_timeout=None)
+    finally:
+        current.close_journal()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "appended": found.appended,
+                    "interrupted_commands": found.commands,
+                    "interrupted_runs": found.runs,
+                    "pending": [p.describe() for p in found.pending],
+                    "problem": found.problem,
+                }
+            )
+        )
+    else:
+        for line in found.lines() or ["nothing to recover: the journal has every record"]:
+            click.echo(line)
+    if found.pending:
+        raise SystemExit(Exit.JOURNAL_UNAVAILABLE)

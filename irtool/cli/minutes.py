@@ -40,7 +40,9 @@ def meet(incident_id: str, step: str, actor: str | None, as_json: bool) -> None:
     metavar="TOPIC=TEXT",
     help="What the meeting found or decided on a topic of its agenda (repeatable).",
 )
-@click.option("--reconvene", "at", metavar="TIME", help="When the team meets again.")
+@click.option(
+    "--reconvene", "at", metavar="TIME", help="When the team meets again (at most 30 days ahead)."
+)
 @actor_option
 @json_option
 def adjourn(

@@ -7,6 +7,7 @@ and recorded); a second one stops irtool at once.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -22,7 +23,7 @@ import click
 
 from irtool.cli.common import actor_option, fail, json_option, who
 from irtool.cli.exits import Exit
-from irtool.cli.incident import incident, play_scenario, session
+from irtool.cli.incident import incident, journal_failed, play_scenario, session
 from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
@@ -71,18 +72,29 @@ def _logging(redactor: Redactor) -> None:
     root.setLevel(logging.DEBUG)
 
 
+def _say(text: str) -> None:
+    """To stderr, if it is still there: after SIGHUP the terminal is gone, and a write to it
+    must not break the run's records."""
+    with contextlib.suppress(OSError):
+        click.echo(text, err=True)
+
+
 @contextmanager
 def _cancel_on_interrupt(cancel: Cancel) -> Iterator[None]:
+    """Ctrl-C, a closed terminal (SIGHUP) and a polite kill (SIGTERM) all cancel the run
+    cleanly: every host stops, what arrived is kept and recorded, the run is finished."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        click.echo("irtool: cancelling the run (Ctrl-C again to stop at once)", err=True)
+        _say(f"irtool: cancelling the run ({signal.Signals(signum).name}; again to stop at once)")
         cancel.cancel()
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
@@ -101,7 +113,7 @@ def _printer(as_json: bool, redactor: Redactor) -> Callable[[Progress], None]:
             last[progress.host] = progress.status
             detail = f" {redactor.text(progress.detail)}" if progress.detail else ""
             item = f" {progress.item}" if progress.item else ""
-            click.echo(f"  {progress.host}: {progress.status}{item}{detail}", err=True)
+            _say(f"  {progress.host}: {progress.status}{item}{detail}")
 
     return show
 
@@ -195,6 +207,8 @@ def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
         outcome = report.outcome(again="run it again (--host for just the failed hosts)")
         if outcome:
             click.echo(outcome)
+    if report.pending:
+        raise SystemExit(Exit.JOURNAL_UNAVAILABLE)
     if report.failed or report.cancelled:
         raise SystemExit(Exit.FAILED)
 
@@ -213,6 +227,7 @@ def _go(
     current = session(incident_id)
     try:
         runner = _runner(current, who(actor), pool, as_json)
+        runner.on_warning = lambda text: _say(f"irtool: WARNING {text}")
         spec = current.state.runbook.step(step_id)
         chosen = list(hosts) or None
         if isinstance(spec, ActionStep) and not yes:
@@ -231,11 +246,12 @@ def _go(
         fail(str(refused))
         return
     except JournalError as exc:
-        fail(str(exc), Exit.FAILED)
+        journal_failed(exc)
         return
     finally:
         current.close_journal()
-    _finish(report, as_json, runner.redactor)
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the record is kept
+        _finish(report, as_json, runner.redactor)
 
 
 @incident.command()
@@ -312,6 +328,9 @@ def fetch(
         return
     except HostFailure as failed:
         fail(f"{host}: {failed}", Exit.FAILED)
+        return
+    except JournalError as exc:
+        journal_failed(exc)
         return
     finally:
         current.close_journal()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from irtool.engine import kinds
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event
+from irtool.journal.runlock import is_running
+from irtool.journal.spool import Spool
 
 _STREAMS = ("stdout", "stderr", "file")
 
@@ -45,3 +48,35 @@ def check_evidence(
             if seen[sha256]:
                 problems.append(EvidenceProblem(event.seq, event.host, f"{stream}: {seen[sha256]}"))
     return checked, problems
+
+
+def custody_gaps(incident_dir: Path, events: Iterable[Event], store: EvidenceStore) -> list[str]:
+    """What the journal does not yet say: records waiting in the spool, runs with no end
+    (in flight, or left by a process that died), and partial evidence files no record or
+    marker accounts for. One line each; empty when the record is whole."""
+    gaps = [
+        f"PENDING {p.describe()}: not yet in the journal (irtool incident recover)"
+        for p in Spool(incident_dir).pending()
+    ]
+    started: dict[int, Event] = {}
+    for event in events:
+        if event.kind == kinds.RUN_STARTED:
+            started[event.seq] = event
+        elif event.kind == kinds.RUN_FINISHED:
+            started.pop(event.data.get("run", -1), None)
+    for seq, run in started.items():
+        live = is_running(incident_dir, run.step or "")
+        state = "still running" if live else "interrupted: its process is gone"
+        gaps.append(
+            f"RUN {seq} ({run.data.get('purpose')} of {run.step} by {run.actor}, pid "
+            f"{run.data.get('pid')}) has not finished: {state}"
+        )
+    accounted = {
+        str(name) for orphan in store.orphans() for name in orphan.facts.get("streams", {}).values()
+    }
+    for path in sorted(store.leftovers(accounted)):
+        gaps.append(
+            f"LEFTOVER {path.name} ({path.stat().st_size} bytes) in the evidence directory: "
+            "no record or run accounts for it"
+        )
+    return gaps

@@ -29,3 +29,7 @@ INJECT_HANDLED = "inject.handled"
 CLOCK_PAUSED = "clock.paused"
 CLOCK_RESUMED = "clock.resumed"
 OBSERVATION_RECORDED = "observation.recorded"
+# Written by the journal itself, which cannot import the engine: the writer's clock was behind
+# the journal's head (`writer_clock`, `head_time`, `behind_s`); its event follows at the head's
+# time. Imported down here so the list above stays the engine's own.
+from irtool.journal.events import CLOCK_SKEWED as CLOCK_SKEWED  # noqa: E402

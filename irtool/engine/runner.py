@@ -10,8 +10,13 @@ ran it. A host that fails, fails alone; the run goes on with the others.
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +24,11 @@ from typing import Any
 from irtool.engine import kinds
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
-from irtool.evidence.store import EvidenceStore, EvidenceWriter, Item
-from irtool.journal import Event, EventDraft
+from irtool.evidence.store import EvidenceStore, Item
+from irtool.journal import Event, EventDraft, JournalError
 from irtool.journal.events import utc_text
+from irtool.journal.runlock import StepBusy, step_lock
+from irtool.journal.spool import SpoolError
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep, CollectStep, Shell
@@ -30,6 +37,15 @@ from irtool.remote.fanout import DEFAULT_POOL, as_failure, fan_out
 from irtool.secrets.redact import Redactor
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
+
+# A custody record waits this long for a busy journal before it goes to the spool: host
+# threads must not queue behind another writer, and the spool is as durable.
+CUSTODY_WAIT_S = 2.0
+# After the step's deadline, how long a run keeps trying to append what it spooled.
+SETTLE_GRACE_S = 30.0
+# Below this much free space under the incident, a run warns before it starts.
+LOW_SPACE_BYTES = 256 << 20
+LOW_SPACE_FRACTION = 0.02
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,8 @@ class RunReport:
     cancelled: bool
     completed_step: bool = False
     outstanding: list[str] = field(default_factory=list)  # targeted hosts not yet done
+    pending: int = 0  # custody records still in the spool: the journal would not take them
+    pending_why: str = ""
 
     @property
     def failed(self) -> dict[str, HostResult]:
@@ -96,6 +114,11 @@ class RunReport:
 
     def outcome(self, again: str = "run it again") -> str:
         """What became of the step, in a responder's words; every face says it alike."""
+        if self.pending:
+            return (
+                f"{self.pending} custody record(s) are kept in the spool, not yet in the "
+                f"journal ({self.pending_why}): 'irtool incident recover' appends them"
+            )
         if self.completed_step and self.purpose == ROLLBACK:
             return f"action '{self.step}' is rolled back"
         if self.completed_step:
@@ -122,7 +145,9 @@ class Runner:
         cancel: Cancel | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_output: OnHostOutput | None = None,
+        on_warning: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        process: tuple[int, str] | None = None,
     ) -> None:
         self.session, self.transports, self.evidence = session, transports, evidence
         self.actor = actor
@@ -131,9 +156,15 @@ class Runner:
         self.cancel = cancel or Cancel()
         self.on_progress = on_progress or (lambda progress: None)
         self.on_output = on_output
+        self.on_warning = on_warning or (lambda text: None)
         self.clock = clock or (lambda: datetime.now(UTC))
+        # Which process on which machine runs: so a run whose process died can be told apart.
+        self.process = process or (os.getpid(), socket.gethostname())
         # One journal, many host threads: appends take turns.
         self._lock = threading.Lock()
+        # Once one custody record waits in the spool, the rest queue behind it, in order.
+        self._spooled = 0
+        self._spool_why = ""
 
     # -- what a run would do ------------------------------------------------------
 
@@ -175,19 +206,38 @@ class Runner:
 
     def run(self, step_id: str, hosts: list[str] | None = None, reason: str = "") -> RunReport:
         """Run a collect step (again, if need be) or apply an action."""
-        per_host = self.commands(step_id, hosts)
         spec = self.session.state.runbook.step(step_id)
         purpose = ACTION if isinstance(spec, ActionStep) else COLLECT
-        if purpose == ACTION:
-            assert isinstance(spec, ActionStep)
-            self._ready_to_apply(spec, reason)
-        work = {
-            host: [Command(row.item, row.command or "", Shell(row.shell or "sh")) for row in rows]
-            for host, rows in per_host.items()
-        }
-        return self._run(step_id, purpose, work, reason)
+        with self._only_run(step_id, purpose):
+            per_host = self.commands(step_id, hosts)
+            if purpose == ACTION:
+                assert isinstance(spec, ActionStep)
+                self._ready_to_apply(spec, reason)
+            work = {
+                host: [
+                    Command(row.item, row.command or "", Shell(row.shell or "sh")) for row in rows
+                ]
+                for host, rows in per_host.items()
+            }
+            return self._run(step_id, purpose, work, reason)
+
+    @contextmanager
+    def _only_run(self, step_id: str, purpose: str) -> Iterator[None]:
+        """One run of a step at a time, from any terminal; then the state as it now is."""
+        try:
+            with step_lock(self.session.directory, step_id, self.actor, purpose):
+                # What a dead run spooled decides where an action stands: it goes in first.
+                self.session.append_pending()
+                self.session.refresh()
+                yield
+        except StepBusy as busy:
+            raise Refused(str(busy)) from None
 
     def rollback(self, step_id: str, hosts: list[str] | None = None, reason: str = "") -> RunReport:
+        with self._only_run(step_id, ROLLBACK):
+            return self._rollback(step_id, hosts, reason)
+
+    def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
         state = self.session.state
         spec = state.runbook.step(step_id)
         if not isinstance(spec, ActionStep):
@@ -245,15 +295,16 @@ class Runner:
     ) -> RunReport:
         state = self.session.state
         inventory = self._inventory(state)
+        warnings = self._space_warnings()
 
         def start(state: IncidentState) -> EventDraft:
             step = state.steps[step_id]
             if purpose == COLLECT and step.status is Status.SKIPPED:
                 raise Refused(f"step '{step_id}' was skipped: {step.reason}")
             if purpose == ACTION:
-                if step.status is not Status.PENDING:
+                if step.status not in (Status.PENDING, Status.ROLLED_BACK):
                     raise Refused(f"action '{step_id}' is already {step.status}")
-                if step_id not in state.available():
+                if step.status is Status.PENDING and step_id not in state.available():
                     raise Refused(f"step '{step_id}' is not reachable yet")
             return EventDraft(
                 kinds.RUN_STARTED,
@@ -264,12 +315,18 @@ class Runner:
                         "hosts": list(work),
                         "commands": sum(len(c) for c in work.values()),
                         "reason": reason,
+                        "pid": self.process[0],
+                        "machine": self.process[1],
+                        **({"warnings": warnings} if warnings else {}),
                     }
                 ),
                 step=step_id,
             )
 
         started = self.session._write(start)
+        for warning in warnings:
+            self.on_warning(warning)
+        self.session.spool.reserve()
         results = {host: HostResult(host) for host in work}
         for host in work:
             self.on_progress(Progress(host, "queued"))
@@ -316,37 +373,88 @@ class Runner:
                 step=step_id,
             )
         )
+        self._settle(time.monotonic() + self._timeout(step_id) + SETTLE_GRACE_S)
+        if self._spooled:
+            report.pending, report.pending_why = self._spooled, self._spool_why
+            return report  # the step's state cannot be decided before its records are in
         report.completed_step = self._conclude(step_id, purpose, report)
         return report
+
+    def _space_warnings(self) -> list[str]:
+        """A nearly full disk under the incident, said before anything runs."""
+        try:
+            usage = shutil.disk_usage(self.evidence.directory)
+        except OSError:
+            return []
+        if usage.free >= max(LOW_SPACE_BYTES, usage.total * LOW_SPACE_FRACTION):
+            return []
+        return [
+            f"the disk under the incident is nearly full: {usage.free >> 20} MiB free of "
+            f"{usage.total >> 20} MiB; output past that is kept incomplete"
+        ]
+
+    def _settle(self, until: float) -> None:
+        """Append what this run spooled, retrying until `until` (the step's deadline plus a
+        grace period); what still waits then is left for any later irtool command."""
+        while self._spooled:
+            try:
+                with self._lock:
+                    self.session.append_pending(busy_timeout=max(0.1, until - time.monotonic()))
+                    self._spooled, self._spool_why = 0, ""
+                return
+            except JournalError as busy:
+                self._spool_why = str(busy)
+                # A full disk fails at once: wait a little (or for a cancel) and try again.
+                if time.monotonic() >= until or self.cancel.event.wait(1.0):
+                    return
 
     def _conclude(self, step_id: str, purpose: str, report: RunReport) -> bool:
         """A run that succeeded everywhere finishes its step; anything less is left to a person."""
         if report.failed or report.cancelled:
             return False
-        hosts = len(report.results)
+        state = self.session.state
         try:
             if purpose == ROLLBACK:
-                if self.session.state.applied.get(step_id):
+                if state.applied.get(step_id):
                     return False  # hosts outside this run still carry the action
-                self.session.record_rollback(step_id, self.actor, f"rolled back on {hosts} host(s)")
-            elif self.session.state.steps[step_id].status is Status.PENDING:
+                hosts = self._succeeded(step_id, ROLLBACK)
+                self.session.record_rollback(
+                    step_id, self.actor, f"rolled back on {len(hosts)} host(s)"
+                )
+            elif state.steps[step_id].status is Status.PENDING or (
+                purpose == ACTION and state.steps[step_id].status is Status.ROLLED_BACK
+            ):
                 report.outstanding = self._outstanding(step_id, purpose)
                 if report.outstanding:
                     return False  # a --host run: the step's other hosts are still to do
+                hosts = self._succeeded(step_id, purpose)
                 verb = "collected from" if purpose == COLLECT else "applied on"
-                self.session.complete(step_id, self.actor, note=f"{verb} {hosts} host(s)")
+                self.session.complete(step_id, self.actor, note=f"{verb} {len(hosts)} host(s)")
             else:
                 return False
         except Refused:
             return False
         return True
 
+    def _succeeded(self, step_id: str, purpose: str) -> set[str]:
+        """Hosts on which the step's commands succeeded, over every run of this application
+        of it (since its latest request, for an action and its rollback)."""
+        action = self.session.state.actions.get(step_id)
+        since = action.request_seq if action and purpose != COLLECT else 0
+        return {
+            e.host
+            for e in self.session.state.evidence
+            if e.step == step_id and e.purpose == purpose and e.exit_status == 0 and e.seq > since
+        }
+
     def _outstanding(self, step_id: str, purpose: str) -> list[str]:
         """Targeted hosts where some command of the step has not yet succeeded, over all runs."""
+        action = self.session.state.actions.get(step_id)
+        since = action.request_seq if action and purpose == ACTION else 0
         done = {
             (e.host, e.item)
             for e in self.session.state.evidence
-            if e.step == step_id and e.purpose == purpose and e.exit_status == 0
+            if e.step == step_id and e.purpose == purpose and e.exit_status == 0 and e.seq > since
         }
         return [
             host
@@ -354,17 +462,34 @@ class Runner:
             if any((host, row.item) not in done for row in rows)
         ]
 
-    def _record(self, draft: EventDraft) -> Event:
+    def _record(self, draft: EventDraft) -> Event | None:
+        """A custody record, into the journal or, when it will not take it, the spool: a
+        command that ran is never recorded as not having run. None: spooled."""
         draft = EventDraft(
             draft.kind,
             draft.actor,
             self.redactor.data(draft.data),
             step=draft.step,
             host=draft.host,
-            occurred_at=draft.occurred_at,
+            occurred_at=draft.occurred_at or self.clock(),
         )
         with self._lock:
-            return self.session._write(lambda state: draft)
+            if not self._spooled:
+                try:
+                    return self.session.record_custody(draft, busy_timeout=CUSTODY_WAIT_S)
+                except JournalError as refused:
+                    self._spool_why = str(refused)
+            try:
+                self.session.spool.put(draft, self._spool_why, self.session.state.last_seq)
+            except SpoolError as lost:
+                # Neither the journal nor the disk takes it: say so, whole, where the
+                # responder sees it; nothing else can keep it now.
+                raise JournalError(
+                    f"{self._spool_why}; and {lost.strerror}: the record of {draft.kind} "
+                    f"on {draft.host or 'the run'} is lost"
+                ) from None
+            self._spooled += 1
+            return None
 
     # -- one file ---------------------------------------------------------------------
 
@@ -394,11 +519,13 @@ class Runner:
         finally:
             if connection:
                 connection.close()
-        try:
-            item = writer.commit()
-        except OSError as lost:
-            writer.discard()
-            raise HostFailure(Failure.ERROR, f"{path} could not be kept: {lost.strerror}") from None
+        item = writer.commit()
+        if item.incomplete and failure is None:
+            failure = HostFailure(
+                Failure.ERROR,
+                f"{path} could not be kept whole: {item.error} "
+                f"(kept {item.size} of {item.received} bytes)",
+            )
         if (
             remote
             and failure is None
@@ -425,6 +552,7 @@ class Runner:
             "file": item.as_dict(),
         }
         self._record(EventDraft(kinds.FILE_FETCHED, self.actor, data, step=step, host=host_name))
+        self._settle(time.monotonic() + SETTLE_GRACE_S)
         if failure:
             raise failure
         return data
@@ -480,7 +608,24 @@ class Runner:
         result: HostResult,
     ) -> None:
         host = connection.host
-        writers = {"stdout": self.evidence.writer(), "stderr": self.evidence.writer()}
+        began = self.clock()
+        facts = {
+            "run": started.seq,
+            "purpose": purpose,
+            "item": command.item,
+            "transport": connection.transport_name,
+            "address": host.address,
+            "port": host.port,
+            "identity": connection.identity,
+            "shell": str(command.shell),
+            "command": command.command,
+            "started_at": utc_text(began),
+            "collected_by": self.actor,
+        }
+        flight = self.evidence.in_flight(
+            {**self.redactor.data(facts), "step": step_id, "host": host.name}
+        )
+        writers = flight.writers
         received = 0
 
         def on_output(stream: str, data: bytes) -> None:
@@ -491,7 +636,6 @@ class Runner:
                 self.on_output(host.name, stream, data)
             self.on_progress(Progress(host.name, "running", command.item, received))
 
-        began = self.clock()
         failure: HostFailure | None = None
         status: int | None = None
         self.on_progress(Progress(host.name, "running", command.item, 0))
@@ -502,9 +646,10 @@ class Runner:
         except Exception as broken:
             failure = HostFailure(Failure.ERROR, f"{type(broken).__name__}: {broken}")
         finally:
-            kept, lost = _commit(writers)
+            kept = flight.commit()
+        lost = _incomplete(kept)
         if lost and failure is None:
-            failure = HostFailure(Failure.ERROR, f"the evidence could not be kept: {lost}")
+            failure = HostFailure(Failure.ERROR, f"the evidence could not be kept whole: {lost}")
         result.exit_statuses.append(status)
         result.items.append(command.item)
         self._record(
@@ -512,38 +657,26 @@ class Runner:
                 kinds.COMMAND_RAN,
                 self.actor,
                 {
-                    "run": started.seq,
-                    "purpose": purpose,
-                    "item": command.item,
-                    "transport": connection.transport_name,
-                    "address": host.address,
-                    "port": host.port,
-                    "identity": connection.identity,
-                    "shell": str(command.shell),
-                    "command": command.command,
-                    "started_at": utc_text(began),
+                    **facts,
                     "ended_at": utc_text(self.clock()),
                     "exit_status": status,
                     "failure": str(failure) if failure else None,
-                    "collected_by": self.actor,
                     **{stream: item.as_dict() for stream, item in kept.items()},
                 },
                 step=step_id,
                 host=host.name,
             )
         )
+        flight.done()
         if failure:
             raise failure
 
 
-def _commit(writers: dict[str, EvidenceWriter]) -> tuple[dict[str, Item], str | None]:
-    """Keep every stream that can be kept; a full disk must not lose the record of a command."""
-    kept: dict[str, Item] = {}
-    lost: str | None = None
-    for stream, writer in writers.items():
-        try:
-            kept[stream] = writer.commit()
-        except OSError as failed:
-            writer.discard()
-            lost = f"{stream}: {failed.strerror or failed}"
-    return kept, lost
+def _incomplete(kept: dict[str, Item]) -> str | None:
+    """What could not be kept, in a responder's words, or None."""
+    said = [
+        f"{stream}: {item.error} (kept {item.size} of {item.received} bytes)"
+        for stream, item in kept.items()
+        if item.incomplete
+    ]
+    return "; ".join(said) or None

@@ -11,19 +11,22 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from irtool.engine import kinds
+from irtool.engine import kinds, window
 from irtool.engine.exercise import ExerciseState
 from irtool.engine.state import IncidentState, Outcome, Status
 from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
+from irtool.journal.spool import Spool
 from irtool.model.contacts import Contacts
 from irtool.model.inventory import Inventory
 from irtool.model.loader import Loaded
+from irtool.model.names import responder_problem, same_responder
 from irtool.model.runbook import Runbook
 from irtool.model.scenario import Scenario
 from irtool.model.steps import ActionStep, AgendaStep, DecisionStep, PostmortemStep
@@ -48,6 +51,14 @@ def _answers(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
             raise Refused(f"question {spec.questions.index(question) + 1} is answered twice")
         by_question[question] = answer
     return {q: by_question[q] for q in spec.questions if q in by_question}
+
+
+def _responder(*names: str) -> None:
+    """Refuse a name that cannot stand for a responder (the UI's typed names come here too)."""
+    for name in names:
+        problem = responder_problem(name)
+        if problem:
+            raise Refused(problem)
 
 
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
@@ -138,6 +149,14 @@ class IncidentSession:
     def close_journal(self) -> None:
         self.journal.close()
 
+    @property
+    def directory(self) -> Path:
+        return self.journal.path.parent
+
+    @property
+    def spool(self) -> Spool:
+        return Spool(self.directory)
+
     def refresh(self) -> list[Event]:
         """Fold in what other writers (a scribe's terminal) appended since we last looked."""
         new = list(self.journal.events(after=self.state.last_seq))
@@ -148,6 +167,7 @@ class IncidentSession:
     # -- the one way anything is written ----------------------------------------
 
     def _write(self, decide: Callable[[IncidentState], EventDraft]) -> Event:
+        self.append_pending()  # what waits in the spool happened first
         with self.journal.transaction() as tx:
             for event in tx.events(after=self.state.last_seq):
                 self.state.apply(event)
@@ -157,10 +177,40 @@ class IncidentSession:
         self.state.apply(event)
         return event
 
-    def _pending_available(self, state: IncidentState, step_id: str) -> None:
+    def record_custody(self, draft: EventDraft, busy_timeout: float | None = None) -> Event:
+        """A custody record (a command ran, a host failed, a run ended): written whatever the
+        incident's state, closed included, since it says what happened on a host."""
+        self.append_pending(busy_timeout)
+        with self.journal.transaction(busy_timeout) as tx:
+            for event in tx.events(after=self.state.last_seq):
+                self.state.apply(event)
+            event = tx.append(draft)
+        self.state.apply(event)
+        return event
+
+    def append_pending(self, busy_timeout: float | None = None) -> list[Event]:
+        """Append what the spool holds, in order; raises JournalError if the journal still
+        cannot take it (the records stay spooled)."""
+        spool = self.spool
+        pending = spool.pending()
+        if not pending:
+            return []
+        with self.journal.transaction(busy_timeout) as tx:
+            for event in tx.events(after=self.state.last_seq):
+                self.state.apply(event)
+            appended = spool.append_to(tx, pending)
+        spool.remove(pending)
+        for event in appended:
+            self.state.apply(event)
+        return appended
+
+    def _pending_available(self, state: IncidentState, step_id: str, reapply: bool = False) -> None:
+        """The step can be worked now; `reapply`: a rolled-back action counts as open again."""
         if step_id not in state.steps:
             raise Refused(f"no step '{step_id}' in runbook {state.runbook.id}")
         step = state.steps[step_id]
+        if reapply and step.status is Status.ROLLED_BACK:
+            return  # it was reached once; rolling it back does not unreach it
         if step.status is not Status.PENDING:
             raise Refused(f"step '{step_id}' is already {step.status} (by {step.by} at {step.at})")
         available = state.available()
@@ -181,7 +231,8 @@ class IncidentSession:
         """Mark a step done; a post-mortem step takes the team's answers to its questions."""
 
         def decide(state: IncidentState) -> EventDraft:
-            self._pending_available(state, step)
+            # A rolled-back action is done again only once it is applied again somewhere.
+            self._pending_available(state, step, reapply=bool(state.applied.get(step)))
             spec = state.runbook.step(step)
             if isinstance(spec, DecisionStep):
                 raise Refused(f"step '{step}' is a decision: answer it with one of its options")
@@ -235,8 +286,11 @@ class IncidentSession:
 
     def note(self, text: str, actor: str, at: datetime | None = None) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
             if not text.strip():
                 raise Refused("a note needs text")
+            if at is not None:
+                self._within(window.occurred(state, self.journal.now()), "the note's time", at)
             return EventDraft(kinds.NOTE_ADDED, actor, {"text": text}, occurred_at=at)
 
         return self._write(decide)
@@ -269,6 +323,7 @@ class IncidentSession:
         """Record that event `seq` was wrong; the original stays, the correction points at it."""
 
         def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
             if not 1 < seq <= state.last_seq:
                 raise Refused(f"no event {seq} to correct (events 2..{state.last_seq})")
             if not reason.strip():
@@ -277,6 +332,7 @@ class IncidentSession:
             if text is not None:
                 replacement["text"] = text
             if at is not None:
+                self._within(window.occurred(state, self.journal.now()), "the corrected time", at)
                 replacement["occurred_at"] = utc_text(at)
             return EventDraft(
                 kinds.EVENT_CORRECTED,
@@ -351,8 +407,13 @@ class IncidentSession:
         reconvene_at: datetime | None = None,
     ) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
             if not state.meeting:
                 raise Refused("no meeting is open")
+            if reconvene_at is not None:
+                self._within(
+                    window.reconvene(state, self.journal.now()), "the reconvene time", reconvene_at
+                )
             spec = state.runbook.step(state.meeting)
             topics = [t.id for t in spec.topics] if isinstance(spec, AgendaStep) else []
             stray = [t for t in outcomes or {} if t not in topics]
@@ -374,15 +435,25 @@ class IncidentSession:
         return self._write(decide)
 
     def set_reconvene(self, at: datetime, actor: str) -> Event:
-        return self._write(
-            lambda state: EventDraft(kinds.RECONVENE_SET, actor, {"at": utc_text(at)})
-        )
+        def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
+            self._within(window.reconvene(state, self.journal.now()), "the reconvene time", at)
+            return EventDraft(kinds.RECONVENE_SET, actor, {"at": utc_text(at)})
+
+        return self._write(decide)
+
+    @staticmethod
+    def _within(allowed: window.Window, what: str, moment: datetime) -> None:
+        problem = allowed.problem(what, moment)
+        if problem:
+            raise Refused(problem)
 
     def request_action(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
             if not isinstance(state.runbook.step(step), ActionStep):
                 raise Refused(f"step '{step}' is not an action")
-            self._pending_available(state, step)
+            self._pending_available(state, step, reapply=True)
             if step in state.actions and not state.actions[step].rolled_back:
                 raise Refused(
                     f"action '{step}' was already requested by {state.actions[step].requested_by}"
@@ -395,12 +466,17 @@ class IncidentSession:
 
     def approve(self, step: str, actor: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            _responder(actor)
             action = state.actions.get(step)
             if action is None:
                 raise Refused(f"action '{step}' has not been requested")
-            if action.requested_by == actor:
-                raise Refused(f"{actor} requested '{step}': a second responder must approve it")
-            if actor in action.approvals:
+            # One person however spelt ('alice', 'ALICE ', fullwidth): the two-person rule
+            # must not be met by typing one's own name differently.
+            if same_responder(action.requested_by, actor):
+                raise Refused(
+                    f"{action.requested_by} requested '{step}': a second responder must approve it"
+                )
+            if any(same_responder(approver, actor) for approver in action.approvals):
                 raise Refused(f"{actor} already approved '{step}'")
             return EventDraft(
                 kinds.ACTION_APPROVED, actor, {"request": action.request_seq}, step=step
@@ -418,10 +494,10 @@ class IncidentSession:
             applied_somewhere = any(
                 e.step == step and e.purpose == "action" for e in state.evidence
             )  # a --host run applies it before the step is done
-            if state.steps[step].status is not Status.DONE and not applied_somewhere:
-                raise Refused(f"action '{step}' was not applied, so there is nothing to roll back")
             if state.actions.get(step) and state.actions[step].rolled_back:
                 raise Refused(f"action '{step}' was already rolled back")
+            if state.steps[step].status is not Status.DONE and not applied_somewhere:
+                raise Refused(f"action '{step}' was not applied, so there is nothing to roll back")
             return EventDraft(kinds.ACTION_ROLLED_BACK, actor, {"note": note}, step=step)
 
         return self._write(decide)
@@ -430,8 +506,9 @@ class IncidentSession:
         def decide(state: IncidentState) -> EventDraft:
             if not to.strip():
                 raise Refused("hand over to whom?")
-            if to == state.commander:
-                raise Refused(f"{to} already has incident command")
+            _responder(to, actor)
+            if same_responder(to, state.commander):
+                raise Refused(f"{state.commander} already has incident command")
             return EventDraft(kinds.COMMAND_HANDED_OVER, actor, {"from": state.commander, "to": to})
 
         return self._write(decide)

@@ -26,6 +26,7 @@ class Status(StrEnum):
     PENDING = "pending"
     DONE = "done"
     SKIPPED = "skipped"
+    ROLLED_BACK = "rolled back"  # an action undone on its hosts: it can be applied again
 
 
 @dataclass
@@ -118,6 +119,24 @@ class Evidence:
     exit_status: int | None
     files: dict[str, dict[str, Any]]  # stdout / stderr / file -> {sha256, size}
     failure: str | None = None
+    run: int | None = None  # the run.started it belongs to (None: a fetch outside a run)
+    interrupted: bool = False  # irtool's process ended before the command did
+
+
+@dataclass
+class RunState:
+    """One run of a collect or action step (or a rollback), from run.started on."""
+
+    seq: int
+    step: str
+    purpose: str
+    hosts: list[str]
+    by: str
+    at: str
+    pid: int | None = None
+    machine: str | None = None
+    finished: bool = False
+    interrupted: bool = False  # the process that ran it ended first; recovery closed it
 
 
 @dataclass
@@ -143,6 +162,7 @@ class IncidentState:
     actions: dict[str, ActionState] = field(default_factory=dict)
     corrections: dict[int, list[int]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
+    runs: dict[int, RunState] = field(default_factory=dict)
     # action step -> host -> seq of the command.ran that changed it; rollback removes the host
     applied: dict[str, dict[str, int]] = field(default_factory=dict)
     exercise: ExerciseState | None = None  # its scenario, clock and injects; None when live
@@ -187,6 +207,10 @@ class IncidentState:
             state.calls[role] = CallTree(role, order)
         state.last_seq, state.last_at, state.head = event.seq, event.recorded_at, event.hash
         return state
+
+    def unfinished_runs(self) -> list[RunState]:
+        """Runs with no run.finished: in flight, or left by a process that died."""
+        return [run for run in self.runs.values() if not run.finished]
 
     def available(self) -> list[str]:
         """Pending steps the flow has reached: the first step, and wherever done steps lead."""
@@ -305,6 +329,31 @@ def _rolled_back(state: IncidentState, event: Event) -> None:
     if event.step in state.actions:
         state.actions[event.step].rolled_back = True
     state.applied.pop(event.step or "", None)
+    step = state.steps.get(event.step or "")
+    if step is not None:
+        step.status, step.by, step.at = Status.ROLLED_BACK, event.actor, event.occurred_at
+        step.note = event.data.get("note", "")
+
+
+def _run_started(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.runs[event.seq] = RunState(
+        event.seq,
+        event.step or "",
+        data.get("purpose", ""),
+        list(data.get("hosts", [])),
+        event.actor,
+        event.occurred_at,
+        data.get("pid"),
+        data.get("machine"),
+    )
+
+
+def _run_finished(state: IncidentState, event: Event) -> None:
+    run = state.runs.get(event.data.get("run", -1))
+    if run is not None:
+        run.finished = True
+        run.interrupted = bool(event.data.get("interrupted"))
 
 
 def _command_ran(state: IncidentState, event: Event) -> None:
@@ -324,6 +373,8 @@ def _command_ran(state: IncidentState, event: Event) -> None:
             data.get("exit_status"),
             files,
             data.get("failure"),
+            data.get("run"),
+            bool(data.get("interrupted")),
         )
     )
     step = event.step or ""
@@ -357,6 +408,8 @@ _HANDLERS = {
     kinds.ACTION_APPROVED: _approved,
     kinds.ACTION_ROLLED_BACK: _rolled_back,
     kinds.COMMAND_HANDED_OVER: _handover,
+    kinds.RUN_STARTED: _run_started,
+    kinds.RUN_FINISHED: _run_finished,
     kinds.COMMAND_RAN: _command_ran,
     kinds.FILE_FETCHED: _command_ran,
     kinds.INCIDENT_CLOSED: _closed,

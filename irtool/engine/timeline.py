@@ -17,6 +17,8 @@ from irtool.journal import Event
 
 def _size(data: dict[str, Any], stream: str) -> str:
     item = data.get(stream) or {}
+    if item.get("incomplete"):
+        return f"{stream} {item.get('size', 0)} of {item.get('received')} B kept"
     return f"{stream} {item.get('size', 0)} B" if item else ""
 
 
@@ -33,6 +35,20 @@ def _ran(event: Event) -> str:
     if event.kind == kinds.FILE_FETCHED:
         sizes = _size(data, "file")
     return f"{data.get('purpose', 'run')} {what}: {outcome}" + (f" ({sizes})" if sizes else "")
+
+
+def _duration(seconds: object) -> str:
+    """`behind_s` as a responder reads it: 2 h 0 min 3 s, or 0.25 s."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:g} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return " ".join(
+        part for part in (f"{hours} h" if hours else "", f"{minutes} min", f"{secs} s") if part
+    )
 
 
 _DESCRIBE: dict[str, Callable[[Event], str]] = {
@@ -100,11 +116,17 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
         "exercise clock paused" + (f": {e.data['reason']}" if e.data.get("reason") else "")
     ),
     kinds.CLOCK_RESUMED: lambda e: "exercise clock resumed",
+    kinds.CLOCK_SKEWED: lambda e: (
+        f"warning: the writer's clock ({e.data.get('writer_clock')}) was "
+        f"{_duration(e.data.get('behind_s'))} behind the journal ({e.data.get('head_time')}); "
+        "its event is recorded at the journal's time"
+    ),
     kinds.OBSERVATION_RECORDED: lambda e: f"observation: {e.data.get('text', '')}",
     kinds.RUN_FINISHED: lambda e: (
         f"{e.data.get('purpose', 'run')} finished: "
         f"{len(e.data.get('ok', []))} ok, {len(e.data.get('failed', {}))} failed"
         + (", cancelled" if e.data.get("cancelled") else "")
+        + (f", interrupted: {e.data.get('reason', '')}" if e.data.get("interrupted") else "")
     ),
 }
 

@@ -3,73 +3,151 @@
 A file is written under a temporary name, hashed as it goes, flushed to disk,
 then renamed to its SHA-256: a file named by a hash is always complete, and
 the custody event that names it is written only after it is durable.
+
+Every chunk goes to the operating system as it arrives (no user-space buffer), so a
+process killed mid-run leaves on disk everything the host had sent. A command in
+flight has a marker beside its partial files (`InFlight`) saying which run, host and
+command they belong to: the next `irtool` to open the incident turns them into
+evidence records marked interrupted instead of leaving orphans.
+
+A write that fails (a full disk, an I/O error, read-only media) stops the writing
+of that stream, never the command: the record says how many bytes were kept, their
+SHA-256, that the copy is incomplete and why. What the store names by a hash is
+hashed again from disk when anything went wrong, so a name never lies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PARTIAL = ".partial-"
+_INFLIGHT = "command-"
+INFLIGHT_DIR = "inflight"
+EMPTY_SHA256 = hashlib.sha256().hexdigest()
 
 
 @dataclass(frozen=True)
 class Item:
-    sha256: str
-    size: int
+    sha256: str | None  # None: nothing could be kept at all
+    size: int  # bytes kept in the store
+    received: int | None = None  # bytes the host sent, when more than were kept
+    error: str | None = None  # why the copy is incomplete
+
+    @property
+    def incomplete(self) -> bool:
+        return self.error is not None
 
     def as_dict(self) -> dict[str, object]:
-        return {"sha256": self.sha256, "size": self.size}
+        kept: dict[str, object] = {"sha256": self.sha256, "size": self.size}
+        if self.incomplete:
+            kept.update(incomplete=True, received=self.received, error=self.error)
+        return kept
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 class EvidenceWriter:
     """One stream into the store. The file is only made once the first byte arrives: most
     commands write nothing to stderr, and an empty stream is one shared empty file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, name: str | None = None) -> None:
         self.directory = directory
-        self._temp = directory / f"{_PARTIAL}{uuid.uuid4().hex}"
+        self.name = name or f"{_PARTIAL}{uuid.uuid4().hex}"
+        self._temp = directory / self.name
         self._file: BinaryIO | None = None
         self._digest = hashlib.sha256()
-        self.size = 0
+        self.size = 0  # bytes on disk
+        self.received = 0  # bytes handed to write()
+        self.error: str | None = None
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = self._temp.open("xb")
-        self._file.write(data)
-        self._digest.update(data)
-        self.size += len(data)
+        """Never raises: a stream that cannot be kept is recorded as such, and the command
+        whose output it is must not be broken by our disk."""
+        self.received += len(data)
+        if self.error is not None:
+            return
+        try:
+            if self._file is None:
+                self._file = self._temp.open("xb", buffering=0)
+            view = memoryview(data)
+            while view:
+                written = self._file.write(view) or 0
+                self._digest.update(view[:written])
+                self.size += written
+                view = view[written:]
+        except OSError as failed:
+            self.error = _reason(failed)
 
     def commit(self) -> Item:
+        """Flush to disk and name the file by its hash; what could not be kept is said."""
+        if self.error is None:
+            try:
+                return self._commit_whole()
+            except OSError as failed:
+                self.error = _reason(failed)
+        return self._commit_partial()
+
+    def _commit_whole(self) -> Item:
         sha256 = self._digest.hexdigest()
         final = self.directory / sha256
         if self._file is None:
-            if not final.exists():
-                self._file = self._temp.open("xb")
-            else:
+            if final.exists():
                 return Item(sha256, 0)
-        self._file.flush()
+            self._file = self._temp.open("xb", buffering=0)
         os.fsync(self._file.fileno())
         self._file.close()
+        self._name(final)
+        return Item(sha256, self.size)
+
+    def _commit_partial(self) -> Item:
+        """After a failure: the bytes on disk are the truth, so they are hashed again from
+        disk before the file is named; when even that fails, nothing is named."""
+        if self._file is None:
+            return Item(None, 0, self.received, self.error)
+        with contextlib.suppress(OSError):
+            os.fsync(self._file.fileno())
+        with contextlib.suppress(OSError):
+            self._file.close()
+        try:
+            sha256, size = _hash_file(self._temp)
+            self._name(self.directory / sha256)
+        except OSError:
+            return Item(None, 0, self.received, self.error)  # the partial file stays a leftover
+        return Item(sha256, size, self.received, self.error)
+
+    def _name(self, final: Path) -> None:
         if final.exists():
             self._temp.unlink()  # the same bytes are already kept
         else:
             os.replace(self._temp, final)
             final.chmod(0o444)
             _fsync_dir(self.directory)
-        return Item(sha256, self.size)
 
     def discard(self) -> None:
         if self._file is not None and not self._file.closed:
             self._file.close()
         self._temp.unlink(missing_ok=True)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest, length = hashlib.sha256(), 0
+    with path.open("rb") as source:
+        while block := source.read(1 << 20):
+            digest.update(block)
+            length += len(block)
+    return digest.hexdigest(), length
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -80,14 +158,60 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class InFlight:
+    """A command's streams while it runs, with a marker saying whose they are: what a
+    later process needs to keep them as evidence if this one dies mid-run."""
+
+    def __init__(self, directory: Path, markers: Path, facts: dict[str, Any]) -> None:
+        token = uuid.uuid4().hex
+        self.marker: Path | None = markers / f"{_INFLIGHT}{token}.json"
+        self.writers = {
+            stream: EvidenceWriter(directory, f"{_PARTIAL}{token}-{stream}")
+            for stream in ("stdout", "stderr")
+        }
+        record = {
+            **facts,
+            "pid": os.getpid(),
+            "streams": {s: w.name for s, w in self.writers.items()},
+        }
+        try:
+            # No fsync: a killed process leaves the page cache behind; only a machine crash
+            # loses the marker, and then the partial files are reported as leftovers.
+            markers.mkdir(exist_ok=True)
+            self.marker.write_text(json.dumps(record))
+        except OSError:
+            self.marker = None  # a full disk: the run goes on, its record says the rest
+
+    def commit(self) -> dict[str, Item]:
+        return {stream: writer.commit() for stream, writer in self.writers.items()}
+
+    def done(self) -> None:
+        """The command's record is safe (journal or spool): the marker has served."""
+        if self.marker is not None:
+            self.marker.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """What a dead process left of one command: its marker's facts and its streams."""
+
+    marker: Path
+    facts: dict[str, Any]
+
+
 class EvidenceStore:
     def __init__(self, directory: Path, create: bool = True) -> None:
         self.directory = directory
+        # Beside the store, not in it: finding them must not mean listing every evidence file.
+        self.markers = directory.parent / INFLIGHT_DIR
         if create:
             directory.mkdir(parents=True, exist_ok=True)
 
     def writer(self) -> EvidenceWriter:
         return EvidenceWriter(self.directory)
+
+    def in_flight(self, facts: dict[str, Any]) -> InFlight:
+        return InFlight(self.directory, self.markers, facts)
 
     def path(self, sha256: str) -> Path:
         if not _SHA256.fullmatch(sha256):
@@ -99,17 +223,59 @@ class EvidenceStore:
         path = self.path(sha256)
         if not path.is_file():
             return f"evidence {sha256} is missing"
-        digest, length = hashlib.sha256(), 0
-        with path.open("rb") as source:
-            while block := source.read(1 << 20):
-                digest.update(block)
-                length += len(block)
-        if digest.hexdigest() != sha256:
-            return f"evidence {sha256} was altered: its content now hashes to {digest.hexdigest()}"
+        digest, length = _hash_file(path)
+        if digest != sha256:
+            return f"evidence {sha256} was altered: its content now hashes to {digest}"
         if size is not None and length != size:
             return f"evidence {sha256} has {length} bytes, the journal recorded {size}"
         return None
 
-    def leftovers(self) -> Iterator[Path]:
-        """Partial files from a run that was killed mid-write: never named by any event."""
-        yield from self.directory.glob(f"{_PARTIAL}*")
+    def orphans(self) -> Iterator[Orphan]:
+        """Markers of commands in flight (or left by a process that died mid-command)."""
+        if not self.markers.is_dir():
+            return
+        for marker in sorted(self.markers.glob(f"{_INFLIGHT}*.json")):
+            try:
+                facts = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                continue  # a marker cut short by a crash: its partials show as leftovers
+            if isinstance(facts, dict):
+                yield Orphan(marker, facts)
+
+    def keep_orphan(self, orphan: Orphan) -> dict[str, Item]:
+        """Name a dead command's partial streams by their hashes; the marker is left for the
+        caller to remove once the record of them is safe."""
+        kept: dict[str, Item] = {}
+        for stream, name in dict(orphan.facts.get("streams", {})).items():
+            partial = self.directory / str(name)
+            if not partial.is_file():
+                # The command had printed nothing on this stream yet.
+                kept[stream] = Item(EMPTY_SHA256, 0) if self._empty_kept() else Item(None, 0)
+                continue
+            sha256, size = _hash_file(partial)
+            final = self.directory / sha256
+            if final.exists():
+                partial.unlink()
+            else:
+                os.replace(partial, final)
+                final.chmod(0o444)
+            kept[stream] = Item(sha256, size)
+        _fsync_dir(self.directory)
+        return kept
+
+    def _empty_kept(self) -> bool:
+        empty = self.directory / EMPTY_SHA256
+        if not empty.exists():
+            try:
+                empty.touch()
+                empty.chmod(0o444)
+            except OSError:
+                return False
+        return True
+
+    def leftovers(self, accounted: Collection[str] = ()) -> Iterator[Path]:
+        """Partial files that no marker accounts for: a run killed mid-write, whose marker was
+        lost, or bytes nobody can attribute."""
+        for path in self.directory.glob(f"{_PARTIAL}*"):
+            if path.name not in accounted:
+                yield path

@@ -131,6 +131,7 @@ def as_json(recorded: Recorded) -> str:
             "problem": verification.problem,
             "evidence_files": recorded.evidence_files,
             "evidence_problems": [str(p) for p in recorded.evidence_problems],
+            "custody_gaps": recorded.gaps,
         },
         "state": state_document(recorded.state),
         "events": [event.as_dict() for event in recorded.events],

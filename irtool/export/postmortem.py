@@ -8,6 +8,7 @@ files are, so the report can travel with the directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from irtool.engine import kinds
 from irtool.engine.state import IncidentState, Status
@@ -87,6 +88,10 @@ def postmortem(recorded: Recorded) -> Iterator[Block]:
             ),
             "danger",
         )
+    for gap in recorded.gaps:
+        yield Callout(
+            inline(Strong(f"{gap}."), " The journal does not yet say how this ended."), "danger"
+        )
     yield from _incident(state)
     yield from _summary(state, events)
     yield from _people(state, events)
@@ -127,10 +132,12 @@ def _summary(state: IncidentState, events: list[Event]) -> Iterator[Block]:
     yield Para((summary or "No summary was written when the incident was closed.",))
     skipped = [s for s in state.steps.values() if s.status is Status.SKIPPED]
     done = sum(s.status is Status.DONE for s in state.steps.values())
+    undone = sum(s.status is Status.ROLLED_BACK for s in state.steps.values())
+    rolled_back = f"{undone} rolled back, " if undone else ""
     yield Para(
         (
-            f"{done} step(s) done, {len(skipped)} skipped, "
-            f"{len(state.steps) - done - len(skipped)} not reached or still open.",
+            f"{done} step(s) done, {rolled_back}{len(skipped)} skipped, "
+            f"{len(state.steps) - done - undone - len(skipped)} not reached or still open.",
         )
     )
 
@@ -293,7 +300,7 @@ def _evidence(state: IncidentState) -> Iterator[Block]:
         what = f"{e.step or ''} / {e.item or e.command}" if e.step else e.command
         exit_status = str(e.exit_status) if e.exit_status is not None else e.failure or "–"
         for stream, item in e.files.items():
-            sha256 = item.get("sha256", "")
+            sha256 = item.get("sha256") or ""  # none: nothing of the stream could be kept
             rows.append(
                 Row(
                     (
@@ -303,7 +310,7 @@ def _evidence(state: IncidentState) -> Iterator[Block]:
                         (e.purpose,),
                         (exit_status,),
                         (stream,),
-                        (str(item.get("size", 0)),),
+                        (_kept(item),),
                         (_evidence_link(sha256, Code(sha256)),),
                         (e.by,),
                     )
@@ -314,6 +321,14 @@ def _evidence(state: IncidentState) -> Iterator[Block]:
         rows,
         "evidence",
     )
+
+
+def _kept(item: dict[str, Any]) -> str:
+    """The bytes kept; a stream the disk could not take whole says so."""
+    size = str(item.get("size", 0))
+    if item.get("incomplete"):
+        return f"{size} of {item.get('received')} (incomplete: {item.get('error')})"
+    return size
 
 
 def _postmortem(state: IncidentState) -> Iterator[Block]:

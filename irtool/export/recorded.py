@@ -5,9 +5,9 @@ Read once, without writing: an export never adds to the journal it reports on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from irtool.engine.custody import EvidenceProblem, check_evidence
+from irtool.engine.custody import EvidenceProblem, check_evidence, custody_gaps
 from irtool.engine.state import IncidentState
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, Journal
@@ -22,6 +22,9 @@ class Recorded:
     verification: Verification
     evidence_files: int
     evidence_problems: list[EvidenceProblem]
+    # What the journal does not say yet (spooled records, runs whose process died, stray
+    # partial files): stated, since an export never writes the recovery itself.
+    gaps: list[str] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -57,4 +60,5 @@ def read_incident(incident: str) -> Recorded:
         state.apply(event)
     store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR, create=False)
     files, problems = check_evidence(iter(events), store)
-    return Recorded(events, state, verification, files, problems)
+    gaps = custody_gaps(incident_dir(incident), events, store)
+    return Recorded(events, state, verification, files, problems, gaps)

@@ -1,7 +1,7 @@
 """The incident journal: append-only, hash-chained events in SQLite."""
 
 from irtool.journal.events import GENESIS, Event, EventDraft, canonical_json, event_hash
-from irtool.journal.store import Journal, JournalBusy, JournalError, Verification
+from irtool.journal.store import Journal, JournalBusy, JournalError, JournalFull, Verification
 
 __all__ = [
     "GENESIS",
@@ -10,6 +10,7 @@ __all__ = [
     "Journal",
     "JournalBusy",
     "JournalError",
+    "JournalFull",
     "Verification",
     "canonical_json",
     "event_hash",

@@ -10,6 +10,11 @@ from typing import Any
 
 GENESIS = "0" * 64
 
+# The one kind the journal writes itself, not the engine: a writer whose clock is behind the
+# journal's head says so before its event is recorded at the head's time (store.py,
+# Transaction.append). The engine re-exports it with its own kinds.
+CLOCK_SKEWED = "clock.skewed"
+
 
 def canonical_json(value: Any) -> str:
     """One spelling per value: sorted keys, no spaces, UTF-8 kept as is."""

@@ -6,21 +6,42 @@ before reading the head. Two processes (the UI and a scribe's
 to it and commits; neither can fork the chain. Callers that must check state
 before writing (the engine refusing a step already done) do both inside one
 `transaction()`, so no other writer can slip in between.
+
+`recorded_at` never goes backwards: a writer whose clock is behind the head
+records that (a `clock.skewed` event) and then writes at the head's time.
+`verify` names any backwards step a journal written before that holds.
+
+A journal on read-only media (a directory mounted read-only, an archive on
+a write-protected disk) is opened read-only: it can be read, verified and
+exported; a write is refused in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from irtool.journal.events import GENESIS, Event, EventDraft, canonical_json, event_hash, utc_text
+from irtool.journal.events import (
+    CLOCK_SKEWED,
+    GENESIS,
+    Event,
+    EventDraft,
+    canonical_json,
+    event_hash,
+    parse_moment,
+    utc_text,
+)
+from irtool.model.names import unshowable_in_name
 
 FORMAT_VERSION = 1
 BUSY_TIMEOUT_S = 15.0
@@ -56,13 +77,86 @@ class JournalBusy(JournalError):
     """Another writer held the journal longer than we were willing to wait."""
 
 
+class JournalFull(JournalError):
+    """The disk under the journal is full: nothing more can be written until space is freed."""
+
+
+def _journal_error(what: str, exc: sqlite3.Error, path: Path | None = None) -> JournalError:
+    """The real reason, in one line: a full disk is said as such. SQLite calls a -shm file it
+    cannot create on a full disk an I/O error, so the disk is asked too."""
+    text = str(exc)
+    if "full" in text or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return JournalFull(f"{what}: the disk under the journal is full ({text})")
+    if path is not None and "I/O" in text and _no_space(path.parent):
+        return JournalFull(f"{what}: the disk under the journal is full ({text})")
+    return JournalError(f"{what}: {text}")
+
+
+def _no_space(directory: Path) -> bool:
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < 64 * 1024
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """An event recorded earlier than the event before it: a writer's clock was behind. The
+    chain still holds; the order of `recorded_at` does not. Only journals written before
+    `clock.skewed` existed can hold one."""
+
+    seq: int
+    recorded_at: str
+    previous_at: str  # event seq - 1's recorded_at
+
+    def __str__(self) -> str:
+        return (
+            f"event {self.seq} was recorded at {self.recorded_at}, before event "
+            f"{self.seq - 1} ({self.previous_at}): a writer's clock was behind"
+        )
+
+
 @dataclass(frozen=True)
 class Verification:
-    ok: bool
+    ok: bool  # the hash chain holds
     count: int
     head: str
     first_bad_seq: int | None = None
     problem: str | None = None
+    backwards: tuple[BackwardStep, ...] = ()  # where recorded_at goes back, in the chain's part
+
+
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write here: the file, and the directory for the -wal and -shm files
+    WAL mode keeps beside it. False on read-only media (EROFS) even for root."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open a journal that cannot be written. `mode=ro` still needs the -shm file of WAL mode,
+    which it creates when missing; where it cannot (a read-only directory holding no -shm),
+    `immutable=1` reads the file as it stands, taking no lock. That is only true to the
+    journal when no -wal holds events the main file has not yet taken in (a journal closed
+    cleanly leaves none): else the latest events would be silently missed, so we refuse."""
+    uri = path.resolve().as_uri()  # percent-encodes what SQLite's URI syntax would misread
+    connect = partial(
+        sqlite3.connect, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    db = connect(f"{uri}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA user_version").fetchone()  # the -shm is needed here, not at connect
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    wal = path.with_name(f"{path.name}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise JournalError(
+            f"the incident directory is read-only and {wal.name} holds events not yet in "
+            f"{path.name}: SQLite cannot read them there; copy the incident directory to "
+            "writable storage and read the copy"
+        )
+    return connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
 def _row_event(row: tuple[Any, ...]) -> Event:
@@ -87,13 +181,21 @@ class Journal:
         self.path, self.incident = Path(path), incident
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
+        self._skew_said = False  # this writer has recorded that its clock is behind the head
         if not create and not self.path.exists():
             raise JournalError(f"no journal at {self.path}")
+        self._read_only = not create and not _writable(self.path)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if self._read_only:
+                self._db = _open_read_only(self.path)
+            else:
+                self._db = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: the WAL is fsynced at every commit, so an acknowledged event survives
             # a crash of the process and of the machine.
             self._db.execute("PRAGMA synchronous=FULL")
@@ -102,9 +204,22 @@ class Journal:
                 self._db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise JournalError(f"cannot open the journal {self.path}: {exc}") from None
+            if hasattr(self, "_db"):
+                self._db.close()  # a half-open connection holds the file, and its mount busy
+            raise _journal_error(f"cannot open the journal {self.path}", exc, self.path) from None
         if version != FORMAT_VERSION:
+            self._db.close()
             raise JournalError(f"{self.path} is not an irtool journal (format {version})")
+
+    @property
+    def read_only(self) -> bool:
+        """The journal's file or directory cannot be written (read-only media or
+        permissions): it can be read and verified; `transaction()` refuses."""
+        return self._read_only
+
+    def now(self) -> datetime:
+        """This writer's clock (a test's clock when one was given)."""
+        return self._clock()
 
     def close(self) -> None:
         with self._lock:
@@ -119,28 +234,41 @@ class Journal:
     # -- writing ---------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """Hold the write lock: read what others appended, decide, append; commit on exit."""
+    def transaction(self, busy_timeout: float | None = None) -> Iterator[Transaction]:
+        """Hold the write lock: read what others appended, decide, append; commit on exit.
+
+        `busy_timeout`: how long to wait for another writer (default BUSY_TIMEOUT_S); a
+        custody record waits less, since it has a durable spool to fall back on."""
+        wait = BUSY_TIMEOUT_S if busy_timeout is None else busy_timeout
+        if self._read_only:
+            raise JournalError(
+                f"the incident directory is read-only: {self.path.parent} can be read, "
+                "verified and exported, not written"
+            )
         with self._lock:
             try:
+                self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise JournalBusy(
-                        f"the journal is busy: another writer held it over {BUSY_TIMEOUT_S:.0f} s"
+                        f"the journal is busy: another writer held it over {wait:g} s"
                     ) from None
-                raise JournalError(f"cannot write the journal: {exc}") from None
-            tx = Transaction(self)
+                raise _journal_error("cannot write the journal", exc) from None
+            tx, skew_said = Transaction(self), self._skew_said
             try:
                 yield tx
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            try:
                 self._db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                self._db.execute("ROLLBACK")
-                raise JournalError(f"the journal did not take the event: {exc}") from None
+            except BaseException as exc:
+                self._skew_said = skew_said  # a skew said in an undone transaction was not said
+                # SQLite may have rolled back already (a full disk does): then there is no
+                # transaction left to end, and that must not hide the real error.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _journal_error("the journal did not take the event", exc) from None
+                raise
 
     def append(self, draft: EventDraft) -> Event:
         """Record one event; returns only once it is durably committed."""
@@ -174,14 +302,15 @@ class Journal:
         return (row[0], row[1]) if row else (0, GENESIS)
 
     def verify(self, expected_head: str | None = None) -> Verification:
-        """Recompute the chain; name the first event that was edited, removed, added or moved."""
+        """Recompute the chain; name the first event that was edited, removed, added or moved,
+        and every event recorded earlier than the one before it."""
         chain, seen_head = _Chain(self.incident), expected_head is None
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
                 chain.follow(row)
                 if chain.broken:
-                    return chain.broken
+                    return chain.verification
                 seen_head = seen_head or chain.prev == expected_head
         found = chain.verification
         if not seen_head:
@@ -191,6 +320,7 @@ class Journal:
                 found.head,
                 found.count + 1,
                 f"the head {expected_head} is not in the journal: events were removed from its end",
+                found.backwards,
             )
         return found
 
@@ -215,6 +345,8 @@ class _Chain:
     def __init__(self, incident: str) -> None:
         self.incident, self.expected_seq, self.prev = incident, 1, GENESIS
         self.broken: Verification | None = None
+        self.recorded = ""  # the last recorded_at followed
+        self.backwards: list[BackwardStep] = []
 
     def follow(self, row: tuple[Any, ...]) -> Event | None:
         """The row as an event (None: unreadable); past a break, rows are read, not checked."""
@@ -223,6 +355,10 @@ class _Chain:
             problem = _chain_problem(row, event, self.expected_seq, self.prev, self.incident)
             if problem is None:
                 self.prev, self.expected_seq = row[10], self.expected_seq + 1
+                # utc_text's fixed form makes text order time order: no parsing per row.
+                if row[3] < self.recorded:
+                    self.backwards.append(BackwardStep(row[0], row[3], self.recorded))
+                self.recorded = row[3]
             else:
                 at = min(row[0], self.expected_seq)
                 self.broken = Verification(False, self.expected_seq - 1, self.prev, at, problem)
@@ -230,7 +366,8 @@ class _Chain:
 
     @property
     def verification(self) -> Verification:
-        return self.broken or Verification(True, self.expected_seq - 1, self.prev)
+        found = self.broken or Verification(True, self.expected_seq - 1, self.prev)
+        return replace(found, backwards=tuple(self.backwards))
 
 
 def _readable(row: tuple[Any, ...]) -> Event | None:
@@ -270,8 +407,43 @@ class Transaction:
         return self._journal.events(after)
 
     def append(self, draft: EventDraft) -> Event:
+        """Record `draft` after the head, never earlier than the head's time.
+
+        A writer whose clock is behind the head (a clock set wrong, a faulty NTP step)
+        first records so in a `clock.skewed` event, once until its clock catches up again,
+        then writes at the head's time: `recorded_at` never goes backwards, and the record
+        says whose clock was off and by how much."""
+        unshowable = unshowable_in_name(draft.actor)
+        if unshowable:  # the engine and the command line refuse first; this is the backstop
+            raise JournalError(unshowable)
+        journal = self._journal
+        clock, head_time = journal._clock(), self._head_time()
+        if head_time is None or clock >= head_time:
+            journal._skew_said = False
+            return self._insert(draft, clock)
+        if not journal._skew_said:
+            skew = {
+                "writer_clock": utc_text(clock),
+                "head_time": utc_text(head_time),
+                "behind_s": (head_time - clock).total_seconds(),
+            }
+            self._insert(EventDraft(CLOCK_SKEWED, draft.actor, skew), head_time)
+            journal._skew_said = True
+        return self._insert(draft, head_time)
+
+    def _head_time(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT recorded_at FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return parse_moment(row[0])
+        except ValueError:  # a damaged head: verify names it; a write need not stop on it
+            return None
+
+    def _insert(self, draft: EventDraft, recorded: datetime) -> Event:
         seq, prev = self._journal.head()
-        recorded = self._journal._clock()
         content = {
             "seq": seq + 1,
             "incident": self._journal.incident,

@@ -152,7 +152,15 @@ def live_incident(folder: Path) -> str:
     )
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
     transports = {"local": FixedLocal(), "ssh": Unreachable()}
-    runner = Runner(session, transports, store, "ann", clock=clock, pool=1)
+    runner = Runner(
+        session, transports, store, "ann", clock=clock, pool=1, process=(4242, "export-host")
+    )
+
+    def from_a_slow_clock() -> None:
+        """A scribe whose laptop's clock is three minutes behind: the journal says so."""
+        clock.now -= timedelta(minutes=3)
+        session.note("typed on a laptop whose clock is slow", "ben")
+
     script = [
         lambda: session.complete("assess", "ann", "help desk ticket 4711", ["Written down"]),
         lambda: session.note("w3wp.exe spawned cmd.exe", "ben", T0 - timedelta(minutes=50)),
@@ -194,6 +202,7 @@ def live_incident(folder: Path) -> str:
                 "What would we do differently?": "patch the upload handler faster",
             },
         ),
+        from_a_slow_clock,
         lambda: session.note(HOSTILE_NOTE, "ben"),
         lambda: session.close("cy", "Web shell on web01 removed; no data taken."),
     ]
@@ -214,7 +223,9 @@ def exercise_incident(folder: Path) -> str:
     session = open_exercise(played, {"attacker_ip": "203.0.113.9"}, "fiona", clock)
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
     simulated = transports_for(session.state, lambda: {})
-    runner = Runner(session, simulated, store, "ann", clock=clock, pool=1)
+    runner = Runner(
+        session, simulated, store, "ann", clock=clock, pool=1, process=(4242, "export-host")
+    )
     script = [
         (20, lambda: session.complete("assess", "ann")),
         (30, lambda: session.reach("security", "ann", "no-answer", "ann")),

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from irtool.engine.state import ActionState
+from irtool.model.names import same_responder
 from irtool.model.plan import PlanRow
 from irtool.model.steps import ActionStep, Confirm
 from irtool.tui.widgets.detail import EXERCISE_ACTION
@@ -154,7 +155,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
             requester = action.requested_by if action and not action.rolled_back else self.actor
             if not approver:
                 return "a second responder must approve: their name, or `irtool incident approve`"
-            if approver == requester:
+            if same_responder(approver, requester):
                 return f"{approver} requested it: a second responder must approve"
         return Confirmed(reason, approver)
 

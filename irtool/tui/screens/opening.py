@@ -76,7 +76,15 @@ class OpeningScreen(Screen[None]):
         from irtool.tui.screens import incident  # the screen's own imports, off the loop too
 
         del incident
-        return IncidentSession.open(self.incident, clock=self.app.clock)  # type: ignore[attr-defined]
+        session = IncidentSession.open(self.incident, clock=self.app.clock)  # type: ignore[attr-defined]
+        # What a dead run or a busy journal left becomes part of the record before the
+        # responder sees the incident; what that did, or what still waits, is said.
+        from irtool.engine.recovery import recover
+
+        found = recover(session, self.app.actor)  # type: ignore[attr-defined]
+        for line in found.lines():
+            self.app.notify(line, severity="warning" if found.pending else "information")
+        return session
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "open":

@@ -149,6 +149,7 @@ class RunScreen(Screen[RunReport | None]):
                 cancel=self.cancel,
                 on_progress=self.feed.progress,
                 on_output=self.feed.output,
+                on_warning=lambda text: self.app.notify(text, severity="warning"),
                 clock=self.clock,
             )
             if request.rollback:

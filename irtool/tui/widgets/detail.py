@@ -38,6 +38,11 @@ def _status(state: IncidentState, step_id: str) -> Text:
         return Text(f"done{chosen} by {step.by} at {step.at}{note}", style="green")
     if step.status is Status.SKIPPED:
         return Text(f"skipped by {step.by}: {step.reason}", style="dim")
+    if step.status is Status.ROLLED_BACK:
+        return Text(
+            f"rolled back by {step.by} at {step.at}: apply it again with a reason",
+            style="magenta",
+        )
     if step_id in state.available():
         return Text("next: this step is open now", style="bold yellow")
     return Text("not reached yet", style="dim")

@@ -8,10 +8,11 @@ from textual.widgets.option_list import Option
 
 from irtool.engine.state import IncidentState, Status
 
-# done, skipped, next (reachable now), later
+# done, skipped, rolled back (can be applied again), next (reachable now), later
 GLYPH = {
     "done": ("✓", "green"),
     "skipped": ("–", "dim"),
+    "rolled back": ("↶", "magenta"),
     "next": ("▶", "bold yellow"),
     "later": ("·", "dim"),
 }
@@ -23,6 +24,8 @@ def step_state(state: IncidentState, step: str, available: list[str]) -> str:
         return "done"
     if status is Status.SKIPPED:
         return "skipped"
+    if status is Status.ROLLED_BACK:
+        return "rolled back"
     return "next" if step in available else "later"
 
 
