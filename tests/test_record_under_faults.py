@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,21 +209,30 @@ def partial_stdout(env: dict[str, str], incident: str) -> bytes:
     return b""
 
 
-def test_output_of_a_run_killed_mid_stream_becomes_interrupted_evidence(
-    farm: SshdFarm, env: dict[str, str], tmp_path: Path
-) -> None:
+@contextmanager
+def streaming(
+    env: dict[str, str], tmp_path: Path, farm: SshdFarm
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`irtool incident run` of a collector that prints a line and goes on running, once that
+    line is on disk (while the command still runs); the host's loop ends on leaving."""
     work = tmp_path / "work"
     work.mkdir()
     incident = open_incident(env, tmp_path, {"web01": host("ssh", farm, work)})
     irtool(env, "incident", "skip", incident, "block", "--reason", "collect first")
     run = start(env, "incident", "run", incident, "watch")
     try:
-        # The first line reaches the evidence file while the command still runs.
         wait_until(lambda: b"first-line" in partial_stdout(env, incident), "output on disk", 10)
-        run.kill()
-        run.wait(timeout=10)
+        yield incident, run
     finally:
         (work / "stop").touch()
+
+
+def test_output_of_a_run_killed_mid_stream_becomes_interrupted_evidence(
+    farm: SshdFarm, env: dict[str, str], tmp_path: Path
+) -> None:
+    with streaming(env, tmp_path, farm) as (incident, run):
+        run.kill()
+        run.wait(timeout=10)
     shown = irtool(env, "incident", "show", incident, "--json")
     assert shown.returncode == 0, shown.stderr
     assert "kept the output of 1 interrupted command(s)" in shown.stderr
@@ -247,17 +257,9 @@ def test_output_of_a_run_killed_mid_stream_becomes_interrupted_evidence(
 def test_sighup_cancels_a_run_as_ctrl_c_does(
     farm: SshdFarm, env: dict[str, str], tmp_path: Path
 ) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    incident = open_incident(env, tmp_path, {"web01": host("ssh", farm, work)})
-    irtool(env, "incident", "skip", incident, "block", "--reason", "collect first")
-    run = start(env, "incident", "run", incident, "watch")
-    try:
-        wait_until(lambda: b"first-line" in partial_stdout(env, incident), "output on disk", 10)
+    with streaming(env, tmp_path, farm) as (incident, run):
         run.send_signal(signal.SIGHUP)
         out, err = run.communicate(timeout=30)
-    finally:
-        (work / "stop").touch()
     assert run.returncode == 1, out + err
     assert "Traceback" not in err and "SIGHUP" in err
     journal = events(env, incident)

@@ -71,9 +71,7 @@ def custody_gaps(incident_dir: Path, events: Iterable[Event], store: EvidenceSto
             f"RUN {seq} ({run.data.get('purpose')} of {run.step} by {run.actor}, pid "
             f"{run.data.get('pid')}) has not finished: {state}"
         )
-    accounted = {
-        str(name) for orphan in store.orphans() for name in orphan.facts.get("streams", {}).values()
-    }
+    accounted = {name for orphan in store.orphans() for name in orphan.names()}
     for path in sorted(store.leftovers(accounted)):
         gaps.append(
             f"LEFTOVER {path.name} ({path.stat().st_size} bytes) in the evidence directory: "

@@ -69,8 +69,7 @@ def recover(
         found.appended = len(session.append_pending(busy_timeout))
         store = EvidenceStore(session.directory / EVIDENCE_DIR, create=False)
         for orphan in list(store.orphans()):
-            if _keep(session, store, orphan, actor, busy_timeout):
-                found.commands += 1
+            found.commands += _keep(session, store, orphan, actor, busy_timeout)
         for run in session.state.unfinished_runs():
             if not is_running(session.directory, run.step):
                 _finish(session, run.seq, actor, busy_timeout)
@@ -87,31 +86,31 @@ def _keep(
     orphan: Orphan,
     actor: str,
     busy_timeout: float | None,
-) -> bool:
+) -> int:
+    """Record what a dead process left of one host's commands; how many were recorded."""
     facts = orphan.facts
     step = str(facts.get("step", ""))
     if is_running(session.directory, step):
-        return False  # a live run's command
-    run, host, item = facts.get("run"), facts.get("host"), facts.get("item")
-    recorded = any(
-        e.run == run and e.host == host and e.item == item for e in session.state.evidence
-    )
-    if not recorded:  # the process may have died after its record and before the marker
-        kept = store.keep_orphan(orphan)
-        pid = facts.get("pid")
-        data = {
-            key: facts.get(key)
-            for key in (
-                "run", "purpose", "item", "transport", "address", "port", "identity",
-                "shell", "command", "started_at", "collected_by",
-            )
-        }  # fmt: skip
+        return 0  # a live run's host
+    run, host = facts.get("run"), facts.get("host")
+    recorded = {(e.run, e.host, e.item) for e in session.state.evidence}
+    count = 0
+    for index, command in enumerate(facts.get("commands", [])):
+        # Recorded already (the process died after its record), or never started.
+        if (run, host, command.get("item")) in recorded or not orphan.started(store, index):
+            continue
+        kept = store.keep_orphan(orphan, index)
+        data = {key: facts.get(key) for key in _HOST_FACTS}
         data.update(
+            item=command.get("item"),
+            shell=command.get("shell"),
+            command=command.get("command"),
+            started_at=None,  # the marker knows the host's start, not the command's
             ended_at=None,
             exit_status=None,
             failure=(
-                f"interrupted: the irtool process (pid {pid}) ended before the command "
-                "finished; what it had received is kept"
+                f"interrupted: the irtool process (pid {facts.get('pid')}) ended before the "
+                "command finished; what it had received is kept"
             ),
             interrupted=True,
             recovered_by=actor,
@@ -120,8 +119,14 @@ def _keep(
         session.record_custody(
             EventDraft(kinds.COMMAND_RAN, actor, data, step=step, host=str(host)), busy_timeout
         )
+        count += 1
     orphan.marker.unlink(missing_ok=True)
-    return not recorded
+    return count
+
+
+_HOST_FACTS = (
+    "run", "purpose", "transport", "address", "port", "identity", "collected_by",
+)  # fmt: skip
 
 
 def _finish(session: IncidentSession, seq: int, actor: str, busy_timeout: float | None) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from irtool.engine import kinds
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import IncidentState, Status
-from irtool.evidence.store import EvidenceStore, Item
+from irtool.evidence.store import EvidenceStore, EvidenceWriter, InFlight, Item
 from irtool.journal import Event, EventDraft, JournalError
 from irtool.journal.events import utc_text
 from irtool.journal.runlock import StepBusy, step_lock
@@ -587,11 +587,50 @@ class Runner:
                         host=host.name,
                     )
                 )
-            for command in commands:
-                self._one(step_id, purpose, started, connection, command, deadline, result)
+            flight = self._in_flight(step_id, purpose, started, connection, commands)
+            try:
+                for index, command in enumerate(commands):
+                    self._one(
+                        step_id, purpose, started, connection, command, deadline, result,
+                        flight.start(index),
+                    )  # fmt: skip
+            except HostFailure:
+                flight.done()  # raised once the command's record was safe
+                raise
+            flight.done()
         finally:
             connection.close()
         return result
+
+    def _in_flight(
+        self,
+        step_id: str,
+        purpose: str,
+        started: Event,
+        connection: Connection,
+        commands: list[Command],
+    ) -> InFlight:
+        """The marker that lets a later process keep this host's output as evidence, should
+        this one die mid-run (what a record of the host's commands needs, redacted)."""
+        host = connection.host
+        facts = {
+            "run": started.seq,
+            "step": step_id,
+            "host": host.name,
+            "purpose": purpose,
+            "transport": connection.transport_name,
+            "address": host.address,
+            "port": host.port,
+            "identity": connection.identity,
+            "collected_by": self.actor,
+        }
+        return self.evidence.in_flight(
+            self.redactor.data(facts),
+            [
+                self.redactor.data({"item": c.item, "shell": str(c.shell), "command": c.command})
+                for c in commands
+            ],
+        )
 
     def _timeout(self, step_id: str) -> float:
         spec = self.session.state.runbook.step(step_id)
@@ -606,6 +645,7 @@ class Runner:
         command: Command,
         deadline: Deadline,
         result: HostResult,
+        writers: dict[str, EvidenceWriter],
     ) -> None:
         host = connection.host
         began = self.clock()
@@ -622,10 +662,6 @@ class Runner:
             "started_at": utc_text(began),
             "collected_by": self.actor,
         }
-        flight = self.evidence.in_flight(
-            {**self.redactor.data(facts), "step": step_id, "host": host.name}
-        )
-        writers = flight.writers
         received = 0
 
         def on_output(stream: str, data: bytes) -> None:
@@ -646,7 +682,7 @@ class Runner:
         except Exception as broken:
             failure = HostFailure(Failure.ERROR, f"{type(broken).__name__}: {broken}")
         finally:
-            kept = flight.commit()
+            kept = {stream: writer.commit() for stream, writer in writers.items()}
         lost = _incomplete(kept)
         if lost and failure is None:
             failure = HostFailure(Failure.ERROR, f"the evidence could not be kept whole: {lost}")
@@ -667,7 +703,6 @@ class Runner:
                 host=host.name,
             )
         )
-        flight.done()
         if failure:
             raise failure
 

@@ -179,8 +179,9 @@ class IncidentSession:
 
     def record_custody(self, draft: EventDraft, busy_timeout: float | None = None) -> Event:
         """A custody record (a command ran, a host failed, a run ended): written whatever the
-        incident's state, closed included, since it says what happened on a host."""
-        self.append_pending(busy_timeout)
+        incident's state, closed included, since it says what happened on a host. The spool
+        is not looked at here: a run appends what waited there before it starts, and
+        queues its own records behind any it had to spool."""
         with self.journal.transaction(busy_timeout) as tx:
             for event in tx.events(after=self.state.last_seq):
                 self.state.apply(event)

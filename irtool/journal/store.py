@@ -159,6 +159,13 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     return connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
+def _moment(text: str) -> datetime | None:
+    try:
+        return parse_moment(text)
+    except ValueError:  # a damaged head: verify names it; a write need not stop on it
+        return None
+
+
 def _row_event(row: tuple[Any, ...]) -> Event:
     seq, incident, occurred, recorded, actor, kind, step, host, data, prev, digest = row
     content = json.loads(data)
@@ -182,6 +189,7 @@ class Journal:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._skew_said = False  # this writer has recorded that its clock is behind the head
+        self._busy_timeout = BUSY_TIMEOUT_S  # what the connection's busy handler waits now
         if not create and not self.path.exists():
             raise JournalError(f"no journal at {self.path}")
         self._read_only = not create and not _writable(self.path)
@@ -247,7 +255,9 @@ class Journal:
             )
         with self._lock:
             try:
-                self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                if wait != self._busy_timeout:  # a PRAGMA per write costs; set it on change
+                    self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                    self._busy_timeout = wait
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
@@ -417,33 +427,27 @@ class Transaction:
         if unshowable:  # the engine and the command line refuse first; this is the backstop
             raise JournalError(unshowable)
         journal = self._journal
-        clock, head_time = journal._clock(), self._head_time()
+        # One read of the head for its place in the chain and its time.
+        row = self._db.execute(
+            "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev, head_time = (row[0], row[1], _moment(row[2])) if row else (0, GENESIS, None)
+        clock = journal._clock()
         if head_time is None or clock >= head_time:
             journal._skew_said = False
-            return self._insert(draft, clock)
+            return self._insert(draft, clock, seq, prev)
         if not journal._skew_said:
             skew = {
                 "writer_clock": utc_text(clock),
                 "head_time": utc_text(head_time),
                 "behind_s": (head_time - clock).total_seconds(),
             }
-            self._insert(EventDraft(CLOCK_SKEWED, draft.actor, skew), head_time)
+            said = self._insert(EventDraft(CLOCK_SKEWED, draft.actor, skew), head_time, seq, prev)
+            seq, prev = said.seq, said.hash
             journal._skew_said = True
-        return self._insert(draft, head_time)
+        return self._insert(draft, head_time, seq, prev)
 
-    def _head_time(self) -> datetime | None:
-        row = self._db.execute(
-            "SELECT recorded_at FROM events ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        try:
-            return parse_moment(row[0])
-        except ValueError:  # a damaged head: verify names it; a write need not stop on it
-            return None
-
-    def _insert(self, draft: EventDraft, recorded: datetime) -> Event:
-        seq, prev = self._journal.head()
+    def _insert(self, draft: EventDraft, recorded: datetime, seq: int, prev: str) -> Event:
         content = {
             "seq": seq + 1,
             "incident": self._journal.incident,
