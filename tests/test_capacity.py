@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -16,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from irtool.engine.runner import Runner, RunReport
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.inventory import Inventory
-from irtool.model.loader import load_inventory, load_runbook
 from irtool.model.steps import Shell
 from irtool.remote.base import Deadline, Watchdog
 from irtool.remote.limits import (
@@ -39,32 +36,9 @@ from irtool.secrets.run import RunSecrets
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunScreen
 from tests.support.remote import run
+from tests.support.runbooks import open_collect_incident
 from tests.support.sshd import SshdFarm
 from tests.support.tui import notifications, opened, wait_for
-
-RUNBOOK = """\
-id: capacity
-title: Capacity
-summary: Test runbook for many hosts at once.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: collect
-        type: collect
-        title: Collect
-        shell: sh
-        timeout: {timeout}
-        targets: [all]
-        command: {command}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -94,26 +68,6 @@ def ssh_transport(tmp_path: Path) -> SshTransport:
     (tmp_path / "known_hosts").write_text("")
     return SshTransport(
         RunSecrets(), config_file=tmp_path / "ssh_config", known_hosts_file=tmp_path / "known_hosts"
-    )
-
-
-def open_incident(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    hosts: dict[str, dict[str, Any]],
-    command: str,
-    timeout: float = 60,
-) -> IncidentSession:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    (tmp_path / "capacity.yaml").write_text(
-        RUNBOOK.format(timeout=timeout, command=json.dumps(command))
-    )
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
-    return IncidentSession.new(
-        load_runbook(tmp_path / "capacity.yaml"),
-        {},
-        actor="ann",
-        inventory=load_inventory(tmp_path / "inventory.yaml"),
     )
 
 
@@ -153,7 +107,9 @@ def test_irtool_raises_its_soft_descriptor_limit_to_the_hard_one(
     hard = 4096 if ours == resource.RLIM_INFINITY or os.geteuid() == 0 else min(4096, ours)
     if hard <= 256:
         pytest.skip(f"the hard descriptor limit here is {hard}")
-    session = open_incident(tmp_path, monkeypatch, {"gw": LOCAL}, command="ulimit -n")
+    session = open_collect_incident(
+        tmp_path, monkeypatch, {"gw": LOCAL}, command="ulimit -n", timeout=60
+    )
     session.close_journal()
     ran = irtool_limited(f"256:{hard}", "incident", "run", session.state.id, "collect")
     assert ran.returncode == 0, ran.stdout + ran.stderr
@@ -173,7 +129,7 @@ def test_two_hundred_hosts_under_256_descriptors_all_succeed_with_parallel_lower
     hosts |= {f"gw{i:03}": LOCAL for i in range(190)}
     # Each command takes a moment, so that the hosts overlap as in a real triage.
     command = "echo {{ host.name }}; echo warn >&2; sleep 0.2"
-    session = open_incident(tmp_path, monkeypatch, hosts, command=command)
+    session = open_collect_incident(tmp_path, monkeypatch, hosts, command=command, timeout=60)
     session.close_journal()
     ran = irtool_limited(
         "256:256", "incident", "run", session.state.id, "collect", "--parallel", "200"
@@ -248,7 +204,9 @@ async def test_the_run_screen_says_when_it_lowers_the_hosts_at_once(
     """The terminal UI runs 32 hosts at once; with too few descriptors it runs fewer, and a
     notification says so where stderr would be drawn over."""
     hosts = {f"gw{i:02}": LOCAL for i in range(12)}
-    session = open_incident(tmp_path, monkeypatch, hosts, command="echo started; sleep 100")
+    session = open_collect_incident(
+        tmp_path, monkeypatch, hosts, command="echo started; sleep 100", timeout=60
+    )
     session.close_journal()
     monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
     _, open_now = descriptors()
@@ -293,7 +251,9 @@ def test_one_watchdog_thread_serves_every_hosts_deadline(
     Before, `threading.Timer` per channel: 461 threads at 200 hosts."""
     count = 12
     hosts = {f"web{i:02}": ssh_host(farm, i % 2) for i in range(count)}
-    session = open_incident(tmp_path, monkeypatch, hosts, command="echo started; sleep 30")
+    session = open_collect_incident(
+        tmp_path, monkeypatch, hosts, command="echo started; sleep 30", timeout=60
+    )
     started: set[str] = set()
     all_started = threading.Event()
 

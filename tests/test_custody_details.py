@@ -6,7 +6,6 @@ Real sshd hosts on 127.0.0.1, the local transport, and the suite's WS-Management
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -14,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from irtool.engine.runner import Runner, RunReport
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.inventory import Inventory, ResolvedHost
-from irtool.model.loader import load_inventory, load_runbook
 from irtool.remote import powershell
 from irtool.remote.base import Connection, Deadline, Failure, HostFailure, Transport
 from irtool.remote.local import LocalTransport
@@ -30,32 +27,9 @@ from irtool.remote.winrm import WinrmTransport
 from irtool.secrets.run import RunSecrets
 from irtool.tui.feed import RunFeed
 from tests.support import wsman
+from tests.support.runbooks import open_collect_incident
 from tests.support.sshd import SshdFarm
 from tests.support.wsman import DEFAULT_PASSWORD, DEFAULT_USER, WsmanServer
-
-RUNBOOK = """\
-id: custody
-title: Custody details
-summary: Test runbook for the record under faults.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: collect
-        type: collect
-        title: Collect
-        shell: sh
-        timeout: {timeout}
-        targets: [all]
-        command: {command}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -106,26 +80,6 @@ def resolved(settings: dict[str, Any]) -> ResolvedHost:
     return Inventory.model_validate({"hosts": {"web01": settings}}).resolve("web01")
 
 
-def open_incident(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    hosts: dict[str, dict[str, Any]],
-    command: str = "true",
-    timeout: float = 10,
-) -> IncidentSession:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    (tmp_path / "custody.yaml").write_text(
-        RUNBOOK.format(timeout=timeout, command=json.dumps(command))
-    )
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
-    return IncidentSession.new(
-        load_runbook(tmp_path / "custody.yaml"),
-        {},
-        actor="ann",
-        inventory=load_inventory(tmp_path / "inventory.yaml"),
-    )
-
-
 def runner(session: IncidentSession, transports: dict[str, Transport], **options: Any) -> Runner:
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
     return Runner(session, transports, store, "ann", **options)
@@ -145,7 +99,7 @@ def test_a_command_killed_at_its_deadline_is_recorded_as_timeout_never_as_an_exi
     exit status, 141, often before the close is noticed. Five hosts printing as fast as they
     can, read by the run screen's feed, showed it in nearly every run before the fix."""
     hosts = {f"web{i}": ssh_settings(farm) for i in range(5)}
-    session = open_incident(tmp_path, monkeypatch, hosts, command="yes | cat", timeout=2)
+    session = open_collect_incident(tmp_path, monkeypatch, hosts, command="yes | cat", timeout=2)
     feed = RunFeed(list(hosts))
     report = runner(
         session,
@@ -172,7 +126,7 @@ def test_local_commands_killed_by_a_cancel_are_recorded_as_cancelled_not_as_sign
     pipes end, and the process's -9 is there to be read before anything looks at the cancel
     again. Half the commands were recorded as exiting -9 before the fix; six are run."""
     hosts = {f"gw{i}": {"address": "localhost", "transport": "local"} for i in range(6)}
-    session = open_incident(
+    session = open_collect_incident(
         tmp_path, monkeypatch, hosts, command="echo started; sleep 30", timeout=30
     )
     started: set[str] = set()
@@ -366,7 +320,7 @@ def test_a_remote_hash_that_is_not_64_hex_digits_fails_the_fetch_as_protocol(
     log = tmp_path / "u_ex261121.log"
     log.write_bytes(b"GET /shell.aspx 200\n")
     answer_file.write_text(answer.format(good=hashlib.sha256(log.read_bytes()).hexdigest()))
-    session = open_incident(tmp_path, monkeypatch, {"web01": ssh_settings(farm)})
+    session = open_collect_incident(tmp_path, monkeypatch, {"web01": ssh_settings(farm)})
     with pytest.raises(HostFailure) as failed:
         runner(session, {"ssh": ssh_transport(tmp_path)}).fetch("web01", str(log), timeout=10)
     assert failed.value.kind is Failure.PROTOCOL

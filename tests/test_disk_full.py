@@ -16,32 +16,24 @@ import yaml
 from irtool.journal import Journal
 from tests.support.cli import irtool
 from tests.support.mounts import tmpfs
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm
 
-RUNBOOK = """\
-id: flood
-title: Flood
-summary: A collector that prints more than the disk holds.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: flood
-        type: collect
-        title: Flood
-        shell: sh
-        timeout: 60
-        targets: [group:fleet]
-        commands:
-          - {id: big, title: Big, command: "head -c 3000000 /dev/zero | tr '\\\\0' x"}
-"""
+# A collector that prints more than the disk holds.
+RUNBOOK = runbook(
+    "flood",
+    "Flood",
+    """\
+- id: flood
+  type: collect
+  title: Flood
+  shell: sh
+  timeout: 60
+  targets: [group:fleet]
+  commands:
+    - {id: big, title: Big, command: "head -c 3000000 /dev/zero | tr '\\\\0' x"}
+""",
+)
 SENT = 3_000_000
 
 

@@ -19,46 +19,37 @@ import yaml
 from irtool.journal import Journal
 from tests.support.cli import irtool
 from tests.support.poll import wait_until
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm
 
 ROOT = Path(__file__).resolve().parent.parent
 
-RUNBOOK = """\
-id: faults
-title: Faults
-summary: Test runbook for the record under faults.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: block
-        type: action
-        title: Block
-        shell: sh
-        timeout: 30
-        targets: [group:fleet]
-        command: "touch {{ host.vars.dir }}/applied-{{ host.name }}; touch {{ host.vars.dir }}/go;
-          while [ ! -e {{ host.vars.dir }}/locked ]; do sleep 0.05; done"
-        rollback: "rm {{ host.vars.dir }}/applied-{{ host.name }}"
-      - id: watch
-        type: collect
-        title: Watch
-        shell: sh
-        timeout: 60
-        targets: [group:fleet]
-        commands:
-          - id: tail
-            title: Tail
-            command: "echo first-line; while [ ! -e {{ host.vars.dir }}/stop ]; do sleep 0.05;
-              done; echo last-line"
-"""
+RUNBOOK = runbook(
+    "faults",
+    "Faults",
+    """\
+- id: block
+  type: action
+  title: Block
+  shell: sh
+  timeout: 30
+  targets: [group:fleet]
+  command: "touch {{ host.vars.dir }}/applied-{{ host.name }}; touch {{ host.vars.dir }}/go;
+    while [ ! -e {{ host.vars.dir }}/locked ]; do sleep 0.05; done"
+  rollback: "rm {{ host.vars.dir }}/applied-{{ host.name }}"
+- id: watch
+  type: collect
+  title: Watch
+  shell: sh
+  timeout: 60
+  targets: [group:fleet]
+  commands:
+    - id: tail
+      title: Tail
+      command: "echo first-line; while [ ! -e {{ host.vars.dir }}/stop ]; do sleep 0.05;
+        done; echo last-line"
+""",
+)
 
 
 @pytest.fixture(scope="module")
