@@ -222,7 +222,7 @@ def stream_command(per_host: int, seconds: float) -> str:
     """sh that prints `per_host` bytes of 128-byte lines naming the host, paced over `seconds`."""
     blocks = per_host // BLOCK
     pause = seconds / blocks
-    line = f"$(printf '%-{LINE - 1}s' '{{{{ host.name }}}} streams this line')"
+    line = f"$(printf '%-{LINE - 1}s' {{{{ host.name }}}}' streams this line')"
     return (
         f'line="{line}"; i=0; while [ $i -lt {blocks} ]; do '
         f'yes "$line" | head -c {BLOCK}; sleep {pause:.4f}; i=$((i + 1)); done'

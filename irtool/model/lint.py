@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
+
+import yaml
 
 from irtool.model.contacts import Contacts
 from irtool.model.flow import reachable
 from irtool.model.inventory import SSH_AUTH, WINRM_AUTH, Auth, Inventory, Scheme, Transport
-from irtool.model.problems import Problem, Severity
+from irtool.model.problems import Mark, Problem, Severity
 from irtool.model.runbook import Runbook
+from irtool.model.shellscan import unsafe_substitutions
 from irtool.model.steps import (
     ActionStep,
     CommandStep,
@@ -130,7 +134,7 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
             )
         )
     for at, step in _step_paths(runbook):
-        for inner, source, _shell in command_templates(step):
+        for inner, source, shell in command_templates(step):
             where = doc.mark((*at, *inner))
             try:
                 names = names_used(source)
@@ -138,6 +142,16 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
             except TemplateProblem as bad:
                 problems.append(Problem(where, str(bad)))
                 continue
+            for unsafe in unsafe_substitutions(source, shell):
+                problems.append(
+                    Problem(
+                        _substitution_mark(doc, where, unsafe.ordinal),
+                        f"{unsafe.expression} stands {unsafe.context}, where the quotes every "
+                        "substituted value gets cannot protect it (the value could run as "
+                        f"{shell} code): put it where it is a word of its own, outside quotes, "
+                        "comments, heredocs and here-strings; it is quoted for you",
+                    )
+                )
             used |= names
             for name in sorted(names - declared - BUILTIN_NAMES):
                 problems.append(Problem(where, f"template uses undeclared parameter '{name}'"))
@@ -170,6 +184,63 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
             )
         )
     return problems
+
+
+def _substitution_mark(doc: Document, node: Mark, ordinal: int) -> Mark:
+    """Where the `ordinal`-th `{{` of the scalar that starts at `node` stands in its file;
+    the scalar itself when that cannot be told (an escape in a double-quoted scalar)."""
+    text = next(
+        (raw.decode("utf-8-sig", "replace") for path, raw in doc.sources if path == node.path),
+        None,
+    )
+    if text is None:
+        return node
+    span = _scalar_spans(text).get((node.line, node.col))
+    if span is None:
+        return node
+    start, end = span
+    if text[start : start + 1] in ("|", ">"):  # a block scalar's header may hold a comment
+        start = text.find("\n", start, end)
+    found = text.find("{{", start, end) if start != -1 else -1
+    for _ in range(ordinal):
+        found = text.find("{{", found + 2, end) if found != -1 else -1
+    if found == -1:
+        return node
+    line_start = text.rfind("\n", 0, found) + 1
+    return Mark(node.path, text.count("\n", 0, found) + 1, found - line_start + 1)
+
+
+@lru_cache(maxsize=8)
+def _scalar_spans(text: str) -> dict[tuple[int, int], tuple[int, int]]:
+    """The start and end index of every scalar of a YAML text, by its line and column."""
+    line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+
+    def index(mark: Any) -> int:
+        return min(
+            line_starts[min(int(mark.line), len(line_starts) - 1)] + int(mark.column), len(text)
+        )
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError:
+        return {}
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    seen: set[int] = set()
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            key = (node.start_mark.line + 1, node.start_mark.column + 1)
+            spans[key] = (index(node.start_mark), index(node.end_mark))
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
+        elif isinstance(node, yaml.MappingNode):
+            todo += [part for pair in node.value for part in pair]
+    return spans
 
 
 _INBOUND_BLOCK = re.compile(
