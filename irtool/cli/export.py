@@ -21,6 +21,7 @@ from irtool.cli.exits import Exit
 from irtool.export.formats import FORMATS
 from irtool.export.recorded import read_incident
 from irtool.journal import JournalError
+from irtool.model.untrusted import visible
 
 
 def _write(path: Path, text: str) -> None:
@@ -65,16 +66,17 @@ def export(incident_id: str, form: str, output: Path | None) -> None:
         try:
             recorded = read_incident(incident_id)
         except (ValueError, JournalError) as exc:
-            fail(str(exc))
+            fail(visible(str(exc)))
             return
         text = FORMATS[form](recorded)
     if output:
         _write(output, text)
     else:
         click.echo(text, nl=False)
+    # Problems and gaps name files and quote hosts' words: shown on stderr, never acted on.
     for line in recorded.broken():
-        click.echo(f"irtool: {line}", err=True)
+        click.echo(visible(f"irtool: {line}"), err=True)
     for gap in recorded.gaps:  # an export writes nothing: what no command recovered yet
-        click.echo(f"irtool: {gap}", err=True)
+        click.echo(visible(f"irtool: {gap}"), err=True)
     if not recorded.intact:
         raise SystemExit(Exit.FAILED)

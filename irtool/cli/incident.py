@@ -32,6 +32,7 @@ from irtool.journal.events import parse_moment
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
 from irtool.model.plan import PlanError, resolve_parameters
 from irtool.model.runbook import Runbook
+from irtool.model.untrusted import visible
 
 
 def parse_time(text: str) -> datetime:
@@ -57,7 +58,7 @@ def session(incident: str, recover_as: str | None = None) -> IncidentSession:
         raise AssertionError from exc  # unreachable
     found = recover_incident(current, recover_as or who(None))
     for line in found.lines():
-        click.echo(f"irtool: {line}", err=True)
+        click.echo(visible(f"irtool: {line}"), err=True)  # names a host's spooled records
     return current
 
 
@@ -81,7 +82,8 @@ def play_scenario(current: IncidentSession, actor: str) -> None:
     if current.state.exercise is None:
         return
     for event in director.tick(current, actor, datetime.now(UTC)):
-        click.echo(f"INJECT for {event.data['to']}: {event.data['title']}", err=True)
+        # A scenario file's words: the facilitator's, not the responder's.
+        click.echo(visible(f"INJECT for {event.data['to']}: {event.data['title']}"), err=True)
 
 
 def run_command(incident: str, as_json: bool, action: Any, message: str) -> None:
@@ -213,6 +215,12 @@ def summary(state: IncidentState) -> dict[str, Any]:
     }
 
 
+def _say(text: str, err: bool = False) -> None:
+    """A line of show's or verify's text: it quotes hosts' words (a failure, a warning) and
+    evidence files' names, so every control is written out, never acted on by the terminal."""
+    click.echo(visible(text), err=err)
+
+
 @incident.command()
 @click.argument("incident_id", metavar="ID")
 @json_option
@@ -244,55 +252,55 @@ def show(incident_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"{state.id}  {state.mode.upper()}  {state.title}")
-    click.echo(f"runbook {state.runbook.id} {state.runbook.version}  sha256 {state.runbook_sha256}")
-    click.echo(f"opened {state.opened_at} by {state.opened_by}; commander {state.commander}")
+    _say(f"{state.id}  {state.mode.upper()}  {state.title}")
+    _say(f"runbook {state.runbook.id} {state.runbook.version}  sha256 {state.runbook_sha256}")
+    _say(f"opened {state.opened_at} by {state.opened_by}; commander {state.commander}")
     if data["exercise"]:
         played = data["exercise"]
         paused = ", PAUSED" if played["paused"] else ""
         waiting = sum(1 for f in played["fired"] if not f["handled"])
-        click.echo(
+        _say(
             f"exercise {played['scenario']}: clock T+{played['clock']} ({played['speed']:g}x"
             f"{paused}); {len(played['fired'])} inject(s) fired, {waiting} waiting for an answer"
         )
     if state.closed_at:
-        click.echo(f"closed {state.closed_at}")
+        _say(f"closed {state.closed_at}")
     if state.reconvene_at:
-        click.echo(f"reconvene at {state.reconvene_at}")
+        _say(f"reconvene at {state.reconvene_at}")
     available = set(data["next"])
     marks = {Status.DONE: "x", Status.SKIPPED: "-", Status.ROLLED_BACK: "<"}
     phase = None
     for step in state.steps.values():
         if step.phase != phase:
             phase = step.phase
-            click.echo(f"== {phase}")
+            _say(f"== {phase}")
         mark = marks.get(step.status, ">" if step.id in available else " ")
         extra = (
             f" -> {step.option}" if step.option else (f" ({step.reason})" if step.reason else "")
         )
         extra += " (rolled back)" if step.status is Status.ROLLED_BACK else ""
-        click.echo(f"  [{mark}] {step.id}: {step.title}{extra}")
-    click.echo(f"next: {', '.join(data['next']) or 'nothing: every reachable step is done'}")
+        _say(f"  [{mark}] {step.id}: {step.title}{extra}")
+    _say(f"next: {', '.join(data['next']) or 'nothing: every reachable step is done'}")
     for role, tree in state.calls.items():
         status = (
             f"reached {tree.reached}"
             if tree.reached
             else f"call {tree.next_person or 'nobody left'}"
         )
-        click.echo(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
+        _say(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
     for run in runs:
-        click.echo(
+        _say(
             f"RUN {run['run']} ({run['purpose']} of {run['step']}, by {run['by']} at {run['at']}, "
             f"pid {run['pid']} on {run['machine']}): {run['state']}"
         )
     if spooled:
-        click.echo(
+        _say(
             f"PENDING {len(spooled)} custody record(s) not yet in the journal "
             f"(irtool incident recover {state.id} appends them):"
         )
         for line in spooled:
-            click.echo(f"  {line}")
-    click.echo(f"head {state.head} ({state.last_seq} events)")
+            _say(f"  {line}")
+    _say(f"head {state.head} ({state.last_seq} events)")
 
 
 @incident.command()
@@ -532,22 +540,22 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
     else:
         if result.ok and result.backwards:
             # The chain holds, but its times cannot be read as the order things were written.
-            click.echo(
+            _say(
                 f"journal chain intact but its times go backwards: {result.count} events, "
                 f"head {result.head}"
             )
         elif result.ok:
-            click.echo(f"journal intact: {result.count} events, head {result.head}")
+            _say(f"journal intact: {result.count} events, head {result.head}")
         else:
-            click.echo(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
+            _say(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
         for step in result.backwards:
-            click.echo(f"BACKWARDS {step}", err=True)
+            _say(f"BACKWARDS {step}", err=True)
         for problem in problems:
-            click.echo(f"EVIDENCE {problem}", err=True)
+            _say(f"EVIDENCE {problem}", err=True)
         for gap in gaps:
-            click.echo(gap, err=True)
+            _say(gap, err=True)
         if not problems:
-            click.echo(f"evidence intact: {files} file(s) match their hashes")
+            _say(f"evidence intact: {files} file(s) match their hashes")
     if not ok:
         raise SystemExit(Exit.FAILED)
 

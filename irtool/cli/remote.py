@@ -31,6 +31,7 @@ from irtool.exercise.transports import transports_for
 from irtool.journal import JournalError
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.steps import ActionStep, Confirm
+from irtool.model.untrusted import visible
 from irtool.remote.base import Cancel, HostFailure, Transport
 from irtool.remote.fanout import DEFAULT_POOL
 from irtool.secrets.redact import RedactingFilter, Redactor
@@ -113,7 +114,8 @@ def _printer(as_json: bool, redactor: Redactor) -> Callable[[Progress], None]:
             last[progress.host] = progress.status
             detail = f" {redactor.text(progress.detail)}" if progress.detail else ""
             item = f" {progress.item}" if progress.item else ""
-            _say(f"  {progress.host}: {progress.status}{item}{detail}")
+            # A detail is a host's words (a banner, a fault): shown, never acted on.
+            _say(visible(f"  {progress.host}: {progress.status}{item}{detail}"))
 
     return show
 
@@ -132,6 +134,19 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
 
     from irtool.remote.limits import fit_parallel, in_use
 
+    def targets(runner: Runner) -> list[str] | None:
+        """The hosts this command reaches (its STEP's, --host's, fetch's HOST); None: any."""
+        context = click.get_current_context(silent=True)
+        params = context.params if context else {}
+        if params.get("host"):  # fetch
+            return [str(params["host"])]
+        if not params.get("step"):
+            return None
+        try:
+            return list(runner.commands(str(params["step"]), list(params.get("hosts") or ())))
+        except Refused:
+            return []  # the command refuses too, before reaching any host
+
     transports = transports_for(current.state, live)
     # As many hosts at once as the descriptors allow: past them, hosts would fail one by one
     # with "Too many open files".
@@ -140,7 +155,7 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
     parallel = fit_parallel(pool, in_use(transports, names))
     if parallel.lowered:
         click.echo(f"irtool: {parallel.message()}", err=True)
-    return Runner(
+    runner = Runner(
         current,
         transports,
         store,
@@ -149,6 +164,12 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
         pool=parallel.allowed,
         on_progress=_printer(as_json, redactor),
     )
+    # Every credential the command may use, looked up before the first connection: a host
+    # that echoes another host's password is then redacted like the rest.
+    from irtool.secrets.run import preload
+
+    preload(transports, inventory, targets(runner))
+    return runner
 
 
 def _confirm(
@@ -201,12 +222,13 @@ def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
             )
         )
     else:
-        click.echo(report.headline)
+        click.echo(visible(report.headline))
         for host, result in sorted(report.failed.items()):
-            click.echo(f"  FAILED {host}: {redactor.text(result.why())}")
+            # why() is what the host said went wrong: shown, never acted on.
+            click.echo(visible(f"  FAILED {host}: {redactor.text(result.why())}"))
         outcome = report.outcome(again="run it again (--host for just the failed hosts)")
         if outcome:
-            click.echo(outcome)
+            click.echo(visible(outcome))
     if report.pending:
         raise SystemExit(Exit.JOURNAL_UNAVAILABLE)
     if report.failed or report.cancelled:
@@ -324,10 +346,10 @@ def fetch(
         with _cancel_on_interrupt(runner.cancel):
             data = runner.fetch(host, path, timeout, step)
     except Refused as refused:
-        fail(str(refused))
+        fail(visible(str(refused)))
         return
-    except HostFailure as failed:
-        fail(f"{host}: {failed}", Exit.FAILED)
+    except HostFailure as failed:  # the host's words (a banner, a hash it claims): made visible
+        fail(visible(runner.redactor.text(f"{host}: {failed}")), Exit.FAILED)
         return
     except JournalError as exc:
         journal_failed(exc)
@@ -337,4 +359,6 @@ def fetch(
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
-        click.echo(f"{host}:{path}: {data['file']['size']} bytes, sha256 {data['file']['sha256']}")
+        click.echo(
+            visible(f"{host}:{path}: {data['file']['size']} bytes, sha256 {data['file']['sha256']}")
+        )

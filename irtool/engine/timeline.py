@@ -13,6 +13,7 @@ from typing import Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
+from irtool.model.untrusted import visible
 
 
 def _size(data: dict[str, Any], stream: str) -> str:
@@ -132,10 +133,13 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
 
 
 def describe(event: Event) -> str:
-    """One line saying what happened, without the who/when/where the columns already show."""
+    """One line saying what happened, without the who/when/where the columns already show.
+
+    Hosts' words (failures, warnings, hashes) are in it, so it is made `visible`: no face or
+    export that shows it can be made to act on an escape sequence a host sent."""
     describer = _DESCRIBE.get(event.kind)
     text = describer(event) if describer else event.kind
-    return " ".join(text.split())  # a multi-line note still fits one row
+    return visible(" ".join(text.split()))  # a multi-line note still fits one row
 
 
 FIELDS = ("kind", "step", "host", "actor")

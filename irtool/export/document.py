@@ -5,11 +5,20 @@ Schema `irtool-export/1` (README, "Exports"): `incident` (what the incident is),
 notes, action items, and for an exercise the injects and the review's figures) and `events`
 (every event exactly as the journal holds it, hashes included, so the chain can be checked
 from the file).
+
+Every string is kept exactly (the chain is checked from it), but a character that could act on
+a terminal or fool a reader (a C1 control such as the 8-bit CSI, a bidi override, a zero-width
+or a line separator), which json would write raw, is written as its `\\u` escape, as json
+already writes C0 controls: a `cat` of the file shows what a host sent and acts on none of it.
+They are the characters `irtool.model.untrusted.visible` writes out; here json's own escape
+keeps the value as it was.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -139,8 +148,27 @@ def as_json(recorded: Recorded) -> str:
     return _dump(document) + "\n"
 
 
+# What json leaves raw with ensure_ascii=False: DEL and everything beyond ASCII. Of those only
+# the hidden categories (as `visible` counts them) are escaped; letters of any script stay.
+_RAW = re.compile(r"[^\x00-\x7e]")
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # json has no longer escape: a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    # Outside its strings json writes only ASCII, so every match is inside a string.
+    return text if _RAW.search(text) is None else _RAW.sub(_escape, text)
 
 
 def _dump(value: Any, indent: str = "") -> str:

@@ -26,6 +26,14 @@ from irtool.export.report import (
     Strong,
     Table,
 )
+from irtool.model.untrusted import visible
+
+
+def _escape(text: str) -> str:
+    """Escaped for html, and every control and bidi character written out: the file is also
+    read with `cat` and `less`, and a reader must see what a host sent, not its effect."""
+    return escape(visible(text, lines=True))
+
 
 # Nothing may be fetched: styles are inline, and everything else is refused.
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -94,23 +102,23 @@ def _spans(spans: Inline) -> str:
     out = []
     for span in spans:
         if isinstance(span, str):
-            out.append(escape(span))
+            out.append(_escape(span))
         elif isinstance(span, Code):
-            out.append(f"<code>{escape(span.text)}</code>")
+            out.append(f"<code>{_escape(span.text)}</code>")
         elif isinstance(span, Strong):
-            out.append(f"<strong>{escape(span.text)}</strong>")
+            out.append(f"<strong>{_escape(span.text)}</strong>")
         else:
-            out.append(f'<a href="{escape(span.href)}">{_spans((span.text,))}</a>')
+            out.append(f'<a href="{_escape(span.href)}">{_spans((span.text,))}</a>')
     return "".join(out)
 
 
 def _table(table: Table) -> str:
     kind = f' class="{table.kind}"' if table.kind else ""
     out = [f'<div class="wide"><table{kind}>\n<thead><tr>']
-    out += [f"<th>{escape(h)}</th>" for h in table.head]
+    out += [f"<th>{_escape(h)}</th>" for h in table.head]
     out.append("</tr></thead>\n<tbody>\n")
     for row in table.rows:
-        out.append(f'<tr id="{escape(row.id)}">' if row.id else "<tr>")
+        out.append(f'<tr id="{_escape(row.id)}">' if row.id else "<tr>")
         out += [f"<td>{_spans(c)}</td>" for c in row.cells]
         out.append("</tr>\n")
     out.append("</tbody>\n</table></div>\n")
@@ -119,8 +127,8 @@ def _table(table: Table) -> str:
 
 def _block(block: Block) -> str:
     if isinstance(block, Heading):
-        anchor = f' id="{escape(block.id)}"' if block.id else ""
-        return f"<h{block.level}{anchor}>{escape(block.text)}</h{block.level}>\n"
+        anchor = f' id="{_escape(block.id)}"' if block.id else ""
+        return f"<h{block.level}{anchor}>{_escape(block.text)}</h{block.level}>\n"
     if isinstance(block, Para):
         return f"<p>{_spans(block.spans)}</p>\n"
     if isinstance(block, Callout):
@@ -139,7 +147,7 @@ def render(blocks: Iterable[Block]) -> str:
     document = list(blocks)
     title = next((b.text for b in document if isinstance(b, Heading)), "irtool report")
     contents = [
-        f'<li><a href="#{escape(b.id or "")}">{escape(b.text)}</a></li>\n'
+        f'<li><a href="#{_escape(b.id or "")}">{_escape(b.text)}</a></li>\n'
         for b in document
         if _section(b)
     ]
@@ -149,7 +157,7 @@ def render(blocks: Iterable[Block]) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         '<meta name="generator" content="irtool">\n',
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        f"<title>{_escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
     ]
     in_section = False
     for block in document:

@@ -24,6 +24,7 @@ from irtool.export.report import (
     Strong,
     Table,
 )
+from irtool.model.untrusted import visible
 
 # What could turn text into markup that loads or links: raw html and autolinks (<), images
 # and links ([ ]), code spans (`), and the backslash that would undo an escape. Emphasis is
@@ -32,7 +33,9 @@ _SPECIAL = re.compile(r"[\\<\[\]`]")
 
 
 def _text(text: str) -> str:
-    """Text as text, so a viewer of the report loads nothing a note or a host put there."""
+    """Text as text, so a viewer of the report loads nothing a note or a host put there, and
+    a terminal that shows the file (`cat`, `less -R`) acts on no escape a host sent."""
+    text = visible(text, lines=True)  # line breaks are the renderer's to keep or join
     # Most cells need nothing: a search and, rarely, C-speed replaces (str.translate with a
     # table of strings is 3x slower, and there are two million cells in a 100k-event report).
     if not _SPECIAL.search(text):
@@ -59,7 +62,7 @@ def _spans(spans: Inline, table: bool = False) -> str:
         if isinstance(span, str):
             out.append(cell(_text(span)))
         elif isinstance(span, Code):
-            out.append(_code(cell(span.text)))
+            out.append(_code(cell(visible(span.text, lines=True))))
         elif isinstance(span, Strong):
             out.append(f"**{cell(_text(span.text))}**")
         else:
@@ -73,7 +76,7 @@ def _line(spans: Inline) -> str:
 
 
 def _table(table: Table) -> str:
-    head = "|" + "|".join(f" {h} " if h else " " for h in table.head) + "|\n"
+    head = "|" + "|".join(f" {_text(h)} " if h else " " for h in table.head) + "|\n"
     rule = "|" + "|".join("---" for _ in table.head) + "|\n"
     rows = []
     for row in table.rows:
@@ -86,7 +89,7 @@ def _table(table: Table) -> str:
 
 def _block(block: Block) -> str:
     if isinstance(block, Heading):
-        return f"{'#' * block.level} {_text(block.text)}\n"
+        return f"{'#' * block.level} {_text(visible(block.text))}\n"
     if isinstance(block, Para):
         return _spans(block.spans) + "\n"
     if isinstance(block, Callout):

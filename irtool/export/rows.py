@@ -1,6 +1,11 @@
 """One row per event, as Timesketch imports it (CSV or JSONL): `message`, `datetime` (ISO 8601
 with its offset), `timestamp` (microseconds since the epoch), `timestamp_desc`, then the
-incident's own columns. The message is the timeline's own line for the event."""
+incident's own columns. The message is the timeline's own line for the event.
+
+Every text cell is made `visible` (a host's words are in the message; nothing in a cell may
+act on the terminal that shows the file), and a cell a spreadsheet would read as a formula
+(it starts with = + - @, a tab or a carriage return) is prefixed with a single quote, the
+OWASP rule: `--as "=cmd|' /C calc'!A0"` is a name, never a command."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
+from irtool.model.untrusted import visible
 
 COLUMNS = (
     "message",
@@ -34,6 +40,15 @@ COLUMNS = (
     "chain",
 )
 _EPOCH_US = 1_000_000
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """A cell safe to show and to open in a spreadsheet; numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    text = visible(value)
+    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def _evidence(event: Event) -> str:
@@ -51,7 +66,7 @@ def row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any]
     whole = int(occurred.timestamp())
     micros = whole * _EPOCH_US + occurred.microsecond
     back_dated = event.occurred_at != event.recorded_at
-    return {
+    cells = {
         "message": f"[{mode.upper()}] {describe(event)}",
         "datetime": occurred.isoformat(timespec="microseconds"),
         "timestamp": micros,
@@ -71,6 +86,7 @@ def row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any]
         if broken_at is None or event.seq < broken_at
         else f"UNVERIFIED: the chain is broken at event {broken_at}",
     }
+    return {name: cell(value) for name, value in cells.items()}
 
 
 def rows(recorded: Recorded) -> Iterator[dict[str, Any]]:

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from irtool.journal.incidents import home
+from irtool.model.untrusted import visible
 from irtool.secrets.redact import Redactor
 from irtool.secrets.run import SecretUnavailable
 from irtool.tui.guard import guarded
@@ -92,6 +94,28 @@ class IrtoolApp(App[None]):
         self.transports: Transports = transports or self.live_transports
         self.clock = clock or (lambda: datetime.now(UTC))
         self.keymap_file = keymap_file or keymap_path()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A notification, always plain text: what it says often came from a host or a file
+        (a failure reason, a warning, an inject), so it is never read as markup and what could
+        drive the terminal is shown written out. Callers pass host text through `visible`
+        first (one line); line breaks the responder or facilitator wrote stay. `markup` is
+        there for Textual's signature only: it is never honoured."""
+        super().notify(
+            visible(message, lines=True),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # -- launch --------------------------------------------------------------------
 

@@ -10,19 +10,16 @@ this is only what the responder watches.
 from __future__ import annotations
 
 import codecs
-import re
 import threading
 from dataclasses import dataclass, field
 
 from irtool.engine.runner import Progress
-from irtool.secrets.redact import Redactor
+from irtool.model.untrusted import visible
+from irtool.secrets.redact import Redactor, Stream
 
 # Text a host may queue between two ticks; beyond it the oldest is dropped (and said so).
 # 16 KiB ten times a second is more than anyone reads, and little enough to draw at once.
 PENDING_LIMIT = 16 * 1024
-# A compromised host's output must not drive the responder's terminal: escape sequences and
-# other control characters are shown as U+FFFD (the evidence keeps the bytes as they came).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # What is kept per host to show when the responder switches to it.
 TAIL_LIMIT = 32 * 1024
 
@@ -41,6 +38,9 @@ class HostFeed:
     tail: list[str] = field(default_factory=list)
     tail_size: int = 0
     decoders: dict[str, codecs.IncrementalDecoder] = field(default_factory=dict)
+    # Per stream: a secret printed in two chunks is caught whole (the end of a chunk that
+    # may begin a secret waits for the next chunk, or for the command's end).
+    redacting: dict[str, Stream] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -59,6 +59,11 @@ class RunFeed:
     def progress(self, progress: Progress) -> None:
         with self._lock:
             feed = self.hosts.setdefault(progress.host, HostFeed(progress.host))
+            if progress.status != "running" or progress.bytes == 0:
+                # A command ended (the next one starts, or the host is done): what each of
+                # its streams held back is shown now.
+                for stream in feed.redacting.values():
+                    self._append(feed, stream.end())
             feed.status, feed.item = progress.status, progress.item or feed.item
             if progress.status == "running":
                 # Progress counts bytes per command; a host's total is over all of them.
@@ -75,7 +80,18 @@ class RunFeed:
                 stream, codecs.getincrementaldecoder("utf-8")(errors="replace")
             )
             text = decoder.decode(data).replace("\r\n", "\n")
-            text = _CONTROL.sub("\ufffd", self.redactor.text(text))
+            redacting = feed.redacting.get(stream) or feed.redacting.setdefault(
+                stream, self.redactor.stream()
+            )
+            self._append(feed, redacting.feed(text))
+            self.changed.add(host)
+
+    def _append(self, feed: HostFeed, text: str) -> None:
+        """Redacted text, onto what the screen shows next and the host's tail (lock held)."""
+        if text:
+            # A compromised host's output must not drive the responder's terminal: escapes
+            # and other controls are shown written out (the evidence keeps the bytes).
+            text = visible(text, lines=True)
             feed.pending.append(text)
             feed.pending_size += len(text)
             if feed.pending_size > 2 * PENDING_LIMIT:
@@ -86,7 +102,7 @@ class RunFeed:
             if feed.tail_size > 2 * TAIL_LIMIT:
                 _keep_last(feed.tail, TAIL_LIMIT)
                 feed.tail_size = len(feed.tail[0])
-            self.changed.add(host)
+            self.changed.add(feed.host)
 
     def take_changed(self) -> set[str]:
         with self._lock:

@@ -8,6 +8,8 @@ from typing import Any
 
 from textual.app import App
 
+from irtool.model.untrusted import visible
+
 
 def explain(error: BaseException) -> tuple[str, str]:
     """(title, message) for a notification."""
@@ -42,7 +44,10 @@ def explain(error: BaseException) -> tuple[str, str]:
 
 def notify_error(app: App[Any], error: BaseException) -> None:
     title, message = explain(error)
-    app.notify(message, title=title, severity="error", timeout=10)
+    # A failure's words may be a host's or a file's: shown written out, never as markup.
+    app.notify(
+        visible(message, lines=True), title=title, severity="error", timeout=10, markup=False
+    )
 
 
 @contextmanager

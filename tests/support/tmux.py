@@ -43,6 +43,10 @@ class Tmux:
             raise RuntimeError(f"tmux {' '.join(args[:2])}: {done.stderr.strip()}")
         return done.stdout
 
+    def command(self, *args: str) -> str:
+        """Any tmux command on this server (set-option, list-buffers, display -p ...)."""
+        return self._tmux(*args)
+
     def send(self, *keys: str) -> None:
         """tmux key names (Enter, C-s, Tab, Space) or literal text."""
         for key in keys:

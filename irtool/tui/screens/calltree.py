@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from irtool.engine.state import CallTree, IncidentState
+from irtool.model.untrusted import visible
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.screens.prompts import TextPrompt
 from irtool.tui.widgets.tables import refilled, row_under_cursor
@@ -81,7 +82,10 @@ class CallTreeScreen(Screen[None]):
             for role, tree in self.state.calls.items():
                 style = "green" if tree.reached else ("red" if tree.next_person is None else "")
                 table.add_row(
-                    role, Text(tree_status(tree), style=style), str(len(tree.attempts)), key=role
+                    Text(visible(role)),
+                    Text(visible(tree_status(tree)), style=style),
+                    str(len(tree.attempts)),
+                    key=role,
                 )
         self.show_role()
 
@@ -98,15 +102,17 @@ class CallTreeScreen(Screen[None]):
         if role is None:
             return
         tree = self.state.calls[role]
-        lines = [Text(f"{role}: call in this order", style="bold")]
+        lines = [Text(visible(f"{role}: call in this order"), style="bold")]
         for index, person in enumerate(tree.order):
             marker = "→ " if person == tree.next_person else "  "
             label = "primary" if index == 0 else f"backup {index}"
-            lines.append(Text(f"{marker}{label}: {how_to_reach(self.state, person)}"))
+            lines.append(Text(visible(f"{marker}{label}: {how_to_reach(self.state, person)}")))
         for attempt in tree.attempts[-3:]:
             lines.append(
                 Text(
-                    f"  {attempt.at[11:19]} {attempt.person}: {attempt.outcome} ({attempt.by})",
+                    visible(
+                        f"  {attempt.at[11:19]} {attempt.person}: {attempt.outcome} ({attempt.by})"
+                    ),
                     "dim",
                 )
             )

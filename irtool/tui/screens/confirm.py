@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -20,6 +21,7 @@ from irtool.engine.state import ActionState
 from irtool.model.names import same_responder
 from irtool.model.plan import PlanRow
 from irtool.model.steps import ActionStep, Confirm
+from irtool.model.untrusted import visible
 from irtool.tui.widgets.detail import EXERCISE_ACTION
 
 
@@ -92,19 +94,22 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
     def compose(self) -> ComposeResult:
         verb = "ROLL BACK" if self.rollback else "APPLY"
         with Vertical():
-            yield Static(f"{verb} {self.step.id}: {self.step.title}", id="verb")
-            yield Static(f"on {len(self.per_host)} host(s): {', '.join(self.per_host)}", id="scope")
+            yield Static(Text(visible(f"{verb} {self.step.id}: {self.step.title}")), id="verb")
+            scope = f"on {len(self.per_host)} host(s): {', '.join(self.per_host)}"
+            yield Static(Text(visible(scope)), id="scope")
             if self.exercise:
                 yield Static(EXERCISE_ACTION, id="exercise")
             with VerticalScroll(id="commands"):
                 for host, rows in self.per_host.items():
                     command = rows[0].rollback if self.rollback else rows[0].command
-                    yield Static(f"on {host} ({rows[0].shell}):", classes="host", markup=False)
-                    yield Static(command or "", classes="command", markup=False)
+                    where = visible(f"on {host} ({rows[0].shell}):")
+                    yield Static(where, classes="host", markup=False)
+                    shown = visible(command or "", lines=True)
+                    yield Static(shown, classes="command", markup=False)
             yield Static("", id="approvals")
             if self.step.confirm is Confirm.TYPE_COUNT:
                 with Horizontal(classes="field"):
-                    yield Label(f"Type {self.what} ({self.expected}):")
+                    yield Label(Text(visible(f"Type {self.what} ({self.expected}):")))
                     yield Input(id="assent")
             with Horizontal(classes="field"):
                 yield Label("Reason:")
@@ -137,7 +142,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
             text = f"requested by {action.requested_by}; waiting for a second responder"
         else:
             text = f"requested by {action.requested_by}; approved by {', '.join(action.approvals)}"
-        self.query_one("#approvals", Static).update(text)
+        self.query_one("#approvals", Static).update(Text(visible(text)))
 
     def check(self) -> Confirmed | str:
         if self.step.confirm is Confirm.TYPE_COUNT:
@@ -162,7 +167,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
     def action_go(self) -> None:
         result = self.check()
         if isinstance(result, str):
-            self.query_one("#problem", Static).update(result)
+            self.query_one("#problem", Static).update(Text(visible(result)))
         else:
             self.dismiss(result)
 

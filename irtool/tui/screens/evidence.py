@@ -9,6 +9,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from irtool.engine.state import Evidence, IncidentState
+from irtool.model.untrusted import visible
+
+
+def _plain(text: str) -> Text:
+    return Text(visible(text))
 
 
 def _size(files: dict[str, dict[str, object]]) -> int:
@@ -48,14 +53,15 @@ class EvidenceScreen(Screen[None]):
             self.items.append(item)
             main = item.files.get("stdout") or item.files.get("file") or {}
             failed = item.failure or (item.exit_status not in (0, None))
+            # Every cell is the journal's (so a host's or a file's) text: plain, written out.
             table.add_row(
-                str(item.seq),
-                item.host,
-                item.step or "-",
-                item.item or item.purpose,
-                Text(str(item.exit_status), style="red" if failed else ""),
-                str(_size(item.files)),
-                str(main.get("sha256", ""))[:16],
+                _plain(str(item.seq)),
+                _plain(item.host),
+                _plain(item.step or "-"),
+                _plain(item.item or item.purpose),
+                Text(visible(str(item.exit_status)), style="red" if failed else ""),
+                _plain(str(_size(item.files))),
+                _plain(str(main.get("sha256", ""))[:16]),
                 key=str(item.seq),
             )
         if not self.items:
@@ -64,13 +70,14 @@ class EvidenceScreen(Screen[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         seq = int(str(event.row_key.value))
         item = next(i for i in self.items if i.seq == seq)
-        lines = [
-            f"event {item.seq} at {item.at} by {item.by}: {item.purpose} on {item.host}",
+        lines = [f"event {item.seq} at {item.at} by {item.by}: {item.purpose} on {item.host}"]
+        if item.failure:  # what went wrong first: the box is short, the hashes can wait
+            lines.append(f"failure: {item.failure}")
+        lines += [
             f"identity: {item.identity or '-'}",
             f"command: {' '.join(item.command.split())}",
         ]
         for stream, data in item.files.items():
             lines.append(f"{stream}: {data.get('size')} bytes  sha256 {data.get('sha256')}")
-        if item.failure:
-            lines.append(f"failure: {item.failure}")
-        self.query_one("#custody", Static).update(Text("\n".join(lines)))
+        # One line per field: a host's newline cannot forge a line of custody.
+        self.query_one("#custody", Static).update(Text("\n".join(visible(line) for line in lines)))

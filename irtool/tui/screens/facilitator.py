@@ -23,6 +23,7 @@ from irtool.exercise.director import schedule
 from irtool.exercise.review import clock, review
 from irtool.export.markdown import review_markdown
 from irtool.journal import Event
+from irtool.model.untrusted import visible
 from irtool.tui.screens.prompts import Choice, ChoicePrompt, TextPrompt
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.widgets.tables import refilled, row_under_cursor
@@ -86,7 +87,7 @@ class FacilitatorScreen(Screen[None]):
     def show_clock(self) -> None:
         played = self.exercise
         now = self.incident.clock()
-        line = Text(f"{played.scenario.title}  T+{clock(played.elapsed(now))}")
+        line = Text(visible(f"{played.scenario.title}  T+{clock(played.elapsed(now))}"))
         if played.speed != 1:
             line.append(f"  ({played.speed:g}x)")
         if played.paused_at:
@@ -98,6 +99,7 @@ class FacilitatorScreen(Screen[None]):
 
     def redraw(self) -> None:
         table = self.query_one("#injects", DataTable)
+        # Cells are the facilitator's words: plain text, never read as markup.
         with refilled(table):
             for fired in self.exercise.fired.values():
                 answered = fired.handled_at is not None
@@ -105,7 +107,11 @@ class FacilitatorScreen(Screen[None]):
                     "handled" if answered else "WAITING", style="green" if answered else "bold"
                 )
                 table.add_row(
-                    f"T+{clock(fired.offset)}", status, fired.to, fired.title, key=fired.id
+                    f"T+{clock(fired.offset)}",
+                    status,
+                    _plain(fired.to),
+                    _plain(fired.title),
+                    key=fired.id,
                 )
             for coming in schedule(self.state):
                 when = (
@@ -114,7 +120,11 @@ class FacilitatorScreen(Screen[None]):
                     else f"after {coming.inject.after}"
                 )
                 table.add_row(
-                    when, "to come", coming.inject.to, coming.inject.title, key=coming.inject.id
+                    _plain(when),
+                    "to come",
+                    _plain(coming.inject.to),
+                    _plain(coming.inject.title),
+                    key=coming.inject.id,
                 )
         self.show_clock()
         self.show_inject()
@@ -133,7 +143,7 @@ class FacilitatorScreen(Screen[None]):
         parts: list[RenderableType] = []
         if chosen is None:
             if self.exercise.scenario.briefing:
-                parts.append(Markdown(self.exercise.scenario.briefing))
+                parts.append(Markdown(visible(self.exercise.scenario.briefing, lines=True)))
             parts.append(Text("No inject in this scenario: i makes one up.", style="dim"))
         else:
             planned = self.exercise.scenario.inject(chosen)
@@ -145,15 +155,18 @@ class FacilitatorScreen(Screen[None]):
                 if planned
                 else (chosen, "", "")
             )
-            parts.append(Text(f"{title}  → {to}", style="bold"))
+            parts.append(Text(visible(f"{title}  → {to}"), style="bold"))
             if detail:
-                parts.append(Markdown(detail))
+                parts.append(Markdown(visible(detail, lines=True)))
             if fired and fired.handled_at:
-                parts.append(Text(f"handled by {fired.handled_by}: {fired.handled_how}", "green"))
+                handled = f"handled by {fired.handled_by}: {fired.handled_how}"
+                parts.append(Text(visible(handled, lines=True), "green"))
             if planned and planned.expect:
                 parts.append(Text(f"handled when done: {', '.join(planned.expect)}", "dim"))
             if planned and planned.facilitator:
-                parts.append(Text(f"Facilitator: {planned.facilitator}", "italic"))
+                parts.append(
+                    Text(visible(f"Facilitator: {planned.facilitator}", lines=True), "italic")
+                )
         self.query_one("#inject", Static).update(Group(*parts))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -273,8 +286,12 @@ class ReviewScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(Markdown(self.text))
+            yield Static(Markdown(visible(self.text, lines=True)))
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+
+
+def _plain(text: str) -> Text:
+    return Text(visible(text))

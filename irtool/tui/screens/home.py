@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from irtool.engine.listing import IncidentSummary, list_incidents
 from irtool.model.loader import Kind, detect_kind, load_runbook
 from irtool.model.problems import InvalidFile
+from irtool.model.untrusted import visible
 from irtool.model.yamlsource import read
 from irtool.tui.widgets.tables import row_under_cursor
 
@@ -117,13 +119,17 @@ class HomeScreen(Screen[None]):
                 if row.closed and not self.show_closed:
                     continue
                 status = row.problem or ("closed" if row.closed else "open")
+                # What the journals and files say: plain text, never read as markup.
                 table.add_row(
-                    row.id, row.title, row.opened_at[:16], row.commander, status, key=row.id
+                    *(_plain(c) for c in (row.id, row.title, row.opened_at[:16], row.commander)),
+                    _plain(status),
+                    key=row.id,
                 )
         runbooks = self.query_one("#runbooks", DataTable)
         runbooks.clear()
         for book in self.runbooks:
-            runbooks.add_row(book.id, book.version, book.problem or book.title, key=str(book.path))
+            cells = (book.id, book.version, book.problem or book.title)
+            runbooks.add_row(*(_plain(str(c)) for c in cells), key=str(book.path))
         first = next((t for t in self.query(DataTable).results(DataTable) if t.row_count), runbooks)
         first.focus()
 
@@ -169,3 +175,7 @@ class HomeScreen(Screen[None]):
             app.start_runbook(Path(key))
         else:
             app.open_incident(key)
+
+
+def _plain(text: str) -> Text:
+    return Text(visible(text))

@@ -30,6 +30,7 @@ from irtool.journal import Event, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep, AgendaStep, CollectStep, DecisionStep, PostmortemStep
+from irtool.model.untrusted import visible
 from irtool.tui.guard import guarded
 from irtool.tui.screens import minutes
 from irtool.tui.screens.confirm import ConfirmAction, Confirmed
@@ -49,7 +50,6 @@ from irtool.tui.screens.run import RunRequest, RunScreen, Transports
 from irtool.tui.widgets.detail import StepDetail
 from irtool.tui.widgets.header import IncidentHeader
 from irtool.tui.widgets.steps import StepList
-from irtool.tui.widgets.timeline import printable
 
 if TYPE_CHECKING:
     from irtool.tui.screens.timeline import TimelineScreen
@@ -85,12 +85,14 @@ class RecentEvents(Static):
         lines = []
         for event in events[-RECENT:]:
             line = Text.assemble(
-                (event.occurred_at[11:19], "dim"),
+                (visible(event.occurred_at[11:19]), "dim"),
                 " ",
-                (event.actor, "bold"),
+                (visible(event.actor), "bold"),
                 " ",
-                f"[{'@'.join(p for p in (event.step, event.host) if p)}] " if event.step else "",
-                printable(describe(event)),
+                visible(f"[{'@'.join(p for p in (event.step, event.host) if p)}] ")
+                if event.step
+                else "",
+                visible(describe(event)),
                 no_wrap=True,
                 overflow="ellipsis",
             )
@@ -235,11 +237,13 @@ class IncidentScreen(Screen[None]):
             return
         for event in events:
             if event.kind == kinds.INJECT_FIRED:  # whoever fired it: every screen hears it
+                # The facilitator's words: line breaks kept, never read as markup.
                 self.app.notify(
-                    printable(event.data.get("detail") or event.data["title"]),
-                    title=f"INJECT for {event.data['to']}: {printable(event.data['title'])}",
+                    visible(str(event.data.get("detail") or event.data["title"]), lines=True),
+                    title=visible(f"INJECT for {event.data['to']}: {event.data['title']}"),
                     severity="warning",
                     timeout=30,
+                    markup=False,
                 )
         self.recent = (self.recent + events)[-RECENT:]
         if self.events is not None:

@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from irtool.journal import Journal
 from irtool.journal.incidents import journal_path
+from irtool.model.untrusted import visible
 from irtool.tui.guard import notify_error
 from irtool.tui.widgets.header import badge
 
@@ -39,10 +40,10 @@ def identity(incident: str) -> tuple[Text, int]:
     line = Text.assemble(
         badge(str(data.get("mode", "live"))),
         " ",
-        (str(data.get("title", "")), "bold"),
+        (visible(str(data.get("title", ""))), "bold"),
         "\n",
-        (incident, "bold"),
-        f"  {runbook.get('id', '')} v{runbook.get('version', '')}",
+        (visible(incident), "bold"),
+        visible(f"  {runbook.get('id', '')} v{runbook.get('version', '')}"),
         no_wrap=True,
     )
     return line, count
@@ -93,4 +94,5 @@ class OpeningScreen(Screen[None]):
             self.on_open(event.worker.result)
         elif event.state is WorkerState.ERROR and event.worker.error is not None:
             notify_error(self.app, event.worker.error)
-            self.query_one("#reading", Static).update(f"cannot open: {event.worker.error}")
+            reason = Text(visible(f"cannot open: {event.worker.error}"))
+            self.query_one("#reading", Static).update(reason)

@@ -14,11 +14,13 @@ from typing import Generic, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from irtool.journal.events import parse_moment
+from irtool.model.untrusted import visible
 
 T = TypeVar("T")
 
@@ -54,10 +56,10 @@ class Prompt(ModalScreen[T | None], Generic[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.heading, classes="title")
+            yield Static(visible(self.heading), classes="title", markup=False)
             with VerticalScroll(id="form"):
                 yield from self.fields()
-            yield Static("", id="problem", classes="problem")
+            yield Static("", id="problem", classes="problem", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.ok, id="ok", variant="primary")
@@ -67,7 +69,7 @@ class Prompt(ModalScreen[T | None], Generic[T]):
         raise NotImplementedError
 
     def problem(self, text: str) -> None:
-        self.query_one("#problem", Static).update(text)
+        self.query_one("#problem", Static).update(visible(text, lines=True))
 
     def action_submit(self) -> None:
         result = self.submit()
@@ -112,7 +114,7 @@ class TextPrompt(Prompt[Text]):
         self.label, self.placeholder, self.required = label, placeholder, required
 
     def fields(self) -> ComposeResult:
-        yield Label(self.label)
+        yield Label(visible(self.label, lines=True), markup=False)
         yield Input(placeholder=self.placeholder, id="text")
 
     def submit(self) -> Text | str:
@@ -172,9 +174,10 @@ class ChoicePrompt(Prompt[Choice]):
         self.question, self.options, self.note_label = question, options, note_label
 
     def fields(self) -> ComposeResult:
-        yield Label(self.question)
-        yield OptionList(*(Option(label, id=oid) for oid, label in self.options), id="options")
-        yield Label(self.note_label)
+        yield Label(visible(self.question, lines=True), markup=False)
+        options = (Option(Content(visible(label)), id=oid) for oid, label in self.options)
+        yield OptionList(*options, id="options")
+        yield Label(visible(self.note_label), markup=False)
         yield Input(id="note")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -225,7 +228,7 @@ class SecretPrompt(Prompt[Text]):
         self.message = message
 
     def fields(self) -> ComposeResult:
-        yield Label(self.message)
+        yield Label(visible(self.message, lines=True), markup=False)
         yield Input(password=True, id="text")
 
     def submit(self) -> Text | str:
@@ -257,7 +260,7 @@ class FieldsPrompt(Prompt[dict[str, str]]):
 
     def fields(self) -> ComposeResult:
         for n, field in enumerate(self.form):
-            yield Label(field.label)
+            yield Label(visible(field.label), markup=False)
             yield Input(placeholder=field.placeholder, id=f"field-{n}")
 
     def submit(self) -> dict[str, str] | str:

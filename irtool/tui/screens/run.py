@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +24,7 @@ from irtool.engine.runner import Runner, RunReport
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+from irtool.model.untrusted import visible
 from irtool.remote.base import Cancel, Transport
 from irtool.remote.limits import fit_parallel, in_use
 from irtool.secrets.redact import Redactor
@@ -93,8 +95,10 @@ class RunScreen(Screen[RunReport | None]):
     def compose(self) -> ComposeResult:
         verb = "ROLL BACK" if self.request.rollback else "RUN"
         yield Static(
-            f"{verb} {self.request.step}: {self.request.title} "
-            f"on {len(self.request.hosts)} host(s)",
+            _plain(
+                f"{verb} {self.request.step}: {self.request.title} "
+                f"on {len(self.request.hosts)} host(s)"
+            ),
             id="title",
         )
         yield ProgressBar(total=len(self.request.hosts), show_eta=False, id="progress")
@@ -111,7 +115,7 @@ class RunScreen(Screen[RunReport | None]):
         table.add_column("status", key="status", width=10)
         table.add_column("bytes", key="bytes", width=9)
         for host in self.request.hosts:
-            table.add_row(SYMBOL["queued"], host, "queued", "0", key=host)
+            table.add_row(SYMBOL["queued"], _plain(host), "queued", "0", key=host)
         table.focus()
         self.shown_host = self.request.hosts[0] if self.request.hosts else None
         self.set_interval(TICK_S, self.tick)
@@ -125,6 +129,8 @@ class RunScreen(Screen[RunReport | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def execute(self) -> RunReport:
+        from irtool.secrets.run import preload
+
         request = self.request
         session = IncidentSession.open(request.incident, clock=self.clock)
         try:
@@ -135,6 +141,9 @@ class RunScreen(Screen[RunReport | None]):
                 for h in request.hosts
                 if inventory and h in inventory.hosts
             ]
+            # Every credential the run may use, looked up before the first connection: a host
+            # that echoes another host's password is then redacted like the rest.
+            preload(transports, inventory, request.hosts)
             # As many hosts at once as the descriptors allow; the responder is told.
             parallel = fit_parallel(self.pool, in_use(transports, names))
             if parallel.lowered:
@@ -166,11 +175,12 @@ class RunScreen(Screen[RunReport | None]):
             assert self.report is not None
             self.tick()
             severity, text = summary(self.report, self.redactor)
-            self.query_one("#status", Static).update(text)
-            self.app.notify(text, severity=severity)  # type: ignore[arg-type]
+            # Failure reasons are the hosts' words: written out, and never read as markup.
+            self.query_one("#status", Static).update(_plain(text))
+            self.app.notify(visible(text), severity=severity, markup=False)  # type: ignore[arg-type]
         elif event.state is WorkerState.ERROR and event.worker.error is not None:
             self.report = RunReport(self.request.step, "run", {}, cancelled=True)
-            self.query_one("#status", Static).update(f"not run: {event.worker.error}")
+            self.query_one("#status", Static).update(_plain(f"not run: {event.worker.error}"))
             notify_error(self.app, event.worker.error)
         self.refresh_bindings()
 
@@ -188,14 +198,14 @@ class RunScreen(Screen[RunReport | None]):
         if self.shown_host:
             text = self.feed.drain(self.shown_host)
             if text:
-                self.query_one("#output", Log).write(text)
+                self.query_one("#output", Log).write(visible(text, lines=True))
         finished, total = self.feed.counts()
         self.query_one("#progress", ProgressBar).update(progress=finished)
         if self.running and self.shown_host:
             feed = self.feed.hosts[self.shown_host]
             state = f"{feed.status} {feed.item or ''} {feed.detail}".strip()
             self.query_one("#status", Static).update(
-                f"{finished} of {total} host(s) finished; {self.shown_host}: {state}"
+                _plain(f"{finished} of {total} host(s) finished; {self.shown_host}: {state}")
             )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -205,7 +215,7 @@ class RunScreen(Screen[RunReport | None]):
         self.shown_host = host
         log = self.query_one("#output", Log)
         log.clear()
-        log.write(self.feed.history(host))
+        log.write(visible(self.feed.history(host), lines=True))
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -224,6 +234,12 @@ class RunScreen(Screen[RunReport | None]):
             self.app.notify("the run is still going: x cancels it", severity="warning")
             return
         self.dismiss(self.report)
+
+
+def _plain(text: str) -> Text:
+    """One line of text that may hold a host's words (a status, a reason, a name), ready to
+    draw: what could drive the terminal written out, and never parsed as markup."""
+    return Text(visible(text))
 
 
 def _size(count: int) -> str:

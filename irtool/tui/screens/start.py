@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from irtool.model.params import ParamType, parse_value
+from irtool.model.untrusted import visible
 
 if TYPE_CHECKING:
     from irtool.model.context import RunbookContext
@@ -46,14 +48,14 @@ class StartScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         runbook = self.context.runbook.model
         yield Static(
-            f" Open a {self.mode.upper()} incident: {runbook.title} (v{runbook.version})",
+            _plain(f" Open a {self.mode.upper()} incident: {runbook.title} (v{runbook.version})"),
             classes="title",
         )
         with VerticalScroll(id="fields"):
             for name, param in runbook.parameters.items():
                 need = "required" if param.required else "optional"
-                yield Label(f"{name} ({param.type}, {need})", classes="name")
-                yield Label(param.description)
+                yield Label(_plain(f"{name} ({param.type}, {need})"), classes="name")
+                yield Label(_plain(param.description))
                 value = self.given.get(name, param.default or "")
                 if param.type is ParamType.CHOICE:
                     yield Select(
@@ -92,7 +94,8 @@ class StartScreen(Screen[None]):
                     values[name] = parse_value(param, text)
                 except ValueError as bad:
                     problem = str(bad)
-            self.query_one(f"#e-{name}", Static).update(problem)
+            # What was typed comes back in the problem: plain text, never markup.
+            self.query_one(f"#e-{name}", Static).update(_plain(problem))
             ok = ok and not problem
         return values if ok else None
 
@@ -115,3 +118,8 @@ class StartScreen(Screen[None]):
             inputs[index + 1].focus()
         else:
             self.action_start()
+
+
+def _plain(text: str) -> Content:
+    """Words from a runbook, a journal or a host, for a label: never read as markup."""
+    return Content(visible(text))

@@ -16,7 +16,8 @@ from textual.widgets import Footer, Input, Label, Static
 
 from irtool.engine.timeline import BadFilter, TimelineFilter
 from irtool.journal import Event
-from irtool.tui.widgets.timeline import TimelineView, printable
+from irtool.model.untrusted import visible
+from irtool.tui.widgets.timeline import TimelineView
 
 PLACEHOLDER = "filter: kind:note step:ID host:NAME actor:NAME words"
 
@@ -28,14 +29,14 @@ def detail_text(event: Event, corrected: bool = False) -> Text:
         if name == "data":
             continue
         text.append(f"{name:<12}", style="bold")
-        text.append(printable("-" if value is None else str(value)) + "\n")
+        text.append(visible("-" if value is None else str(value)) + "\n")
     if corrected:
         text.append("corrected   ", style="bold")
         text.append("yes: a later event corrects this one\n")
     text.append("data\n", style="bold")
     # default=str: data came through JSON already, but a hand-built event may carry anything
     data = json.dumps(event.data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    text.append("\n".join(printable(line) for line in data.splitlines()))
+    text.append("\n".join(visible(line) for line in data.splitlines()))
     return text
 
 
@@ -60,7 +61,7 @@ class EventDetail(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
-            box.border_title = f"Event #{self.event.seq}: {printable(self.event.kind)}"
+            box.border_title = Text(f"Event #{self.event.seq}: {visible(self.event.kind)}")
             yield Static(detail_text(self.event, self.corrected), id="timeline-detail")
 
 

@@ -20,6 +20,7 @@ from irtool.model.steps import (
     PostmortemStep,
     RotateStep,
 )
+from irtool.model.untrusted import visible
 
 # More hosts than this and the commands of the rest are summarised: the confirmation and the
 # run screen show them all.
@@ -35,12 +36,12 @@ def _status(state: IncidentState, step_id: str) -> Text:
     if step.status is Status.DONE:
         chosen = f" ({step.option})" if step.option else ""
         note = f": {step.note}" if step.note else ""
-        return Text(f"done{chosen} by {step.by} at {step.at}{note}", style="green")
+        return Text(visible(f"done{chosen} by {step.by} at {step.at}{note}", lines=True), "green")
     if step.status is Status.SKIPPED:
-        return Text(f"skipped by {step.by}: {step.reason}", style="dim")
+        return Text(visible(f"skipped by {step.by}: {step.reason}", lines=True), style="dim")
     if step.status is Status.ROLLED_BACK:
         return Text(
-            f"rolled back by {step.by} at {step.at}: apply it again with a reason",
+            visible(f"rolled back by {step.by} at {step.at}: apply it again with a reason"),
             style="magenta",
         )
     if step_id in state.available():
@@ -53,20 +54,22 @@ def _commands(
 ) -> list[Text]:
     parts: list[Text] = []
     if problem:
-        parts.append(Text(f"cannot render the commands: {problem}", style="bold red"))
+        parts.append(Text(visible(f"cannot render the commands: {problem}"), style="bold red"))
     elif not rows:
         parts.append(Text("no host of this incident's inventory is targeted", style="yellow"))
     for index, (host, host_rows) in enumerate(rows.items()):
         if index == HOSTS_SHOWN:
             parts.append(Text(f"… and {len(rows) - HOSTS_SHOWN} more host(s)", style="dim"))
             break
-        parts.append(Text(f"on {host} ({host_rows[0].shell}):", style="bold"))
+        # Commands hold parameters and inventory names: shown written out, line breaks kept.
+        parts.append(Text(visible(f"on {host} ({host_rows[0].shell}):"), style="bold"))
         for row in host_rows:
             if row.item:
-                parts.append(Text(f"  # {row.item}", style="dim"))
-            parts.append(Text(f"  {row.command}"))
+                parts.append(Text(visible(f"  # {row.item}"), style="dim"))
+            parts.append(Text(visible(f"  {row.command}", lines=True)))
         if isinstance(spec, ActionStep) and host_rows[0].rollback:
-            parts.append(Text(f"  rollback: {host_rows[0].rollback}", style="dim"))
+            rollback = visible(f"  rollback: {host_rows[0].rollback}", lines=True)
+            parts.append(Text(rollback, style="dim"))
     return parts
 
 
@@ -114,11 +117,11 @@ def _kind_parts(
         for n, question in enumerate(spec.questions, start=1):
             parts.append(Text(f"{n}. {question}", style="bold"))
             if question in step.answers:
-                parts.append(Text(f"   {step.answers[question]}"))
+                parts.append(Text(visible(f"   {step.answers[question]}", lines=True)))
         parts.append(Text("c records the team's answers; i adds an action item", style="dim"))
         for agreed in state.action_items:
             due = f", due {agreed.due}" if agreed.due else ""
-            parts.append(Text(f"→ {agreed.text} ({agreed.owner}{due})"))
+            parts.append(Text(visible(f"→ {agreed.text} ({agreed.owner}{due})", lines=True)))
     elif isinstance(spec, CollectStep | ActionStep):
         if isinstance(spec, ActionStep):
             action = state.actions.get(step_id)
@@ -131,7 +134,7 @@ def _kind_parts(
             applied = state.applied.get(step_id)
             if applied:
                 line += f"; applied on {', '.join(applied)}"
-            parts.append(Text(line, style="magenta"))
+            parts.append(Text(visible(line), style="magenta"))
             if state.exercise:
                 parts.append(Text(EXERCISE_ACTION, style="bold black on yellow"))
         parts.extend(_commands(spec, rows, problem))
@@ -149,7 +152,7 @@ def render_step(
         head.append(f"  owner: {spec.owner}")
     parts: list[RenderableType] = [head, _status(state, step_id)]
     if spec.instructions.strip():
-        parts.append(Markdown(spec.instructions))
+        parts.append(Markdown(visible(spec.instructions, lines=True)))
     parts.extend(_kind_parts(state, step_id, rows, problem))
     return Group(*parts)
 

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from irtool.journal.events import parse_moment
+from irtool.model.untrusted import visible
 
 if TYPE_CHECKING:
     from irtool.engine.state import IncidentState
@@ -34,11 +35,11 @@ class IncidentHeader(Static):
     """
 
     def show(self, state: IncidentState, now: datetime) -> None:
-        line1 = Text.assemble(badge(state.mode), " ", (state.title, "bold"))
+        line1 = Text.assemble(badge(state.mode), " ", (visible(state.title), "bold"))
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
         # Most important first: at 80 columns the runbook is what gets cut.
-        line2 = Text.assemble((state.id, "bold"), no_wrap=True)
+        line2 = Text.assemble((visible(state.id), "bold"), no_wrap=True)
         if state.exercise:  # the exercise clock: what the scenario's times mean
             played = state.exercise
             line2.append(f"  T+{clock_text(played.elapsed(now).total_seconds())}")
@@ -49,7 +50,7 @@ class IncidentHeader(Static):
         else:
             line2.append(f"  T+{clock_text((now - parse_moment(state.opened_at)).total_seconds())}")
         line2.append("  IC ")
-        line2.append(state.commander, style="bold")
+        line2.append(visible(state.commander), style="bold")
         if state.reconvene_at:
             left = (parse_moment(state.reconvene_at) - now).total_seconds()
             if left >= 0:

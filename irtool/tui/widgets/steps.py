@@ -7,6 +7,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from irtool.engine.state import IncidentState, Status
+from irtool.model.untrusted import visible
 
 # done, skipped, rolled back (can be applied again), next (reachable now), later
 GLYPH = {
@@ -49,11 +50,11 @@ class StepList(OptionList):
             if step.phase != current_phase:
                 current_phase = step.phase
                 options.append(
-                    Option(Text(phases.get(step.phase, step.phase).upper()), disabled=True)
+                    Option(Text(visible(phases.get(step.phase, step.phase).upper())), disabled=True)
                 )
             glyph, style = GLYPH[step_state(state, step.id, available)]
             label = Text.assemble(
-                (glyph, style), " ", step.title, no_wrap=True, overflow="ellipsis"
+                (glyph, style), " ", visible(step.title), no_wrap=True, overflow="ellipsis"
             )
             options.append(Option(label, id=step.id))
         self.clear_options()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,11 +22,10 @@ from irtool.engine import kinds
 from irtool.engine.timeline import TimelineFilter, describe
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
+from irtool.model.untrusted import visible
 
 WIDE = 110  # from this many columns the date fits beside the time
 SKEW = timedelta(minutes=1)  # a note recorded later than this was back-dated
-# Journal text comes from hosts and people: it must never drive the terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class _Row(NamedTuple):
@@ -39,11 +37,6 @@ class _Row(NamedTuple):
     kind: str
     where: str
     tone: str  # a component class, or "" for the default colour
-
-
-def printable(text: str) -> str:
-    """The text with control characters replaced, safe to draw."""
-    return _CONTROL.sub("\ufffd", text)
 
 
 def _moment(text: str) -> datetime | None:
@@ -77,7 +70,7 @@ def _where(event: Event) -> str:
 def _row(event: Event) -> _Row:
     occurred, recorded = _moment(event.occurred_at), _moment(event.recorded_at)
     if occurred is None:  # not ours to reject here: show what the journal holds
-        date, time = "", printable(event.occurred_at)[:8].ljust(8)
+        date, time = "", visible(event.occurred_at)[:8].ljust(8)
     else:
         iso = occurred.isoformat()
         date, time = iso[:10], iso[11:19]
@@ -85,9 +78,9 @@ def _row(event: Event) -> _Row:
     return _Row(
         date,
         time + ("~" if skewed else " "),
-        printable(event.actor),
-        printable(event.kind),
-        printable(_where(event)),
+        visible(event.actor),
+        visible(event.kind),
+        visible(_where(event)),
         _tone(event),
     )
 
@@ -266,7 +259,7 @@ class TimelineView(ScrollView, can_focus=True):
     def _text(self, event: Event) -> str:
         text = self._texts.get(event.seq)
         if text is None:
-            text = self._texts[event.seq] = printable(describe(event))
+            text = self._texts[event.seq] = visible(describe(event))
         return text
 
     def _resized(self, tail: bool) -> None:
