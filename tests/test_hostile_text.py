@@ -26,35 +26,26 @@ import yaml
 
 from tests.support.cli import irtool
 from tests.support.hostile_ssh import HOSTILE, HostileSsh
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm
 
-RUNBOOK = """\
-id: fleet
-title: Fleet triage
-summary: Test runbook for hostile hosts.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: triage
-        type: collect
-        title: Triage
-        shell: sh
-        timeout: 10
-        targets: [group:fleet]
-        commands:
-          - {id: name, title: Name, command: "echo {{ host.name }}"}
-      - id: wrap
-        type: manual
-        title: Wrap up
-"""
+RUNBOOK = runbook(
+    "fleet",
+    "Fleet triage",
+    """\
+- id: triage
+  type: collect
+  title: Triage
+  shell: sh
+  timeout: 10
+  targets: [group:fleet]
+  commands:
+    - {id: name, title: Name, command: "echo {{ host.name }}"}
+- id: wrap
+  type: manual
+  title: Wrap up
+""",
+)
 
 FORMULA_ACTOR = "=cmd|' /C calc'!A0"
 # A responder's note: written by us, but its controls must still never be interpreted.

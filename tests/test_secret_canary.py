@@ -31,35 +31,26 @@ from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunRequest, RunScreen
 from tests.support.cli import irtool
 from tests.support.keyring_backend import FileKeyring
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm
 from tests.support.tui import opened, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT_FORMATS = ("markdown", "html", "json", "csv", "timesketch")
 
-RUNBOOK = """\
-id: canary
-title: Canary
-summary: Hosts that echo a secret.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: echo
-        type: collect
-        title: Echo
-        shell: sh
-        timeout: 30
-        targets: [group:fleet]
-        command: "sh {{ host.vars.script }}"
-"""
+RUNBOOK = runbook(
+    "canary",
+    "Canary",
+    """\
+- id: echo
+  type: collect
+  title: Echo
+  shell: sh
+  timeout: 30
+  targets: [group:fleet]
+  command: "sh {{ host.vars.script }}"
+""",
+)
 
 # What each host runs: the secret as a banner, lower-cased, on stderr, and in two chunks with
 # half a second between them (the sleep is the host's workload, not synchronisation).
