@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from tests.support.cli import irtool
-from tests.support.hostile_ssh import HOSTILE, HostileSsh
+from tests.support.hostile_ssh import HOSTILE, hostile_ssh
 from tests.support.runbooks import runbook
-from tests.support.sshd import SshdFarm
+from tests.support.sshd import BlackHole, SshdFarm
 
 RUNBOOK = runbook(
     "fleet",
@@ -92,8 +92,8 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFarm]:
 
 
 @pytest.fixture(scope="module")
-def hostile() -> Iterator[HostileSsh]:
-    with HostileSsh() as listener:
+def hostile() -> Iterator[BlackHole]:
+    with hostile_ssh() as listener:
         yield listener
 
 
@@ -158,7 +158,7 @@ def _assert_shown_not_acted_on(data: bytes, where: str) -> None:
 
 @pytest.fixture(scope="module")
 def incident(
-    farm: SshdFarm, hostile: HostileSsh, tmp_path_factory: pytest.TempPathFactory
+    farm: SshdFarm, hostile: BlackHole, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict[str, str], str, bytes]:
     """An incident whose run met a hostile host (and a good one), run at a terminal by a
     responder whose name a spreadsheet would read as a formula; and a note with controls."""

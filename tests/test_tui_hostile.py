@@ -30,6 +30,7 @@ from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.run import RunScreen
 from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
+from tests.support.runbooks import runbook
 from tests.support.tmux import Tmux
 from tests.support.tui import notifications, opened, screen_text, wait_for
 
@@ -47,29 +48,20 @@ HOSTILE = (
 CLIPBOARD = "\\x1b]52;c;cm0gLXJmIH4gIw==\\x07"  # how the OSC 52 is shown, written out
 RAW = ("\x1b", "\x9b", "\x07", "\u202e")  # none of these may be drawn
 
-RUNBOOK_HOSTILE = """\
-id: hostile
-title: Hostile host drill
-summary: A host that answers with escape sequences and markup.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: grab
-        type: collect
-        title: Grab the banner
-        shell: sh
-        timeout: 60
-        targets: [group:fleet]
-        command: "cat hostile-output.txt; exit 3"
-"""
+# A host that answers with escape sequences and markup.
+RUNBOOK_HOSTILE = runbook(
+    "hostile",
+    "Hostile host drill",
+    """\
+- id: grab
+  type: collect
+  title: Grab the banner
+  shell: sh
+  timeout: 60
+  targets: [group:fleet]
+  command: "cat hostile-output.txt; exit 3"
+""",
+)
 
 
 class HostileConnection(LocalConnection):

@@ -22,7 +22,7 @@ from irtool.engine.listing import list_incidents
 from irtool.engine.recovery import recover as recover_incident
 from irtool.engine.recovery import unfinished
 from irtool.engine.session import IncidentSession, Refused
-from irtool.engine.state import IncidentState, Status
+from irtool.engine.state import IncidentState, RunState, Status
 from irtool.evidence.store import EvidenceStore
 from irtool.exercise import director
 from irtool.exercise.setup import open_exercise
@@ -221,6 +221,20 @@ def _say(text: str, err: bool = False) -> None:
     click.echo(visible(text), err=err)
 
 
+def _run_row(run: RunState, how: str) -> dict[str, Any]:
+    """A run that did not end normally, as `show` lists it."""
+    return {
+        "run": run.seq,
+        "step": run.step,
+        "purpose": run.purpose,
+        "by": run.by,
+        "at": run.at,
+        "pid": run.pid,
+        "machine": run.machine,
+        "state": how,
+    }
+
+
 @incident.command()
 @click.argument("incident_id", metavar="ID")
 @json_option
@@ -230,23 +244,10 @@ def show(incident_id: str, as_json: bool) -> None:
     state = current.state
     spooled = [p.describe() for p in current.spool.pending()]
     runs = [
-        {
-            "run": run.seq,
-            "step": run.step,
-            "purpose": run.purpose,
-            "by": run.by,
-            "at": run.at,
-            "pid": run.pid,
-            "machine": run.machine,
-            "state": "running" if live else "interrupted (not yet recovered)",
-        }
+        _run_row(run, "running" if live else "interrupted (not yet recovered)")
         for run, live in unfinished(current)
-    ] + [
-        {"run": run.seq, "step": run.step, "purpose": run.purpose, "by": run.by, "at": run.at,
-         "pid": run.pid, "machine": run.machine, "state": "interrupted"}
-        for run in state.runs.values()
-        if run.interrupted
-    ]  # fmt: skip
+    ]
+    runs += [_run_row(run, "interrupted") for run in state.runs.values() if run.interrupted]
     current.close_journal()
     data = {**summary(state), "pending_records": spooled, "unfinished_runs": runs}
     if as_json:

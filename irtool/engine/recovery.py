@@ -38,10 +38,6 @@ class Recovery:
     pending: list[Pending] = field(default_factory=list)  # still waiting for the journal
     problem: str | None = None  # why they wait
 
-    @property
-    def anything(self) -> bool:
-        return bool(self.appended or self.commands or self.runs)
-
     def lines(self) -> list[str]:
         """What a face tells the responder, one line each."""
         said = []

@@ -9,12 +9,7 @@ terminal and in every export.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-from types import TracebackType
-
-ADDRESS = "127.0.0.1"
+from tests.support.sshd import BlackHole
 
 # Everything a hostile line can do to a terminal or a reader, in one line (no LF, no "SSH-").
 HOSTILE = (
@@ -32,46 +27,7 @@ HOSTILE = (
 LINES = 100  # paramiko gives up after this many lines without a version
 
 
-class HostileSsh:
-    """A TCP listener on 127.0.0.1 that sends `HOSTILE` as every pre-version line, then
-    closes. `port` is where it listens; use as a context manager."""
-
-    def __init__(self, line: str = HOSTILE) -> None:
-        self.line = line
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind((ADDRESS, 0))
-        self._listener.listen(16)
-        self.port: int = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, name="HostileSsh", daemon=True)
-
-    def __enter__(self) -> HostileSsh:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(OSError):  # wakes the accept (close alone does not)
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(timeout=5)
-
-    def _serve(self) -> None:
-        payload = (self.line + "\r\n").encode("utf-8") * LINES
-        while True:
-            try:
-                conn, _peer = self._listener.accept()
-            except OSError:
-                return  # the listener was closed
-            with conn:
-                try:
-                    conn.sendall(payload)
-                    conn.shutdown(socket.SHUT_WR)
-                    conn.settimeout(5)
-                    while conn.recv(4096):  # until the client hangs up
-                        pass
-                except OSError:
-                    pass
+def hostile_ssh(line: str = HOSTILE) -> BlackHole:
+    """A listener on 127.0.0.1 that sends `line` as every pre-version line of each
+    connection; `port` is where it listens; use as a context manager."""
+    return BlackHole(greeting=(line + "\r\n").encode("utf-8") * LINES)

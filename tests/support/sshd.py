@@ -302,12 +302,15 @@ def closed_port() -> int:
 
 
 class BlackHole:
-    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte.
+    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte (or only
+    its `greeting`).
 
     Looks like a hung host: the TCP handshake succeeds, the SSH banner never comes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, greeting: bytes = b"") -> None:
+        """`greeting`: bytes sent on each connection as it is accepted (none: a hung host)."""
+        self.greeting = greeting
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind((ADDRESS, 0))
         self._listener.listen(128)
@@ -347,6 +350,9 @@ class BlackHole:
                     conn.close()
                     return
                 self._accepted.append(conn)
+            if self.greeting:
+                with contextlib.suppress(OSError):  # the client may already have gone
+                    conn.sendall(self.greeting)
 
     def close(self) -> None:
         with self._lock:
