@@ -197,9 +197,9 @@ def test_handover_and_close(incident: IncidentSession) -> None:
     refused(incident, "to whom", lambda: incident.handover(" ", "ann"))
     incident.handover("ben", "ann")
     assert reopen(incident).state.commander == "ben"
-    incident.close("ben", summary="contained")
+    incident.close("ben", summary="contained", over="a test")
     assert reopen(incident).state.closed
-    refused(incident, "is closed", lambda: incident.note("late", "ann"))
+    refused(incident, "is closed", lambda: incident.skip("assemble", "ann", "late"))
     refused(incident, "is closed", lambda: incident.complete("assemble", "ann"))
 
 

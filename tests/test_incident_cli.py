@@ -91,8 +91,12 @@ def test_a_whole_walk_from_the_command_line(env: dict[str, str]) -> None:
     assert "[>] block" in text and "commander ben" in text
     listed = json.loads(irtool(env, "incident", "list", "--json").stdout)
     assert [row["id"] for row in listed] == [incident]
-    assert irtool(env, "incident", "close", incident).returncode == 0
-    late = irtool(env, "incident", "note", incident, "too late")
+    refused = irtool(env, "incident", "close", incident)
+    assert refused.returncode == 2 and "post-mortem question(s) of 'lessons' unanswered" in (
+        refused.stderr
+    )
+    assert irtool(env, "incident", "close", incident, "--over", "review on Monday").returncode == 0
+    late = irtool(env, "incident", "skip", incident, "block", "--reason", "too late")
     assert late.returncode == 2 and "is closed" in late.stderr
 
 
@@ -100,7 +104,10 @@ def test_refusals_exit_2_with_a_message(env: dict[str, str]) -> None:
     incident = new(env)
     result = irtool(env, "incident", "done", incident, "lessons")
     assert result.returncode == 2
-    assert result.stderr.strip() == "irtool: step 'lessons' is not reachable yet; next: assemble"
+    assert result.stderr.strip() == (
+        f"irtool: step 'lessons' is not reachable yet; next: assemble (or start it early: "
+        f"irtool incident start {incident} lessons --reason)"
+    )
     result = irtool(env, "incident", "show", "ir-20000101-000000-0000")
     assert result.returncode == 2 and "no incident" in result.stderr
     result = irtool(env, "incident", "note", incident, "x", "--at", "yesterday")

@@ -31,8 +31,16 @@ COMMANDS = {
 }
 
 # Modules that add commands to a group: run, rollback, fetch; the facilitator's commands;
-# meetings and action items.
-EXTENSIONS = {"incident": ("irtool.cli.remote", "irtool.cli.facilitate", "irtool.cli.minutes")}
+# meetings and action items; what is learned as it unfolds; ad-hoc commands.
+EXTENSIONS = {
+    "incident": (
+        "irtool.cli.remote",
+        "irtool.cli.facilitate",
+        "irtool.cli.minutes",
+        "irtool.cli.unfolding",
+        "irtool.cli.adhoc",
+    )
+}
 
 
 class IrtoolGroup(click.Group):

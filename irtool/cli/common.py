@@ -13,6 +13,24 @@ import click
 from irtool.cli.exits import Exit
 from irtool.model.names import responder_problem
 
+
+class IncidentId(click.ParamType):  # type: ignore[type-arg]
+    """An incident's id, or a prefix of it that only one incident has."""
+
+    name = "ID"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        from irtool.journal.incidents import resolve_id
+
+        try:
+            return resolve_id(str(value))
+        except ValueError as bad:
+            self.fail(str(bad), param, ctx)
+
+
+incident_argument = click.argument("incident_id", metavar="ID", type=IncidentId())
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 actor_option = click.option(
     "--as",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import click
 
-from irtool.cli.common import actor_option, fail, json_option, who
+from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 from irtool.cli.incident import incident, play_scenario, run_command, session
 from irtool.exercise import director
 from irtool.exercise.review import review
@@ -21,7 +21,7 @@ from irtool.export.markdown import review_markdown
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("inject")
 @click.option("--title", default="", help="A new inject: what the role hears.")
 @click.option("--to", "to", default="", help="A new inject: the role it reaches.")
@@ -47,7 +47,7 @@ def inject(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("inject")
 @click.option("--note", required=True, help="How the team answered it.")
 @actor_option
@@ -63,7 +63,7 @@ def handled(incident_id: str, inject: str, note: str, actor: str | None, as_json
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option("--reason", default="", help="Why (a discussion, a break).")
 @actor_option
 @json_option
@@ -78,7 +78,7 @@ def pause(incident_id: str, reason: str, actor: str | None, as_json: bool) -> No
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @actor_option
 @json_option
 def resume(incident_id: str, actor: str | None, as_json: bool) -> None:
@@ -92,7 +92,7 @@ def resume(incident_id: str, actor: str | None, as_json: bool) -> None:
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("text")
 @actor_option
 @json_option
@@ -107,7 +107,7 @@ def observe(incident_id: str, text: str, actor: str | None, as_json: bool) -> No
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @actor_option
 @json_option
 def injects(incident_id: str, actor: str | None, as_json: bool) -> None:
@@ -133,7 +133,7 @@ def injects(incident_id: str, actor: str | None, as_json: bool) -> None:
 
 
 @incident.command(name="review")
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 def review_command(incident_id: str) -> None:
     """The after-action review of an exercise, as markdown."""
     current = session(incident_id)

@@ -7,16 +7,18 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from irtool.cli.common import actor_option, fail, json_option, who
+from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 from irtool.cli.context import load_checked, load_exercise_checked
 from irtool.cli.exits import Exit
-from irtool.cli.plan import parse_params
+from irtool.cli.plan import parse_param_values, parse_params
+from irtool.engine.closing import open_items
 from irtool.engine.custody import check_evidence, custody_gaps
 from irtool.engine.listing import list_incidents
 from irtool.engine.recovery import recover as recover_incident
@@ -28,21 +30,21 @@ from irtool.exercise import director
 from irtool.exercise.setup import open_exercise
 from irtool.export.document import incident_facts, state_document
 from irtool.journal import Event, Journal, JournalBusy, JournalError, JournalFull
-from irtool.journal.events import parse_moment
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
+from irtool.model.params import Value
 from irtool.model.plan import PlanError, resolve_parameters
 from irtool.model.runbook import Runbook
 from irtool.model.untrusted import visible
+from irtool.model.when import parse_when, shown
 
 
-def parse_time(text: str) -> datetime:
-    """ISO 8601; without an offset the time is taken as UTC, as IIS logs write it."""
+def parse_time(text: str, ahead: bool = False) -> datetime:
+    """A typed time: `30m` (ago, or ahead for a time to come), `19:30` today in the
+    responder's zone, or ISO 8601 (without an offset: UTC, as IIS logs write it)."""
     try:
-        return parse_moment(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"'{text}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
-        ) from None
+        return parse_when(text, datetime.now(UTC), ahead=ahead)
+    except ValueError as bad:
+        raise click.BadParameter(str(bad)) from None
 
 
 def session(incident: str, recover_as: str | None = None) -> IncidentSession:
@@ -138,7 +140,7 @@ def new(
         opened = _new_exercise(runbook, params, inventory, contacts, scenario, who(actor))
     else:
         context = load_checked(runbook, contacts, inventory)
-        values = _parameters(context.runbook.model, parse_params(params))
+        values = _parameters(context.runbook.model, parse_param_values(params))
         opened = IncidentSession.new(
             context.runbook,
             values,
@@ -150,7 +152,7 @@ def new(
     click.echo(json.dumps({"id": opened.state.id}) if as_json else opened.state.id)
 
 
-def _parameters(runbook: Runbook, given: dict[str, str]) -> dict[str, str | None]:
+def _parameters(runbook: Runbook, given: Mapping[str, str | list[str]]) -> dict[str, Value]:
     try:
         return resolve_parameters(runbook, given)
     except PlanError as bad:
@@ -209,6 +211,13 @@ def summary(state: IncidentState) -> dict[str, Any]:
             for role, tree in state.calls.items()
         },
         "notes": [{"seq": n.seq, "at": n.at, "by": n.by, "text": n.text} for n in state.notes],
+        "iocs": state.iocs,
+        "scope": {
+            group: members
+            for group in sorted(state.inventory.all_groups() if state.inventory else ())
+            if (members := state.inventory.select([f"group:{group}"]) if state.inventory else [])
+        },
+        "open_items": open_items(state),
         "exercise": director.status(state, datetime.now(UTC)) if state.exercise else None,
         "head": state.head,
         "events": state.last_seq,
@@ -236,7 +245,7 @@ def _run_row(run: RunState, how: str) -> dict[str, Any]:
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @json_option
 def show(incident_id: str, as_json: bool) -> None:
     """Where an incident stands: steps, what is next, contacts, reconvene time, commander."""
@@ -255,7 +264,7 @@ def show(incident_id: str, as_json: bool) -> None:
         return
     _say(f"{state.id}  {state.mode.upper()}  {state.title}")
     _say(f"runbook {state.runbook.id} {state.runbook.version}  sha256 {state.runbook_sha256}")
-    _say(f"opened {state.opened_at} by {state.opened_by}; commander {state.commander}")
+    _say(f"opened {shown(state.opened_at)} by {state.opened_by}; commander {state.commander}")
     if data["exercise"]:
         played = data["exercise"]
         paused = ", PAUSED" if played["paused"] else ""
@@ -265,9 +274,15 @@ def show(incident_id: str, as_json: bool) -> None:
             f"{paused}); {len(played['fired'])} inject(s) fired, {waiting} waiting for an answer"
         )
     if state.closed_at:
-        _say(f"closed {state.closed_at}")
+        over = f" over open items: {state.close_over}" if state.close_over else ""
+        _say(f"closed {shown(state.closed_at)}{over}")
     if state.reconvene_at:
-        _say(f"reconvene at {state.reconvene_at}")
+        _say(f"reconvene at {shown(state.reconvene_at)}")
+    for name, value in state.parameters.items():
+        said = ", ".join(value) if isinstance(value, list) else value
+        _say(f"  {name} = {said if value is not None else '(not set)'}")
+    for kind, values in state.iocs.items():
+        _say(f"  indicator {kind}: {', '.join(values)}")
     available = set(data["next"])
     marks = {Status.DONE: "x", Status.SKIPPED: "-", Status.ROLLED_BACK: "<"}
     phase = None
@@ -280,6 +295,7 @@ def show(incident_id: str, as_json: bool) -> None:
             f" -> {step.option}" if step.option else (f" ({step.reason})" if step.reason else "")
         )
         extra += " (rolled back)" if step.status is Status.ROLLED_BACK else ""
+        extra += f" (started early: {step.early})" if step.early else ""
         _say(f"  [{mark}] {step.id}: {step.title}{extra}")
     _say(f"next: {', '.join(data['next']) or 'nothing: every reachable step is done'}")
     for role, tree in state.calls.items():
@@ -291,7 +307,8 @@ def show(incident_id: str, as_json: bool) -> None:
         _say(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
     for run in runs:
         _say(
-            f"RUN {run['run']} ({run['purpose']} of {run['step']}, by {run['by']} at {run['at']}, "
+            f"RUN {run['run']} ({run['purpose']} of {run['step']}, by {run['by']} at "
+            f"{shown(run['at'])}, "
             f"pid {run['pid']} on {run['machine']}): {run['state']}"
         )
     if spooled:
@@ -305,7 +322,7 @@ def show(incident_id: str, as_json: bool) -> None:
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("text")
 @click.option(
     "--at",
@@ -324,7 +341,7 @@ def note(incident_id: str, text: str, at: str | None, actor: str | None, as_json
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @click.option("--note", default="", help="What was done or found.")
 @click.option("--check", "checklist", multiple=True, help="A checklist item ticked (repeatable).")
@@ -357,7 +374,7 @@ def done(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @click.option("--reason", required=True, help="Why the step is skipped.")
 @actor_option
@@ -373,7 +390,7 @@ def skip(incident_id: str, step: str, reason: str, actor: str | None, as_json: b
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @click.argument("option")
 @click.option("--note", default="")
@@ -392,7 +409,7 @@ def decide(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("role")
 @click.option("--person", required=True)
 @click.option(
@@ -420,7 +437,7 @@ def reach(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("role")
 @click.option("--reason", default="", help="Why (a message left an hour ago, say).")
 @actor_option
@@ -436,7 +453,7 @@ def escalate(incident_id: str, role: str, reason: str, actor: str | None, as_jso
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @click.option("--reason", required=True)
 @actor_option
@@ -452,7 +469,7 @@ def request(incident_id: str, step: str, reason: str, actor: str | None, as_json
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @actor_option
 @json_option
@@ -467,7 +484,7 @@ def approve(incident_id: str, step: str, actor: str | None, as_json: bool) -> No
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option("--to", "to", required=True, help="Who takes incident command.")
 @actor_option
 @json_option
@@ -482,22 +499,30 @@ def handover(incident_id: str, to: str, actor: str | None, as_json: bool) -> Non
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option("--summary", default="")
+@click.option(
+    "--over",
+    default="",
+    metavar="REASON",
+    help="Close although items are still open (containment applied, open action items, "
+    "unanswered questions, unfinished runs): why.",
+)
 @actor_option
 @json_option
-def close(incident_id: str, summary: str, actor: str | None, as_json: bool) -> None:
-    """Close the incident; nothing more can be written to it."""
+def close(incident_id: str, summary: str, over: str, actor: str | None, as_json: bool) -> None:
+    """Close the incident. What is still open is listed and needs --over REASON; afterwards
+    only notes, action items and post-mortem answers can be added."""
     run_command(
         incident_id,
         as_json,
-        lambda s: s.close(who(actor), summary),
+        lambda s: s.close(who(actor), summary, over),
         "incident closed (event {seq})",
     )
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option("--head", help="The head hash you noted earlier: catches a truncated tail too.")
 @json_option
 def verify(incident_id: str, head: str | None, as_json: bool) -> None:
@@ -562,7 +587,7 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("seq", type=int)
 @click.option("--reason", required=True, help="Why the event was wrong.")
 @click.option("--text", help="The corrected note text.")
@@ -594,14 +619,14 @@ def correct(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("at", metavar="TIME")
 @actor_option
 @json_option
 def reconvene(incident_id: str, at: str, actor: str | None, as_json: bool) -> None:
     """Set when the team meets next (ISO 8601; UTC unless an offset is given), at most 30
     days from now."""
-    when = parse_time(at)
+    when = parse_time(at, ahead=True)
     run_command(
         incident_id,
         as_json,
@@ -611,7 +636,7 @@ def reconvene(incident_id: str, at: str, actor: str | None, as_json: bool) -> No
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @actor_option
 @json_option
 def recover(incident_id: str, actor: str | None, as_json: bool) -> None:

@@ -11,13 +11,13 @@ from datetime import datetime
 
 import click
 
-from irtool.cli.common import actor_option, json_option, who
+from irtool.cli.common import actor_option, incident_argument, json_option, who
 from irtool.cli.incident import incident, parse_time, run_command
 from irtool.cli.plan import parse_params
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @actor_option
 @json_option
@@ -32,7 +32,7 @@ def meet(incident_id: str, step: str, actor: str | None, as_json: bool) -> None:
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option(
     "--outcome",
     "outcomes",
@@ -50,7 +50,7 @@ def adjourn(
 ) -> None:
     """Close the open meeting with its outcomes, and when to reconvene."""
     found = parse_params(outcomes, "--outcome", "TOPIC=TEXT")
-    when = parse_time(at) if at else None
+    when = parse_time(at, ahead=True) if at else None
     run_command(
         incident_id,
         as_json,
@@ -60,7 +60,7 @@ def adjourn(
 
 
 @incident.command("action-item")
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("text")
 @click.option("--owner", required=True, help="Who sees it done.")
 @click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="By when (YYYY-MM-DD).")

@@ -25,6 +25,20 @@ def parse_params(
     return params
 
 
+def parse_param_values(pairs: tuple[str, ...]) -> dict[str, str | list[str]]:
+    """`--param NAME=VALUE`, where a name given more than once holds several values (for a
+    `list: true` parameter; any other refuses them)."""
+    values: dict[str, str | list[str]] = {}
+    for pair in pairs:
+        ((name, value),) = parse_params((pair,)).items()
+        held = values.get(name)
+        if held is None:
+            values[name] = value
+        else:
+            values[name] = [*([held] if isinstance(held, str) else held), value]
+    return values
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines() or [""])
 
@@ -72,7 +86,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Show every step and the exact commands it would run on each host. Nothing runs."""
-    given = parse_params(params)
+    given = parse_param_values(params)
     context = load_checked(runbook, contacts, inventory)
     loaded, hosts = context.runbook, context.inventory
     if examples:

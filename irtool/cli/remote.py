@@ -21,9 +21,10 @@ from types import FrameType
 
 import click
 
-from irtool.cli.common import actor_option, fail, json_option, who
+from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 from irtool.cli.exits import Exit
 from irtool.cli.incident import incident, journal_failed, play_scenario, session
+from irtool.engine.adhoc import ad_hoc_run
 from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
@@ -140,8 +141,14 @@ def _runner(current: IncidentSession, actor: str, pool: int, as_json: bool) -> R
         params = context.params if context else {}
         if params.get("host"):  # fetch
             return [str(params["host"])]
-        if not params.get("step"):
-            return None
+        if not params.get("step"):  # an ad-hoc command names its hosts
+            return [str(h) for h in params.get("hosts") or ()] or None
+        seq = ad_hoc_run(str(params["step"]))
+        if seq is not None:
+            try:
+                return runner.ad_hoc_rollback(seq)[2]
+            except Refused:
+                return []
         try:
             return list(runner.commands(str(params["step"]), list(params.get("hosts") or ())))
         except Refused:
@@ -200,6 +207,25 @@ def _confirm(
         fail(f"typed '{typed}', expected '{expected}'; nothing was run", Exit.FAILED)
 
 
+def confirm_typed(
+    title: str, commands: dict[str, tuple[str, str]], current: IncidentSession
+) -> None:
+    """Show exactly what runs where (host -> shell, command), then make the responder type
+    the number of hosts (or the one host's name): for what no runbook step confirms."""
+    click.echo(title, err=True)
+    if current.state.exercise:
+        click.echo("EXERCISE: simulated hosts; it is acknowledged, not performed", err=True)
+    for host, (shell, command) in commands.items():
+        click.echo(f"--- on {host} ({shell}):\n{command}", err=True)
+    if not sys.stdin.isatty():
+        fail("this changes hosts: confirm at a terminal or pass --yes")
+    expected = next(iter(commands)) if len(commands) == 1 else str(len(commands))
+    what = "the host's name" if len(commands) == 1 else "the number of hosts"
+    typed = click.prompt(f"type {what} to go on", err=True, default="", show_default=False)
+    if typed.strip() != expected:
+        fail(f"typed '{typed}', expected '{expected}'; nothing was run", Exit.FAILED)
+
+
 def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
     if as_json:
         click.echo(
@@ -252,17 +278,26 @@ def _go(
         runner.on_warning = lambda text: _say(f"irtool: WARNING {text}")
         spec = current.state.runbook.step(step_id)
         chosen = list(hosts) or None
-        if isinstance(spec, ActionStep) and not yes:
+        seq = ad_hoc_run(step_id) if rollback else None
+        if seq is not None:
+            command, shell, applied = runner.ad_hoc_rollback(seq)
+            chosen = [h for h in applied if not hosts or h in hosts] or chosen
+            if not yes:
+                confirm_typed(
+                    f"ROLL BACK '{step_id}'", {h: (shell, command) for h in chosen or []}, current
+                )
+        elif isinstance(spec, ActionStep) and not yes:
             if rollback:
                 applied = list(current.state.applied.get(step_id, {}))
                 chosen = [h for h in applied if not hosts or h in hosts] or chosen
             _confirm(runner, spec, chosen, rollback, reason)
         with _cancel_on_interrupt(runner.cancel):
-            report = (
-                runner.rollback(step_id, chosen, reason)
-                if rollback
-                else runner.run(step_id, chosen, reason)
-            )
+            if seq is not None:
+                report = runner.rollback_ad_hoc(seq, chosen, reason)
+            elif rollback:
+                report = runner.rollback(step_id, chosen, reason)
+            else:
+                report = runner.run(step_id, chosen, reason)
         play_scenario(current, runner.actor)
     except Refused as refused:
         fail(str(refused))
@@ -277,7 +312,7 @@ def _go(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @hosts_option
 @click.option("--yes", is_flag=True, help="Apply an action without the interactive confirmation.")
@@ -300,7 +335,7 @@ def run(
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("step")
 @hosts_option
 @click.option("--yes", is_flag=True, help="Roll back without the interactive confirmation.")
@@ -318,12 +353,13 @@ def rollback(
     actor: str | None,
     as_json: bool,
 ) -> None:
-    """Run the rollback of an applied action on the hosts it was applied to."""
+    """Run the rollback of an applied action (STEP, or ad-hoc-SEQ for an ad-hoc change) on
+    the hosts it was applied to."""
     _go(incident_id, step, hosts, yes, reason, actor, pool, as_json, rollback=True)
 
 
 @incident.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.argument("host")
 @click.argument("path")
 @click.option("--step", help="The step this evidence belongs to.")

@@ -23,6 +23,13 @@ FILE_FETCHED = "file.fetched"
 HOST_WARNING = "host.warning"
 HOST_FAILED = "host.failed"
 RUN_FINISHED = "run.finished"
+# What the team learns as the incident unfolds: a parameter's value, indicators, the scope.
+PARAMETER_SET = "parameter.set"
+IOC_ADDED = "ioc.added"
+IOC_REMOVED = "ioc.removed"
+SCOPE_CHANGED = "scope.changed"
+STEP_STARTED_EARLY = "step.started_early"  # before the steps ahead of it, with a reason
+POSTMORTEM_ANSWERED = "postmortem.answered"  # answers given after the step was done
 # Exercises only: what the facilitator plays and records.
 INJECT_FIRED = "inject.fired"
 INJECT_HANDLED = "inject.handled"
@@ -33,3 +40,4 @@ OBSERVATION_RECORDED = "observation.recorded"
 # the journal's head (`writer_clock`, `head_time`, `behind_s`); its event follows at the head's
 # time. Imported down here so the list above stays the engine's own.
 from irtool.journal.events import CLOCK_SKEWED as CLOCK_SKEWED  # noqa: E402
+from irtool.model.indicators import IOC_KINDS as IOC_KINDS  # noqa: E402

@@ -17,26 +17,53 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from irtool.engine import kinds
+from irtool.engine.adhoc import AdHocRuns
+from irtool.engine.refusal import no_step
+from irtool.engine.runreport import (
+    ACTION as ACTION,
+)
+from irtool.engine.runreport import (
+    COLLECT as COLLECT,
+)
+from irtool.engine.runreport import (
+    FETCH as FETCH,
+)
+from irtool.engine.runreport import (
+    ROLLBACK as ROLLBACK,
+)
+from irtool.engine.runreport import (
+    Command as Command,
+)
+from irtool.engine.runreport import (
+    HostResult as HostResult,
+)
+from irtool.engine.runreport import (
+    OnHostOutput as OnHostOutput,
+)
+from irtool.engine.runreport import (
+    Progress as Progress,
+)
+from irtool.engine.runreport import (
+    RunReport as RunReport,
+)
 from irtool.engine.session import IncidentSession, Refused
-from irtool.engine.state import IncidentState, Status
+from irtool.engine.state import AD_HOC, IncidentState, Status
 from irtool.evidence.store import EvidenceStore, EvidenceWriter, InFlight, Item
 from irtool.journal import Event, EventDraft, JournalError
 from irtool.journal.events import utc_text
 from irtool.journal.runlock import StepBusy, step_lock
 from irtool.journal.spool import SpoolError
 from irtool.model.inventory import Inventory, ResolvedHost
-from irtool.model.plan import PlanError, PlanRow, build_plan
+from irtool.model.params import Parameter
+from irtool.model.plan import PlanError, PlanRow, build_plan, parameters_used
 from irtool.model.steps import ActionStep, CollectStep, Shell
 from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
 from irtool.remote.fanout import DEFAULT_POOL, as_failure, fan_out
 from irtool.secrets.redact import Redactor
-
-COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
 
 # A custody record waits this long for a busy journal before it goes to the spool: host
 # threads must not queue behind another writer, and the spool is as durable.
@@ -46,93 +73,11 @@ SETTLE_GRACE_S = 30.0
 # Below this much free space under the incident, a run warns before it starts.
 LOW_SPACE_BYTES = 256 << 20
 LOW_SPACE_FRACTION = 0.02
+# An ad-hoc command has no step to give it a timeout: this, unless the responder says.
+AD_HOC_TIMEOUT_S = 300.0
 
 
-@dataclass(frozen=True)
-class Command:
-    item: str | None
-    command: str
-    shell: Shell
-
-
-@dataclass
-class Progress:
-    """What a face shows per host while a run goes on."""
-
-    host: str
-    status: str  # queued, connecting, running, done, failed
-    item: str | None = None
-    bytes: int = 0
-    detail: str = ""
-
-
-# host, stream (stdout/stderr), the bytes as they arrived: for a face that shows output live.
-OnHostOutput = Callable[[str, str, bytes], None]
-
-
-@dataclass
-class HostResult:
-    host: str
-    exit_statuses: list[int | None] = field(default_factory=list)
-    items: list[str | None] = field(default_factory=list)
-    failure: HostFailure | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None and all(code == 0 for code in self.exit_statuses)
-
-    def why(self) -> str:
-        """What went wrong, in a responder's words: the failure, else each non-zero exit."""
-        if self.failure:
-            return str(self.failure)
-        return ", ".join(
-            f"{item or 'command'} exited {code}"
-            for item, code in zip(self.items, self.exit_statuses, strict=True)
-            if code != 0
-        )
-
-
-@dataclass
-class RunReport:
-    step: str
-    purpose: str
-    results: dict[str, HostResult]
-    cancelled: bool
-    completed_step: bool = False
-    outstanding: list[str] = field(default_factory=list)  # targeted hosts not yet done
-    pending: int = 0  # custody records still in the spool: the journal would not take them
-    pending_why: str = ""
-
-    @property
-    def failed(self) -> dict[str, HostResult]:
-        return {h: r for h, r in self.results.items() if not r.ok}
-
-    @property
-    def headline(self) -> str:
-        ok = len(self.results) - len(self.failed)
-        return f"{self.step}: {self.purpose} ok on {ok} of {len(self.results)} host(s)"
-
-    def outcome(self, again: str = "run it again") -> str:
-        """What became of the step, in a responder's words; every face says it alike."""
-        if self.pending:
-            return (
-                f"{self.pending} custody record(s) are kept in the spool, not yet in the "
-                f"journal ({self.pending_why}): 'irtool incident recover' appends them"
-            )
-        if self.completed_step and self.purpose == ROLLBACK:
-            return f"action '{self.step}' is rolled back"
-        if self.completed_step:
-            return f"step '{self.step}' is done"
-        if self.outstanding and not self.failed:
-            return f"step '{self.step}' stays open: not yet done on {', '.join(self.outstanding)}"
-        if self.cancelled:
-            return "cancelled: what arrived is kept as evidence"
-        if self.failed:
-            return f"step '{self.step}' stays open: {again}, or complete or skip it by hand"
-        return ""
-
-
-class Runner:
+class Runner(AdHocRuns):
     def __init__(
         self,
         session: IncidentSession,
@@ -165,6 +110,7 @@ class Runner:
         # Once one custody record waits in the spool, the rest queue behind it, in order.
         self._spooled = 0
         self._spool_why = ""
+        self.ad_hoc_timeout = AD_HOC_TIMEOUT_S
 
     # -- what a run would do ------------------------------------------------------
 
@@ -175,17 +121,57 @@ class Runner:
             )
         return state.inventory
 
+    def missing_parameters(self, step_id: str) -> list[tuple[str, Parameter]]:
+        """Parameters the step's commands use that nobody has set yet, in name order."""
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if spec is None:
+            return []
+        return [
+            (name, state.runbook.parameters[name])
+            for name in parameters_used(spec)
+            if name in state.runbook.parameters and state.parameters.get(name) is None
+        ]
+
+    def failed_hosts(self, step_id: str) -> list[str]:
+        """Hosts of the step whose latest attempt failed: what "retry the failed" runs."""
+        last: dict[str, bool] = {}
+        for run in sorted(self.session.state.runs.values(), key=lambda r: r.seq):
+            if run.step != step_id or run.purpose == ROLLBACK or not run.finished:
+                continue
+            for host in run.hosts:
+                last[host] = host in run.failed or run.interrupted
+        return sorted(host for host, failed in last.items() if failed)
+
+    def applied_hosts(self, step_id: str) -> list[str]:
+        """Hosts where the action is applied now (not rolled back)."""
+        return sorted(self.session.state.applied.get(step_id, {}))
+
+    def _rows(self, state: IncidentState) -> list[PlanRow]:
+        try:
+            return build_plan(state.runbook, state.parameters, self._inventory(state), state.iocs)
+        except PlanError as bad:
+            raise Refused("; ".join(bad.messages)) from None
+
     def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
         """The exact commands a run of `step_id` sends, per host: what a confirmation shows."""
         state = self.session.state
         spec = state.runbook.step(step_id)
+        if spec is None:
+            raise no_step(state, step_id)
         if not isinstance(spec, CollectStep | ActionStep):
-            kind = spec.type if spec else "unknown"
-            raise Refused(f"step '{step_id}' is a {kind} step: only collect and action steps run")
-        try:
-            rows = build_plan(state.runbook, state.parameters, self._inventory(state))
-        except PlanError as bad:
-            raise Refused("; ".join(bad.messages)) from None
+            raise Refused(
+                f"step '{step_id}' is a {spec.type} step: only collect and action steps run"
+            )
+        missing = self.missing_parameters(step_id)
+        if missing:
+            name, param = missing[0]
+            more = f" (and {', '.join(n for n, _ in missing[1:])})" if missing[1:] else ""
+            raise Refused(
+                f"step '{step_id}' needs parameter '{name}' ({param.type}){more}, not set yet: "
+                f"irtool incident set {state.id} {name} VALUE --reason TEXT"
+            )
+        rows = self._rows(state)
         per_host: dict[str, list[PlanRow]] = {}
         for row in rows:
             if row.step == step_id and row.host:
@@ -219,7 +205,11 @@ class Runner:
                 ]
                 for host, rows in per_host.items()
             }
-            return self._run(step_id, purpose, work, reason)
+            status = self.session.state.steps[step_id].status
+            report = self._run(step_id, purpose, work, reason)
+            if status in (Status.DONE, Status.SKIPPED) and not report.completed_step:
+                report.already = str(status)
+            return report
 
     @contextmanager
     def _only_run(self, step_id: str, purpose: str) -> Iterator[None]:
@@ -240,6 +230,8 @@ class Runner:
     def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
         state = self.session.state
         spec = state.runbook.step(step_id)
+        if spec is None:
+            raise no_step(state, step_id)
         if not isinstance(spec, ActionStep):
             raise Refused(f"step '{step_id}' is not an action")
         if spec.rollback is None:
@@ -263,6 +255,8 @@ class Runner:
         self.session.refresh()
         state = self.session.state
         spec = state.runbook.step(step_id)
+        if spec is None:
+            raise no_step(state, step_id)
         if not isinstance(spec, ActionStep):
             raise Refused(f"step '{step_id}' is not an action")
         action = state.actions.get(step_id)
@@ -291,13 +285,38 @@ class Runner:
             self.session.request_action(spec.id, self.actor, reason)
 
     def _run(
-        self, step_id: str, purpose: str, work: dict[str, list[Command]], reason: str
+        self,
+        step_id: str | None,
+        purpose: str,
+        work: dict[str, list[Command]],
+        reason: str,
+        marks: dict[str, Any] | None = None,
     ) -> RunReport:
+        """Run `work` on its hosts. `step_id` None: an ad-hoc command, whose `marks` (ad_hoc,
+        its rollback) go in its run.started, and `ad_hoc` in every record of it."""
         state = self.session.state
         inventory = self._inventory(state)
         warnings = self._space_warnings()
+        marks = marks or {}
 
         def start(state: IncidentState) -> EventDraft:
+            if step_id is None:
+                return EventDraft(
+                    kinds.RUN_STARTED,
+                    self.actor,
+                    self.redactor.data(
+                        {
+                            **marks,
+                            "purpose": purpose,
+                            "hosts": list(work),
+                            "commands": sum(len(c) for c in work.values()),
+                            "reason": reason,
+                            "pid": self.process[0],
+                            "machine": self.process[1],
+                            **({"warnings": warnings} if warnings else {}),
+                        }
+                    ),
+                )
             step = state.steps[step_id]
             if purpose == COLLECT and step.status is Status.SKIPPED:
                 raise Refused(f"step '{step_id}' was skipped: {step.reason}")
@@ -331,9 +350,19 @@ class Runner:
         for host in work:
             self.on_progress(Progress(host, "queued"))
 
+        tagged = {"ad_hoc": True} if marks.get("ad_hoc") else {}
+        if "undoes" in marks:
+            tagged["undoes"] = marks["undoes"]
+
         def one_host(name: str) -> HostResult:
             return self._host(
-                step_id, purpose, started, inventory.resolve(name), work[name], results[name]
+                step_id,
+                purpose,
+                started,
+                inventory.resolve(name),
+                work[name],
+                results[name],
+                tagged,
             )
 
         for outcome in fan_out(list(work), one_host, pool=self.pool, cancel=self.cancel):
@@ -345,6 +374,7 @@ class Runner:
                         kinds.HOST_FAILED,
                         self.actor,
                         {
+                            **tagged,
                             "run": started.seq,
                             "purpose": purpose,
                             "failure": str(outcome.failure.kind),
@@ -358,12 +388,15 @@ class Runner:
             else:
                 codes = ", ".join(str(c) for c in result.exit_statuses)
                 self.on_progress(Progress(outcome.target, "done", detail=f"exit {codes}"))
-        report = RunReport(step_id, purpose, results, self.cancel.is_set())
+        report = RunReport(
+            step_id or f"{AD_HOC}-{started.seq}", purpose, results, self.cancel.is_set()
+        )
         self._record(
             EventDraft(
                 kinds.RUN_FINISHED,
                 self.actor,
                 {
+                    **tagged,
                     "run": started.seq,
                     "purpose": purpose,
                     "ok": sorted(h for h, r in results.items() if r.ok),
@@ -377,7 +410,8 @@ class Runner:
         if self._spooled:
             report.pending, report.pending_why = self._spooled, self._spool_why
             return report  # the step's state cannot be decided before its records are in
-        report.completed_step = self._conclude(step_id, purpose, report)
+        if step_id is not None:
+            report.completed_step = self._conclude(step_id, purpose, report)
         return report
 
     def _space_warnings(self) -> list[str]:
@@ -427,14 +461,28 @@ class Runner:
                 report.outstanding = self._outstanding(step_id, purpose)
                 if report.outstanding:
                     return False  # a --host run: the step's other hosts are still to do
-                hosts = self._succeeded(step_id, purpose)
+                # Over every run of the step: a --host re-run finishes what an earlier began.
+                hosts = self._succeeded(step_id, purpose) & set(self.commands(step_id))
                 verb = "collected from" if purpose == COLLECT else "applied on"
-                self.session.complete(step_id, self.actor, note=f"{verb} {len(hosts)} host(s)")
+                runs = self._runs_of(step_id, purpose)
+                over = f" over {runs} runs" if runs > 1 else ""
+                self.session.complete(
+                    step_id, self.actor, note=f"{verb} {len(hosts)} host(s){over}"
+                )
             else:
                 return False
         except Refused:
             return False
         return True
+
+    def _runs_of(self, step_id: str, purpose: str) -> int:
+        action = self.session.state.actions.get(step_id)
+        since = action.request_seq if action and purpose != COLLECT else 0
+        return sum(
+            1
+            for run in self.session.state.runs.values()
+            if run.step == step_id and run.purpose == purpose and run.seq > since
+        )
 
     def _succeeded(self, step_id: str, purpose: str) -> set[str]:
         """Hosts on which the step's commands succeeded, over every run of this application
@@ -561,12 +609,13 @@ class Runner:
 
     def _host(
         self,
-        step_id: str,
+        step_id: str | None,
         purpose: str,
         started: Event,
         host: ResolvedHost,
         commands: list[Command],
         result: HostResult,
+        tagged: dict[str, Any],
     ) -> HostResult:
         timeout = self._timeout(step_id)
         deadline = Deadline(timeout, self.cancel)
@@ -582,7 +631,7 @@ class Runner:
                     EventDraft(
                         kinds.HOST_WARNING,
                         self.actor,
-                        {"run": started.seq, "warning": warning},
+                        {**tagged, "run": started.seq, "warning": warning},
                         step=step_id,
                         host=host.name,
                     )
@@ -592,7 +641,7 @@ class Runner:
                 for index, command in enumerate(commands):
                     self._one(
                         step_id, purpose, started, connection, command, deadline, result,
-                        flight.start(index),
+                        flight.start(index), tagged,
                     )  # fmt: skip
             except HostFailure:
                 flight.done()  # raised once the command's record was safe
@@ -604,7 +653,7 @@ class Runner:
 
     def _in_flight(
         self,
-        step_id: str,
+        step_id: str | None,
         purpose: str,
         started: Event,
         connection: Connection,
@@ -632,13 +681,15 @@ class Runner:
             ],
         )
 
-    def _timeout(self, step_id: str) -> float:
+    def _timeout(self, step_id: str | None) -> float:
+        if step_id is None:
+            return self.ad_hoc_timeout
         spec = self.session.state.runbook.step(step_id)
-        return float(getattr(spec, "timeout", 300))
+        return float(getattr(spec, "timeout", AD_HOC_TIMEOUT_S))
 
     def _one(
         self,
-        step_id: str,
+        step_id: str | None,
         purpose: str,
         started: Event,
         connection: Connection,
@@ -646,10 +697,12 @@ class Runner:
         deadline: Deadline,
         result: HostResult,
         writers: dict[str, EvidenceWriter],
+        tagged: dict[str, Any],
     ) -> None:
         host = connection.host
         began = self.clock()
         facts = {
+            **tagged,
             "run": started.seq,
             "purpose": purpose,
             "item": command.item,

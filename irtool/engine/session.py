@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from irtool.engine import kinds, window
-from irtool.engine.exercise import ExerciseState
+from irtool.engine.closing import open_items
+from irtool.engine.exercise_commands import ExerciseCommands
+from irtool.engine.refusal import Refused as Refused
+from irtool.engine.refusal import no_step
 from irtool.engine.state import IncidentState, Outcome, Status
+from irtool.engine.unfolding import UnfoldingCommands, answers_by_question
 from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
@@ -29,28 +34,29 @@ from irtool.model.loader import Loaded
 from irtool.model.names import responder_problem, same_responder
 from irtool.model.runbook import Runbook
 from irtool.model.scenario import Scenario
-from irtool.model.steps import ActionStep, AgendaStep, DecisionStep, PostmortemStep
+from irtool.model.steps import ActionStep, AgendaStep, DecisionStep, PostmortemStep, RotateStep
 
 MODES = ("live", "exercise")
 
 
-class Refused(Exception):
-    """A command the incident's state does not allow; nothing was written."""
-
-
-def _answers(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
-    """A post-mortem's answers keyed by question text, in the runbook's order."""
-    if not isinstance(spec, PostmortemStep):
-        raise Refused(f"step '{step}' asks no questions: only a post-mortem step does")
-    by_question: dict[str, str] = {}
-    for key, answer in given.items():
-        question = spec.question(key)
-        if question is None:
-            raise Refused(f"step '{step}' has no question '{key}' (1-{len(spec.questions)})")
-        if question in by_question:
-            raise Refused(f"question {spec.questions.index(question) + 1} is answered twice")
-        by_question[question] = answer
-    return {q: by_question[q] for q in spec.questions if q in by_question}
+def _rotations(
+    spec: object, step: str, given: dict[str, tuple[bool, str]]
+) -> dict[str, dict[str, Any]]:
+    """What became of each credential of a rotation step, in the runbook's order."""
+    if not isinstance(spec, RotateStep):
+        raise Refused(f"step '{step}' rotates nothing: only a rotation step does")
+    ids = [item.id for item in spec.items]
+    unknown = [item for item in given if item not in ids]
+    if unknown:
+        raise Refused(f"step '{step}' has no rotation item '{unknown[0]}' ({', '.join(ids)})")
+    said: dict[str, dict[str, Any]] = {}
+    for item in ids:
+        if item in given:
+            rotated, note = given[item]
+            if not rotated and not note.strip():
+                raise Refused(f"'{item}' was not rotated: say why (what is pending)")
+            said[item] = {"rotated": rotated, "note": note.strip()}
+    return said
 
 
 def _responder(*names: str) -> None:
@@ -85,7 +91,7 @@ def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
     return {**files[0], "includes": files[1:], "model": model.model_dump(mode="json")}
 
 
-class IncidentSession:
+class IncidentSession(UnfoldingCommands, ExerciseCommands):
     def __init__(self, journal: Journal, state: IncidentState) -> None:
         self.journal, self.state = journal, state
 
@@ -166,14 +172,25 @@ class IncidentSession:
 
     # -- the one way anything is written ----------------------------------------
 
-    def _write(self, decide: Callable[[IncidentState], EventDraft]) -> Event:
+    def _write(
+        self, decide: Callable[[IncidentState], EventDraft], *, after_close: bool = False
+    ) -> Event:
+        """`after_close`: a command the post-mortem still needs once the incident is closed
+        (notes, action items, answers); what it writes then says so."""
         self.append_pending()  # what waits in the spool happened first
         with self.journal.transaction() as tx:
             for event in tx.events(after=self.state.last_seq):
                 self.state.apply(event)
-            if self.state.closed:
-                raise Refused(f"incident {self.state.id} is closed")
-            event = tx.append(decide(self.state))
+            closed = self.state.closed
+            if closed and not after_close:
+                raise Refused(
+                    f"incident {self.state.id} is closed: only notes, action items and "
+                    "post-mortem answers can still be added"
+                )
+            draft = decide(self.state)
+            if closed:
+                draft = replace(draft, data={**draft.data, "after_close": True})
+            event = tx.append(draft)
         self.state.apply(event)
         return event
 
@@ -208,7 +225,7 @@ class IncidentSession:
     def _pending_available(self, state: IncidentState, step_id: str, reapply: bool = False) -> None:
         """The step can be worked now; `reapply`: a rolled-back action counts as open again."""
         if step_id not in state.steps:
-            raise Refused(f"no step '{step_id}' in runbook {state.runbook.id}")
+            raise no_step(state, step_id)
         step = state.steps[step_id]
         if reapply and step.status is Status.ROLLED_BACK:
             return  # it was reached once; rolling it back does not unreach it
@@ -217,7 +234,13 @@ class IncidentSession:
         available = state.available()
         if step_id not in available:
             upcoming = ", ".join(available) or "none"
-            raise Refused(f"step '{step_id}' is not reachable yet; next: {upcoming}")
+            spec = state.runbook.step(step_id)
+            how = (
+                "it is strict"
+                if spec is not None and spec.strict
+                else f"or start it early: irtool incident start {state.id} {step_id} --reason"
+            )
+            raise Refused(f"step '{step_id}' is not reachable yet; next: {upcoming} ({how})")
 
     # -- commands ----------------------------------------------------------------
 
@@ -228,10 +251,14 @@ class IncidentSession:
         note: str = "",
         checklist: list[str] | None = None,
         answers: dict[str, str] | None = None,
+        rotations: dict[str, tuple[bool, str]] | None = None,
     ) -> Event:
-        """Mark a step done; a post-mortem step takes the team's answers to its questions."""
+        """Mark a step done; a post-mortem step takes the team's answers to its questions, a
+        rotation step what became of each credential (rotated, or not and why)."""
 
         def decide(state: IncidentState) -> EventDraft:
+            if state.closed and not isinstance(state.runbook.step(step), PostmortemStep):
+                raise Refused(f"incident {state.id} is closed: only a post-mortem step is done now")
             # A rolled-back action is done again only once it is applied again somewhere.
             self._pending_available(state, step, reapply=bool(state.applied.get(step)))
             spec = state.runbook.step(step)
@@ -245,14 +272,16 @@ class IncidentSession:
             data: dict[str, Any] = {"note": note, "checklist": items}
             given = {k: a.strip() for k, a in (answers or {}).items() if a.strip()}
             if given:
-                data["answers"] = _answers(spec, step, given)
+                data["answers"] = answers_by_question(spec, step, given)
+            if rotations:
+                data["rotations"] = _rotations(spec, step, rotations)
             if isinstance(spec, ActionStep) and spec.approvals == 2:
                 action = state.actions.get(step)
                 if action is None or not action.approvals:
                     raise Refused(f"action '{step}' needs a second responder's approval first")
             return EventDraft(kinds.STEP_COMPLETED, actor, data, step=step)
 
-        return self._write(decide)
+        return self._write(decide, after_close=True)
 
     def skip(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
@@ -294,7 +323,7 @@ class IncidentSession:
                 self._within(window.occurred(state, self.journal.now()), "the note's time", at)
             return EventDraft(kinds.NOTE_ADDED, actor, {"text": text}, occurred_at=at)
 
-        return self._write(decide)
+        return self._write(decide, after_close=True)
 
     def assign_action_item(
         self, text: str, owner: str, actor: str, due: date | None = None
@@ -316,7 +345,7 @@ class IncidentSession:
                 },
             )
 
-        return self._write(decide)
+        return self._write(decide, after_close=True)
 
     def correct(
         self, seq: int, actor: str, reason: str, text: str | None = None, at: datetime | None = None
@@ -452,6 +481,8 @@ class IncidentSession:
     def request_action(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
             _responder(actor)
+            if state.runbook.step(step) is None:
+                raise no_step(state, step)
             if not isinstance(state.runbook.step(step), ActionStep):
                 raise Refused(f"step '{step}' is not an action")
             self._pending_available(state, step, reapply=True)
@@ -488,6 +519,8 @@ class IncidentSession:
     def record_rollback(self, step: str, actor: str, note: str = "") -> Event:
         def decide(state: IncidentState) -> EventDraft:
             spec = state.runbook.step(step)
+            if spec is None:
+                raise no_step(state, step)
             if not isinstance(spec, ActionStep):
                 raise Refused(f"step '{step}' is not an action")
             if spec.rollback is None:
@@ -514,105 +547,20 @@ class IncidentSession:
 
         return self._write(decide)
 
-    def close(self, actor: str, summary: str = "") -> Event:
-        return self._write(
-            lambda state: EventDraft(kinds.INCIDENT_CLOSED, actor, {"summary": summary})
-        )
-
-    # -- exercises: what the facilitator plays and records ----------------------------
-
-    def _exercise(self, state: IncidentState) -> ExerciseState:
-        if state.exercise is None:
-            raise Refused(
-                f"incident {state.id} is live: injects and the exercise clock are for exercises"
-            )
-        return state.exercise
-
-    def fire_inject(
-        self,
-        inject_id: str,
-        actor: str,
-        why: str = "facilitator",
-        *,
-        title: str = "",
-        to: str = "",
-        detail: str = "",
-    ) -> Event:
-        """Fire one of the scenario's injects, or (with a title and a role) one made up now."""
+    def close(self, actor: str, summary: str = "", over: str = "") -> Event:
+        """Close the incident; what is still open (containment applied, open action items,
+        unanswered questions, unfinished runs) is listed, and closing over it needs a reason."""
 
         def decide(state: IncidentState) -> EventDraft:
-            exercise = self._exercise(state)
-            if inject_id in exercise.fired:
-                fired = exercise.fired[inject_id]
+            still = open_items(state, len(self.spool.pending()))
+            if still and not over.strip():
                 raise Refused(
-                    f"inject '{inject_id}' already fired at {fired.at} (event {fired.seq})"
-                )
-            planned = exercise.scenario.inject(inject_id)
-            if planned is None and not (title.strip() and to.strip()):
-                ids = ", ".join(i.id for i in exercise.scenario.injects) or "none"
-                raise Refused(
-                    f"no inject '{inject_id}' in the scenario (injects: {ids}); "
-                    "a new one needs a title and a role to send it to"
-                )
-            if to and to not in state.runbook.roles:
-                raise Refused(
-                    f"no role '{to}' in this incident (roles: {', '.join(state.runbook.roles)})"
+                    "still open: " + "; ".join(still) + ". Close over it with a reason (--over)"
                 )
             return EventDraft(
-                kinds.INJECT_FIRED,
+                kinds.INCIDENT_CLOSED,
                 actor,
-                {
-                    "id": inject_id,
-                    "title": title or (planned.title if planned else ""),
-                    "to": to or (planned.to if planned else ""),
-                    "detail": detail or (planned.detail if planned else ""),
-                    "expect": list(planned.expect) if planned else [],
-                    "why": why,
-                },
+                {"summary": summary, "over": over.strip(), "open_items": still},
             )
-
-        return self._write(decide)
-
-    def handle_inject(self, inject_id: str, actor: str, note: str) -> Event:
-        """A responder records how the team answered an inject; the clock for it stops."""
-
-        def decide(state: IncidentState) -> EventDraft:
-            fired = self._exercise(state).fired.get(inject_id)
-            if fired is None:
-                raise Refused(f"inject '{inject_id}' has not fired")
-            if fired.handled_at:
-                raise Refused(
-                    f"inject '{inject_id}' was handled at {fired.handled_at}: {fired.handled_how}"
-                )
-            if not note.strip():
-                raise Refused("say how the inject was handled")
-            return EventDraft(kinds.INJECT_HANDLED, actor, {"id": inject_id, "note": note})
-
-        return self._write(decide)
-
-    def pause_clock(self, actor: str, reason: str = "") -> Event:
-        def decide(state: IncidentState) -> EventDraft:
-            if self._exercise(state).paused_at is not None:
-                raise Refused("the exercise clock is already paused")
-            return EventDraft(kinds.CLOCK_PAUSED, actor, {"reason": reason})
-
-        return self._write(decide)
-
-    def resume_clock(self, actor: str) -> Event:
-        def decide(state: IncidentState) -> EventDraft:
-            if self._exercise(state).paused_at is None:
-                raise Refused("the exercise clock is running")
-            return EventDraft(kinds.CLOCK_RESUMED, actor, {})
-
-        return self._write(decide)
-
-    def observe(self, text: str, actor: str) -> Event:
-        """The facilitator's observation, for the after-action review."""
-
-        def decide(state: IncidentState) -> EventDraft:
-            self._exercise(state)
-            if not text.strip():
-                raise Refused("an observation needs text")
-            return EventDraft(kinds.OBSERVATION_RECORDED, actor, {"text": text})
 
         return self._write(decide)

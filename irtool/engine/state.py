@@ -11,9 +11,11 @@ from irtool.engine.exercise import ExerciseState
 from irtool.journal import Event
 from irtool.model.contacts import Contacts
 from irtool.model.flow import following
-from irtool.model.inventory import Inventory
+from irtool.model.inventory import Inventory, rescoped
 from irtool.model.runbook import Runbook
 from irtool.model.steps import DecisionStep
+
+AD_HOC = "ad-hoc"
 
 
 class Outcome(StrEnum):
@@ -43,6 +45,9 @@ class StepState:
     option: str | None = None
     reason: str | None = None
     answers: dict[str, str] = field(default_factory=dict)  # a post-mortem: question -> answer
+    early: str | None = None  # why it was started before the steps ahead of it were done
+    # a rotation step: item id -> (rotated, note); what the team said of each credential
+    rotations: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +100,40 @@ class ActionItem:
 
 
 @dataclass
+class ParameterChange:
+    seq: int
+    at: str
+    by: str
+    name: str
+    value: Any
+    previous: Any
+    reason: str
+
+
+@dataclass
+class IocChange:
+    seq: int
+    at: str
+    by: str
+    change: str  # add / remove
+    kind: str
+    value: str
+    reason: str
+
+
+@dataclass
+class ScopeChange:
+    seq: int
+    at: str
+    by: str
+    host: str
+    group: str
+    change: str  # add / remove
+    reason: str
+    new_host: bool  # the host was not in the inventory before
+
+
+@dataclass
 class ActionState:
     requested_by: str
     request_seq: int
@@ -121,6 +160,7 @@ class Evidence:
     failure: str | None = None
     run: int | None = None  # the run.started it belongs to (None: a fetch outside a run)
     interrupted: bool = False  # irtool's process ended before the command did
+    ad_hoc: bool = False  # a one-off command typed during the incident, not a runbook step
 
 
 @dataclass
@@ -137,6 +177,13 @@ class RunState:
     machine: str | None = None
     finished: bool = False
     interrupted: bool = False  # the process that ran it ended first; recovery closed it
+    ad_hoc: bool = False
+    failed: list[str] = field(default_factory=list)  # hosts run.finished says failed
+    # an ad-hoc command: what was typed, in which shell, and how it is undone (or why not)
+    command: str | None = None
+    shell: str | None = None
+    rollback: str | None = None
+    irreversible: str | None = None
 
 
 @dataclass
@@ -154,6 +201,11 @@ class IncidentState:
     commander: str
     steps: dict[str, StepState]
     closed_at: str | None = None
+    close_over: str | None = None  # the reason to close over what was still open
+    parameter_changes: list[ParameterChange] = field(default_factory=list)
+    iocs: dict[str, list[str]] = field(default_factory=dict)  # kind -> values, in order added
+    ioc_changes: list[IocChange] = field(default_factory=list)
+    scope_changes: list[ScopeChange] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
     calls: dict[str, CallTree] = field(default_factory=dict)
@@ -216,7 +268,8 @@ class IncidentState:
         """Pending steps the flow has reached: the first step, and wherever done steps lead."""
         after = following(self.runbook)
         order = list(self.steps)
-        reached = {order[0]} if order else set()
+        # A step started early is reached, and so is wherever it leads once done.
+        reached = ({order[0]} if order else set()) | {s for s in order if self.steps[s].early}
         todo = list(reached)
         while todo:
             step = self.steps[todo.pop()]
@@ -251,7 +304,80 @@ def _finish(state: IncidentState, event: Event, status: Status) -> None:
     step.checklist = list(event.data.get("checklist", []))
     step.reason = event.data.get("reason")
     step.option = event.data.get("option")
-    step.answers = dict(event.data.get("answers", {}))
+    step.answers = {**step.answers, **event.data.get("answers", {})}
+    step.rotations = {
+        item: (bool(said.get("rotated")), str(said.get("note", "")))
+        for item, said in event.data.get("rotations", {}).items()
+    }
+
+
+def _answered(state: IncidentState, event: Event) -> None:
+    step = state.steps.get(event.step or "")
+    if step is not None:
+        step.answers.update(event.data.get("answers", {}))
+
+
+def _started_early(state: IncidentState, event: Event) -> None:
+    step = state.steps.get(event.step or "")
+    if step is not None:
+        step.early = event.data.get("reason", "")
+
+
+def _parameter_set(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.parameter_changes.append(
+        ParameterChange(
+            event.seq,
+            event.occurred_at,
+            event.actor,
+            data["name"],
+            data.get("value"),
+            data.get("previous"),
+            data.get("reason", ""),
+        )
+    )
+    state.parameters[data["name"]] = data.get("value")
+
+
+def _ioc(state: IncidentState, event: Event) -> None:
+    data = event.data
+    change = "add" if event.kind == kinds.IOC_ADDED else "remove"
+    values = state.iocs.setdefault(data["kind"], [])
+    if change == "add" and data["value"] not in values:
+        values.append(data["value"])
+    elif change == "remove" and data["value"] in values:
+        values.remove(data["value"])
+    if not values:
+        del state.iocs[data["kind"]]
+    state.ioc_changes.append(
+        IocChange(
+            event.seq,
+            event.occurred_at,
+            event.actor,
+            change,
+            data["kind"],
+            data["value"],
+            data.get("reason", ""),
+        )
+    )
+
+
+def _scope(state: IncidentState, event: Event) -> None:
+    data = event.data
+    host, group, change = data["host"], data["group"], data["change"]
+    state.inventory = rescoped(state.inventory, host, group, change == "add", data.get("new_host"))
+    state.scope_changes.append(
+        ScopeChange(
+            event.seq,
+            event.occurred_at,
+            event.actor,
+            host,
+            group,
+            change,
+            data.get("reason", ""),
+            bool(data.get("new_host")),
+        )
+    )
 
 
 def _note(state: IncidentState, event: Event) -> None:
@@ -346,6 +472,11 @@ def _run_started(state: IncidentState, event: Event) -> None:
         event.occurred_at,
         data.get("pid"),
         data.get("machine"),
+        ad_hoc=bool(data.get("ad_hoc")),
+        command=data.get("command"),
+        shell=data.get("shell"),
+        rollback=data.get("rollback"),
+        irreversible=data.get("irreversible"),
     )
 
 
@@ -354,6 +485,7 @@ def _run_finished(state: IncidentState, event: Event) -> None:
     if run is not None:
         run.finished = True
         run.interrupted = bool(event.data.get("interrupted"))
+        run.failed = sorted(event.data.get("failed", {}))
 
 
 def _command_ran(state: IncidentState, event: Event) -> None:
@@ -375,13 +507,17 @@ def _command_ran(state: IncidentState, event: Event) -> None:
             data.get("failure"),
             data.get("run"),
             bool(data.get("interrupted")),
+            bool(data.get("ad_hoc")),
         )
     )
-    step = event.step or ""
+    # An ad-hoc change is kept under its run ("ad-hoc-SEQ"), so close lists it while applied.
+    step = event.step or f"{AD_HOC}-{data.get('undoes') or data.get('run')}"
     if data["purpose"] == "action":
         state.applied.setdefault(step, {})[host] = event.seq
     elif data["purpose"] == "rollback" and data.get("exit_status") == 0:
         state.applied.get(step, {}).pop(host, None)
+        if not state.applied.get(step):
+            state.applied.pop(step, None)
 
 
 def _handover(state: IncidentState, event: Event) -> None:
@@ -390,6 +526,7 @@ def _handover(state: IncidentState, event: Event) -> None:
 
 def _closed(state: IncidentState, event: Event) -> None:
     state.closed_at = event.occurred_at
+    state.close_over = event.data.get("over") or None
 
 
 _HANDLERS = {
@@ -413,4 +550,10 @@ _HANDLERS = {
     kinds.COMMAND_RAN: _command_ran,
     kinds.FILE_FETCHED: _command_ran,
     kinds.INCIDENT_CLOSED: _closed,
+    kinds.PARAMETER_SET: _parameter_set,
+    kinds.IOC_ADDED: _ioc,
+    kinds.IOC_REMOVED: _ioc,
+    kinds.SCOPE_CHANGED: _scope,
+    kinds.STEP_STARTED_EARLY: _started_early,
+    kinds.POSTMORTEM_ANSWERED: _answered,
 }

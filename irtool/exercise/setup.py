@@ -18,6 +18,7 @@ from irtool.exercise.generic import generic_scenario, simulated_hosts
 from irtool.model.context import RunbookContext, load_context
 from irtool.model.inventory import Inventory
 from irtool.model.loader import Loaded, load_scenario
+from irtool.model.params import Value
 from irtool.model.problems import InvalidFile, Problem, errors
 from irtool.model.scenario import Scenario
 from irtool.model.scenario_lint import lint_scenario
@@ -82,7 +83,7 @@ def load_exercise(
 
 def open_exercise(
     exercise: ExerciseContext,
-    parameters: Mapping[str, str | None],
+    parameters: Mapping[str, Value],
     actor: str,
     clock: Callable[[], datetime] | None = None,
 ) -> IncidentSession:

@@ -54,3 +54,24 @@ def incident_ids() -> list[str]:
     return sorted(
         p.name for p in base.iterdir() if is_incident_id(p.name) and (p / JOURNAL_FILE).is_file()
     )
+
+
+def resolve_id(text: str) -> str:
+    """The incident `text` names: its whole id, or a prefix of it that only it has (with or
+    without the `ir-`). ValueError names what matched, or that nothing did."""
+    if is_incident_id(text):
+        return text
+    wanted = text.strip()
+    if not wanted:
+        raise ValueError("which incident? (irtool incident list)")
+    matches = [
+        i
+        for i in incident_ids()
+        if i.startswith(wanted) or i.removeprefix("ir-").startswith(wanted)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ValueError(f"no incident {wanted} under {home()}")
+    shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise ValueError(f"'{wanted}' could be any of {len(matches)} incidents: {shown}")

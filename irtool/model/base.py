@@ -12,7 +12,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Wit
 class Model(BaseModel):
     """Unknown keys are errors; numbers written where text belongs are read as text."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, serialize_by_alias=True
+    )
 
 
 def _identifier(pattern: str, what: str, rule: str) -> Any:

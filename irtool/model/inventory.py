@@ -7,7 +7,7 @@ import binascii
 import re
 import struct
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field
 
@@ -227,3 +227,35 @@ class Inventory(Model):
                     chosen.append(name)
                     break
         return chosen
+
+
+def rescoped(
+    inventory: Inventory | None,
+    host: str,
+    group: str,
+    add: bool,
+    new_host: dict[str, Any] | None = None,
+) -> Inventory | None:
+    """The inventory once `host` joins (or leaves) `group`; a host not yet in it comes with
+    its entry (`new_host`, checked as inventory.yaml is). The model is frozen: a new one."""
+    hosts = dict(inventory.hosts) if inventory else {}
+    groups = {g: list(m) for g, m in (inventory.groups if inventory else {}).items()}
+    if new_host is not None and host not in hosts:
+        hosts[host] = Host.model_validate(new_host)
+    if host not in hosts:
+        return inventory
+    entry = hosts[host]
+    if add:
+        if group not in entry.groups and host not in groups.get(group, []):
+            groups.setdefault(group, []).append(host)
+    else:
+        groups = {
+            g: [m for m in members if not (g == group and m == host)]
+            for g, members in groups.items()
+        }
+        if group in entry.groups:
+            hosts[host] = entry.model_copy(
+                update={"groups": [g for g in entry.groups if g != group]}
+            )
+    defaults = inventory.defaults if inventory else HostSettings()
+    return Inventory(defaults=defaults, groups=groups, hosts=hosts)

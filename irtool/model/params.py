@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from irtool.model.base import Model
 
@@ -39,11 +39,21 @@ def _hostname(value: str) -> bool:
 
 
 class Parameter(Model):
-    """A value the responder supplies when the incident is opened."""
+    """A value the responder supplies: when the incident is opened (`at_open`), or as it is
+    learned (triage finds the attacker's address); a step that needs it asks for it."""
 
     type: ParamType
     description: str
     required: bool = True
+    at_open: bool = Field(
+        default=False,
+        description="Must be given when the incident is opened; otherwise it may be set later.",
+    )
+    many: bool = Field(
+        default=False,
+        alias="list",
+        description="Holds several values (two attacker addresses); each is typed and quoted.",
+    )
     default: str | None = None
     choices: list[str] | None = None
     example: str | None = None
@@ -97,3 +107,27 @@ def parse_value(param: Parameter, raw: str) -> str:
             return raw
         case ParamType.STRING:
             return raw
+
+
+Value = str | list[str] | None  # a parameter's value: one, several (`list: true`), or unset
+
+
+def parse_values(param: Parameter, raw: str | list[str] | tuple[str, ...]) -> str | list[str]:
+    """The canonical value of one typed value, or of several for a `list: true` parameter;
+    ValueError naming the element refused."""
+    values = [raw] if isinstance(raw, str) else list(raw)
+    if not param.many:
+        if len(values) != 1:
+            raise ValueError(f"takes one value, not {len(values)}")
+        return parse_value(param, values[0])
+    if not values:
+        raise ValueError("needs at least one value")
+    parsed: list[str] = []
+    for index, value in enumerate(values, 1):
+        try:
+            canonical = parse_value(param, value)
+        except ValueError as bad:
+            raise ValueError(f"value {index}: {bad}") from None
+        if canonical not in parsed:  # the same address typed twice is one indicator
+            parsed.append(canonical)
+    return parsed

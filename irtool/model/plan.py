@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from irtool.model.flow import following
+from irtool.model.indicators import IOC_KINDS
 from irtool.model.inventory import Inventory
-from irtool.model.params import parse_value
+from irtool.model.params import Value, parse_values
 from irtool.model.runbook import Runbook
 from irtool.model.steps import (
     ActionStep,
@@ -19,7 +20,7 @@ from irtool.model.steps import (
     Shell,
     StepBase,
 )
-from irtool.model.templating import TemplateProblem, render
+from irtool.model.templating import BUILTIN_NAMES, TemplateProblem, Unset, names_used, render
 
 
 class PlanError(Exception):
@@ -47,10 +48,14 @@ class PlanRow:
         return asdict(self)
 
 
-def resolve_parameters(runbook: Runbook, given: Mapping[str, str]) -> dict[str, str | None]:
-    """Typed, validated parameter values; every refusal is collected before raising."""
+def resolve_parameters(
+    runbook: Runbook, given: Mapping[str, str | list[str]], *, opening: bool = True
+) -> dict[str, Value]:
+    """Typed, validated parameter values; every refusal is collected before raising. A
+    parameter not given stays unset (None) unless the runbook needs it `at_open`, or (not
+    `opening`: a plan made without an incident) never."""
     messages: list[str] = []
-    values: dict[str, str | None] = {}
+    values: dict[str, Value] = {}
     for name in given:
         if name not in runbook.parameters:
             known = ", ".join(runbook.parameters) or "none"
@@ -60,18 +65,54 @@ def resolve_parameters(runbook: Runbook, given: Mapping[str, str]) -> dict[str, 
     for name, param in runbook.parameters.items():
         raw = given.get(name, param.default)
         if raw is None:
-            if param.required:
+            if param.required and param.at_open and opening:
                 messages.append(
                     f"parameter '{name}' ({param.type}) is required: {param.description}"
                 )
             values[name] = None
             continue
         try:
-            values[name] = parse_value(param, raw)
+            values[name] = parse_values(param, raw)
         except ValueError as bad:
             messages.append(f"parameter '{name}' ({param.type}): {bad}")
     if messages:
         raise PlanError(messages)
+    return values
+
+
+def step_sources(step: StepBase) -> list[tuple[str, Shell]]:
+    """Every command template a step can send (collectors, action, rollback, rotations)."""
+    if isinstance(step, CollectStep):
+        return [(c.command, step.shell) for c in step.collectors()]
+    if isinstance(step, ActionStep):
+        return [(step.command, step.shell)] + (
+            [(step.rollback, step.shell)] if step.rollback is not None else []
+        )
+    if isinstance(step, RotateStep):
+        return [(r.command, r.shell) for r in step.items if r.command]
+    return []
+
+
+def parameters_used(step: StepBase) -> list[str]:
+    """The names a step's commands read, in a stable order (built-ins left out)."""
+    used: set[str] = set()
+    for source, _shell in step_sources(step):
+        try:
+            used |= names_used(source)
+        except TemplateProblem:
+            continue  # lint reports it; a plan refuses it
+    return sorted(used - BUILTIN_NAMES)
+
+
+def template_values(
+    params: Mapping[str, Value], iocs: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """What a template sees: parameters (an unset one shows as `<NAME: not set>`), and the
+    incident's indicators as `iocs.KIND`, each a list (empty when there is none)."""
+    values: dict[str, Any] = {
+        name: Unset(name) if value is None else value for name, value in params.items()
+    }
+    values["iocs"] = {kind: list((iocs or {}).get(kind, [])) for kind in IOC_KINDS}
     return values
 
 
@@ -104,15 +145,20 @@ def _hosts(selectors: list[str], inventory: Inventory | None) -> list[tuple[str,
 
 
 def build_plan(
-    runbook: Runbook, params: Mapping[str, str | None], inventory: Inventory | None = None
+    runbook: Runbook,
+    params: Mapping[str, Value],
+    inventory: Inventory | None = None,
+    iocs: Mapping[str, list[str]] | None = None,
 ) -> list[PlanRow]:
     rows: list[PlanRow] = []
     messages: list[str] = []
     after = following(runbook)
+    # Every declared parameter is known to a template, set or not (unset: <NAME: not set>).
+    context = template_values({**dict.fromkeys(runbook.parameters), **params}, iocs)
 
     def rendered(step: StepBase, source: str, shell: Shell, host: dict[str, Any]) -> str:
         try:
-            return render(source, shell, {**params, "host": host})
+            return render(source, shell, {**context, "host": host})
         except TemplateProblem as bad:
             messages.append(f"step '{step.id}' on {host['name']}: {bad}")
             return ""

@@ -46,6 +46,10 @@ class StepBase(Model):
     next: StepId | None = Field(
         default=None, description="Step to go to after this one, instead of the following step."
     )
+    strict: bool = Field(
+        default=False,
+        description="Only once the steps ahead of it are done: it cannot be started early.",
+    )
 
 
 class ManualStep(StepBase):

@@ -22,7 +22,8 @@ from irtool.model.quoting import literal
 from irtool.model.steps import Shell
 
 RAW_FILTER = "unquoted"
-BUILTIN_NAMES = frozenset({"host"})
+# `host`: the target host; `iocs`: the incident's indicators by kind, each a list.
+BUILTIN_NAMES = frozenset({"host", "iocs"})
 
 
 class TemplateProblem(Exception):
@@ -37,16 +38,34 @@ class Unquoted(str):
     """Text the author chose to insert without quoting, through the `unquoted` filter."""
 
 
+class Unset(str):
+    """A parameter not yet known (the attacker's address before triage): empty and false in
+    a template's `if`, shown as `<NAME: not set>` in a plan. A run refuses before it would
+    send one (the engine checks `names_used`), so this text never reaches a host."""
+
+    name: str
+
+    def __new__(cls, name: str) -> Unset:
+        made = super().__new__(cls, "")
+        made.name = name
+        return made
+
+
 def _finalizer(shell: Shell) -> Callable[[Any], str]:
     separator = ", " if shell is Shell.POWERSHELL else " "
 
     def finalize(value: Any) -> str:
+        if isinstance(value, Unset):
+            return f"<{value.name}: not set>"
         if isinstance(value, Unquoted):
             return str(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # digits are one token in both shells
         if isinstance(value, list | tuple):
-            return separator.join(finalize(item) for item in value)
+            joined = separator.join(finalize(item) for item in value)
+            # PowerShell: an array whatever the count, so `$ips = {{ iocs.ip }}` is @() when
+            # there is none and a foreach over one address still loops once.
+            return f"@({joined})" if shell is Shell.POWERSHELL else joined
         if value is None:
             return literal("", shell)
         return literal(str(value), shell)

@@ -1,0 +1,20 @@
+"""The one exception a refused command raises: its message is the responder's one line."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from irtool.engine.state import IncidentState
+
+
+class Refused(Exception):
+    """A command the incident's state does not allow; nothing was written."""
+
+
+def no_step(state: IncidentState, step: str) -> Refused:
+    """A step id nobody wrote: the refusal says what was probably meant."""
+    close = difflib.get_close_matches(step, list(state.steps), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return Refused(f"no step '{step}' in runbook {state.runbook.id}{hint}")
