@@ -301,7 +301,7 @@ def test_a_rolled_back_action_shows_rolled_back_and_can_be_applied_again(
         assert applied.returncode == 0, applied.stderr
     journal = events(env, incident)
     done = next(e for e in journal if e["kind"] == "step.completed")
-    assert done["data"]["note"] == "applied on 2 host(s)"  # both runs counted
+    assert done["data"]["note"] == "applied on 2 host(s) over 2 runs"  # both runs counted
     assert irtool(env, "incident", "rollback", incident, "block", "--yes").returncode == 0
     shown = irtool(env, "incident", "show", incident)
     assert "[<] block: Block (rolled back)" in shown.stdout

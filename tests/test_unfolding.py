@@ -434,3 +434,62 @@ def test_the_cli_sets_learns_scopes_collects_and_closes(
     assert irtool(env, "incident", "close", incident, "--over", "review Monday").returncode == 0
     after = irtool(env, "incident", "answer", incident, "lessons", "--answer", "1=a web shell")
     assert after.returncode == 0, after.stderr
+
+
+def test_open_without_an_id_takes_the_latest_open_incident_or_says_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irtool.cli.tui import _latest_open
+
+    book, inventory = _files(tmp_path)
+    env = {**os.environ, "IRTOOL_HOME": str(tmp_path / "home"), "IRTOOL_RESPONDER": "ann"}
+    none = irtool(env, "open")
+    assert none.returncode == 2 and "no incident yet" in none.stderr
+
+    def opened() -> str:
+        made = irtool(env, "incident", "new", str(book), "--param", "case=IR-1", "--json")
+        assert made.returncode == 0, made.stderr
+        return str(json.loads(made.stdout)["id"])
+
+    first, second = opened(), opened()
+    over = ["--over", "a test"]
+    assert irtool(env, "incident", "close", second, *over).returncode == 0
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    assert _latest_open() == first  # the later one is closed
+    assert irtool(env, "incident", "close", first, *over).returncode == 0
+    closed = irtool(env, "open")
+    assert closed.returncode == 2
+    assert "no open incident" in closed.stderr and second in closed.stderr
+
+
+def test_a_step_finished_over_two_runs_says_so_and_a_rerun_of_a_done_step_adds_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bug 10: after a partial run and a --host re-run the step said "collected from 1
+    host(s)"; a re-run of a done step said it "stays open"."""
+    from tests.support.runbooks import open_collect_incident
+
+    flag = tmp_path / "web02-ready"
+    hosts = {
+        "web01": {"address": "localhost", "transport": "local", "vars": {"flag": str(tmp_path)}},
+        "web02": {"address": "localhost", "transport": "local", "vars": {"flag": str(flag)}},
+    }
+    session = open_collect_incident(
+        tmp_path, monkeypatch, hosts, command="test -e {{ host.vars.flag }}"
+    )
+    run = runner(session)
+    first = run.run("collect")
+    assert sorted(first.failed) == ["web02"] and not first.completed_step
+    assert run.failed_hosts("collect") == ["web02"]
+    flag.touch()
+    again = run.run("collect", ["web02"])
+    assert again.completed_step
+    assert session.state.steps["collect"].note == "collected from 2 host(s) over 2 runs"
+    assert run.failed_hosts("collect") == []
+    flag.unlink()
+    third = run.run("collect", ["web02"])
+    assert third.failed and not third.completed_step
+    assert third.outcome() == (
+        "step 'collect' was already done: this run adds evidence; what arrived is kept as evidence"
+    )
+    assert "stays open" not in third.outcome()

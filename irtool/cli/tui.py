@@ -1,4 +1,4 @@
-"""`irtool`, `irtool start RUNBOOK` and `irtool open ID`: the terminal UI's way in.
+"""`irtool`, `irtool start RUNBOOK` and `irtool open [ID]`: the terminal UI's way in.
 
 Files are loaded and checked here first, so a broken runbook is a
 `path:line:col: message` list and exit 2 before any screen is drawn.
@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from irtool.cli.common import actor_option, fail, who
+from irtool.cli.common import IncidentId, actor_option, fail, who
 from irtool.cli.exits import Exit
-from irtool.journal.incidents import journal_path
 
 
 def _need_terminal() -> None:
@@ -98,15 +97,26 @@ def exercise(
 
 
 @click.command(name="open")
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="[ID]", required=False, type=IncidentId())
 @actor_option
-def open_incident(incident_id: str, actor: str | None) -> None:
-    """Resume incident ID in the terminal UI, exactly where it stands."""
-    try:
-        exists = journal_path(incident_id).exists()
-    except ValueError as bad:
-        fail(str(bad))
-        return
-    if not exists:
-        fail(f"no incident {incident_id} under {journal_path(incident_id).parent.parent}")
+def open_incident(incident_id: str | None, actor: str | None) -> None:
+    """Resume incident ID (a unique prefix is enough) in the terminal UI, exactly where it
+    stands. Without ID: the most recent open incident."""
+    if incident_id is None:
+        incident_id = _latest_open()
     launch(actor=who(actor), incident=incident_id)
+
+
+def _latest_open() -> str:
+    """The incident opened last of those still open; none open: say which there are."""
+    from irtool.engine.listing import list_incidents
+
+    rows = [row for row in list_incidents() if not row.problem]
+    still_open = [row for row in rows if not row.closed]
+    if still_open:
+        return still_open[-1].id  # ids sort by opening time
+    if not rows:
+        fail("no incident yet: irtool start RUNBOOK opens one")
+    listing = "\n".join(f"  {row.id}  {row.title} (closed)" for row in rows[-10:])
+    fail(f"no open incident; the latest closed ones:\n{listing}")
+    raise AssertionError  # unreachable

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
+from irtool.model.names import responder_problem
+
 if TYPE_CHECKING:
     from irtool.engine.state import IncidentState
 
@@ -18,3 +20,11 @@ def no_step(state: IncidentState, step: str) -> Refused:
     close = difflib.get_close_matches(step, list(state.steps), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return Refused(f"no step '{step}' in runbook {state.runbook.id}{hint}")
+
+
+def check_responder(*names: str) -> None:
+    """Refuse a name that cannot stand for a responder (the UI's typed names come here too)."""
+    for name in names:
+        problem = responder_problem(name)
+        if problem:
+            raise Refused(problem)

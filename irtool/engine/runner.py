@@ -11,7 +11,6 @@ ran it. A host that fails, fails alone; the run goes on with the others.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -22,6 +21,10 @@ from typing import Any
 
 from irtool.engine import kinds
 from irtool.engine.adhoc import AdHocRuns
+from irtool.engine.applying import ActionApplying
+from irtool.engine.concluding import StepConclusion
+from irtool.engine.custody_records import CustodyRecords
+from irtool.engine.fetching import FileFetches
 from irtool.engine.refusal import no_step
 from irtool.engine.runreport import (
     ACTION as ACTION,
@@ -34,6 +37,9 @@ from irtool.engine.runreport import (
 )
 from irtool.engine.runreport import (
     ROLLBACK as ROLLBACK,
+)
+from irtool.engine.runreport import (
+    SETTLE_GRACE_S,
 )
 from irtool.engine.runreport import (
     Command as Command,
@@ -53,31 +59,22 @@ from irtool.engine.runreport import (
 from irtool.engine.session import IncidentSession, Refused
 from irtool.engine.state import AD_HOC, IncidentState, Status
 from irtool.evidence.store import EvidenceStore, EvidenceWriter, InFlight, Item
-from irtool.journal import Event, EventDraft, JournalError
+from irtool.journal import Event, EventDraft
 from irtool.journal.events import utc_text
 from irtool.journal.runlock import StepBusy, step_lock
-from irtool.journal.spool import SpoolError
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.params import Parameter
 from irtool.model.plan import PlanError, PlanRow, build_plan, parameters_used
 from irtool.model.steps import ActionStep, CollectStep, Shell
 from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
-from irtool.remote.fanout import DEFAULT_POOL, as_failure, fan_out
+from irtool.remote.fanout import DEFAULT_POOL, fan_out
 from irtool.secrets.redact import Redactor
 
-# A custody record waits this long for a busy journal before it goes to the spool: host
-# threads must not queue behind another writer, and the spool is as durable.
-CUSTODY_WAIT_S = 2.0
-# After the step's deadline, how long a run keeps trying to append what it spooled.
-SETTLE_GRACE_S = 30.0
-# Below this much free space under the incident, a run warns before it starts.
-LOW_SPACE_BYTES = 256 << 20
-LOW_SPACE_FRACTION = 0.02
 # An ad-hoc command has no step to give it a timeout: this, unless the responder says.
 AD_HOC_TIMEOUT_S = 300.0
 
 
-class Runner(AdHocRuns):
+class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclusion):
     def __init__(
         self,
         session: IncidentSession,
@@ -227,63 +224,6 @@ class Runner(AdHocRuns):
         with self._only_run(step_id, ROLLBACK):
             return self._rollback(step_id, hosts, reason)
 
-    def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
-        state = self.session.state
-        spec = state.runbook.step(step_id)
-        if spec is None:
-            raise no_step(state, step_id)
-        if not isinstance(spec, ActionStep):
-            raise Refused(f"step '{step_id}' is not an action")
-        if spec.rollback is None:
-            raise Refused(f"action '{step_id}' is irreversible: {spec.irreversible}")
-        applied = list(state.applied.get(step_id, {}))
-        if not applied:
-            raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
-        chosen = [h for h in applied if not hosts or h in hosts]
-        if hosts and (missing := [h for h in hosts if h not in applied]):
-            raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
-        per_host = self.commands(step_id, chosen)
-        work = {
-            host: [Command(None, row.rollback or "", Shell(row.shell or "sh")) for row in rows[:1]]
-            for host, rows in per_host.items()
-        }
-        return self._run(step_id, ROLLBACK, work, reason)
-
-    def check_apply(self, step_id: str, reason: str) -> list[str]:
-        """Refuse now, before anyone is asked to confirm, what `run` would refuse; returns the
-        approvals the action has (for the confirmation to show). Writes nothing."""
-        self.session.refresh()
-        state = self.session.state
-        spec = state.runbook.step(step_id)
-        if spec is None:
-            raise no_step(state, step_id)
-        if not isinstance(spec, ActionStep):
-            raise Refused(f"step '{step_id}' is not an action")
-        action = state.actions.get(step_id)
-        pending = action is None or action.rolled_back
-        if spec.approvals == 2:
-            if pending:
-                raise Refused(
-                    f"action '{step_id}' needs two people: request it "
-                    f"(irtool incident request) and have a second responder approve it first"
-                )
-            assert action is not None
-            if not action.approvals:
-                raise Refused(
-                    f"action '{step_id}' was requested by {action.requested_by} and waits for "
-                    f"a second responder's approval"
-                )
-            return [action.requested_by, *action.approvals]
-        if pending and not reason.strip():
-            raise Refused(f"applying '{step_id}' needs a reason (--reason)")
-        return [action.requested_by] if action and not pending else []
-
-    def _ready_to_apply(self, spec: ActionStep, reason: str) -> None:
-        self.check_apply(spec.id, reason)
-        action = self.session.state.actions.get(spec.id)
-        if spec.approvals == 1 and (action is None or action.rolled_back):
-            self.session.request_action(spec.id, self.actor, reason)
-
     def _run(
         self,
         step_id: str | None,
@@ -413,197 +353,6 @@ class Runner(AdHocRuns):
         if step_id is not None:
             report.completed_step = self._conclude(step_id, purpose, report)
         return report
-
-    def _space_warnings(self) -> list[str]:
-        """A nearly full disk under the incident, said before anything runs."""
-        try:
-            usage = shutil.disk_usage(self.evidence.directory)
-        except OSError:
-            return []
-        if usage.free >= max(LOW_SPACE_BYTES, usage.total * LOW_SPACE_FRACTION):
-            return []
-        return [
-            f"the disk under the incident is nearly full: {usage.free >> 20} MiB free of "
-            f"{usage.total >> 20} MiB; output past that is kept incomplete"
-        ]
-
-    def _settle(self, until: float) -> None:
-        """Append what this run spooled, retrying until `until` (the step's deadline plus a
-        grace period); what still waits then is left for any later irtool command."""
-        while self._spooled:
-            try:
-                with self._lock:
-                    self.session.append_pending(busy_timeout=max(0.1, until - time.monotonic()))
-                    self._spooled, self._spool_why = 0, ""
-                return
-            except JournalError as busy:
-                self._spool_why = str(busy)
-                # A full disk fails at once: wait a little (or for a cancel) and try again.
-                if time.monotonic() >= until or self.cancel.event.wait(1.0):
-                    return
-
-    def _conclude(self, step_id: str, purpose: str, report: RunReport) -> bool:
-        """A run that succeeded everywhere finishes its step; anything less is left to a person."""
-        if report.failed or report.cancelled:
-            return False
-        state = self.session.state
-        try:
-            if purpose == ROLLBACK:
-                if state.applied.get(step_id):
-                    return False  # hosts outside this run still carry the action
-                hosts = self._succeeded(step_id, ROLLBACK)
-                self.session.record_rollback(
-                    step_id, self.actor, f"rolled back on {len(hosts)} host(s)"
-                )
-            elif state.steps[step_id].status is Status.PENDING or (
-                purpose == ACTION and state.steps[step_id].status is Status.ROLLED_BACK
-            ):
-                report.outstanding = self._outstanding(step_id, purpose)
-                if report.outstanding:
-                    return False  # a --host run: the step's other hosts are still to do
-                # Over every run of the step: a --host re-run finishes what an earlier began.
-                hosts = self._succeeded(step_id, purpose) & set(self.commands(step_id))
-                verb = "collected from" if purpose == COLLECT else "applied on"
-                runs = self._runs_of(step_id, purpose)
-                over = f" over {runs} runs" if runs > 1 else ""
-                self.session.complete(
-                    step_id, self.actor, note=f"{verb} {len(hosts)} host(s){over}"
-                )
-            else:
-                return False
-        except Refused:
-            return False
-        return True
-
-    def _runs_of(self, step_id: str, purpose: str) -> int:
-        action = self.session.state.actions.get(step_id)
-        since = action.request_seq if action and purpose != COLLECT else 0
-        return sum(
-            1
-            for run in self.session.state.runs.values()
-            if run.step == step_id and run.purpose == purpose and run.seq > since
-        )
-
-    def _succeeded(self, step_id: str, purpose: str) -> set[str]:
-        """Hosts on which the step's commands succeeded, over every run of this application
-        of it (since its latest request, for an action and its rollback)."""
-        action = self.session.state.actions.get(step_id)
-        since = action.request_seq if action and purpose != COLLECT else 0
-        return {
-            e.host
-            for e in self.session.state.evidence
-            if e.step == step_id and e.purpose == purpose and e.exit_status == 0 and e.seq > since
-        }
-
-    def _outstanding(self, step_id: str, purpose: str) -> list[str]:
-        """Targeted hosts where some command of the step has not yet succeeded, over all runs."""
-        action = self.session.state.actions.get(step_id)
-        since = action.request_seq if action and purpose == ACTION else 0
-        done = {
-            (e.host, e.item)
-            for e in self.session.state.evidence
-            if e.step == step_id and e.purpose == purpose and e.exit_status == 0 and e.seq > since
-        }
-        return [
-            host
-            for host, rows in self.commands(step_id).items()
-            if any((host, row.item) not in done for row in rows)
-        ]
-
-    def _record(self, draft: EventDraft) -> Event | None:
-        """A custody record, into the journal or, when it will not take it, the spool: a
-        command that ran is never recorded as not having run. None: spooled."""
-        draft = EventDraft(
-            draft.kind,
-            draft.actor,
-            self.redactor.data(draft.data),
-            step=draft.step,
-            host=draft.host,
-            occurred_at=draft.occurred_at or self.clock(),
-        )
-        with self._lock:
-            if not self._spooled:
-                try:
-                    return self.session.record_custody(draft, busy_timeout=CUSTODY_WAIT_S)
-                except JournalError as refused:
-                    self._spool_why = str(refused)
-            try:
-                self.session.spool.put(draft, self._spool_why, self.session.state.last_seq)
-            except SpoolError as lost:
-                # Neither the journal nor the disk takes it: say so, whole, where the
-                # responder sees it; nothing else can keep it now.
-                raise JournalError(
-                    f"{self._spool_why}; and {lost.strerror}: the record of {draft.kind} "
-                    f"on {draft.host or 'the run'} is lost"
-                ) from None
-            self._spooled += 1
-            return None
-
-    # -- one file ---------------------------------------------------------------------
-
-    def fetch(
-        self, host_name: str, path: str, timeout: float = 600, step: str | None = None
-    ) -> dict[str, Any]:
-        """Fetch one file from a host into the evidence store, hash-checked end to end."""
-        state = self.session.state
-        inventory = self._inventory(state)
-        if host_name not in inventory.hosts:
-            raise Refused(f"no host '{host_name}' in this incident's inventory")
-        host = inventory.resolve(host_name)
-        transport = self.transports.get(str(host.transport))
-        if transport is None:
-            raise Refused(f"no {host.transport} transport in this run")
-        deadline = Deadline(timeout, self.cancel)
-        writer = self.evidence.writer()
-        began = self.clock()
-        failure: HostFailure | None = None
-        remote = None
-        connection = None
-        try:
-            connection = transport.connect(host, deadline)
-            remote = connection.fetch(path, deadline, writer.write)
-        except Exception as failed:
-            failure = as_failure(failed)
-        finally:
-            if connection:
-                connection.close()
-        item = writer.commit()
-        if item.incomplete and failure is None:
-            failure = HostFailure(
-                Failure.ERROR,
-                f"{path} could not be kept whole: {item.error} "
-                f"(kept {item.size} of {item.received} bytes)",
-            )
-        if (
-            remote
-            and failure is None
-            and (remote.sha256 != item.sha256 or remote.size != item.size)
-        ):
-            failure = HostFailure(
-                Failure.PROTOCOL,
-                f"{path} arrived as {item.size} bytes with sha256 {item.sha256}, but the host "
-                f"hashed {remote.size} bytes as {remote.sha256}",
-            )
-        data = {
-            "purpose": FETCH,
-            "path": path,
-            "transport": connection.transport_name if connection else str(host.transport),
-            "address": host.address,
-            "port": host.port,
-            "identity": connection.identity if connection else None,
-            "started_at": utc_text(began),
-            "ended_at": utc_text(self.clock()),
-            "exit_status": 0 if failure is None else None,
-            "remote_sha256": remote.sha256 if remote else None,
-            "failure": str(failure) if failure else None,
-            "collected_by": self.actor,
-            "file": item.as_dict(),
-        }
-        self._record(EventDraft(kinds.FILE_FETCHED, self.actor, data, step=step, host=host_name))
-        self._settle(time.monotonic() + SETTLE_GRACE_S)
-        if failure:
-            raise failure
-        return data
 
     # -- one host ---------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from irtool.model.steps import Shell
 from irtool.remote.base import HostFailure
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
+# After the step's deadline, how long a run keeps trying to append what it spooled.
+SETTLE_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from irtool.engine import kinds, window
 from irtool.engine.closing import open_items
 from irtool.engine.exercise_commands import ExerciseCommands
+from irtool.engine.meeting_commands import MeetingCommands
 from irtool.engine.refusal import Refused as Refused
-from irtool.engine.refusal import no_step
+from irtool.engine.refusal import check_responder, no_step
 from irtool.engine.state import IncidentState, Outcome, Status
 from irtool.engine.unfolding import UnfoldingCommands, answers_by_question
 from irtool.journal import Event, EventDraft, Journal
@@ -31,10 +32,10 @@ from irtool.journal.spool import Spool
 from irtool.model.contacts import Contacts
 from irtool.model.inventory import Inventory
 from irtool.model.loader import Loaded
-from irtool.model.names import responder_problem, same_responder
+from irtool.model.names import same_responder
 from irtool.model.runbook import Runbook
 from irtool.model.scenario import Scenario
-from irtool.model.steps import ActionStep, AgendaStep, DecisionStep, PostmortemStep, RotateStep
+from irtool.model.steps import ActionStep, DecisionStep, PostmortemStep, RotateStep
 
 MODES = ("live", "exercise")
 
@@ -57,14 +58,6 @@ def _rotations(
                 raise Refused(f"'{item}' was not rotated: say why (what is pending)")
             said[item] = {"rotated": rotated, "note": note.strip()}
     return said
-
-
-def _responder(*names: str) -> None:
-    """Refuse a name that cannot stand for a responder (the UI's typed names come here too)."""
-    for name in names:
-        problem = responder_problem(name)
-        if problem:
-            raise Refused(problem)
 
 
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
@@ -91,7 +84,7 @@ def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
     return {**files[0], "includes": files[1:], "model": model.model_dump(mode="json")}
 
 
-class IncidentSession(UnfoldingCommands, ExerciseCommands):
+class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
     def __init__(self, journal: Journal, state: IncidentState) -> None:
         self.journal, self.state = journal, state
 
@@ -316,7 +309,7 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
 
     def note(self, text: str, actor: str, at: datetime | None = None) -> Event:
         def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
+            check_responder(actor)
             if not text.strip():
                 raise Refused("a note needs text")
             if at is not None:
@@ -353,7 +346,7 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
         """Record that event `seq` was wrong; the original stays, the correction points at it."""
 
         def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
+            check_responder(actor)
             if not 1 < seq <= state.last_seq:
                 raise Refused(f"no event {seq} to correct (events 2..{state.last_seq})")
             if not reason.strip():
@@ -420,58 +413,6 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
 
         return self._write(decide)
 
-    def open_meeting(self, step: str, actor: str) -> Event:
-        def decide(state: IncidentState) -> EventDraft:
-            if not isinstance(state.runbook.step(step), AgendaStep):
-                raise Refused(f"step '{step}' is not an agenda step")
-            if state.meeting:
-                raise Refused(f"the meeting of '{state.meeting}' is still open")
-            return EventDraft(kinds.MEETING_OPENED, actor, {}, step=step)
-
-        return self._write(decide)
-
-    def close_meeting(
-        self,
-        actor: str,
-        outcomes: dict[str, str] | None = None,
-        reconvene_at: datetime | None = None,
-    ) -> Event:
-        def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
-            if not state.meeting:
-                raise Refused("no meeting is open")
-            if reconvene_at is not None:
-                self._within(
-                    window.reconvene(state, self.journal.now()), "the reconvene time", reconvene_at
-                )
-            spec = state.runbook.step(state.meeting)
-            topics = [t.id for t in spec.topics] if isinstance(spec, AgendaStep) else []
-            stray = [t for t in outcomes or {} if t not in topics]
-            if stray:
-                raise Refused(
-                    f"the agenda of '{state.meeting}' has no topic '{stray[0]}' "
-                    f"({', '.join(topics)})"
-                )
-            return EventDraft(
-                kinds.MEETING_CLOSED,
-                actor,
-                {
-                    "outcomes": outcomes or {},
-                    "reconvene_at": utc_text(reconvene_at) if reconvene_at else None,
-                },
-                step=state.meeting,
-            )
-
-        return self._write(decide)
-
-    def set_reconvene(self, at: datetime, actor: str) -> Event:
-        def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
-            self._within(window.reconvene(state, self.journal.now()), "the reconvene time", at)
-            return EventDraft(kinds.RECONVENE_SET, actor, {"at": utc_text(at)})
-
-        return self._write(decide)
-
     @staticmethod
     def _within(allowed: window.Window, what: str, moment: datetime) -> None:
         problem = allowed.problem(what, moment)
@@ -480,7 +421,7 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
 
     def request_action(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
+            check_responder(actor)
             if state.runbook.step(step) is None:
                 raise no_step(state, step)
             if not isinstance(state.runbook.step(step), ActionStep):
@@ -498,7 +439,7 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
 
     def approve(self, step: str, actor: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
-            _responder(actor)
+            check_responder(actor)
             action = state.actions.get(step)
             if action is None:
                 raise Refused(f"action '{step}' has not been requested")
@@ -540,7 +481,7 @@ class IncidentSession(UnfoldingCommands, ExerciseCommands):
         def decide(state: IncidentState) -> EventDraft:
             if not to.strip():
                 raise Refused("hand over to whom?")
-            _responder(to, actor)
+            check_responder(to, actor)
             if same_responder(to, state.commander):
                 raise Refused(f"{state.commander} already has incident command")
             return EventDraft(kinds.COMMAND_HANDED_OVER, actor, {"from": state.commander, "to": to})

@@ -1,0 +1,89 @@
+"""Applying an action and rolling it back: the checks before anyone is asked to confirm (a
+reason, the second responder's approval) and the rollback run on the hosts it was applied to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from irtool.engine.refusal import Refused, no_step
+from irtool.engine.runreport import ROLLBACK, Command, RunReport
+from irtool.engine.session import IncidentSession
+from irtool.model.plan import PlanRow
+from irtool.model.steps import ActionStep, Shell
+
+
+class ActionApplying:
+    """The action half of Runner (which provides what is declared here)."""
+
+    session: IncidentSession
+    actor: str
+
+    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
+        raise NotImplementedError
+
+    def _run(
+        self,
+        step_id: str | None,
+        purpose: str,
+        work: dict[str, list[Command]],
+        reason: str,
+        marks: dict[str, Any] | None = None,
+    ) -> RunReport:
+        raise NotImplementedError
+
+    def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if spec is None:
+            raise no_step(state, step_id)
+        if not isinstance(spec, ActionStep):
+            raise Refused(f"step '{step_id}' is not an action")
+        if spec.rollback is None:
+            raise Refused(f"action '{step_id}' is irreversible: {spec.irreversible}")
+        applied = list(state.applied.get(step_id, {}))
+        if not applied:
+            raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
+        chosen = [h for h in applied if not hosts or h in hosts]
+        if hosts and (missing := [h for h in hosts if h not in applied]):
+            raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
+        per_host = self.commands(step_id, chosen)
+        work = {
+            host: [Command(None, row.rollback or "", Shell(row.shell or "sh")) for row in rows[:1]]
+            for host, rows in per_host.items()
+        }
+        return self._run(step_id, ROLLBACK, work, reason)
+
+    def check_apply(self, step_id: str, reason: str) -> list[str]:
+        """Refuse now, before anyone is asked to confirm, what `run` would refuse; returns the
+        approvals the action has (for the confirmation to show). Writes nothing."""
+        self.session.refresh()
+        state = self.session.state
+        spec = state.runbook.step(step_id)
+        if spec is None:
+            raise no_step(state, step_id)
+        if not isinstance(spec, ActionStep):
+            raise Refused(f"step '{step_id}' is not an action")
+        action = state.actions.get(step_id)
+        pending = action is None or action.rolled_back
+        if spec.approvals == 2:
+            if pending:
+                raise Refused(
+                    f"action '{step_id}' needs two people: request it "
+                    f"(irtool incident request) and have a second responder approve it first"
+                )
+            assert action is not None
+            if not action.approvals:
+                raise Refused(
+                    f"action '{step_id}' was requested by {action.requested_by} and waits for "
+                    f"a second responder's approval"
+                )
+            return [action.requested_by, *action.approvals]
+        if pending and not reason.strip():
+            raise Refused(f"applying '{step_id}' needs a reason (--reason)")
+        return [action.requested_by] if action and not pending else []
+
+    def _ready_to_apply(self, spec: ActionStep, reason: str) -> None:
+        self.check_apply(spec.id, reason)
+        action = self.session.state.actions.get(spec.id)
+        if spec.approvals == 1 and (action is None or action.rolled_back):
+            self.session.request_action(spec.id, self.actor, reason)

@@ -1,0 +1,94 @@
+"""A run's custody records: into the journal, or the spool when the journal will not take
+them, and the warning before a run that the disk under the incident is nearly full."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from irtool.engine.session import IncidentSession
+from irtool.evidence.store import EvidenceStore
+from irtool.journal import Event, EventDraft, JournalError
+from irtool.journal.spool import SpoolError
+from irtool.remote.base import Cancel
+from irtool.secrets.redact import Redactor
+
+# A custody record waits this long for a busy journal before it goes to the spool: host
+# threads must not queue behind another writer, and the spool is as durable.
+CUSTODY_WAIT_S = 2.0
+# Below this much free space under the incident, a run warns before it starts.
+LOW_SPACE_BYTES = 256 << 20
+LOW_SPACE_FRACTION = 0.02
+
+
+class CustodyRecords:
+    """The recording half of Runner (which sets what is declared here)."""
+
+    session: IncidentSession
+    evidence: EvidenceStore
+    redactor: Redactor
+    cancel: Cancel
+    clock: Callable[[], datetime]
+    _lock: threading.Lock
+    _spooled: int
+    _spool_why: str
+
+    def _space_warnings(self) -> list[str]:
+        """A nearly full disk under the incident, said before anything runs."""
+        try:
+            usage = shutil.disk_usage(self.evidence.directory)
+        except OSError:
+            return []
+        if usage.free >= max(LOW_SPACE_BYTES, usage.total * LOW_SPACE_FRACTION):
+            return []
+        return [
+            f"the disk under the incident is nearly full: {usage.free >> 20} MiB free of "
+            f"{usage.total >> 20} MiB; output past that is kept incomplete"
+        ]
+
+    def _settle(self, until: float) -> None:
+        """Append what this run spooled, retrying until `until` (the step's deadline plus a
+        grace period); what still waits then is left for any later irtool command."""
+        while self._spooled:
+            try:
+                with self._lock:
+                    self.session.append_pending(busy_timeout=max(0.1, until - time.monotonic()))
+                    self._spooled, self._spool_why = 0, ""
+                return
+            except JournalError as busy:
+                self._spool_why = str(busy)
+                # A full disk fails at once: wait a little (or for a cancel) and try again.
+                if time.monotonic() >= until or self.cancel.event.wait(1.0):
+                    return
+
+    def _record(self, draft: EventDraft) -> Event | None:
+        """A custody record, into the journal or, when it will not take it, the spool: a
+        command that ran is never recorded as not having run. None: spooled."""
+        draft = EventDraft(
+            draft.kind,
+            draft.actor,
+            self.redactor.data(draft.data),
+            step=draft.step,
+            host=draft.host,
+            occurred_at=draft.occurred_at or self.clock(),
+        )
+        with self._lock:
+            if not self._spooled:
+                try:
+                    return self.session.record_custody(draft, busy_timeout=CUSTODY_WAIT_S)
+                except JournalError as refused:
+                    self._spool_why = str(refused)
+            try:
+                self.session.spool.put(draft, self._spool_why, self.session.state.last_seq)
+            except SpoolError as lost:
+                # Neither the journal nor the disk takes it: say so, whole, where the
+                # responder sees it; nothing else can keep it now.
+                raise JournalError(
+                    f"{self._spool_why}; and {lost.strerror}: the record of {draft.kind} "
+                    f"on {draft.host or 'the run'} is lost"
+                ) from None
+            self._spooled += 1
+            return None
