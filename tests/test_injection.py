@@ -93,7 +93,9 @@ def test_a_value_never_escapes_in_a_longer_script() -> None:
 
 def test_lists_become_one_literal_per_item() -> None:
     rendered = render("Write-Output {{ ports }}", Shell.POWERSHELL, {"ports": ["80", "4'43"]})
-    assert rendered == "Write-Output '80', '4''43'"
+    assert rendered == "Write-Output @('80', '4''43')"
+    # An array whatever the count: none is @(), not a dangling `$x =`.
+    assert render("$x = {{ ports }}", Shell.POWERSHELL, {"ports": []}) == "$x = @()"
     assert _sh_echo_list(["a b", "c'd"]) == ["a b", "c'd"]
 
 
