@@ -261,7 +261,7 @@ def test_an_ad_hoc_command_is_kept_with_the_same_custody_marked_ad_hoc(
 ) -> None:
     run = runner(incident)
     refused(lambda: run.collect_ad_hoc(["web07"], "id", "sh"), "no host web07")
-    refused(lambda: run.collect_ad_hoc(["web01"], "id", "cmd"), "write it for powershell")
+    refused(lambda: run.collect_ad_hoc(["web01"], "id", "cmd"), "cmd runs on Windows hosts")
     refused(lambda: run.collect_ad_hoc(["web01"], " ", "sh"), "needs the command")
     report = run.collect_ad_hoc(["web01", "web02"], "printf 'looked at %s\\n' now", "sh", "look")
     assert not report.failed
@@ -441,7 +441,7 @@ def test_open_without_an_id_takes_the_latest_open_incident_or_says_there_is_none
 ) -> None:
     from irtool.cli.tui import _latest_open
 
-    book, inventory = _files(tmp_path)
+    book, _ = _files(tmp_path)
     env = {**os.environ, "IRTOOL_HOME": str(tmp_path / "home"), "IRTOOL_RESPONDER": "ann"}
     none = irtool(env, "open")
     assert none.returncode == 2 and "no incident yet" in none.stderr
@@ -493,3 +493,39 @@ def test_a_step_finished_over_two_runs_says_so_and_a_rerun_of_a_done_step_adds_e
         "step 'collect' was already done: this run adds evidence; what arrived is kept as evidence"
     )
     assert "stays open" not in third.outcome()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'dir "C:\\inetpub\\wwwroot" /s /b | findstr /i ".aspx"',
+        "echo it's ' ; Remove-Item C:\\ -Recurse ; '",
+        "echo \u2019); Stop-Computer; (\u2018 & ver",
+        "type %SystemRoot%\\System32\\inetsrv\\config\\applicationHost.config",
+    ],
+)
+def test_a_cmd_line_reaches_cmd_exe_as_typed_inside_powershell_that_parses(line: str) -> None:
+    """There is no Windows host here: the wrapper is checked at the syntax level. The line is
+    one PowerShell verbatim literal whose value is the line, and the script parses whole."""
+    from irtool.engine.adhoc import cmd_script
+    from tests.support.powershell import decode_verbatim, syntax_problems
+
+    script = cmd_script(line)
+    assert not syntax_problems(script), syntax_problems(script)
+    first = script.splitlines()[0]
+    assert first.startswith("$line = ")
+    assert decode_verbatim(first.removeprefix("$line = ")) == line
+    assert "'/d /s /c \"' + $line + '\"'" in script
+
+
+def test_cmd_is_refused_for_a_linux_host_and_for_more_than_one_line(
+    incident: IncidentSession,
+) -> None:
+    run = runner(incident)
+    refused(lambda: run.ad_hoc_commands(["web01"], "ver", "cmd"), "cmd runs on Windows hosts")
+    incident.change_scope(
+        "iis01", "affected", True, "ann", "the Windows box",
+        {"address": "192.0.2.10", "transport": "winrm"},
+    )  # fmt: skip
+    assert list(run.ad_hoc_commands(["iis01"], "ver", "cmd")) == ["iis01"]
+    refused(lambda: run.ad_hoc_commands(["iis01"], "ver\nver", "cmd"), "one line")

@@ -14,11 +14,38 @@ from irtool.engine.refusal import Refused
 from irtool.engine.runreport import ACTION, COLLECT, ROLLBACK, Command, RunReport
 from irtool.engine.session import IncidentSession
 from irtool.engine.state import AD_HOC, IncidentState
-from irtool.model.inventory import Inventory
+from irtool.model.inventory import Inventory, OsFamily
 from irtool.model.plan import PlanRow
+from irtool.model.quoting import powershell_literal
 from irtool.model.steps import Shell
 
-SHELLS = ("sh", "powershell")
+SHELLS = ("sh", "powershell", "cmd")
+
+# A cmd line goes to a Windows host inside PowerShell, which starts cmd.exe with the line as
+# its verbatim command line (`/s /c "LINE"` runs LINE exactly as typed). PowerShell's own
+# argument passing would re-quote it differently from one version to the next; the line
+# reaches the script as a quoted literal, so nothing in it is PowerShell syntax.
+_CMD_WRAPPER = """$line = {line}
+$start = New-Object System.Diagnostics.ProcessStartInfo
+$start.FileName = Join-Path $env:SystemRoot 'System32\\cmd.exe'
+$start.Arguments = '/d /s /c "' + $line + '"'
+$start.UseShellExecute = $false
+$start.RedirectStandardOutput = $true
+$start.RedirectStandardError = $true
+$cmd = [System.Diagnostics.Process]::Start($start)
+$errors = $cmd.StandardError.ReadToEndAsync()
+while ($null -ne ($out = $cmd.StandardOutput.ReadLine())) {{ $out }}
+$cmd.WaitForExit()
+if ($errors.Result) {{ [Console]::Error.Write($errors.Result) }}
+exit $cmd.ExitCode
+"""
+
+
+def cmd_script(line: str) -> str:
+    """The PowerShell that runs `line` under cmd.exe on a Windows host, as typed."""
+    if "\n" in line.strip("\r\n") or "\r" in line.strip("\r\n"):
+        raise Refused("a cmd command is one line: write a longer one for powershell")
+    return _CMD_WRAPPER.format(line=powershell_literal(line.strip("\r\n")))
 
 
 def ad_hoc_run(name: str) -> int | None:
@@ -27,6 +54,13 @@ def ad_hoc_run(name: str) -> int | None:
     if name.startswith(prefix) and name[len(prefix) :].isdigit():
         return int(name[len(prefix) :])
     return None
+
+
+def _command(typed: str, shell: str) -> Command:
+    """What goes to the host: a cmd line inside its PowerShell wrapper, the rest as typed."""
+    if shell == "cmd":
+        return Command(None, cmd_script(typed), Shell.POWERSHELL)
+    return Command(None, typed, Shell(shell))
 
 
 class AdHocRuns:
@@ -53,8 +87,6 @@ class AdHocRuns:
     ) -> dict[str, list[PlanRow]]:
         """What an ad-hoc command sends, per host, exactly as typed: for a confirmation."""
         state = self.session.state
-        if shell == "cmd":
-            raise Refused("cmd is not a shell irtool runs: write it for powershell (cmd /c ...)")
         if shell not in SHELLS:
             raise Refused(f"shell must be one of {', '.join(SHELLS)}")
         if not command.strip():
@@ -68,6 +100,11 @@ class AdHocRuns:
                 f"no host {', '.join(unknown)} in this incident's inventory "
                 f"({', '.join(inventory.hosts)}); add it with irtool incident scope"
             )
+        if shell == "cmd":
+            linux = [h for h in hosts if inventory.resolve(h).os is OsFamily.LINUX]
+            if linux:
+                raise Refused(f"cmd runs on Windows hosts; {', '.join(linux)} run Linux")
+            cmd_script(command)  # refuses what cmd cannot take before anyone confirms
         return {
             host: [PlanRow(AD_HOC, "", AD_HOC, "ad-hoc command", None, host, shell, command, None)]
             for host in dict.fromkeys(hosts)
@@ -102,7 +139,7 @@ class AdHocRuns:
         marks: dict[str, Any] = {"ad_hoc": True, "shell": shell, "command": command}
         if changes:
             marks |= {"rollback": rollback or None, "irreversible": irreversible or None}
-        work = {h: [Command(None, command, Shell(shell))] for h in per_host}
+        work = {h: [_command(command, shell)] for h in per_host}
         return self._run(None, ACTION if changes else COLLECT, work, reason, marks)
 
     def ad_hoc_rollback(self, run_seq: int) -> tuple[str, str, list[str]]:
@@ -126,6 +163,6 @@ class AdHocRuns:
         chosen = [h for h in applied if not hosts or h in hosts]
         if hosts and (missing := [h for h in hosts if h not in applied]):
             raise Refused(f"{AD_HOC}-{run_seq} is not applied on {', '.join(missing)}")
-        work = {h: [Command(None, rollback, Shell(shell))] for h in chosen}
+        work = {h: [_command(rollback, shell)] for h in chosen}
         marks = {"ad_hoc": True, "shell": shell, "undoes": run_seq}
         return self._run(None, ROLLBACK, work, reason, marks)
