@@ -41,6 +41,7 @@ class HostFeed:
     # Per stream: a secret printed in two chunks is caught whole (the end of a chunk that
     # may begin a secret waits for the next chunk, or for the command's end).
     redacting: dict[str, Stream] = field(default_factory=dict)
+    at_line_start: bool = True  # the last text shown ended a line
 
     @property
     def finished(self) -> bool:
@@ -50,8 +51,11 @@ class HostFeed:
 class RunFeed:
     """Thread-safe: `progress` and `output` from host threads, `drain` from the screen."""
 
-    def __init__(self, hosts: list[str], redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, hosts: list[str], redactor: Redactor | None = None, step: str | None = None
+    ) -> None:
         self.hosts = {host: HostFeed(host) for host in hosts}
+        self.step = step
         self.redactor = redactor or Redactor()
         self.changed: set[str] = set(hosts)
         self._lock = threading.Lock()
@@ -64,6 +68,10 @@ class RunFeed:
                 # its streams held back is shown now.
                 for stream in feed.redacting.values():
                     self._append(feed, stream.end())
+            if progress.status == "running" and progress.item not in feed.per_item:
+                # A command starts: its output gets a header of its own, so several
+                # collectors' output never runs together.
+                self._append(feed, ("" if feed.at_line_start else "\n") + self._header(progress))
             feed.status, feed.item = progress.status, progress.item or feed.item
             if progress.status == "running":
                 # Progress counts bytes per command; a host's total is over all of them.
@@ -86,12 +94,17 @@ class RunFeed:
             self._append(feed, redacting.feed(text))
             self.changed.add(host)
 
+    def _header(self, progress: Progress) -> str:
+        what = " / ".join(p for p in (self.step, progress.item) if p) or "command"
+        return f"── {what} on {progress.host} ──\n"
+
     def _append(self, feed: HostFeed, text: str) -> None:
         """Redacted text, onto what the screen shows next and the host's tail (lock held)."""
         if text:
             # A compromised host's output must not drive the responder's terminal: escapes
             # and other controls are shown written out (the evidence keeps the bytes).
             text = visible(text, lines=True)
+            feed.at_line_start = text.endswith("\n")
             feed.pending.append(text)
             feed.pending_size += len(text)
             if feed.pending_size > 2 * PENDING_LIMIT:

@@ -7,6 +7,7 @@ times a second. The event loop never waits on the network.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from irtool.engine.runner import Runner, RunReport
 from irtool.engine.session import IncidentSession
+from irtool.engine.state import Evidence
+from irtool.evidence.reader import in_flight
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.untrusted import visible
@@ -29,7 +32,7 @@ from irtool.remote.base import Cancel, Transport
 from irtool.remote.limits import fit_parallel, in_use
 from irtool.secrets.redact import Redactor
 from irtool.tui.feed import RunFeed
-from irtool.tui.guard import notify_error
+from irtool.tui.guard import guarded, notify_error
 
 # Transports for one run, built around that run's redactor (live: keyring secrets; exercise:
 # simulated hosts).
@@ -40,6 +43,17 @@ SYMBOL = {"queued": "·", "connecting": "…", "running": "▶", "done": "✓", 
 
 
 @dataclass(frozen=True)
+class AdHoc:
+    """A one-off command, not a runbook step's: run by Runner.collect_ad_hoc."""
+
+    command: str
+    shell: str = "sh"
+    changes: bool = False
+    rollback: str | None = None
+    irreversible: str | None = None
+
+
+@dataclass(frozen=True)
 class RunRequest:
     incident: str
     step: str
@@ -47,6 +61,7 @@ class RunRequest:
     hosts: list[str]
     rollback: bool = False
     reason: str = ""
+    ad_hoc: AdHoc | None = None  # then `step` is "ad-hoc" and `title` the command's first line
 
 
 def summary(report: RunReport, redactor: Redactor) -> tuple[str, str]:
@@ -65,7 +80,12 @@ def summary(report: RunReport, redactor: Redactor) -> tuple[str, str]:
 class RunScreen(Screen[RunReport | None]):
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run", id="run.cancel"),
+        Binding("o", "open_output", "Read output", id="run.open", tooltip="This host's output"),
         Binding("escape", "back", "Back", id="run.back"),
+        Binding("w", "wrap", "Wrap", id="run.wrap", tooltip="Wrap long lines, or scroll (← →)"),
+        # The host table has no use for them: they move the output sideways.
+        Binding("left", "sideways(-1)", "Left", show=False, priority=True, id="run.left"),
+        Binding("right", "sideways(1)", "Right", show=False, priority=True, id="run.right"),
     ]
     DEFAULT_CSS = """
     RunScreen #title { height: 1; text-style: bold; padding: 0 1; }
@@ -87,10 +107,17 @@ class RunScreen(Screen[RunReport | None]):
         self.request, self.actor, self.transports, self.pool = request, actor, transports, pool
         self.clock = clock
         self.redactor = Redactor()
-        self.feed = RunFeed(request.hosts, self.redactor)
+        self.feed = RunFeed(request.hosts, self.redactor, request.step)
         self.cancel = Cancel()
         self.report: RunReport | None = None
         self.shown_host: str | None = None
+        # Wrapping triples the lines a pane of 100-column output draws: off unless asked
+        # (w), so fifty streaming hosts keep the keys quick; ← → scroll instead.
+        self.wrapping = False
+        self.column = 0  # cells already on the output's last line, for wrapping
+        # The run's own session (in its worker): its state gains each output as it is kept.
+        self.session: IncidentSession | None = None
+        self.evidence_from = 0
 
     def compose(self) -> ComposeResult:
         verb = "ROLL BACK" if self.request.rollback else "RUN"
@@ -133,6 +160,8 @@ class RunScreen(Screen[RunReport | None]):
 
         request = self.request
         session = IncidentSession.open(request.incident, clock=self.clock)
+        self.evidence_from = len(session.state.evidence)
+        self.session = session
         try:
             transports = self.transports(self.redactor)
             inventory = session.state.inventory
@@ -161,6 +190,13 @@ class RunScreen(Screen[RunReport | None]):
                 on_warning=lambda text: self.app.notify(text, severity="warning"),
                 clock=self.clock,
             )
+            if request.ad_hoc:
+                adhoc = request.ad_hoc
+                return runner.collect_ad_hoc(
+                    request.hosts, adhoc.command, adhoc.shell, request.reason,
+                    changes=adhoc.changes, rollback=adhoc.rollback,
+                    irreversible=adhoc.irreversible,
+                )  # fmt: skip
             if request.rollback:
                 return runner.rollback(request.step, request.hosts, request.reason)
             return runner.run(request.step, request.hosts, request.reason)
@@ -198,7 +234,7 @@ class RunScreen(Screen[RunReport | None]):
         if self.shown_host:
             text = self.feed.drain(self.shown_host)
             if text:
-                self.query_one("#output", Log).write(visible(text, lines=True))
+                self.show_output(text)
         finished, total = self.feed.counts()
         self.query_one("#progress", ProgressBar).update(progress=finished)
         if self.running and self.shown_host:
@@ -213,9 +249,82 @@ class RunScreen(Screen[RunReport | None]):
         if host == self.shown_host:
             return
         self.shown_host = host
+        self.show_again()
+
+    def show_again(self) -> None:
+        """The shown host's output so far, from the top of what is kept for the screen."""
+        self.query_one("#output", Log).clear()
+        self.column = 0
+        if self.shown_host:
+            self.show_output(self.feed.history(self.shown_host))
+
+    def show_output(self, text: str) -> None:
+        """Output as it arrives; wrapped at the pane's width when asked, so a JSON document on
+        one line is read in full, not cut at the edge."""
         log = self.query_one("#output", Log)
-        log.clear()
-        log.write(visible(self.feed.history(host), lines=True))
+        text = visible(text, lines=True)
+        if self.wrapping:
+            width = log.scrollable_content_region.width or 80
+            text, self.column = wrap(text.expandtabs(8), width, self.column)
+        log.write(text)
+
+    def action_wrap(self) -> None:
+        self.wrapping = not self.wrapping
+        self.show_again()
+
+    def action_sideways(self, direction: int) -> None:
+        log = self.query_one("#output", Log)
+        log.scroll_relative(x=direction * max(8, log.scrollable_content_region.width // 2),
+                            animate=False)  # fmt: skip
+
+    def outputs(self, host: str) -> list[Evidence]:
+        """What this run kept of `host` so far: one record per command that ran."""
+        if self.session is None:
+            return []
+        kept = self.session.state.evidence[self.evidence_from :]
+        return [item for item in kept if item.host == host]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_output()
+
+    def action_open_output(self) -> None:
+        """The highlighted host's output in the viewer, once its command's record is kept."""
+        host = self.shown_host
+        if host is None:
+            return
+        from irtool.tui.screens.evidence import EvidenceScreen, outputs
+        from irtool.tui.screens.viewer import ViewerScreen, viewer_path
+
+        kept = self.outputs(host)
+        if self.running and self.feed.hosts[host].status == "running":
+            # Still writing: follow the file its command is writing now.
+            directory = incident_dir(self.request.incident) / EVIDENCE_DIR
+            writing = in_flight(directory, host, os.getpid())
+            if writing is not None:
+                with guarded(self.app):
+                    about = f"{self.request.step} on {host}: {self.feed.hosts[host].item or ''}"
+                    self.app.push_screen(viewer_path(writing, self.redactor, about.rstrip(": ")))
+                return
+        if not kept or self.session is None:
+            self.app.notify(
+                visible(f"{host}: no output kept yet; it is read once its command starts"),
+                severity="warning",
+            )
+            return
+
+        with guarded(self.app):
+            if len(kept) == 1 and len(outputs(kept[0])) == 1:
+                item = kept[0]
+                screen: Screen[None] = ViewerScreen.of(
+                    self.request.incident, item, outputs(item)[0], self.redactor
+                )
+            else:  # several commands (or stdout and stderr): the responder picks one
+                wanted = {item.seq for item in kept}
+                screen = EvidenceScreen(
+                    self.session.state, self.redactor, only=lambda item: item.seq in wanted
+                )
+            self.app.push_screen(screen)
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -234,6 +343,33 @@ class RunScreen(Screen[RunReport | None]):
             self.app.notify("the run is still going: x cancels it", severity="warning")
             return
         self.dismiss(self.report)
+
+
+def wrap(text: str, width: int, column: int = 0) -> tuple[str, int]:
+    """`text` with a line break wherever a line would pass `width` characters (after a space
+    when there is one), its first line continuing one that has `column` already; and the
+    column it ends at."""
+    if width <= 0:
+        return text, column
+    out: list[str] = []
+    for n, part in enumerate(text.split("\n")):
+        if n:
+            out.append("\n")
+            column = 0
+        while column + len(part) > width:
+            room = width - column
+            # At the last space that fits, as prose wraps; a long token (JSON, base64) is cut.
+            space = part.rfind(" ", 0, room + 1)
+            cut = space + 1 if space > 0 else room
+            if cut <= 0:  # the line it continues is full: go on from the next one
+                out.append("\n")
+                column = 0
+                continue
+            out += [part[:cut], "\n"]
+            part, column = part[cut:], 0
+        out.append(part)
+        column += len(part)
+    return "".join(out), column
 
 
 def _plain(text: str) -> Text:
