@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from irtool.engine.refusal import Refused
+from irtool.engine.runner_parts import RunnerParts
 from irtool.engine.runreport import ACTION, COLLECT, ROLLBACK, Command, RunReport
-from irtool.engine.session import IncidentSession
-from irtool.engine.state import AD_HOC, IncidentState
-from irtool.model.inventory import Inventory, OsFamily
+from irtool.engine.state import AD_HOC
+from irtool.model.inventory import OsFamily
 from irtool.model.plan import PlanRow
 from irtool.model.quoting import powershell_literal
 from irtool.model.steps import Shell
@@ -63,24 +63,8 @@ def _command(typed: str, shell: str) -> Command:
     return Command(None, typed, Shell(shell))
 
 
-class AdHocRuns:
-    """The ad-hoc half of Runner (which provides what is declared here)."""
-
-    session: IncidentSession
-    ad_hoc_timeout: float
-
-    def _inventory(self, state: IncidentState) -> Inventory:
-        raise NotImplementedError
-
-    def _run(
-        self,
-        step_id: str | None,
-        purpose: str,
-        work: dict[str, list[Command]],
-        reason: str,
-        marks: dict[str, Any] | None = None,
-    ) -> RunReport:
-        raise NotImplementedError
+class AdHocRuns(RunnerParts):
+    """The ad-hoc half of Runner."""
 
     def ad_hoc_commands(
         self, hosts: list[str], command: str, shell: str = "sh"

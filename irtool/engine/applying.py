@@ -3,33 +3,14 @@ reason, the second responder's approval) and the rollback run on the hosts it wa
 
 from __future__ import annotations
 
-from typing import Any
-
 from irtool.engine.refusal import Refused, no_step
+from irtool.engine.runner_parts import RunnerParts
 from irtool.engine.runreport import ROLLBACK, Command, RunReport
-from irtool.engine.session import IncidentSession
-from irtool.model.plan import PlanRow
 from irtool.model.steps import ActionStep, Shell
 
 
-class ActionApplying:
-    """The action half of Runner (which provides what is declared here)."""
-
-    session: IncidentSession
-    actor: str
-
-    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
-        raise NotImplementedError
-
-    def _run(
-        self,
-        step_id: str | None,
-        purpose: str,
-        work: dict[str, list[Command]],
-        reason: str,
-        marks: dict[str, Any] | None = None,
-    ) -> RunReport:
-        raise NotImplementedError
+class ActionApplying(RunnerParts):
+    """The action half of Runner."""
 
     def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
         state = self.session.state

@@ -5,20 +5,13 @@ less is left to a person."""
 from __future__ import annotations
 
 from irtool.engine.refusal import Refused
+from irtool.engine.runner_parts import RunnerParts
 from irtool.engine.runreport import ACTION, COLLECT, ROLLBACK, RunReport
-from irtool.engine.session import IncidentSession
 from irtool.engine.state import Status
-from irtool.model.plan import PlanRow
 
 
-class StepConclusion:
-    """The concluding half of Runner (which provides what is declared here)."""
-
-    session: IncidentSession
-    actor: str
-
-    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
-        raise NotImplementedError
+class StepConclusion(RunnerParts):
+    """The concluding half of Runner."""
 
     def _conclude(self, step_id: str, purpose: str, report: RunReport) -> bool:
         """A run that succeeded everywhere finishes its step; anything less is left to a person."""

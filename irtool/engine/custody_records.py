@@ -4,17 +4,11 @@ them, and the warning before a run that the disk under the incident is nearly fu
 from __future__ import annotations
 
 import shutil
-import threading
 import time
-from collections.abc import Callable
-from datetime import datetime
 
-from irtool.engine.session import IncidentSession
-from irtool.evidence.store import EvidenceStore
+from irtool.engine.runner_parts import RunnerParts
 from irtool.journal import Event, EventDraft, JournalError
 from irtool.journal.spool import SpoolError
-from irtool.remote.base import Cancel
-from irtool.secrets.redact import Redactor
 
 # A custody record waits this long for a busy journal before it goes to the spool: host
 # threads must not queue behind another writer, and the spool is as durable.
@@ -24,17 +18,8 @@ LOW_SPACE_BYTES = 256 << 20
 LOW_SPACE_FRACTION = 0.02
 
 
-class CustodyRecords:
-    """The recording half of Runner (which sets what is declared here)."""
-
-    session: IncidentSession
-    evidence: EvidenceStore
-    redactor: Redactor
-    cancel: Cancel
-    clock: Callable[[], datetime]
-    _lock: threading.Lock
-    _spooled: int
-    _spool_why: str
+class CustodyRecords(RunnerParts):
+    """The recording half of Runner."""
 
     def _space_warnings(self) -> list[str]:
         """A nearly full disk under the incident, said before anything runs."""

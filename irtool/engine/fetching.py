@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from irtool.engine import kinds
 from irtool.engine.refusal import Refused
+from irtool.engine.runner_parts import RunnerParts
 from irtool.engine.runreport import FETCH, SETTLE_GRACE_S
-from irtool.engine.session import IncidentSession
-from irtool.engine.state import IncidentState
-from irtool.evidence.store import EvidenceStore
-from irtool.journal import Event, EventDraft
+from irtool.journal import EventDraft
 from irtool.journal.events import utc_text
-from irtool.model.inventory import Inventory
-from irtool.remote.base import Cancel, Deadline, Failure, HostFailure, Transport
+from irtool.remote.base import Deadline, Failure, HostFailure
 from irtool.remote.fanout import as_failure
 
 
-class FileFetches:
-    """The fetch half of Runner (which provides what is declared here)."""
-
-    session: IncidentSession
-    transports: Mapping[str, Transport]
-    evidence: EvidenceStore
-    actor: str
-    cancel: Cancel
-    clock: Callable[[], datetime]
-
-    def _inventory(self, state: IncidentState) -> Inventory:
-        raise NotImplementedError
-
-    def _record(self, draft: EventDraft) -> Event | None:
-        raise NotImplementedError
-
-    def _settle(self, until: float) -> None:
-        raise NotImplementedError
+class FileFetches(RunnerParts):
+    """The fetch half of Runner."""
 
     def fetch(
         self, host_name: str, path: str, timeout: float = 600, step: str | None = None

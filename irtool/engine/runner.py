@@ -240,36 +240,21 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
         marks = marks or {}
 
         def start(state: IncidentState) -> EventDraft:
-            if step_id is None:
-                return EventDraft(
-                    kinds.RUN_STARTED,
-                    self.actor,
-                    self.redactor.data(
-                        {
-                            **marks,
-                            "purpose": purpose,
-                            "hosts": list(work),
-                            "commands": sum(len(c) for c in work.values()),
-                            "reason": reason,
-                            "pid": self.process[0],
-                            "machine": self.process[1],
-                            **({"warnings": warnings} if warnings else {}),
-                        }
-                    ),
-                )
-            step = state.steps[step_id]
-            if purpose == COLLECT and step.status is Status.SKIPPED:
-                raise Refused(f"step '{step_id}' was skipped: {step.reason}")
-            if purpose == ACTION:
-                if step.status not in (Status.PENDING, Status.ROLLED_BACK):
-                    raise Refused(f"action '{step_id}' is already {step.status}")
-                if step.status is Status.PENDING and step_id not in state.available():
-                    raise Refused(f"step '{step_id}' is not reachable yet")
+            if step_id is not None:
+                step = state.steps[step_id]
+                if purpose == COLLECT and step.status is Status.SKIPPED:
+                    raise Refused(f"step '{step_id}' was skipped: {step.reason}")
+                if purpose == ACTION:
+                    if step.status not in (Status.PENDING, Status.ROLLED_BACK):
+                        raise Refused(f"action '{step_id}' is already {step.status}")
+                    if step.status is Status.PENDING and step_id not in state.available():
+                        raise Refused(f"step '{step_id}' is not reachable yet")
             return EventDraft(
                 kinds.RUN_STARTED,
                 self.actor,
                 self.redactor.data(
                     {
+                        **marks,
                         "purpose": purpose,
                         "hosts": list(work),
                         "commands": sum(len(c) for c in work.values()),
