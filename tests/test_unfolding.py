@@ -529,3 +529,58 @@ def test_cmd_is_refused_for_a_linux_host_and_for_more_than_one_line(
     )  # fmt: skip
     assert list(run.ad_hoc_commands(["iis01"], "ver", "cmd")) == ["iis01"]
     refused(lambda: run.ad_hoc_commands(["iis01"], "ver\nver", "cmd"), "one line")
+
+
+def _at_terminal(env: dict[str, str], args: list[str], answer: str) -> tuple[int, str, str]:
+    """Run irtool with a pseudo-terminal for stdin and stderr (where the confirmation asks),
+    answer its question once it is asked; (status, stdout, what the terminal showed)."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    command = [sys.executable, "-m", "irtool", *args]
+    proc = subprocess.Popen(command, stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    shown = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"to go on" not in shown:
+            assert time.monotonic() < deadline, shown.decode(errors="replace")
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                shown += os.read(master, 4096)
+        os.write(master, answer.encode() + b"\r")
+        out, _ = proc.communicate(timeout=60)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                shown += os.read(master, 4096)
+            except OSError:
+                break
+    finally:
+        os.close(master)
+    return proc.returncode, out.decode(), shown.decode(errors="replace")
+
+
+def test_an_ad_hoc_change_is_shown_and_confirmed_at_a_terminal(tmp_path: Path) -> None:
+    book, inventory = _files(tmp_path)
+    env = {**os.environ, "IRTOOL_HOME": str(tmp_path / "home"), "IRTOOL_RESPONDER": "ann"}
+    opened = irtool(
+        env, "incident", "new", str(book), "--param", "case=IR-1",
+        "--inventory", str(inventory), "--json",
+    )  # fmt: skip
+    incident = json.loads(opened.stdout)["id"]
+    change = [
+        "incident", "collect", incident, "--host", "web01", "--changes",
+        "--rollback", "echo enable", "--reason", "stop the handler", "--", "echo", "disable",
+    ]  # fmt: skip
+    status, out, shown = _at_terminal(env, change, "web02")
+    assert status == 1 and "expected 'web01'; nothing was run" in shown
+    assert "--- on web01 (sh):\r\necho disable" in shown and "rollback: echo enable" in shown
+    status, out, shown = _at_terminal(env, change, "web01")
+    assert status == 0, shown
+    assert "ok on 1 of 1 host(s)" in out
+    listed = irtool(env, "incident", "show", incident, "--json")
+    assert json.loads(listed.stdout)["open_items"][0].startswith("ad-hoc change 'ad-hoc-")

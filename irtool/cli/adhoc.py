@@ -11,8 +11,8 @@ import contextlib
 
 import click
 
-from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
-from irtool.cli.incident import incident, journal_failed, play_scenario, session
+from irtool.cli.common import actor_option, incident_argument, json_option, who
+from irtool.cli.incident import incident, play_scenario, session
 from irtool.cli.remote import (
     _cancel_on_interrupt,
     _finish,
@@ -20,10 +20,9 @@ from irtool.cli.remote import (
     _say,
     confirm_typed,
     pool_option,
+    refusals_said,
 )
 from irtool.engine.adhoc import SHELLS
-from irtool.engine.session import Refused
-from irtool.journal import JournalError
 
 
 @incident.command()
@@ -59,7 +58,7 @@ def collect(
     The words of COMMAND are joined with spaces and sent as typed: quote for the target shell."""
     typed = " ".join(command)
     current = session(incident_id)
-    try:
+    with refusals_said(current):
         runner = _runner(current, who(actor), pool, as_json)
         runner.on_warning = lambda text: _say(f"irtool: WARNING {text}")
         runner.ad_hoc_timeout = float(timeout)
@@ -82,13 +81,5 @@ def collect(
                 irreversible=irreversible,
             )
         play_scenario(current, runner.actor)
-    except Refused as refused:
-        fail(str(refused))
-        return
-    except JournalError as exc:
-        journal_failed(exc)
-        return
-    finally:
-        current.close_journal()
     with contextlib.suppress(OSError):
         _finish(report, as_json, runner.redactor)

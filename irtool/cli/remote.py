@@ -186,32 +186,23 @@ def _confirm(
     per_host = runner.commands(step.id, hosts)
     approvals = [] if rollback else runner.check_apply(step.id, reason)
     verb = "ROLL BACK" if rollback else "APPLY"
-    click.echo(f"{verb} '{step.id}': {step.title}", err=True)
-    if runner.session.state.exercise:
-        click.echo("EXERCISE: simulated hosts; it is acknowledged, not performed", err=True)
-    if approvals:
-        click.echo(f"requested and approved by: {', '.join(approvals)}", err=True)
-    for host, rows in per_host.items():
-        command = rows[0].rollback if rollback else rows[0].command
-        click.echo(f"--- on {host} ({rows[0].shell}):\n{command}", err=True)
-    if not sys.stdin.isatty():
-        fail("this changes hosts: confirm at a terminal or pass --yes")
-    if step.confirm is Confirm.ASK:
-        if not click.confirm(f"{verb.lower()} on {len(per_host)} host(s)?", err=True):
-            fail("not confirmed; nothing was run", Exit.FAILED)
-        return
-    expected = next(iter(per_host)) if len(per_host) == 1 else str(len(per_host))
-    what = "the host's name" if len(per_host) == 1 else "the number of hosts"
-    typed = click.prompt(f"type {what} to go on", err=True, default="", show_default=False)
-    if typed.strip() != expected:
-        fail(f"typed '{typed}', expected '{expected}'; nothing was run", Exit.FAILED)
+    said = f"\nrequested and approved by: {', '.join(approvals)}" if approvals else ""
+    confirm_typed(
+        f"{verb} '{step.id}': {step.title}{said}",
+        {
+            host: (str(rows[0].shell), (rows[0].rollback if rollback else rows[0].command) or "")
+            for host, rows in per_host.items()
+        },
+        runner.session,
+        ask=f"{verb.lower()} on {len(per_host)} host(s)?" if step.confirm is Confirm.ASK else "",
+    )
 
 
 def confirm_typed(
-    title: str, commands: dict[str, tuple[str, str]], current: IncidentSession
+    title: str, commands: dict[str, tuple[str, str]], current: IncidentSession, ask: str = ""
 ) -> None:
     """Show exactly what runs where (host -> shell, command), then make the responder type
-    the number of hosts (or the one host's name): for what no runbook step confirms."""
+    the number of hosts (or the one host's name), or answer yes to `ask`."""
     click.echo(title, err=True)
     if current.state.exercise:
         click.echo("EXERCISE: simulated hosts; it is acknowledged, not performed", err=True)
@@ -219,6 +210,10 @@ def confirm_typed(
         click.echo(f"--- on {host} ({shell}):\n{command}", err=True)
     if not sys.stdin.isatty():
         fail("this changes hosts: confirm at a terminal or pass --yes")
+    if ask:
+        if not click.confirm(ask, err=True):
+            fail("not confirmed; nothing was run", Exit.FAILED)
+        return
     expected = next(iter(commands)) if len(commands) == 1 else str(len(commands))
     what = "the host's name" if len(commands) == 1 else "the number of hosts"
     typed = click.prompt(f"type {what} to go on", err=True, default="", show_default=False)
@@ -261,6 +256,20 @@ def _finish(report: RunReport, as_json: bool, redactor: Redactor) -> None:
         raise SystemExit(Exit.FAILED)
 
 
+@contextmanager
+def refusals_said(current: IncidentSession) -> Iterator[None]:
+    """A refusal or a journal that will not take a write ends the command with its one line
+    and status; the incident's journal is closed whatever happens."""
+    try:
+        yield
+    except Refused as refused:
+        fail(str(refused))
+    except JournalError as exc:
+        journal_failed(exc)
+    finally:
+        current.close_journal()
+
+
 def _go(
     incident_id: str,
     step_id: str,
@@ -273,7 +282,7 @@ def _go(
     rollback: bool,
 ) -> None:
     current = session(incident_id)
-    try:
+    with refusals_said(current):
         runner = _runner(current, who(actor), pool, as_json)
         runner.on_warning = lambda text: _say(f"irtool: WARNING {text}")
         spec = current.state.runbook.step(step_id)
@@ -299,14 +308,6 @@ def _go(
             else:
                 report = runner.run(step_id, chosen, reason)
         play_scenario(current, runner.actor)
-    except Refused as refused:
-        fail(str(refused))
-        return
-    except JournalError as exc:
-        journal_failed(exc)
-        return
-    finally:
-        current.close_journal()
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the record is kept
         _finish(report, as_json, runner.redactor)
 
