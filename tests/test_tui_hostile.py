@@ -176,7 +176,15 @@ def test_in_a_real_terminal_a_hostile_host_sets_no_clipboard_and_no_title(
         # The evidence pane: the failure's words and the command, with custody.
         terminal.send("e")
         screen = terminal.wait_for("failure:")
+        assert CLIPBOARD in screen, screen
+        # The viewer, its header whole (`c`): the rest of the failure's words, shown as text.
+        terminal.send("Enter")
+        terminal.wait_for("failure:")
+        terminal.send("c")
+        screen = terminal.wait_for("not red[/bold red]")
         assert CLIPBOARD in screen and "[bold red]not red[/bold red]" in screen, screen
+        terminal.send("Escape")
+        terminal.wait_for("Evidence:")
         terminal.send("Escape")
         terminal.wait_for("Grab the banner")
         # A run now, on the real local host: its output streams into the run screen.

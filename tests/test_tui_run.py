@@ -109,7 +109,9 @@ async def test_a_run_is_cancelled_and_what_arrived_is_kept(tmp_path: Path) -> No
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(80, 24)) as pilot:
         await opened(pilot)
+        # The second step is not reached yet: the run first asks why it starts early.
         await pilot.press("down", "r")
+        await pilot.press(*"cancel drill", "enter")
         run = app.screen
         assert isinstance(run, RunScreen)
         await wait_for(pilot, lambda: "started" in screen_text(app), what="the first output")
@@ -131,7 +133,10 @@ async def test_a_run_is_cancelled_and_what_arrived_is_kept(tmp_path: Path) -> No
 async def test_the_home_screen_opens_incidents_and_starts_runbooks(tmp_path: Path) -> None:
     books = tmp_path / "runbooks"
     books.mkdir()
-    (books / "drill.yaml").write_text(RUNBOOK)
+    # A parameter needed to open (at_open): the start form asks for it.
+    at_open = RUNBOOK.replace("example: 203.0.113.7}", "example: 203.0.113.7, at_open: true}")
+    assert at_open != RUNBOOK
+    (books / "drill.yaml").write_text(at_open)
     (books / "broken.yaml").write_text(RUNBOOK.replace("title: Web shell drill", "title: [oops"))
     (tmp_path / "contacts.yaml").write_text(CONTACTS)
     existing = heavy_incident(tmp_path)

@@ -204,7 +204,11 @@ def live_incident(folder: Path) -> str:
         ),
         from_a_slow_clock,
         lambda: session.note(HOSTILE_NOTE, "ben"),
-        lambda: session.close("cy", "Web shell on web01 removed; no data taken."),
+        lambda: session.close(
+            "cy",
+            "Web shell on web01 removed; no data taken.",
+            over="the action item is the web team's; tracked in their backlog",
+        ),
     ]
     for minute, step in enumerate(script, start=1):
         clock.now = T0 + timedelta(minutes=minute)
@@ -243,7 +247,7 @@ def exercise_incident(folder: Path) -> str:
             lambda: session.fire_inject("press", "fiona", title="The press calls", to="security"),
         ),
         (170, lambda: session.observe("The IC never named a scribe.", "fiona")),
-        (180, lambda: session.close("ann", "exercise over")),
+        (180, lambda: session.close("ann", "exercise over", over="an exercise: left as played")),
     ]
     for second, step in script:
         clock.now = T0 + timedelta(seconds=second)
