@@ -86,3 +86,12 @@ def test_a_missing_file_is_a_located_error() -> None:
     result = validate("no/such/runbook.yaml")
     assert result.returncode == 2
     assert result.stderr.startswith("no/such/runbook.yaml:1:1: cannot read")
+
+
+def test_a_key_in_the_wrong_place_is_told_where_it_belongs_never_itself() -> None:
+    """`address` is a host's key, not one of the defaults every host shares: the message once
+    read `unknown key 'address' (did you mean 'address'?)`."""
+    result = validate("tests/corpus/broken/inventory-address-in-defaults.yaml")
+    assert result.returncode == 2
+    assert "(did you mean 'address'?)" not in result.stderr
+    assert "unknown key 'address' under 'defaults': it belongs under hosts.NAME" in result.stderr

@@ -119,7 +119,7 @@ def test_a_whole_scenario_plays_in_order_and_the_review_has_the_right_figures(
     time.at(225)
     session.observe("The IC never named a scribe.", "fiona")
     time.at(230)
-    session.close("ann", "exercise over")
+    session.close("ann", "exercise over", over="the exercise ends with the block in place")
 
     exercise = session.state.exercise
     assert list(exercise.fired) == ["defaced", "second-server", "back"]
@@ -199,3 +199,68 @@ def test_the_facilitator_fires_now_makes_up_injects_and_a_live_incident_refuses(
     assert live.state.last_seq == before
     with pytest.raises(Refused, match="played from a scenario"):
         IncidentSession.new(load_runbook(tmp_path / "drill.yaml"), {}, actor="a", mode="exercise")
+
+
+def _through_triage(session: IncidentSession, time: Clock) -> None:
+    time.at(10)
+    session.complete("assess", "ann")
+    session.reach("security", "ann", "reached", "ann")
+    session.reach("server-management", "ben", "reached", "ann")
+    session.complete("call-team", "ann")
+
+
+def test_a_block_rolled_back_is_not_the_first_containment(
+    played: tuple[IncidentSession, Clock, Path],
+) -> None:
+    """Issue 16: the review counted a block applied and rolled back a minute later as the
+    team's first containment. The first that held is; the one undone is said, with when."""
+    session, time, _ = played
+    _through_triage(session, time)
+    time.at(20)
+    session.decide("is-compromise", "confirmed", "ann")
+    session.skip("collect-state", "ann", "the shell is plain to see")
+    session.request_action("block", "ann", "web shell confirmed")
+    session.approve("block", "ben")
+    time.at(30)  # T+5:00 at 10x
+    runner(session, "ann", time).run("block")
+    time.at(36)  # T+6:00
+    runner(session, "ann", time).rollback("block", reason="blocked the help desk")
+
+    figures = {m.what: m for m in review(session.state).milestones}
+    undone = figures["First containment"]
+    assert undone.span is None
+    assert undone.detail.startswith("none held: block on web0")
+    assert "applied at 0:05:00, rolled back at 0:06:00" in undone.detail
+
+    time.at(42)  # T+7:00: applied again, and it holds
+    session.request_action("block", "ann", "the real address this time")
+    session.approve("block", "ben")
+    runner(session, "ann", time).run("block", reason="the real address this time")
+    held = {m.what: m for m in review(session.state).milestones}["First containment"]
+    assert held.span is not None and clock(held.span.exercise) == "0:07:00"
+    assert "rolled back at 0:06:00" in held.detail
+    text = review_markdown(review(session.state))
+    assert "| First containment | 0:07:00 | 0:00:42 | block on web0" in text
+
+
+def test_steps_a_decision_route_went_past_are_listed_as_bypassed_not_skipped(
+    played: tuple[IncidentSession, Clock, Path],
+) -> None:
+    """Issue 16: "steps skipped: none" when "false positive" jumped over the whole evidence
+    phase. They were never reached: said apart from the steps the team chose to skip."""
+    session, time, _ = played
+    _through_triage(session, time)
+    time.at(20)
+    session.decide("is-compromise", "false-positive", "ann", "a pen test")
+    found = review(session.state)
+    assert found.skipped == []
+    route = "'is-compromise' answered False positive, which goes to 'wrap-up'"
+    assert found.bypassed == [
+        ("collect-state", "Processes and listeners", route),
+        ("block", "Block the attacker", route),
+    ]
+    text = review_markdown(found)
+    assert "### Steps skipped\n\nNone." in text
+    assert f"- `collect-state` Processes and listeners: never reached: {route}" in text
+    # A step still ahead of the team is not bypassed: 'wrap-up' is where the route leads.
+    assert "wrap-up" not in [step for step, _, _ in found.bypassed]

@@ -32,7 +32,9 @@ EVERY_KIND = {v for k, v in vars(kinds).items() if k.isupper() and isinstance(v,
 
 
 def export(recorded: dict[str, Any], which: str, form: str) -> str:
-    done = irtool(recorded["env"], "export", recorded[which], "--format", form)
+    # The post-mortem shows times in the responder's zone: the golden files are in UTC.
+    env = {**recorded["env"], "IRTOOL_TZ": "UTC"}
+    done = irtool(env, "export", recorded[which], "--format", form)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -67,9 +69,13 @@ def test_the_post_mortem_says_what_a_team_circulates(recorded: dict[str, Any]) -
         "ann handed over to cy",
         "- **Threat and vulnerabilities identified**: web shell on web01 \\| via upload",
         "| Is the host compromised? | Confirmed | cy | shell found |",
-        "| Web Deploy publishing user | deployment | attest | done by ben",
-        "| patch the upload handler | ben | 2026-11-28 | [2026-11-21 02:24:00 UTC by ann](#event-",
-        "| 2 | What would we do differently? | patch the upload handler faster |",
+        # Done with a note, not a word per credential: not taken to mean each was rotated.
+        "| Web Deploy publishing user | deployment | attest | not attested per credential "
+        "(step done by ben at 2026-11-21 02:29:00 UTC: both rotated) |",
+        "| patch the upload handler | ben | 2026-11-28 | [2026-11-21 02:31:00 UTC by ann](#event-",
+        # Amended after the incident closed, and marked so.
+        "| 2 | What would we do differently? | patch the upload handler faster; watch the upload "
+        "folder (written after closing) |",
         '<a id="event-1"></a>1',
         "Verified: the hash chain is intact",
     ):
@@ -114,8 +120,10 @@ def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
         lines = export(recorded, which, "timesketch").splitlines()
         events = json.loads(export(recorded, which, "json"))["events"]
         assert len(lines) == len(events)
-        for line, event in zip(lines, events, strict=True):
+        by_seq = {event["seq"]: event for event in events}
+        for line in lines:
             row = json.loads(line)
+            event = by_seq[row["seq"]]
             assert isinstance(row, dict)
             assert row["message"] and row["timestamp_desc"]
             moment = datetime.fromisoformat(row["datetime"])
@@ -126,7 +134,9 @@ def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
             assert row["seq"] == event["seq"] and row["hash"] == event["hash"]
             assert row["message"].startswith(f"[{which.upper()}] ")
         rows = list(csv.DictReader(io.StringIO(export(recorded, which, "csv"))))
-        assert [r["hash"] for r in rows] == [e["hash"] for e in events]
+        # Both in the order things happened, each event once.
+        assert [r["hash"] for r in rows] == [json.loads(line)["hash"] for line in lines]
+        assert sorted(r["hash"] for r in rows) == sorted(e["hash"] for e in events)
     ran = [
         json.loads(line)
         for line in export(recorded, "live", "timesketch").splitlines()
@@ -159,8 +169,9 @@ def test_a_broken_chain_is_stated_in_the_export_and_on_stderr(
     assert report.splitlines()[2].startswith("> **journal chain BROKEN at event 2")
     rows = irtool(env, "export", recorded["live"], "--format", "csv")
     assert rows.returncode == 1
-    chain = [r["chain"] for r in csv.DictReader(io.StringIO(rows.stdout))]
-    assert chain[0] == "verified" and set(chain[1:]) == {
+    # Rows are in time order (a back-dated note comes first): the break is by journal order.
+    chain = {int(r["seq"]): r["chain"] for r in csv.DictReader(io.StringIO(rows.stdout))}
+    assert chain.pop(1) == "verified" and set(chain.values()) == {
         "UNVERIFIED: the chain is broken at event 2"
     }
 

@@ -95,7 +95,8 @@ def test_what_the_journal_holds_is_shown_as_text_never_as_markup(
     assert "img" not in {tag for tag, _ in page.tags}
     assert f"note: {HOSTILE_NOTE}" in page.text  # the timeline's row, as the responder wrote it
     # The shell's redirection in a containment command survives escaping too.
-    assert "block / echo '203.0.113.7' > 'web01.block'" in page.text
+    # The value the action ran with: set during the incident (parameter.set), not at opening.
+    assert "block / echo '198.51.100.23' > 'web01.block'" in page.text
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -118,7 +119,7 @@ def test_chromium_renders_the_report_on_screen_and_on_paper_without_a_request(
             assert browser.open(report) == [report.as_uri()]  # the file itself, nothing else
             # Laid out as a reader sees it: every section, the note as its writer typed it.
             shown = browser.evaluate("document.body.innerText")
-            for section in ("The incident", "Evidence manifest", "Timeline (UTC)", "The journal"):
+            for section in ("The incident", "Evidence manifest", "Timeline", "The journal"):
                 assert section in shown
             assert (HOSTILE_NOTE in shown) == (which == "live")
             # The whole page in one picture, taller than a screen.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from irtool.cli.common import fail
+from irtool.cli.common import fail, incident_argument
 from irtool.cli.exits import Exit
 from irtool.export.formats import FORMATS
 from irtool.export.recorded import read_incident
@@ -53,7 +53,7 @@ def _collector_off() -> Iterator[None]:
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@incident_argument
 @click.option(
     "--format", "form", type=click.Choice(list(FORMATS)), default="markdown", show_default=True
 )

@@ -501,7 +501,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
             return EventDraft(
                 kinds.INCIDENT_CLOSED,
                 actor,
-                {"summary": summary, "over": over.strip(), "open_items": still},
+                # A reason to close over nothing open is no part of the record.
+                {"summary": summary, "over": over.strip() if still else "", "open_items": still},
             )
 
         return self._write(decide)

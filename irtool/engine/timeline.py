@@ -14,6 +14,7 @@ from typing import Any
 from irtool.engine import kinds
 from irtool.journal import Event
 from irtool.model.untrusted import visible
+from irtool.model.when import shown
 
 
 def _size(data: dict[str, Any], stream: str) -> str:
@@ -38,6 +39,12 @@ def _ran(event: Event) -> str:
     return f"{data.get('purpose', 'run')} {what}: {outcome}" + (f" ({sizes})" if sizes else "")
 
 
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "unset" if value is None else str(value)
+
+
 def _duration(seconds: object) -> str:
     """`behind_s` as a responder reads it: 2 h 0 min 3 s, or 0.25 s."""
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
@@ -57,8 +64,37 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
         f"incident opened ({e.data.get('mode', 'live')}): {e.data.get('title', '')}"
     ),
     kinds.INCIDENT_CLOSED: lambda e: (
-        "incident closed" + (f": {e.data['summary']}" if e.data.get("summary") else "")
+        "incident closed"
+        + (f": {e.data['summary']}" if e.data.get("summary") else "")
+        + (
+            f" (over {len(e.data.get('open_items', []))} open item(s): {e.data['over']})"
+            if e.data.get("over") and e.data.get("open_items")
+            else ""
+        )
     ),
+    kinds.PARAMETER_SET: lambda e: (
+        f"parameter {e.data.get('name')} = {_value(e.data.get('value'))}"
+        + (f" (was {_value(e.data['previous'])})" if e.data.get("previous") is not None else "")
+        + f": {e.data.get('reason', '')}"
+    ),
+    kinds.IOC_ADDED: lambda e: (
+        f"indicator added: {e.data.get('kind')} {e.data.get('value')}: {e.data.get('reason', '')}"
+    ),
+    kinds.IOC_REMOVED: lambda e: (
+        f"indicator removed: {e.data.get('kind')} {e.data.get('value')}: {e.data.get('reason', '')}"
+    ),
+    kinds.SCOPE_CHANGED: lambda e: (
+        f"{e.data.get('host')} "
+        + ("added to" if e.data.get("change") == "add" else "removed from")
+        + f" {e.data.get('group')}"
+        + (" (a new host)" if e.data.get("new_host") else "")
+        + f": {e.data.get('reason', '')}"
+    ),
+    kinds.STEP_STARTED_EARLY: lambda e: (
+        f"started early: {e.data.get('reason', '')}"
+        + (f" (ahead: {', '.join(e.data['ahead'])})" if e.data.get("ahead") else "")
+    ),
+    kinds.POSTMORTEM_ANSWERED: lambda e: f"post-mortem: {len(e.data.get('answers', {}))} answer(s)",
     kinds.STEP_COMPLETED: lambda e: (
         "step done" + (f": {e.data['note']}" if e.data.get("note") else "")
     ),
@@ -88,9 +124,9 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
     kinds.MEETING_OPENED: lambda e: "meeting opened",
     kinds.MEETING_CLOSED: lambda e: (
         "meeting closed"
-        + (f", reconvene at {e.data['reconvene_at']}" if e.data.get("reconvene_at") else "")
+        + (f", reconvene at {shown(e.data['reconvene_at'])}" if e.data.get("reconvene_at") else "")
     ),
-    kinds.RECONVENE_SET: lambda e: f"reconvene at {e.data.get('at')}",
+    kinds.RECONVENE_SET: lambda e: f"reconvene at {shown(e.data.get('at'))}",
     kinds.ACTION_REQUESTED: lambda e: f"action requested: {e.data.get('reason', '')}",
     kinds.ACTION_APPROVED: lambda e: "action approved",
     kinds.ACTION_ROLLED_BACK: lambda e: (
@@ -100,7 +136,8 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
         f"command handed over: {e.data.get('from')} -> {e.data.get('to')}"
     ),
     kinds.RUN_STARTED: lambda e: (
-        f"{e.data.get('purpose', 'run')} started on {len(e.data.get('hosts', []))} host(s)"
+        ("ad-hoc " if e.data.get("ad_hoc") else "")
+        + f"{e.data.get('purpose', 'run')} started on {len(e.data.get('hosts', []))} host(s)"
     ),
     kinds.COMMAND_RAN: _ran,
     kinds.FILE_FETCHED: _ran,

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from irtool.engine.state import IncidentState, Outcome, Status
+from irtool.engine.state import Evidence, IncidentState, Outcome, Status
 from irtool.journal.events import parse_moment
-from irtool.model.steps import NotifyStep
+from irtool.model.flow import following
+from irtool.model.steps import DecisionStep, NotifyStep
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Review:
     length: Span
     milestones: list[Milestone]
     skipped: list[tuple[str, str, str, str]]  # step, title, who, why
+    # Steps a decision's route went past: never reached, so never done nor skipped.
+    bypassed: list[tuple[str, str, str]]  # step, title, the route that went past it
     injects: list[InjectReview]
     not_fired: list[tuple[str, str]]  # id, title
     unanswered: list[Unanswered]
@@ -96,6 +99,7 @@ def review(state: IncidentState) -> Review:
             for s in state.steps.values()
             if s.status is Status.SKIPPED
         ],
+        bypassed=bypassed(state),
         injects=[
             InjectReview(
                 f.id,
@@ -140,9 +144,6 @@ def _milestones(state: IncidentState, span: Callable[[str], Span]) -> list[Miles
     evidence = next(
         (e for e in state.evidence if e.purpose == "collect" and e.exit_status == 0), None
     )
-    contained = next(
-        (e for e in state.evidence if e.purpose == "action" and e.exit_status == 0), None
-    )
     return [
         activated,
         Milestone(
@@ -152,12 +153,88 @@ def _milestones(state: IncidentState, span: Callable[[str], Span]) -> list[Miles
             if evidence
             else "nothing collected",
         ),
-        Milestone(
-            "First containment",
-            span(contained.at) if contained else None,
-            f"{contained.step} on {contained.host}" if contained else "nothing contained",
-        ),
+        _containment(state.evidence, span),
     ]
+
+
+def _containment(evidence: list[Evidence], span: Callable[[str], Span]) -> Milestone:
+    """The first containment that held: an action applied and not rolled back on that host.
+    A block applied and rolled back a minute later contained nothing; it is said, with when."""
+    rollbacks = [e for e in evidence if e.purpose == "rollback" and e.exit_status == 0]
+
+    def undone(action: Evidence) -> Evidence | None:
+        return next(
+            (
+                r
+                for r in rollbacks
+                if r.step == action.step and r.host == action.host and r.seq > action.seq
+            ),
+            None,
+        )
+
+    applied = [e for e in evidence if e.purpose == "action" and e.exit_status == 0]
+    held = next((a for a in applied if undone(a) is None), None)
+    first = applied[0] if applied else None
+    rolled_back = ""
+    if first is not None and first is not held:
+        back = undone(first)
+        rolled_back = (
+            f"{first.step or 'ad hoc'} on {first.host} applied at "
+            f"{clock(span(first.at).exercise)}, rolled back at "
+            f"{clock(span(back.at).exercise) if back else '?'}"
+        )
+    if held is None:
+        detail = f"none held: {rolled_back}" if rolled_back else "nothing contained"
+        return Milestone("First containment", None, detail)
+    detail = f"{held.step or 'ad hoc'} on {held.host}"
+    return Milestone(
+        "First containment",
+        span(held.at),
+        detail + (f" (earlier, {rolled_back})" if rolled_back else ""),
+    )
+
+
+def bypassed(state: IncidentState) -> list[tuple[str, str, str]]:
+    """Pending steps the flow can no longer reach: a decision's route went past them (the
+    evidence phase, after "is this a compromise?" was answered "no"). Steps still ahead of
+    the team are not among them."""
+    after = following(state.runbook)
+    order = list(state.steps)
+    starts = {order[0]} if order else set()
+    starts |= {s for s in order if state.steps[s].early}  # started before their turn
+    seen, todo = set(starts), list(starts)
+    while todo:
+        step = state.steps[todo.pop()]
+        spec = state.runbook.step(step.id)
+        if isinstance(spec, DecisionStep):
+            options = [o for o in spec.options if o.id == step.option] or spec.options
+            targets = [o.next or after[step.id] for o in options]
+        else:
+            targets = [(spec.next if spec else None) or after[step.id]]
+        for target in targets:
+            if target and target in state.steps and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    found = []
+    for step_id in order:
+        step = state.steps[step_id]
+        if step_id in seen or step.status is not Status.PENDING:
+            continue
+        found.append((step_id, step.title, _route_past(state, order.index(step_id))))
+    return found
+
+
+def _route_past(state: IncidentState, position: int) -> str:
+    """The latest decision before the step whose chosen route jumped."""
+    order = list(state.steps)
+    for step_id in reversed(order[:position]):
+        spec = state.runbook.step(step_id)
+        step = state.steps[step_id]
+        if isinstance(spec, DecisionStep) and step.option:
+            chosen = next((o for o in spec.options if o.id == step.option), None)
+            if chosen is not None and chosen.next:
+                return f"'{step_id}' answered {chosen.label}, which goes to '{chosen.next}'"
+    return "no route leads to it"
 
 
 def clock(delta: timedelta | None) -> str:

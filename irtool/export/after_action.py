@@ -73,6 +73,16 @@ def after_action(found: Review) -> Iterator[Block]:
         )
     else:
         yield Para(("None.",))
+    yield Heading(3, "Steps bypassed")
+    if found.bypassed:
+        yield Bullets(
+            [
+                (Code(step), f" {title}: never reached: {route}")
+                for step, title, route in found.bypassed
+            ]
+        )
+    else:
+        yield Para(("None: no decision's route went past a step.",))
     yield Heading(3, "Contacts who did not answer")
     if found.unanswered:
         yield Bullets(

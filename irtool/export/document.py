@@ -2,9 +2,11 @@
 
 Schema `irtool-export/1` (README, "Exports"): `incident` (what the incident is), `verification`
 (the chain and the evidence), `state` (where it stands: steps, calls, actions, evidence,
-notes, action items, and for an exercise the injects and the review's figures) and `events`
-(every event exactly as the journal holds it, hashes included, so the chain can be checked
-from the file).
+notes, action items, and for an exercise the injects and the review's figures), `unfolding`
+(parameters set, indicators, scope changes, steps started early, the close), `timeline` (each
+event's line in the order things happened, with what corrects it and whether it was written
+after closing) and `events` (every event exactly as the journal holds it, in the journal's
+order, hashes included, so the chain can be checked from the file).
 
 Every string is kept exactly (the chain is checked from it), but a character that could act on
 a terminal or fool a reader (a C1 control such as the 8-bit CSI, a bidi override, a zero-width
@@ -24,7 +26,10 @@ from datetime import timedelta
 from typing import Any
 
 from irtool.engine.state import IncidentState
+from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
+from irtool.export.unfolded import Change, Unfolded, in_time_order, unfold
+from irtool.journal import Event
 
 SCHEMA = "irtool-export/1"
 
@@ -126,8 +131,54 @@ def state_document(state: IncidentState) -> dict[str, Any]:
     }
 
 
+def _changes(changes: list[Change]) -> list[dict[str, Any]]:
+    return [{"seq": c.seq, "at": c.at, "by": c.by, **c.data} for c in changes]
+
+
+def unfolding_document(found: Unfolded) -> dict[str, Any]:
+    closed = found.closed
+    return {
+        "parameter_changes": _changes(found.parameters),
+        "indicators": found.indicators,
+        "indicator_changes": _changes(found.indicator_changes),
+        "scope_changes": _changes(found.scope),
+        "started_early": _changes(found.early),
+        "rotations": {
+            step: {item: {"rotated": r, "note": note} for item, (r, note) in said.items()}
+            for step, said in found.rotations.items()
+        },
+        "closed": None
+        if closed is None
+        else {
+            "seq": closed.seq,
+            "at": closed.at,
+            "by": closed.by,
+            "summary": closed.get("summary") or "",
+            "over": closed.get("over") or "",
+            "open_items": closed.get("open_items") or [],
+        },
+        "written_after_close": sorted(found.after_close),
+        "ad_hoc": sorted(found.ad_hoc),
+    }
+
+
+def timeline_document(events: list[Event], found: Unfolded) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "occurred_at": e.occurred_at,
+            "kind": e.kind,
+            "what": describe(e),
+            "corrected_by": found.corrections(e.seq),
+            "after_close": e.seq in found.after_close,
+        }
+        for e in in_time_order(events)
+    ]
+
+
 def as_json(recorded: Recorded) -> str:
     verification = recorded.verification
+    found = unfold(recorded.events)
     document = {
         "schema": SCHEMA,
         "incident": incident_facts(recorded.state),
@@ -143,6 +194,8 @@ def as_json(recorded: Recorded) -> str:
             "custody_gaps": recorded.gaps,
         },
         "state": state_document(recorded.state),
+        "unfolding": unfolding_document(found),
+        "timeline": timeline_document(recorded.events, found),
         "events": [event.as_dict() for event in recorded.events],
     }
     return _dump(document) + "\n"

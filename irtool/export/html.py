@@ -78,7 +78,9 @@ table.facts td:first-child { font-weight: 600; white-space: nowrap; }
 table.timeline td:nth-child(1), table.evidence td:nth-child(1) { text-align: right; }
 table.timeline td:nth-child(2), table.timeline td:nth-child(3) { white-space: nowrap; }
 table.timeline td:nth-child(7) { min-width: 22rem; }
-table.evidence td:nth-child(8) code { font-size: .8em; }
+/* A hash is read whole and compared whole: one line, never broken into four. */
+table.evidence td:nth-child(8) code { font-size: .8em; white-space: nowrap;
+  overflow-wrap: normal; }
 @media print {
   @page { size: A4; margin: 14mm 12mm; }
   html { font-size: 9.5pt; }

@@ -8,23 +8,23 @@ files are, so the report can travel with the directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from irtool.engine import kinds
 from irtool.engine.state import IncidentState, Status
 from irtool.engine.timeline import describe
 from irtool.exercise.review import review
 from irtool.export.after_action import after_action
+from irtool.export.changes import closing, said, unfolding
+from irtool.export.links import event_link, evidence_links, moment, or_empty
+from irtool.export.manifest import evidence, rotation
 from irtool.export.recorded import Recorded
 from irtool.export.report import (
-    TARGET,
     Block,
     Bullets,
     Callout,
     Code,
     Heading,
     Inline,
-    Link,
     Para,
     Row,
     Span,
@@ -32,37 +32,11 @@ from irtool.export.report import (
     Table,
     inline,
 )
+from irtool.export.unfolded import Unfolded, in_time_order, unfold
 from irtool.journal import Event
-from irtool.model.steps import AgendaStep, PostmortemStep, RotateStep
+from irtool.model.steps import AgendaStep, PostmortemStep
 
-
-def _time(at: str | None) -> str:
-    return (at or "").replace("T", " ").replace("Z", "")[:19] + (" UTC" if at else "")
-
-
-def _or_empty(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def _event_link(seq: int, text: str) -> Link:
-    return Link(text, f"#event-{seq}")
-
-
-def _evidence_link(sha256: str, text: str | Code) -> Span:
-    """A link to the evidence file; a value that is no SHA-256 (a tampered journal) is shown
-    as it is, unlinked."""
-    href = f"evidence/{sha256}"
-    return Link(text, href) if TARGET.fullmatch(href) else text
-
-
-def _evidence_links(event: Event) -> Inline:
-    links: list[Span] = []
-    for stream in ("stdout", "stderr", "file"):
-        item = event.data.get(stream)
-        if isinstance(item, dict) and item.get("sha256"):
-            links += [" "] if links else []
-            links.append(_evidence_link(item["sha256"], stream))
-    return tuple(links)
+AFTER_CLOSE = "written after closing"
 
 
 def _of(events: list[Event], *wanted: str) -> list[Event]:
@@ -71,6 +45,7 @@ def _of(events: list[Event], *wanted: str) -> list[Event]:
 
 def postmortem(recorded: Recorded) -> Iterator[Block]:
     state, events = recorded.state, recorded.events
+    found = unfold(events)
     yield Heading(1, f"Post-mortem: {state.title}")
     if state.mode == "exercise":
         yield Callout(
@@ -92,22 +67,23 @@ def postmortem(recorded: Recorded) -> Iterator[Block]:
         yield Callout(
             inline(Strong(f"{gap}."), " The journal does not yet say how this ended."), "danger"
         )
-    yield from _incident(state)
-    yield from _summary(state, events)
+    yield from _incident(state, events, found)
+    yield from _summary(state, found)
     yield from _people(state, events)
     yield from _agenda(state, events)
     yield from _decisions(state, events)
-    yield from _containment(state, events)
-    yield from _rotation(state)
-    yield from _evidence(state)
-    yield from _postmortem(state)
+    yield from unfolding(found)
+    yield from _containment(events, found)
+    yield from rotation(state, found)
+    yield from evidence(state, found)
+    yield from _postmortem(state, events, found)
     if state.exercise is not None:
         yield from after_action(review(state))
-    yield from _timeline(events)
+    yield from _timeline(events, found)
     yield from _journal(recorded)
 
 
-def _incident(state: IncidentState) -> Iterator[Block]:
+def _incident(state: IncidentState, events: list[Event], found: Unfolded) -> Iterator[Block]:
     yield Heading(2, "The incident", "incident")
     rows: list[tuple[Inline, Inline]] = [
         (("Incident",), (Code(state.id),)),
@@ -117,19 +93,29 @@ def _incident(state: IncidentState) -> Iterator[Block]:
             (f"{state.runbook.id} v{state.runbook.version} ({state.runbook.title})",),
         ),
         (("Runbook SHA-256",), (Code(state.runbook_sha256),)),
-        (("Opened",), (f"{_time(state.opened_at)} by {state.opened_by}",)),
-        (("Closed",), (_time(state.closed_at) if state.closed_at else "still open",)),
+        (("Opened",), (f"{moment(state.opened_at)} by {state.opened_by}",)),
+        (("Closed",), (_closed(state, found),)),
         (("Incident commander",), (state.commander,)),
     ]
-    rows += [(("Parameter ", Code(k)), (str(v),)) for k, v in state.parameters.items() if v]
+    # The values at the end, from the opening and every amendment since (`parameter.set`).
+    parameters = dict(events[0].data.get("parameters") or {}) if events else {}
+    parameters |= {str(c.get("name")): c.get("value") for c in found.parameters}
+    rows += [(("Parameter ", Code(k)), (said(v),)) for k, v in parameters.items() if v]
     yield Table(("", ""), [Row(r) for r in rows], "facts")
 
 
-def _summary(state: IncidentState, events: list[Event]) -> Iterator[Block]:
+def _closed(state: IncidentState, found: Unfolded) -> str:
+    if not state.closed_at or found.closed is None:
+        return "still open"
+    over = ", over open items (see the summary)" if found.closed.get("open_items") else ""
+    return f"{moment(state.closed_at)} by {found.closed.by}{over}"
+
+
+def _summary(state: IncidentState, found: Unfolded) -> Iterator[Block]:
     yield Heading(2, "Summary and impact", "summary")
-    closing = _of(events, kinds.INCIDENT_CLOSED)
-    summary = closing[-1].data.get("summary", "") if closing else ""
+    summary = found.closed.get("summary") if found.closed else ""
     yield Para((summary or "No summary was written when the incident was closed.",))
+    yield from closing(found)
     skipped = [s for s in state.steps.values() if s.status is Status.SKIPPED]
     done = sum(s.status is Status.DONE for s in state.steps.values())
     undone = sum(s.status is Status.ROLLED_BACK for s in state.steps.values())
@@ -155,7 +141,7 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
                     (tree.reached,) if tree.reached else (Strong("not reached"),),
                     (
                         "; ".join(
-                            f"{_time(a.at)} {a.person}: {a.outcome.value}"
+                            f"{moment(a.at)} {a.person}: {a.outcome.value}"
                             + (f" ({a.method})" if a.method else "")
                             for a in tree.attempts
                         )
@@ -172,7 +158,8 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
             "Command: "
             + (
                 "; ".join(
-                    f"{_time(e.occurred_at)} {e.data.get('from')} handed over to {e.data.get('to')}"
+                    f"{moment(e.occurred_at)} {e.data.get('from')} handed over to "
+                    f"{e.data.get('to')}"
                     for e in handovers
                 )
                 or f"{state.opened_by} kept incident command throughout."
@@ -191,20 +178,20 @@ def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:
     for meeting in meetings:
         spec = state.runbook.step(meeting.step or "")
         titles = {t.id: t.title for t in spec.topics} if isinstance(spec, AgendaStep) else {}
-        yield Heading(3, f"{_time(meeting.occurred_at)}, {spec.title if spec else meeting.step}")
+        yield Heading(3, f"{moment(meeting.occurred_at)}, {spec.title if spec else meeting.step}")
         outcomes = meeting.data.get("outcomes", {})
         order = [t for t in titles if t in outcomes] + [t for t in outcomes if t not in titles]
         if order:
             yield Bullets(
-                [(Strong(_or_empty(titles.get(t, t))), ": ", _or_empty(outcomes[t])) for t in order]
+                [(Strong(or_empty(titles.get(t, t))), ": ", or_empty(outcomes[t])) for t in order]
             )
         else:
             yield Para(("No outcome was written down.",))
         if meeting.data.get("reconvene_at"):
-            yield Para((f"Reconvene at {_time(meeting.data['reconvene_at'])}.",))
+            yield Para((f"Reconvene at {moment(meeting.data['reconvene_at'])}.",))
     if reconvenes:
         yield Bullets(
-            [(f"Reconvene set for {_time(e.data.get('at'))} by {e.actor}.",) for e in reconvenes]
+            [(f"Reconvene set for {moment(e.data.get('at'))} by {e.actor}.",) for e in reconvenes]
         )
 
 
@@ -221,18 +208,18 @@ def _decisions(state: IncidentState, events: list[Event]) -> Iterator[Block]:
         rows.append(
             Row(
                 (
-                    (_time(e.occurred_at),),
-                    (_or_empty(question),),
-                    (_or_empty(e.data.get("label")),),
+                    (moment(e.occurred_at),),
+                    (or_empty(question),),
+                    (or_empty(e.data.get("label")),),
                     (e.actor,),
-                    (_or_empty(e.data.get("note")),),
+                    (or_empty(e.data.get("note")),),
                 )
             )
         )
     yield Table(("When", "Question", "Answer", "By", "Why"), rows)
 
 
-def _containment(state: IncidentState, events: list[Event]) -> Iterator[Block]:
+def _containment(events: list[Event], found: Unfolded) -> Iterator[Block]:
     yield Heading(2, "Containment applied and rolled back", "containment")
     relevant = [
         e
@@ -248,8 +235,8 @@ def _containment(state: IncidentState, events: list[Event]) -> Iterator[Block]:
         [
             Row(
                 (
-                    (_event_link(e.seq, _time(e.occurred_at)),),
-                    (_or_empty(e.step),),
+                    (event_link(e.seq, moment(e.occurred_at)),),
+                    (e.step or ("ad hoc" if e.seq in found.ad_hoc else ""),),
                     (e.host or "",),
                     (describe(e),),
                     (e.actor,),
@@ -260,94 +247,36 @@ def _containment(state: IncidentState, events: list[Event]) -> Iterator[Block]:
     )
 
 
-def _rotation(state: IncidentState) -> Iterator[Block]:
-    yield Heading(2, "Credentials rotated", "credentials")
-    rows = []
-    for _, spec in state.runbook.steps():
-        if isinstance(spec, RotateStep):
-            step = state.steps[spec.id]
-            # Rotation is attested for the step as a whole: done, skipped (and why) or not yet.
-            status = (
-                f"{step.status.value} by {step.by} at {_time(step.at)}"
-                + (f": {step.reason}" if step.reason else "")
-                if step.status is not Status.PENDING
-                else "not done"
-            )
-            rows += [
-                Row(((item.title,), (item.kind,), (item.method,), (status,))) for item in spec.items
-            ]
-    if not rows:
-        yield Para(("The runbook rotates no credential.",))
-        return
-    yield Para(("Which credentials, when and by whom; never a secret.",))
-    yield Table(("Credential", "Kind", "How", "Done"), rows)
+def _answers(events: list[Event], step: str, found: Unfolded) -> dict[str, Inline]:
+    """Each question's latest answer, from the step's completion and any answer given later
+    (the review is often held after closing, and says so)."""
+    answers: dict[str, Inline] = {}
+    for e in events:
+        if e.step == step and e.kind in (kinds.STEP_COMPLETED, kinds.POSTMORTEM_ANSWERED):
+            late: Inline = (f" ({AFTER_CLOSE})",) if e.seq in found.after_close else ()
+            for question, answer in (e.data.get("answers") or {}).items():
+                answers[str(question)] = (str(answer), *late)
+    return answers
 
 
-def _evidence(state: IncidentState) -> Iterator[Block]:
-    yield Heading(2, "Evidence manifest", "evidence")
-    if not state.evidence:
-        yield Para(("No evidence was collected.",))
-        return
-    yield Para(
-        (
-            "Files are under the incident's ",
-            Code("evidence/"),
-            " directory, named by their SHA-256.",
-        )
-    )
-    rows = []
-    for e in state.evidence:
-        what = f"{e.step or ''} / {e.item or e.command}" if e.step else e.command
-        exit_status = str(e.exit_status) if e.exit_status is not None else e.failure or "–"
-        for stream, item in e.files.items():
-            sha256 = item.get("sha256") or ""  # none: nothing of the stream could be kept
-            rows.append(
-                Row(
-                    (
-                        (_event_link(e.seq, str(e.seq)),),
-                        (e.host,),
-                        (what,),
-                        (e.purpose,),
-                        (exit_status,),
-                        (stream,),
-                        (_kept(item),),
-                        (_evidence_link(sha256, Code(sha256)),),
-                        (e.by,),
-                    )
-                )
-            )
-    yield Table(
-        ("Event", "Host", "Step / item", "Purpose", "Exit", "File", "Bytes", "SHA-256", "By"),
-        rows,
-        "evidence",
-    )
-
-
-def _kept(item: dict[str, Any]) -> str:
-    """The bytes kept; a stream the disk could not take whole says so."""
-    size = str(item.get("size", 0))
-    if item.get("incomplete"):
-        return f"{size} of {item.get('received')} (incomplete: {item.get('error')})"
-    return size
-
-
-def _postmortem(state: IncidentState) -> Iterator[Block]:
+def _postmortem(state: IncidentState, events: list[Event], found: Unfolded) -> Iterator[Block]:
     yield Heading(2, "Lessons learned", "lessons")
-    found = False
+    asked = False
     for _, spec in state.runbook.steps():
         if isinstance(spec, PostmortemStep):
-            found = True
+            asked = True
             step = state.steps[spec.id]
+            answers = _answers(events, spec.id, found)
             yield Table(
                 ("#", "Question", "The team's answer"),
                 [
-                    Row(((str(n),), (q,), (step.answers[q],) if q in step.answers else ("–",)))
+                    Row(((str(n),), (q,), answers.get(q, ("–",))))
                     for n, q in enumerate(spec.questions, start=1)
                 ],
                 "lessons",
             )
             if step.status is Status.DONE:
-                done = f"{spec.title}: done by {step.by} at {_time(step.at)}"
+                done = f"{spec.title}: done by {step.by} at {moment(step.at)}"
                 yield Para((done + (f": {step.note}." if step.note else "."),))
             else:
                 yield Para(
@@ -356,7 +285,7 @@ def _postmortem(state: IncidentState) -> Iterator[Block]:
                         + (f" ({step.reason})." if step.reason else "."),
                     )
                 )
-    if not found:
+    if not asked:
         yield Para(("The runbook has no post-mortem step.",))
     yield Heading(3, "Action items")
     if not state.action_items:
@@ -370,7 +299,10 @@ def _postmortem(state: IncidentState) -> Iterator[Block]:
                     (item.text,),
                     (item.owner,),
                     (item.due or "–",),
-                    (_event_link(item.seq, f"{_time(item.at)} by {item.by}"),),
+                    (
+                        event_link(item.seq, f"{moment(item.at)} by {item.by}"),
+                        f" ({AFTER_CLOSE})" if item.seq in found.after_close else "",
+                    ),
                 )
             )
             for item in state.action_items
@@ -378,25 +310,44 @@ def _postmortem(state: IncidentState) -> Iterator[Block]:
     )
 
 
-def _timeline(events: list[Event]) -> Iterator[Block]:
-    yield Heading(2, "Timeline (UTC)", "timeline")
+def _what(e: Event, found: Unfolded) -> Inline:
+    """What happened, and what a reader must know of the row itself: a later event corrects
+    it, or it was written after the incident closed."""
+    spans: list[Span] = [describe(e)]
+    if e.seq in found.ad_hoc:
+        spans.append(" (ad hoc)")
+    for seq in found.corrections(e.seq):
+        spans += [" (", Strong("corrected by"), " ", event_link(seq, f"event {seq}"), ")"]
+    if e.seq in found.after_close:
+        spans += [" (", Strong(AFTER_CLOSE), ")"]
+    return tuple(spans)
+
+
+def _timeline(events: list[Event], found: Unfolded) -> Iterator[Block]:
+    yield Heading(2, "Timeline", "timeline")
+    yield Para(
+        (
+            "In the order things happened; # is the order they were written in. A back-dated "
+            "event shows when it was recorded too.",
+        )
+    )
     yield Table(
         ("#", "Occurred", "Recorded", "Actor", "Step", "Host", "What", "Evidence"),
         [
             Row(
                 (
                     (str(e.seq),),
-                    (_time(e.occurred_at),),
-                    ("" if e.recorded_at == e.occurred_at else _time(e.recorded_at),),
+                    (moment(e.occurred_at),),
+                    ("" if e.recorded_at == e.occurred_at else moment(e.recorded_at),),
                     (e.actor,),
                     (e.step or "",),
                     (e.host or "",),
-                    (describe(e),),
-                    _evidence_links(e),
+                    _what(e, found),
+                    evidence_links(e),
                 ),
                 f"event-{e.seq}",
             )
-            for e in events
+            for e in in_time_order(events)
         ],
         "timeline",
     )

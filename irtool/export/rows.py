@@ -1,6 +1,8 @@
 """One row per event, as Timesketch imports it (CSV or JSONL): `message`, `datetime` (ISO 8601
 with its offset), `timestamp` (microseconds since the epoch), `timestamp_desc`, then the
-incident's own columns. The message is the timeline's own line for the event.
+incident's own columns. The message is the timeline's own line for the event. Rows come in
+the order things happened (then the journal's order); `corrected_by` names the events that
+correct a row, and a row written after the incident closed says so in its message.
 
 Every text cell is made `visible` (a host's words are in the message; nothing in a cell may
 act on the terminal that shows the file), and a cell a spreadsheet would read as a formula
@@ -18,6 +20,7 @@ from typing import Any
 
 from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
+from irtool.export.unfolded import Unfolded, in_time_order, unfold
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
 from irtool.model.untrusted import visible
@@ -36,6 +39,7 @@ COLUMNS = (
     "host",
     "evidence_sha256",
     "recorded_at",
+    "corrected_by",
     "hash",
     "chain",
 )
@@ -61,13 +65,18 @@ def _evidence(event: Event) -> str:
     return " ".join(found)
 
 
-def row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any]:
+def row(
+    event: Event, mode: str, broken_at: int | None = None, found: Unfolded | None = None
+) -> dict[str, Any]:
     occurred = parse_moment(event.occurred_at).astimezone(UTC)
     whole = int(occurred.timestamp())
     micros = whole * _EPOCH_US + occurred.microsecond
     back_dated = event.occurred_at != event.recorded_at
+    late = found is not None and event.seq in found.after_close
+    corrected_by = found.corrections(event.seq) if found else []
     cells = {
-        "message": f"[{mode.upper()}] {describe(event)}",
+        "message": f"[{mode.upper()}] {describe(event)}"
+        + (" (written after closing)" if late else ""),
         "datetime": occurred.isoformat(timespec="microseconds"),
         "timestamp": micros,
         "timestamp_desc": "Occurred (back-dated)" if back_dated else "Occurred",
@@ -80,6 +89,7 @@ def row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any]
         "host": event.host or "",
         "evidence_sha256": _evidence(event),
         "recorded_at": event.recorded_at,
+        "corrected_by": " ".join(str(seq) for seq in corrected_by),
         "hash": event.hash,
         # A broken chain is said on every row from the break on, so no import can miss it.
         "chain": "verified"
@@ -91,8 +101,9 @@ def row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any]
 
 def rows(recorded: Recorded) -> Iterator[dict[str, Any]]:
     broken_at = None if recorded.verification.ok else recorded.verification.first_bad_seq
-    for event in recorded.events:
-        yield row(event, recorded.state.mode, broken_at)
+    found = unfold(recorded.events)
+    for event in in_time_order(recorded.events):
+        yield row(event, recorded.state.mode, broken_at, found)
 
 
 def as_csv(recorded: Recorded) -> str:

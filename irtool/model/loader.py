@@ -252,6 +252,90 @@ def _known_keys(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(sorted(keys))
 
 
+Schema = dict[str, Any]
+
+
+def _resolve(schema: Schema, node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = schema.get("$defs", {}).get(str(node["$ref"]).rsplit("/", 1)[-1], {})
+    return node
+
+
+def _options(schema: Schema, node: Any) -> list[Schema]:
+    """A node and, for a union (an optional value, a kind of step), each of its choices."""
+    node = _resolve(schema, node)
+    if not isinstance(node, dict):
+        return []
+    choices = node.get("anyOf") or node.get("oneOf") or []
+    return [node] + [o for c in choices for o in _options(schema, c)]
+
+
+def _siblings(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str] | None:
+    """The keys allowed where `loc` ends (the mapping holding loc[-1]); None when the walk is
+    lost (a loc that the schema does not spell, such as a validator's own)."""
+    schema = model.model_json_schema()
+    nodes: list[Schema] = _options(schema, schema)
+    for part in loc[:-1]:
+        found: list[Schema] = []
+        for node in nodes:
+            mapping = node.get("discriminator", {}).get("mapping", {})
+            if isinstance(part, str) and part in mapping:  # a step's loc names its type
+                found += _options(schema, {"$ref": mapping[part]})
+            elif isinstance(part, int) and "items" in node:
+                found += _options(schema, node["items"])
+            elif isinstance(part, str) and part in node.get("properties", {}):
+                found += _options(schema, node["properties"][part])
+            elif isinstance(part, str) and isinstance(node.get("additionalProperties"), dict):
+                found += _options(schema, node["additionalProperties"])
+        if not found:
+            return None
+        nodes = found
+    keys = {key for node in nodes for key in node.get("properties", {})}
+    return keys or None
+
+
+@lru_cache(maxsize=8)
+def _homes(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """Where each key may be written, as a responder would write the path: `hosts.NAME`."""
+    schema = model.model_json_schema()
+    homes: dict[str, list[str]] = {}
+
+    def walk(node: Any, path: str, seen: frozenset[str]) -> None:
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if ref in seen:
+            return
+        for option in _options(schema, node):
+            for key, value in option.get("properties", {}).items():
+                homes.setdefault(key, [])
+                if path not in homes[key]:
+                    homes[key].append(path)
+                walk(value, f"{path}.{key}" if path else key, seen | {ref or ""})
+            if isinstance(option.get("additionalProperties"), dict):
+                walk(option["additionalProperties"], f"{path}.NAME", seen | {ref or ""})
+            if "items" in option:
+                walk(option["items"], f"{path}[n]", seen | {ref or ""})
+
+    walk(schema, "", frozenset())
+    return {key: tuple(paths) for key, paths in homes.items()}
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """`unknown key 'rolback' (did you mean 'rollback'?)`: a near key allowed where it was
+    written, never the key itself. A key valid elsewhere (an `address` under `defaults`, which
+    only a host has) is told where it belongs."""
+    key = str(loc[-1])
+    allowed = _siblings(model, loc)
+    under = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "")
+    where = f" under '{under}'" if under else ""
+    if allowed is not None and key not in allowed:
+        homes = [h or "the top level" for h in _homes(model).get(key, ())]
+        if homes:
+            return f"unknown key '{key}'{where}: it belongs under {' or '.join(homes[:2])}"
+    candidates = sorted(allowed) if allowed is not None else _known_keys(model)
+    hint = difflib.get_close_matches(key, [k for k in candidates if k != key], n=1)
+    return f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+
+
 def _problems(exc: ValidationError, doc: Document, model: type[BaseModel]) -> list[Problem]:
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
@@ -272,10 +356,7 @@ def _problem(
 ) -> Problem:
     name = next((str(e) for e in reversed(loc) if isinstance(e, str) and e != "[key]"), "")
     if kind == "extra_forbidden":
-        key = str(loc[-1])
-        hint = difflib.get_close_matches(key, _known_keys(model), n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return Problem(doc.mark(loc, key=True), f"unknown key '{key}'{suggestion}")
+        return Problem(doc.mark(loc, key=True), _unknown_key(model, loc))
     if kind == "missing":
         return Problem(doc.mark(loc), f"missing required key '{loc[-1]}'")
     if kind == "union_tag_invalid":

@@ -171,6 +171,12 @@ def live_incident(folder: Path) -> str:
         lambda: session.reach("security", "cy", "reached", "ann", "phone"),
         lambda: session.reach("server-management", "ben", "reached", "ann", "email"),
         lambda: session.complete("call-team", "ann"),
+        lambda: session.start_early("rotate-creds", "ben", "the deploy password sat in web.config"),
+        lambda: session.set_parameter("attacker_ip", ["198.51.100.23"], "ben", "the proxy log"),
+        lambda: session.change_ioc("add", "ip", "198.51.100.23", "ben", "c-ip of the upload"),
+        lambda: session.change_ioc("add", "file", "x.aspx", "ben", "the web shell"),
+        lambda: session.change_ioc("remove", "file", "x.aspx", "cy", "renamed: see the hash"),
+        lambda: session.change_scope("web01", "affected", True, "ann", "the shell is there"),
         lambda: session.open_meeting("kickoff", "ann"),
         lambda: session.close_meeting(
             "ann",
@@ -181,6 +187,7 @@ def live_incident(folder: Path) -> str:
         lambda: session.decide("is-compromise", "confirmed", "cy", "shell found"),
         lambda: runner.run("collect-state"),
         lambda: runner.fetch("web01", "u_ex261121.log", step="collect-state"),
+        lambda: runner.collect_ad_hoc(["web01"], "echo one more look", "sh", "a listener?"),
         lambda: session.complete("collect-state", "ann", "web02 unreachable: by hand"),
         lambda: session.request_action("block", "ann", "web shell confirmed"),
         lambda: session.approve("block", "cy"),
@@ -208,6 +215,9 @@ def live_incident(folder: Path) -> str:
             "cy",
             "Web shell on web01 removed; no data taken.",
             over="the action item is the web team's; tracked in their backlog",
+        ),
+        lambda: session.answer(
+            "lessons", {"2": "patch the upload handler faster; watch the upload folder"}, "cy"
         ),
     ]
     for minute, step in enumerate(script, start=1):

@@ -1,0 +1,96 @@
+"""How the incident changed as it unfolded, read off the events themselves: parameters learned
+late, indicators added and withdrawn, hosts brought into scope, steps started early, what was
+written after closing, and the order in which things happened.
+
+Every export reads the same fold, so the post-mortem and the json say the same thing. It reads
+events, not the engine's state, so an export of an old journal says what that journal holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.journal import Event
+
+
+def in_time_order(events: list[Event]) -> list[Event]:
+    """The timeline as it happened: by when each event occurred, then by its place in the
+    journal. A note back-dated to 18:30 comes before the 19:01 events written ahead of it.
+    (The journal writes UTC ISO 8601 at a fixed precision, so text order is time order.)"""
+    return sorted(events, key=lambda e: (e.occurred_at, e.seq))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event that changed what the incident is about: a parameter, an indicator, the scope."""
+
+    seq: int
+    at: str
+    by: str
+    data: dict[str, Any]
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+
+@dataclass
+class Unfolded:
+    parameters: list[Change] = field(default_factory=list)
+    indicators: dict[str, list[str]] = field(default_factory=dict)  # kind -> values held now
+    indicator_changes: list[Change] = field(default_factory=list)  # data gains "change"
+    scope: list[Change] = field(default_factory=list)
+    early: list[Change] = field(default_factory=list)  # data gains "step"
+    closed: Change | None = None  # the last incident.closed
+    after_close: set[int] = field(default_factory=set)
+    corrected_by: dict[int, list[int]] = field(default_factory=dict)
+    ad_hoc: set[int] = field(default_factory=set)  # custody events of ad-hoc commands
+    # rotate step -> item id -> (rotated, note), from the step's completion
+    rotations: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
+
+    def corrections(self, seq: int) -> list[int]:
+        return self.corrected_by.get(seq, [])
+
+
+def unfold(events: list[Event]) -> Unfolded:
+    found = Unfolded()
+    for e in events:
+        change = Change(e.seq, e.occurred_at, e.actor, e.data)
+        if e.data.get("after_close"):
+            found.after_close.add(e.seq)
+        if e.data.get("ad_hoc"):
+            found.ad_hoc.add(e.seq)
+        if e.kind == kinds.PARAMETER_SET:
+            found.parameters.append(change)
+        elif e.kind in (kinds.IOC_ADDED, kinds.IOC_REMOVED):
+            _indicator(found, e, change)
+        elif e.kind == kinds.SCOPE_CHANGED:
+            found.scope.append(change)
+        elif e.kind == kinds.STEP_STARTED_EARLY:
+            found.early.append(Change(e.seq, e.occurred_at, e.actor, {**e.data, "step": e.step}))
+        elif e.kind == kinds.INCIDENT_CLOSED:
+            found.closed = change
+        elif e.kind == kinds.EVENT_CORRECTED and isinstance(e.data.get("corrects"), int):
+            found.corrected_by.setdefault(e.data["corrects"], []).append(e.seq)
+        elif e.kind == kinds.STEP_COMPLETED and isinstance(e.data.get("rotations"), dict):
+            found.rotations[e.step or ""] = {
+                str(item): (bool(said.get("rotated")), str(said.get("note") or ""))
+                for item, said in e.data["rotations"].items()
+                if isinstance(said, dict)
+            }
+    return found
+
+
+def _indicator(found: Unfolded, event: Event, change: Change) -> None:
+    added = event.kind == kinds.IOC_ADDED
+    kind, value = str(event.data.get("kind")), str(event.data.get("value"))
+    held = found.indicators.setdefault(kind, [])
+    if added and value not in held:
+        held.append(value)
+    elif not added and value in held:
+        held.remove(value)
+    if not held:
+        del found.indicators[kind]
+    said = {**event.data, "change": "add" if added else "remove"}
+    found.indicator_changes.append(Change(change.seq, change.at, change.by, said))
