@@ -302,7 +302,10 @@ def build(work: Path, events: int) -> str:
     with contextlib.chdir(seed_folder):
         seed_id = live_incident(Path("."))
     with Journal(journal_path(seed_id), seed_id) as journal:
-        seed = Seed(list(journal.events()))
+        recorded = list(journal.events())
+    # Up to its closing: what the team wrote after closing (a late answer) is not drawn again.
+    closed = [i for i, e in enumerate(recorded) if e.kind == kinds.INCIDENT_CLOSED]
+    seed = Seed(recorded[: closed[-1] + 1] if closed else recorded)
     closing = seed.events[-1]
     if closing.kind != kinds.INCIDENT_CLOSED:
         raise BenchError(f"the live incident ends with {closing.kind}, not its closing")

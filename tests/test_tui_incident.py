@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from irtool.engine.session import IncidentSession
 from irtool.journal import Journal
 from irtool.model.context import load_context
 from irtool.tui.app import IrtoolApp
@@ -19,7 +20,6 @@ from irtool.tui.screens.confirm import ConfirmAction
 from irtool.tui.screens.evidence import EvidenceScreen
 from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.run import RunScreen
-from irtool.tui.screens.start import StartScreen
 from tests.support.cli import irtool
 from tests.support.drill import CONTACTS, RUNBOOK
 from tests.support.sshd import SshdFarm
@@ -69,12 +69,7 @@ def journal_events(app: IrtoolApp) -> list[Any]:
 async def test_a_whole_incident_from_start_to_close(drill: dict[str, Any]) -> None:
     app = IrtoolApp(actor="ann", context=drill["context"])
     async with app.run_test(size=(100, 32)) as pilot:
-        # Start: the form asks for the one missing parameter, refuses a bad one.
-        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), what="the form")
-        await pilot.press(*"not-an-ip", "ctrl+s")
-        assert "'not-an-ip' is not an IP address" in screen_text(app)
-        app.screen.query_one("#p-attacker_ip").value = ""  # type: ignore[attr-defined]
-        await pilot.press(*"203.0.113.7", "ctrl+s")
+        # Start: the attacker's address is not known yet, and need not be to open.
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen), what="incident")
         screen = app.screen
         assert isinstance(screen, IncidentScreen)
@@ -121,7 +116,7 @@ async def test_a_whole_incident_from_start_to_close(drill: dict[str, Any]) -> No
 
         # Decide.
         await pilot.press("d")
-        await pilot.press("down", "up", "enter")  # the first option: confirmed
+        await pilot.press("down", "enter")  # nothing is preselected: down to the first option
         await pilot.click("#ok")
         await pilot.pause()
         decided = journal_events(app)[-1]
@@ -157,10 +152,21 @@ async def test_a_whole_incident_from_start_to_close(drill: dict[str, Any]) -> No
         assert evidence.count("web01") >= 2 and evidence.count("web02") >= 2
         await pilot.press("escape")
 
+        # Triage found the attacker's address: set from another terminal, the plan follows.
+        other = IncidentSession.open(incident)
+        other.set_parameter("attacker_ip", ["203.0.113.7"], "ben", "seen in the IIS logs")
+        other.close_journal()
+        await wait_for(
+            pilot,
+            lambda: screen.state.parameters.get("attacker_ip") == "203.0.113.7",
+            what="the parameter",
+        )
+
         # Containment: the confirmation shows the exact command per host and wants the host
         # count, a reason and a second responder; then it runs; then it is rolled back.
-        await pilot.press("down", "r")  # the action step is next
-        assert isinstance(app.screen, ConfirmAction)
+        assert screen.selected == "block"  # the collect step is done: the cursor moved on
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmAction), (notifications(app), screen_text(app))
         text = screen_text(app)
         assert "echo '203.0.113.7' >" in text and f"'{drill['dir']}/blocked-web02'" in text
         await pilot.press(*"1", "tab", *"web shell", "tab", *"ann", "enter")
@@ -176,7 +182,8 @@ async def test_a_whole_incident_from_start_to_close(drill: dict[str, Any]) -> No
         assert (drill["dir"] / "blocked-web01").read_text() == "203.0.113.7\n"
         assert (drill["dir"] / "blocked-web02").exists()
         await pilot.press("escape")
-        await pilot.press("b")
+        assert screen.selected == "wrap-up"  # applied: the cursor moved on; back up to roll back
+        await pilot.press("up", "b")
         assert isinstance(app.screen, ConfirmAction)
         assert f"rm '{drill['dir']}/blocked-web02'" in screen_text(app)
         await pilot.press(*"2", "tab", *"false alarm after all", "enter")

@@ -68,9 +68,7 @@ async def test_answers_a_meeting_and_an_action_item_from_the_keyboard(
         assert "Threat and vulnerabilities identified:" in screen_text(app)
         fill(app, "web shell via the upload form", "block, then rebuild", "", "", "soon")
         await pilot.press("ctrl+s")
-        await wait_for(
-            pilot, lambda: "'soon' is not a number of minutes" in screen_text(app), what="refusal"
-        )
+        await wait_for(pilot, lambda: "'soon' is not a time" in screen_text(app), what="refusal")
         fill(app, "web shell via the upload form", "block, then rebuild", "", "", "30")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: written(screen, kinds.MEETING_CLOSED), what="adjourned")

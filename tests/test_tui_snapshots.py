@@ -51,6 +51,7 @@ def incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """An incident 12 minutes in: activated, the team called, the decision made, evidence."""
     monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "no-keymap.yaml"))
+    monkeypatch.setenv("IRTOOL_TZ", "UTC")  # times are the responder's: the same everywhere
     monkeypatch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "7f3a")
     hosts = {
         name: {
@@ -179,6 +180,7 @@ def exercise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """An exercise 100 wall seconds in at 10x: an inject fired, a triage run on simulated hosts."""
     monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "no-keymap.yaml"))
+    monkeypatch.setenv("IRTOOL_TZ", "UTC")  # times are the responder's: the same everywhere
     monkeypatch.setattr("irtool.journal.incidents.secrets.token_hex", lambda n: "e7e7")
     (tmp_path / "drill.yaml").write_text(RUNBOOK)
     (tmp_path / "contacts.yaml").write_text(CONTACTS)

@@ -23,9 +23,8 @@ def test_start_an_incident_and_complete_a_step_as_a_person_would(tmp_path: Path)
     irtool = str(Path(sys.executable).parent / "irtool")
     command = [irtool, "start", "drill.yaml", "--contacts", "contacts.yaml", "--as", "ann"]
     with Tmux(command, env, tmp_path) as terminal:
-        terminal.wait_for("Open a LIVE incident: Web shell drill")
-        terminal.send("203.0.113.7", "C-s")
-        screen = terminal.wait_for("Record the trigger")
+        terminal.wait_for("Record the trigger")  # nothing to ask before it opens
+        screen = terminal.wait_for("IC ann")  # the header, drawn with the first full frame
         assert " LIVE " in screen and "IC ann" in screen
         terminal.send("c")
         terminal.wait_for("Done: Record the trigger")
@@ -33,16 +32,26 @@ def test_start_an_incident_and_complete_a_step_as_a_person_would(tmp_path: Path)
         terminal.wait_for("logged by the help desk")  # typed, as a person sees it
         terminal.send("C-s")
         terminal.wait_for("✓ Record the trigger")
+        # A fast typist: the note's key and its text in one burst. The letters land in the
+        # form as it opens (e would open the evidence, s skip, h hand over).
+        terminal.send("nweb shell seen")
+        terminal.wait_for("Note for the timeline")
+        terminal.wait_for(" web shell seen")
+        terminal.send("Enter")
+        terminal.wait_for("note: web shell seen")
         terminal.send("C-q")
         terminal.wait_for("IRTOOL-EXIT=0")
 
     (incident,) = [p.name for p in (tmp_path / "home" / "incidents").iterdir()]
     path = tmp_path / "home" / "incidents" / incident / "journal.sqlite"
     with Journal(path, incident) as journal:
-        done = [e for e in journal.events() if e.kind == "step.completed"]
+        events = list(journal.events())
+    done = [e for e in events if e.kind == "step.completed"]
     assert [(e.step, e.actor, e.data["checklist"], e.data["note"]) for e in done] == [
         ("assess", "ann", [], "logged by the help desk")
     ]
+    assert [e.data["text"] for e in events if e.kind == "note.added"] == ["web shell seen"]
+    assert not [e for e in events if e.kind in ("step.skipped", "command.handed_over")]
 
 
 def test_the_quick_start_exercise_opens_and_the_facilitator_fires_an_inject(

@@ -98,6 +98,12 @@ class ViewHost(App[None]):
         yield self.view
 
 
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows show the responder's zone: these tests read it as UTC, wherever they run."""
+    monkeypatch.setenv("IRTOOL_TZ", "UTC")
+
+
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
     moments = (START + timedelta(minutes=minute) for minute in range(1000))
@@ -127,7 +133,7 @@ async def test_rows_read_at_80_columns_with_the_date_from_110(journal: Journal) 
         assert rows[2].startswith("02:00:00~ #3 bob")
         assert "2026-11-21" not in rows[0]
         assert all(len(row) <= 80 for row in rows)
-        assert painted(app.timeline.count) == ["3 of 3 events"]
+        assert painted(app.timeline.count) == ["3 of 3 events, times UTC"]
         await pilot.resize_terminal(120, 24)
         await pilot.pause()
         assert painted(app.timeline.view)[0].startswith("2026-11-21 02:00:00  #1 ann")
@@ -149,11 +155,11 @@ async def test_typing_a_filter_shows_only_matching_rows_and_the_count() -> None:
         await pilot.pause()
         rows = [row for row in painted(app.timeline.view) if row]
         assert len(rows) == 10 and all("note.added" in row for row in rows)
-        assert painted(app.timeline.count) == ["10 of 30 events"]
+        assert painted(app.timeline.count) == ["10 of 30 events, times UTC"]
         await pilot.press(*" 27")  # free words are searched in the row's text
         await pilot.pause()
         assert next(row for row in painted(app.timeline.view) if row).endswith("note: note 27")
-        assert painted(app.timeline.count) == ["1 of 30 events"]
+        assert painted(app.timeline.count) == ["1 of 30 events, times UTC"]
         await pilot.press("enter")  # done typing: back to the rows
         assert app.timeline.view.has_focus
 
@@ -168,14 +174,14 @@ async def test_a_bad_filter_says_why_and_keeps_the_previous_rows() -> None:
         app.timeline.filter_input.insert_text_at_cursor(" step:")
         await pilot.pause()
         assert painted(app.timeline.view) == before
-        assert painted(app.timeline.count) == ["10 of 30 events"]
+        assert painted(app.timeline.count) == ["10 of 30 events, times UTC"]
         problem = painted(app.timeline.problem)[0]
         assert "'step:' needs a value" in problem
         assert app.timeline.problem.styles.color.rgb != app.timeline.count.styles.color.rgb
         await pilot.press(*"triage")
         await pilot.pause()
         assert painted(app.timeline.problem) == [""]
-        assert painted(app.timeline.count) == ["0 of 30 events"]  # notes carry no step
+        assert painted(app.timeline.count) == ["0 of 30 events, times UTC"]  # notes carry no step
 
 
 async def test_new_events_show_at_the_tail_when_the_reader_is_there() -> None:
@@ -187,7 +193,7 @@ async def test_new_events_show_at_the_tail_when_the_reader_is_there() -> None:
         rows = painted(app.timeline.view)
         assert rows[-1].endswith("note: containment done")
         assert app.timeline.view.selected is not None and app.timeline.view.selected.seq == 61
-        assert painted(app.timeline.count) == ["61 of 61 events"]
+        assert painted(app.timeline.count) == ["61 of 61 events, times UTC"]
 
 
 async def test_the_view_stays_put_when_the_reader_has_scrolled_up() -> None:
@@ -199,7 +205,7 @@ async def test_the_view_stays_put_when_the_reader_has_scrolled_up() -> None:
         await pilot.pause()
         assert painted(app.timeline.view) == before
         assert app.timeline.view.selected is not None and app.timeline.view.selected.seq == 3
-        assert painted(app.timeline.count) == ["62 of 62 events"]
+        assert painted(app.timeline.count) == ["62 of 62 events, times UTC"]
         await pilot.press("end")
         assert painted(app.timeline.view)[-1].startswith("02:01:02  #62 ann")
 

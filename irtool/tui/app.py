@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -48,6 +49,7 @@ SCREEN_MODULES = (
     "facilitator",
     "home",
     "incident",
+    "keys",
     "prompts",
     "run",
     "start",
@@ -60,6 +62,7 @@ class IrtoolApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("question_mark", "keys", "Keys", id="app.keys", key_display="?"),
     ]
     # Compact fields and buttons: an 80x24 terminal has no room for boxed ones.
     CSS = """
@@ -280,6 +283,25 @@ class IrtoolApp(App[None]):
 
         self.push_screen(SecretPrompt(message), given)
         return await answered
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def action_keys(self) -> None:
+        """Every key of the screen in front, as it stands now."""
+        from irtool.tui.screens.keys import KeysScreen
+
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.screen))
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter that reached the app, not a field, while a form is in front was typed as
+        the form opened (the keys were already on their way to the screen below): it goes
+        into the form, not lost, and never a command of the screen below."""
+        from irtool.tui.screens.prompts import Prompt
+
+        screen = self.screen
+        if isinstance(screen, Prompt) and event.is_printable and event.character:
+            screen.take_stray(event.character)
 
     # -- bugs ------------------------------------------------------------------------------
 

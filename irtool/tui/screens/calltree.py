@@ -12,13 +12,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from irtool.engine.state import CallTree, IncidentState
+from irtool.model.steps import NotifyStep
 from irtool.model.untrusted import visible
+from irtool.model.when import shown
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.screens.prompts import TextPrompt
 from irtool.tui.widgets.tables import refilled, row_under_cursor
 
 if TYPE_CHECKING:
-    from irtool.tui.screens.incident import IncidentScreen
+    from irtool.tui.commands.hub import Hub
 
 
 def how_to_reach(state: IncidentState, person: str) -> str:
@@ -50,17 +52,17 @@ class CallTreeScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     CallTreeScreen #roles { height: 1fr; }
-    CallTreeScreen #who { height: auto; max-height: 10; border-top: solid $panel-lighten-2;
+    CallTreeScreen #who { height: auto; max-height: 16; border-top: solid $panel-lighten-2;
         padding: 0 1; }
     """
 
-    def __init__(self, incident: IncidentScreen) -> None:
+    def __init__(self, incident: Hub) -> None:
         super().__init__()
         self.incident = incident
 
     @property
     def state(self) -> IncidentState:
-        return self.incident.session.state
+        return self.incident.state
 
     def compose(self) -> ComposeResult:
         yield Static(" Call tree: who to call next", classes="title")
@@ -107,11 +109,16 @@ class CallTreeScreen(Screen[None]):
             marker = "→ " if person == tree.next_person else "  "
             label = "primary" if index == 0 else f"backup {index}"
             lines.append(Text(visible(f"{marker}{label}: {how_to_reach(self.state, person)}")))
+        for _, step in self.state.runbook.steps():
+            # What the runbook says to tell them, word for word, beside how to reach them.
+            if isinstance(step, NotifyStep) and role in step.roles and step.message.strip():
+                lines.append(Text(visible(f"Tell them ({step.title}):"), style="bold"))
+                lines.append(Text(visible(step.message.strip(), lines=True)))
         for attempt in tree.attempts[-3:]:
             lines.append(
                 Text(
                     visible(
-                        f"  {attempt.at[11:19]} {attempt.person}: {attempt.outcome} ({attempt.by})"
+                        f"  {shown(attempt.at)} {attempt.person}: {attempt.outcome} ({attempt.by})"
                     ),
                     "dim",
                 )

@@ -1,8 +1,10 @@
 """Containment's confirmation: the exact commands and hosts, typed assent, a reason, approval.
 
-Nothing here writes: the screen returns what the responder confirmed and the
-incident screen records the request and approval, then starts the run. The
-checks a run would refuse are made first, so no one confirms in vain.
+The screen returns what the responder confirmed and the incident screen records the
+request and approval, then starts the run. The one write made from here is a two-person
+action's request, when no second responder is at this keyboard: it is recorded at once (with
+the reason) so that they can approve it from their own terminal; the approval shows here
+within a second, and the action can then be applied.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from irtool.tui.widgets.detail import EXERCISE_ACTION
 
 
 @dataclass(frozen=True)
+class Requested:
+    """A two-person action to request now, for a second responder elsewhere to approve."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Confirmed:
     reason: str
     approver: str  # a second responder, at this keyboard, for two-person actions; else ""
@@ -39,7 +48,10 @@ def expected_assent(hosts: list[str]) -> tuple[str, str]:
 
 
 class ConfirmAction(ModalScreen[Confirmed | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
+        Binding("ctrl+s", "go", "Confirm", id="confirm.go"),
+    ]
     DEFAULT_CSS = """
     ConfirmAction { align: center middle; }
     ConfirmAction > Vertical {
@@ -69,11 +81,15 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         actor: str,
         action: Callable[[], ActionState | None],
         exercise: bool = False,
+        request: Callable[[str], None] | None = None,
+        approve_command: str = "irtool incident approve",
     ) -> None:
         super().__init__(classes="rollback" if rollback else "")
         self.exercise = exercise
         self.step, self.per_host, self.rollback, self.actor = step, per_host, rollback, actor
         self.action_state = action  # read again each second: an approval may come from elsewhere
+        # Records the request (with its reason) for a second responder elsewhere to approve.
+        self.request, self.approve_command = request, approve_command
         self.expected, self.what = expected_assent(list(per_host))
 
     @property
@@ -118,7 +134,8 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
                 with Horizontal(classes="field"):
                     yield Label("Second responder approves:")
                     yield Input(
-                        placeholder="their name (or they run incident approve)", id="approver"
+                        placeholder="their name, or blank to request it",
+                        id="approver",
                     )
             yield Static("", id="problem")
             with Horizontal(classes="buttons"):
@@ -131,20 +148,34 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         self.query(Input).first().focus()
 
     def show_approvals(self) -> None:
+        text = self.approvals_text()
+        self.query_one("#approvals", Static).update(Text(visible(text, lines=True)))
+
+    def approvals_text(self) -> str:
         action = self.action_state()
         if self.rollback:
             text = "rolls back what was applied; recorded in the timeline"
         elif self.step.approvals < 2:
             text = "one responder: your reason is recorded with the request"
         elif action is None or action.rolled_back:
-            text = f"two people: you request it, a second responder approves ({self.actor} cannot)"
+            text = (
+                f"two people, not {self.actor} alone: a second responder's name below, or "
+                f"blank to request it now for them to approve in their terminal:\n"
+                f"  {self.approve_command}"
+            )
         elif not action.approvals:
-            text = f"requested by {action.requested_by}; waiting for a second responder"
+            text = (
+                f"requested by {action.requested_by}; waiting for a second responder to "
+                f"approve in their terminal (or their name below):\n  {self.approve_command}"
+            )
         else:
-            text = f"requested by {action.requested_by}; approved by {', '.join(action.approvals)}"
-        self.query_one("#approvals", Static).update(Text(visible(text)))
+            text = (
+                f"requested by {action.requested_by}; approved by {', '.join(action.approvals)}:"
+                " ctrl+s applies it"
+            )
+        return text
 
-    def check(self) -> Confirmed | str:
+    def check(self) -> Confirmed | Requested | str:
         if self.step.confirm is Confirm.TYPE_COUNT:
             typed = self.query_one("#assent", Input).value.strip()
             if typed != self.expected:
@@ -159,13 +190,20 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
             action = self.action_state()
             requester = action.requested_by if action and not action.rolled_back else self.actor
             if not approver:
-                return "a second responder must approve: their name, or `irtool incident approve`"
+                if self.request is not None and self.pending:
+                    return Requested(reason)
+                return "waiting for a second responder's approval (see above)"
             if same_responder(approver, requester):
                 return f"{approver} requested it: a second responder must approve"
         return Confirmed(reason, approver)
 
     def action_go(self) -> None:
         result = self.check()
+        if isinstance(result, Requested):
+            if self.request is not None:
+                self.request(result.reason)  # a refusal is said by the screen below
+            self.show_approvals()
+            result = ""  # what waits, and for whom, is said just above
         if isinstance(result, str):
             self.query_one("#problem", Static).update(Text(visible(result)))
         else:

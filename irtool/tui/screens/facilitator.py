@@ -23,13 +23,15 @@ from irtool.exercise.director import schedule
 from irtool.exercise.review import clock, review
 from irtool.export.markdown import review_markdown
 from irtool.journal import Event
+from irtool.journal.events import parse_moment
 from irtool.model.untrusted import visible
+from irtool.tui.commands.scope import change_scope
 from irtool.tui.screens.prompts import Choice, ChoicePrompt, TextPrompt
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.widgets.tables import refilled, row_under_cursor
 
 if TYPE_CHECKING:
-    from irtool.tui.screens.incident import IncidentScreen
+    from irtool.tui.commands.hub import Hub
 
 
 class FacilitatorScreen(Screen[None]):
@@ -41,6 +43,13 @@ class FacilitatorScreen(Screen[None]):
         Binding("i", "new_inject", "New inject", id="facilitator.new"),
         Binding("o", "observe", "Observation", id="facilitator.observe"),
         Binding("v", "review", "Review", id="facilitator.review"),
+        Binding(
+            "a",
+            "add_host",
+            "Add a host",
+            id="facilitator.scope",
+            tooltip="Add a host to affected (or another group), as an inject demands",
+        ),
         Binding("b", "briefing", "Briefing", id="facilitator.briefing", show=False),
     ]
     DEFAULT_CSS = """
@@ -51,13 +60,13 @@ class FacilitatorScreen(Screen[None]):
         padding: 0 1; }
     """
 
-    def __init__(self, incident: IncidentScreen) -> None:
+    def __init__(self, incident: Hub) -> None:
         super().__init__()
         self.incident = incident
 
     @property
     def state(self) -> IncidentState:
-        return self.incident.session.state
+        return self.incident.state
 
     @property
     def exercise(self) -> ExerciseState:
@@ -87,6 +96,8 @@ class FacilitatorScreen(Screen[None]):
     def show_clock(self) -> None:
         played = self.exercise
         now = self.incident.clock()
+        if self.state.closed_at:  # the exercise ended with the incident: its clock stops there
+            now = min(now, parse_moment(self.state.closed_at))
         line = Text(visible(f"{played.scenario.title}  T+{clock(played.elapsed(now))}"))
         if played.speed != 1:
             line.append(f"  ({played.speed:g}x)")
@@ -252,6 +263,11 @@ class FacilitatorScreen(Screen[None]):
                 self.run_command(lambda s: s.observe(result.text, actor))
 
         self.app.push_screen(TextPrompt("Observation", "What you saw:", ok="Record"), observed)
+
+    def action_add_host(self) -> None:
+        # The responders' own scope form, with `affected` filled in: an inject's second
+        # server joins the exercise as it would a live incident.
+        change_scope(self.incident, "affected")
 
     def action_review(self) -> None:
         self.app.push_screen(ReviewScreen(review_markdown(review(self.state))))

@@ -17,6 +17,7 @@ from irtool.engine.listing import IncidentSummary, list_incidents
 from irtool.model.loader import Kind, detect_kind, load_runbook
 from irtool.model.problems import InvalidFile
 from irtool.model.untrusted import visible
+from irtool.model.when import shown
 from irtool.model.yamlsource import read
 from irtool.tui.widgets.tables import row_under_cursor
 
@@ -83,7 +84,7 @@ class HomeScreen(Screen[None]):
             table = self.query_one(f"#{name}", DataTable)
             # Fixed widths: the tables fill in from a worker, and must not shift as they do.
             for column, width in (
-                ("id", 23), ("title", 28), ("opened (UTC)", 16), ("IC", 10), ("status", 10)
+                ("id", 23), ("title", 24), ("opened", 20), ("IC", 10), ("status", 10)
             ):  # fmt: skip
                 table.add_column(column, width=width)
             table.loading = True
@@ -119,9 +120,10 @@ class HomeScreen(Screen[None]):
                 if row.closed and not self.show_closed:
                     continue
                 status = row.problem or ("closed" if row.closed else "open")
+                opened = shown(row.opened_at, seconds=False)
                 # What the journals and files say: plain text, never read as markup.
                 table.add_row(
-                    *(_plain(c) for c in (row.id, row.title, row.opened_at[:16], row.commander)),
+                    *(_plain(c) for c in (row.id, row.title, opened, row.commander)),
                     _plain(status),
                     key=row.id,
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from textual.app import ComposeResult
@@ -19,8 +19,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from irtool.journal.events import parse_moment
 from irtool.model.untrusted import visible
+from irtool.model.when import parse_when
 
 T = TypeVar("T")
 
@@ -41,6 +41,7 @@ class Prompt(ModalScreen[T | None], Generic[T]):
         border: thick $accent; background: $surface; padding: 0 1;
     }
     Prompt .title { text-style: bold; width: 100%; }
+    Prompt Label { width: 100%; }
     Prompt .problem { color: $error; height: auto; }
     Prompt Horizontal.buttons { height: 1; align-horizontal: right; }
     Prompt Input, Prompt OptionList, Prompt SelectionList { margin: 0 0 1 0; }
@@ -50,6 +51,7 @@ class Prompt(ModalScreen[T | None], Generic[T]):
     def __init__(self, title: str, ok: str = "OK") -> None:
         super().__init__()
         self.heading, self.ok = title, ok
+        self.answered = False  # dismissed once: a second enter must not pop the screen below
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -71,15 +73,37 @@ class Prompt(ModalScreen[T | None], Generic[T]):
     def problem(self, text: str) -> None:
         self.query_one("#problem", Static).update(visible(text, lines=True))
 
+    def on_mount(self) -> None:
+        # The form from its top: a long one (a post-mortem's questions) opens at its first
+        # question, not scrolled to wherever the focused field sits.
+        self.call_after_refresh(self.query_one("#form", VerticalScroll).scroll_home, animate=False)
+
+    def take_stray(self, character: str) -> None:
+        """A letter typed while this form was opening, which reached no field: into the
+        focused field, or the first one, in the order it was typed."""
+        if isinstance(self.focused, Input):
+            field: Input = self.focused
+        elif self.focused is None and self.focus_chain and isinstance(self.focus_chain[0], Input):
+            field = self.focus_chain[0]  # where the focus is about to go
+        else:
+            return  # a list has (or gets) the focus: a letter there is not text for a field
+        field.focus()
+        field.insert_text_at_cursor(character)
+
     def action_submit(self) -> None:
+        if self.answered:
+            return
         result = self.submit()
         if isinstance(result, str):
             self.problem(result)
         else:
+            self.answered = True
             self.dismiss(result)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.answered:
+            self.answered = True
+            self.dismiss(None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -90,6 +114,16 @@ class Prompt(ModalScreen[T | None], Generic[T]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        # Textual calls this handler of every class up the line, not only the nearest: a form
+        # with its own handler has dealt with the enter already, and must not be submitted
+        # again from here (that was a whole form sent from its first field, then dismissed
+        # twice, taking the incident screen with it).
+        if type(self).on_input_submitted is not Prompt.on_input_submitted:
+            return
+        self.entered(event.input)
+
+    def entered(self, field: Input) -> None:
+        """Enter in `field`: submits the form (a form of several fields moves on instead)."""
         self.action_submit()
 
 
@@ -133,10 +167,16 @@ class NoteEntry:
 class NotePrompt(Prompt[NoteEntry]):
     """A note for the timeline, back-dated when it records something seen earlier."""
 
+    def __init__(
+        self, title: str, ok: str = "OK", clock: Callable[[], datetime] | None = None
+    ) -> None:
+        super().__init__(title, ok)
+        self.clock = clock or (lambda: datetime.now(UTC))
+
     def fields(self) -> ComposeResult:
         yield Label("Note:")
         yield Input(placeholder="what happened, what you saw", id="text")
-        yield Label("When (blank for now; else like 2026-11-21T02:10 UTC or with +01:00):")
+        yield Label("When (blank for now; or 20m for 20 minutes ago, 19:30, 2026-11-21T02:10):")
         yield Input(placeholder="now", id="at")
 
     def submit(self) -> NoteEntry | str:
@@ -147,9 +187,10 @@ class NotePrompt(Prompt[NoteEntry]):
         if not when:
             return NoteEntry(text, None)
         try:
-            return NoteEntry(text, parse_moment(when))
-        except ValueError:
-            return f"'{when}' is not a time like 2026-11-21T02:10 or 2026-11-21T03:10+01:00"
+            # A span is how long ago it happened: a note records what was seen.
+            return NoteEntry(text, parse_when(when, self.clock(), ahead=False))
+        except ValueError as bad:
+            return str(bad)
 
 
 @dataclass(frozen=True)
@@ -180,6 +221,10 @@ class ChoicePrompt(Prompt[Choice]):
         yield Label(visible(self.note_label), markup=False)
         yield Input(id="note")
 
+    def on_mount(self) -> None:
+        # Nothing chosen until the responder chooses: ctrl+s alone must not record option 1.
+        self.query_one("#options", OptionList).highlighted = None
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.query_one("#note", Input).focus()
@@ -187,7 +232,7 @@ class ChoicePrompt(Prompt[Choice]):
     def submit(self) -> Choice | str:
         options = self.query_one("#options", OptionList)
         if options.highlighted is None:
-            return "choose an option"
+            return "choose an option first (up and down, then enter)"
         chosen = options.get_option_at_index(options.highlighted)
         return Choice(chosen.id or "", self.query_one("#note", Input).value.strip())
 
@@ -273,10 +318,9 @@ class FieldsPrompt(Prompt[dict[str, str]]):
             return f"{missing[0]} is needed"
         return (self.check(values) if self.check else None) or values
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    def entered(self, field: Input) -> None:
         # Enter moves to the next field; on the last one it submits, as ctrl+s does anywhere.
-        event.stop()
-        if event.input.id == f"field-{len(self.form) - 1}":
+        if field.id == f"field-{len(self.form) - 1}":
             self.action_submit()
         else:
-            self.focus_next()
+            self.query_one(f"#field-{int(str(field.id).removeprefix('field-')) + 1}").focus()

@@ -12,13 +12,13 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from irtool.model.params import ParamType, parse_value
+from irtool.model.params import ParamType, Value, parse_value
 from irtool.model.untrusted import visible
 
 if TYPE_CHECKING:
     from irtool.model.context import RunbookContext
 
-Values = dict[str, str | None]
+Values = dict[str, Value]
 
 
 class StartScreen(Screen[None]):

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Label, Static
 from irtool.engine.timeline import BadFilter, TimelineFilter
 from irtool.journal import Event
 from irtool.model.untrusted import visible
+from irtool.model.when import shown, zone_label
 from irtool.tui.widgets.timeline import TimelineView
 
 PLACEHOLDER = "filter: kind:note step:ID host:NAME actor:NAME words"
@@ -29,6 +30,8 @@ def detail_text(event: Event, corrected: bool = False) -> Text:
         if name == "data":
             continue
         text.append(f"{name:<12}", style="bold")
+        if name in ("occurred_at", "recorded_at") and value:
+            value = f"{shown(value)}  ({value})"  # the responder's time, then the record's
         text.append(visible("-" if value is None else str(value)) + "\n")
     if corrected:
         text.append("corrected   ", style="bold")
@@ -108,7 +111,7 @@ class TimelineScreen(Screen[None]):
         self.view.mark_corrected(seqs)
 
     def _show_count(self) -> None:
-        self.count.update(f"{self.view.shown} of {self.view.total} events")
+        self.count.update(f"{self.view.shown} of {self.view.total} events, times {zone_label()}")
 
     def action_focus_filter(self) -> None:
         self.filter_input.focus()

@@ -21,6 +21,7 @@ from irtool.model.steps import (
     RotateStep,
 )
 from irtool.model.untrusted import visible
+from irtool.model.when import shown, span
 
 # More hosts than this and the commands of the rest are summarised: the confirmation and the
 # run screen show them all.
@@ -36,12 +37,13 @@ def _status(state: IncidentState, step_id: str) -> Text:
     if step.status is Status.DONE:
         chosen = f" ({step.option})" if step.option else ""
         note = f": {step.note}" if step.note else ""
-        return Text(visible(f"done{chosen} by {step.by} at {step.at}{note}", lines=True), "green")
+        done = f"done{chosen} by {step.by} at {shown(step.at)}{note}"
+        return Text(visible(done, lines=True), "green")
     if step.status is Status.SKIPPED:
         return Text(visible(f"skipped by {step.by}: {step.reason}", lines=True), style="dim")
     if step.status is Status.ROLLED_BACK:
         return Text(
-            visible(f"rolled back by {step.by} at {step.at}: apply it again with a reason"),
+            visible(f"rolled back by {step.by} at {shown(step.at)}: apply it again with a reason"),
             style="magenta",
         )
     if step_id in state.available():
@@ -90,6 +92,9 @@ def _kind_parts(
             target = f" → {option.next}" if option.next else ""
             parts.append(Text(f"{mark} {option.label}{target}"))
     elif isinstance(spec, NotifyStep):
+        if spec.message.strip():  # what to tell each person reached, word for word
+            parts.append(Text("Message", style="bold underline"))
+            parts.append(Text(visible(spec.message.strip(), lines=True)))
         for role in spec.roles:
             tree = state.calls.get(role)
             if tree is None:
@@ -103,7 +108,7 @@ def _kind_parts(
             parts.append(Text(f"• {topic.title}", style="bold"))
             if topic.prompt:
                 parts.append(Text(f"  {topic.prompt}", style="dim"))
-        parts.append(Text(f"reconvene every {spec.reconvene_every}"))
+        parts.append(Text(f"reconvene every {span(spec.reconvene_every)}"))
         if state.meeting == step_id:
             parts.append(Text("meeting open: m adjourns it with its outcomes", style="bold"))
         else:
@@ -113,6 +118,11 @@ def _kind_parts(
             parts.append(Text(EXERCISE_ROTATE, style="bold black on yellow"))
         for rotation in spec.items:
             parts.append(Text(f"• {rotation.title} ({rotation.kind}, {rotation.method})"))
+            if rotation.id in step.rotations:  # what the team said became of it
+                done, said = step.rotations[rotation.id]
+                mark, style = ("✓ rotated", "green") if done else ("✗ NOT rotated", "bold red")
+                line = f"  {mark}{': ' + said if said else ''}"
+                parts.append(Text(visible(line, lines=True), style=style))
     elif isinstance(spec, PostmortemStep):
         for n, question in enumerate(spec.questions, start=1):
             parts.append(Text(f"{n}. {question}", style="bold"))

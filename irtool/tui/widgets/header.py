@@ -40,6 +40,8 @@ class IncidentHeader(Static):
             line1.append("  CLOSED", style="bold reverse")
         # Most important first: at 80 columns the runbook is what gets cut.
         line2 = Text.assemble((visible(state.id), "bold"), no_wrap=True)
+        if state.closed_at:  # a closed incident's clocks stop where it was closed
+            now = min(now, parse_moment(state.closed_at))
         if state.exercise:  # the exercise clock: what the scenario's times mean
             played = state.exercise
             line2.append(f"  T+{clock_text(played.elapsed(now).total_seconds())}")
@@ -51,7 +53,7 @@ class IncidentHeader(Static):
             line2.append(f"  T+{clock_text((now - parse_moment(state.opened_at)).total_seconds())}")
         line2.append("  IC ")
         line2.append(visible(state.commander), style="bold")
-        if state.reconvene_at:
+        if state.reconvene_at and not state.closed:
             left = (parse_moment(state.reconvene_at) - now).total_seconds()
             if left >= 0:
                 line2.append(f"  reconvene in {clock_text(left)}")

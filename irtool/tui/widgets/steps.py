@@ -34,7 +34,9 @@ class StepList(OptionList):
     """One option per step, phase titles between them (disabled, so the cursor skips them)."""
 
     DEFAULT_CSS = """
-    StepList, StepList:focus { width: 34; height: 1fr; border: none; padding: 0;
+    /* 36 columns at 80 wide; a wider screen gives step titles their room (54 at 120). */
+    StepList, StepList:focus { width: 45%; min-width: 34; max-width: 60; height: 1fr;
+        border: none; padding: 0;
         text-wrap: nowrap; text-overflow: ellipsis; }
     StepList > .option-list--option-disabled { text-style: bold; color: $text-muted; }
     """

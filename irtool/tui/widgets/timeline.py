@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
@@ -23,6 +23,7 @@ from irtool.engine.timeline import TimelineFilter, describe
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
 from irtool.model.untrusted import visible
+from irtool.model.when import zone
 
 WIDE = 110  # from this many columns the date fits beside the time
 SKEW = timedelta(minutes=1)  # a note recorded later than this was back-dated
@@ -40,8 +41,9 @@ class _Row(NamedTuple):
 
 
 def _moment(text: str) -> datetime | None:
+    """The event's moment in the responder's zone, which the timeline screen names."""
     try:
-        return parse_moment(text).astimezone(UTC)
+        return parse_moment(text).astimezone(zone())
     except ValueError:
         return None
 
@@ -259,7 +261,8 @@ class TimelineView(ScrollView, can_focus=True):
     def _text(self, event: Event) -> str:
         text = self._texts.get(event.seq)
         if text is None:
-            text = self._texts[event.seq] = visible(describe(event))
+            late = " (written after closing)" if event.data.get("after_close") else ""
+            text = self._texts[event.seq] = visible(describe(event)) + late
         return text
 
     def _resized(self, tail: bool) -> None:
