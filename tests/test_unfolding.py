@@ -584,3 +584,22 @@ def test_an_ad_hoc_change_is_shown_and_confirmed_at_a_terminal(tmp_path: Path) -
     assert "ok on 1 of 1 host(s)" in out
     listed = irtool(env, "incident", "show", incident, "--json")
     assert json.loads(listed.stdout)["open_items"][0].startswith("ad-hoc change 'ad-hoc-")
+
+
+def test_re_applying_a_partly_applied_action_reaches_only_the_hosts_it_is_not_on(
+    incident: IncidentSession,
+) -> None:
+    """Re-applying a partly failed action hit every host again; now a run without --host
+    (and the confirmation that shows it) reaches the hosts it is not applied on yet."""
+    incident.change_ioc("add", "ip", "203.0.113.7", "ann", "c-ip")
+    incident.change_scope("web02", "affected", True, "ann", "same pool")
+    incident.start_early("contain", "ann", "block first")
+    run = runner(incident)
+    assert run.unapplied_hosts("contain") is None  # applied nowhere: every host
+    first = run.run("contain", ["web01"], reason="active attacker")
+    assert not first.completed_step and first.outstanding == ["web02"]
+    assert run.unapplied_hosts("contain") == ["web02"]
+    again = run.run("contain", reason="the rest")
+    assert list(again.results) == ["web02"] and again.completed_step
+    applied = [r["host"] for r in ran(incident) if r["purpose"] == "action"]
+    assert applied == ["web01", "web02"]  # web01 once, not twice

@@ -299,6 +299,8 @@ def _go(
             if rollback:
                 applied = list(current.state.applied.get(step_id, {}))
                 chosen = [h for h in applied if not hosts or h in hosts] or chosen
+            elif not chosen:  # partly applied: the hosts it is not on yet, as run reaches
+                chosen = runner.unapplied_hosts(step_id) or None
             _confirm(runner, spec, chosen, rollback, reason)
         with _cancel_on_interrupt(runner.cancel):
             if seq is not None:

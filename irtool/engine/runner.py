@@ -140,6 +140,16 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
                 last[host] = host in run.failed or run.interrupted
         return sorted(host for host, failed in last.items() if failed)
 
+    def unapplied_hosts(self, step_id: str) -> list[str] | None:
+        """An action applied on some of its hosts (a --host run, or a run where some failed):
+        the hosts it is not applied on yet, which is what a run without --host then reaches,
+        so re-applying a partly failed action does not hit every host again. None: it is
+        applied nowhere (or is not an action), and a run reaches all its hosts."""
+        applied = self.session.state.applied.get(step_id)
+        if not applied or not isinstance(self.session.state.runbook.step(step_id), ActionStep):
+            return None
+        return [host for host in self.commands(step_id) if host not in applied]
+
     def applied_hosts(self, step_id: str) -> list[str]:
         """Hosts where the action is applied now (not rolled back)."""
         return sorted(self.session.state.applied.get(step_id, {}))
@@ -192,6 +202,10 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
         spec = self.session.state.runbook.step(step_id)
         purpose = ACTION if isinstance(spec, ActionStep) else COLLECT
         with self._only_run(step_id, purpose):
+            if purpose == ACTION and not hosts:
+                hosts = self.unapplied_hosts(step_id)
+                if hosts == []:
+                    raise Refused(f"action '{step_id}' is applied on every host already")
             per_host = self.commands(step_id, hosts)
             if purpose == ACTION:
                 assert isinstance(spec, ActionStep)

@@ -36,5 +36,14 @@ def notifications(app: App[object]) -> list[str]:
 async def opened(pilot: Pilot[object]) -> None:
     """Wait for `irtool open`'s incident screen: the journal is folded in a worker first."""
     from irtool.tui.screens.incident import IncidentScreen
+    from irtool.tui.widgets.steps import StepList
 
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, IncidentScreen), what="incident")
+    # Pushed is not drawn: under load its widgets mount a little later, and a test that
+    # queries them at once would fail for no fault of the screen.
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, IncidentScreen) and bool(pilot.app.screen.query(StepList))
+        ),
+        what="incident",
+    )

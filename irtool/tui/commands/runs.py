@@ -64,6 +64,12 @@ def confirm(
         if hosts is None:
             hosts = list(hub.state.applied.get(spec.id, {}))
     runner: Runner = planner(hub)
+    if not rollback and hosts is None:
+        # Partly applied: the confirmation shows, and the run reaches, the hosts it is not
+        # on yet; re-applying where it holds is the host picker's (R), with its warning.
+        hosts = runner.unapplied_hosts(spec.id)
+        if hosts == []:
+            raise Refused(f"action '{spec.id}' is applied on every host already")
     per_host = runner.commands(spec.id, hosts)
 
     def confirmed(result: Confirmed | None) -> None:
