@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input
 
 from irtool.engine.runner import Runner
@@ -21,9 +20,8 @@ from irtool.tui.commands.closing import ClosePrompt
 from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.prompts import ChoicePrompt, CompletePrompt, TextPrompt
 from irtool.tui.screens.run import RunScreen
-from irtool.tui.widgets.steps import StepList
 from tests.support.live import live_incident
-from tests.support.tui import notifications, opened, screen_text, wait_for
+from tests.support.tui import notifications, opened, screen_text, select_step, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -36,16 +34,6 @@ def journal(tmp_path: Path, incident: str) -> Journal:
     return Journal(tmp_path / "home" / "incidents" / incident / "journal.sqlite", incident)
 
 
-async def select(pilot: Pilot[None], app: IrtoolApp, step: str) -> IncidentScreen:
-    screen = app.screen
-    assert isinstance(screen, IncidentScreen)
-    await wait_for(pilot, lambda: screen.selected, what="the steps drawn")
-    steps = screen.query_one(StepList)
-    steps.highlighted = steps.get_option_index(step)
-    await wait_for(pilot, lambda: screen.selected == step, what=step)
-    return screen
-
-
 async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: Path) -> None:
     incident = live_incident(tmp_path)
     session = IncidentSession.open(incident)
@@ -55,7 +43,7 @@ async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: 
     async with app.run_test(size=(110, 34)) as pilot:
         await opened(pilot)
         # The decision, while the trigger is not yet written down.
-        await select(pilot, app, "is-compromise")
+        await select_step(pilot, "is-compromise")
         await pilot.press("d")
         assert isinstance(app.screen, TextPrompt)
         assert "Start 'Is it a compromise?' before 'Record the trigger'?" in screen_text(app)
@@ -63,7 +51,7 @@ async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: 
         await wait_for(pilot, lambda: isinstance(app.screen, ChoicePrompt), what="the decision")
         await pilot.press("escape")
         # A collector, run before the decision: asked once, then the run.
-        await select(pilot, app, "sweep")
+        await select_step(pilot, "sweep")
         await pilot.press("r")
         text = screen_text(app)
         assert "Start 'Look for the attacker' before 'Record the trigger', 'Is it a" in text
@@ -74,13 +62,13 @@ async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: 
         await wait_for(pilot, lambda: run.report is not None, what="the run's end")
         await pilot.press("escape")
         # A strict step is not started early: it says so, and nothing opens.
-        screen = await select(pilot, app, "late")
+        screen = await select_step(pilot, "late")
         await pilot.press("c")
         await pilot.pause()
         assert app.screen is screen
         assert any("'Only after all the rest' is strict" in n for n in notifications(app))
         # Done early, by hand: asked, then the usual form.
-        await select(pilot, app, "wrap-up")
+        await select_step(pilot, "wrap-up")
         await pilot.press("c")
         assert "Start 'Wrap up' before" in screen_text(app)
         await pilot.press(*"nothing else to do tonight", "enter")

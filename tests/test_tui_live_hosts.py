@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
@@ -16,11 +15,9 @@ from irtool.remote.local import LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.commands.hosts import HostPicker
 from irtool.tui.screens.confirm import ConfirmAction
-from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.run import RunScreen
-from irtool.tui.widgets.steps import StepList
 from tests.support.live import live_incident
-from tests.support.tui import opened, screen_text, wait_for
+from tests.support.tui import opened, screen_text, select_step, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -48,21 +45,12 @@ def reached(tmp_path: Path, *runs: tuple[str, list[str] | None]) -> str:
     return incident
 
 
-async def select(pilot: Pilot[None], app: IrtoolApp, step: str) -> None:
-    screen = app.screen
-    assert isinstance(screen, IncidentScreen)
-    await wait_for(pilot, lambda: screen.selected, what="the steps drawn")
-    steps = screen.query_one(StepList)
-    steps.highlighted = steps.get_option_index(step)
-    await wait_for(pilot, lambda: screen.selected == step, what=step)
-
-
 async def test_retry_runs_again_only_on_the_hosts_that_failed(tmp_path: Path) -> None:
     incident = reached(tmp_path, ("listeners", None))  # web02 fails: its test exits 1
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(110, 34)) as pilot:
         await opened(pilot)
-        await select(pilot, app, "listeners")
+        await select_step(pilot, "listeners")
         await pilot.press("R")
         picker = app.screen
         assert isinstance(picker, HostPicker)
@@ -80,7 +68,7 @@ async def test_a_run_goes_only_to_the_hosts_picked(tmp_path: Path) -> None:
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(110, 34)) as pilot:
         await opened(pilot)
-        await select(pilot, app, "sweep")
+        await select_step(pilot, "sweep")
         await pilot.press("R")
         assert isinstance(app.screen, HostPicker)
         await pilot.press("space", "ctrl+s")  # untick web01
@@ -97,7 +85,7 @@ async def test_reapplying_an_action_where_it_is_applied_is_said_first(tmp_path: 
     app = IrtoolApp(actor="ann", incident=incident)
     async with app.run_test(size=(110, 34)) as pilot:
         await opened(pilot)
-        await select(pilot, app, "block")
+        await select_step(pilot, "block")
         await pilot.press("R")
         picker = app.screen
         assert isinstance(picker, HostPicker)

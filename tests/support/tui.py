@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.pilot import Pilot
+
+if TYPE_CHECKING:
+    from irtool.tui.screens.incident import IncidentScreen as IncidentScreenType
 
 
 def screen_text(app: App[object]) -> str:
@@ -47,3 +51,17 @@ async def opened(pilot: Pilot[object]) -> None:
         ),
         what="incident",
     )
+
+
+async def select_step(pilot: Pilot[object], step: str) -> IncidentScreenType:
+    """Select `step` on the incident screen in front, once its steps are drawn."""
+    from irtool.tui.screens.incident import IncidentScreen
+    from irtool.tui.widgets.steps import StepList
+
+    screen = pilot.app.screen
+    assert isinstance(screen, IncidentScreen)
+    await wait_for(pilot, lambda: screen.selected, what="the steps drawn")
+    steps = screen.query_one(StepList)
+    steps.highlighted = steps.get_option_index(step)
+    await wait_for(pilot, lambda: screen.selected == step, what=step)
+    return screen
