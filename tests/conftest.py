@@ -20,3 +20,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from tests.support.recorded import record_both
 
     return record_both(tmp_path_factory.mktemp("recorded"))
+
+
+@pytest.fixture
+def live_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Incidents under tmp_path/home and no keymap of the machine's: for the live UI tests
+    (`pytestmark = pytest.mark.usefixtures("live_home")`)."""
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))

@@ -19,11 +19,7 @@ from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
 from tests.support.tui import screen_text, wait_for
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 async def test_the_facilitator_adds_a_host_to_affected(tmp_path: Path) -> None:

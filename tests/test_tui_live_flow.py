@@ -12,7 +12,6 @@ from textual.widgets import Input
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
-from irtool.journal import Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.remote.local import LocalTransport
 from irtool.tui.app import IrtoolApp
@@ -20,18 +19,10 @@ from irtool.tui.commands.closing import ClosePrompt
 from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.prompts import ChoicePrompt, CompletePrompt, TextPrompt
 from irtool.tui.screens.run import RunScreen
-from tests.support.live import live_incident
+from tests.support.live import live_incident, live_journal
 from tests.support.tui import notifications, opened, screen_text, select_step, wait_for
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
-
-
-def journal(tmp_path: Path, incident: str) -> Journal:
-    return Journal(tmp_path / "home" / "incidents" / incident / "journal.sqlite", incident)
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: Path) -> None:
@@ -73,7 +64,7 @@ async def test_a_step_is_started_before_the_steps_ahead_with_a_reason(tmp_path: 
         assert "Start 'Wrap up' before" in screen_text(app)
         await pilot.press(*"nothing else to do tonight", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CompletePrompt), what="done form")
-    with journal(tmp_path, incident) as j:
+    with live_journal(tmp_path, incident) as j:
         early = [(e.step, e.data["reason"], e.data["ahead"]) for e in j.events()
                  if e.kind == "step.started_early"]  # fmt: skip
     assert early[:2] == [
@@ -114,7 +105,7 @@ async def test_closing_lists_what_is_open_and_needs_a_reason_over_it(tmp_path: P
         await pilot.press("n")
         await pilot.press(*"the rebuild is booked for 09:00", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen), what="the note")
-    with journal(tmp_path, incident) as j:
+    with live_journal(tmp_path, incident) as j:
         events = list(j.events())
     closed = next(e for e in events if e.kind == "incident.closed")
     assert closed.data["summary"] == "contained; web01 rebuilt tomorrow"

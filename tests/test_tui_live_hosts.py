@@ -19,11 +19,7 @@ from irtool.tui.screens.run import RunScreen
 from tests.support.live import live_incident
 from tests.support.tui import opened, screen_text, select_step, wait_for
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 def reached(tmp_path: Path, *runs: tuple[str, list[str] | None]) -> str:

@@ -18,10 +18,7 @@ from tests.support.tui import opened, screen_text, wait_for
 SHELL_SHA = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 async def test_indicators_are_added_by_kind_and_removed_with_a_reason(tmp_path: Path) -> None:

@@ -19,11 +19,7 @@ from irtool.tui.widgets.steps import StepList
 from tests.support.live import live_incident
 from tests.support.tui import opened, screen_text, wait_for
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 def events(tmp_path: Path, incident: str, kind: str) -> list[dict[str, object]]:

@@ -10,25 +10,16 @@ import pytest
 from textual.widgets import Input, RadioButton, TextArea
 
 from irtool.engine.session import IncidentSession
-from irtool.journal import Journal
 from irtool.tui.app import IrtoolApp
 from irtool.tui.commands.adhoc import AdHocPrompt
 from irtool.tui.commands.scope import ScopePrompt
 from irtool.tui.screens.confirm import ConfirmAction
 from irtool.tui.screens.incident import IncidentScreen
 from irtool.tui.screens.run import RunScreen
-from tests.support.live import live_incident
+from tests.support.live import live_incident, live_journal
 from tests.support.tui import opened, screen_text, wait_for
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
-
-
-def journal(tmp_path: Path, incident: str) -> Journal:
-    return Journal(tmp_path / "home" / "incidents" / incident / "journal.sqlite", incident)
+pytestmark = pytest.mark.usefixtures("live_home")
 
 
 async def test_a_new_host_joins_the_fleet_and_the_next_run_reaches_it(tmp_path: Path) -> None:
@@ -69,7 +60,7 @@ async def test_a_new_host_joins_the_fleet_and_the_next_run_reaches_it(tmp_path: 
         assert isinstance(run, RunScreen)
         await wait_for(pilot, lambda: run.report is not None, what="the run's end")
         assert sorted(run.report.results) == ["web01", "web02", "web03"]  # type: ignore[union-attr]
-    with journal(tmp_path, incident) as j:
+    with live_journal(tmp_path, incident) as j:
         scoped = [e.data for e in j.events() if e.kind == "scope.changed"]
     assert len(scoped) == 1
     change = scoped[0]
@@ -96,7 +87,7 @@ async def test_a_one_off_command_collects_from_the_chosen_host(tmp_path: Path) -
         await wait_for(pilot, lambda: run.report is not None, what="the run's end")
         assert list(run.report.results) == ["web02"]  # type: ignore[union-attr]
         await wait_for(pilot, lambda: "second" in screen_text(app), what="its output")
-    with journal(tmp_path, incident) as j:
+    with live_journal(tmp_path, incident) as j:
         ran = [e for e in j.events() if e.kind == "command.ran"]
     assert len(ran) == 1 and ran[0].host == "web02" and ran[0].step is None
     assert ran[0].data["ad_hoc"] is True
@@ -127,7 +118,7 @@ async def test_a_one_off_change_goes_through_containments_confirmation(tmp_path:
         assert isinstance(run, RunScreen)
         await wait_for(pilot, lambda: run.report is not None, what="the run's end")
     assert marker.exists()
-    with journal(tmp_path, incident) as j:
+    with live_journal(tmp_path, incident) as j:
         started = [e.data for e in j.events() if e.kind == "run.started"]
     assert started[0]["ad_hoc"] is True and started[0]["purpose"] == "action"
     assert started[0]["rollback"] == f"rm {marker}"

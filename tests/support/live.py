@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from irtool.engine.session import IncidentSession
+from irtool.journal import Journal
 from irtool.model.context import load_context
 from tests.support.runbooks import runbook
 
@@ -82,3 +83,8 @@ def live_incident(tmp_path: Path, hosts: tuple[str, ...] = ("web01", "web02")) -
     session = IncidentSession.new(context.runbook, {}, actor="ann", inventory=context.inventory)
     session.close_journal()
     return session.state.id
+
+
+def live_journal(tmp_path: Path, incident: str) -> Journal:
+    """The journal of `incident` under live_home's directory."""
+    return Journal(tmp_path / "home" / "incidents" / incident / "journal.sqlite", incident)
