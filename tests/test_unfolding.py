@@ -229,6 +229,12 @@ def test_scope_grows_as_hosts_are_found_and_later_runs_target_it(
         ),
         "hosts.web03.port: Input should be less than or equal to 65535",
     )
+    # A group name the inventory file would refuse is refused here: the fold rebuilds the
+    # inventory from the event, so one bad name would break every later opening.
+    refused(
+        lambda: incident.change_scope("web02", "web servers!", True, "ann", "r"),
+        "group: 'web servers!' is not a valid group name",
+    )
     incident.change_scope("web02", "affected", True, "ann", "shares the app pool")
     incident.change_scope(
         "web03",

@@ -31,7 +31,7 @@ from irtool.exercise.setup import open_exercise
 from irtool.export.document import incident_facts, state_document
 from irtool.journal import Event, Journal, JournalBusy, JournalError, JournalFull
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
-from irtool.model.params import Value
+from irtool.model.params import Value, value_text
 from irtool.model.plan import PlanError, resolve_parameters
 from irtool.model.runbook import Runbook
 from irtool.model.untrusted import visible
@@ -279,8 +279,7 @@ def show(incident_id: str, as_json: bool) -> None:
     if state.reconvene_at:
         _say(f"reconvene at {shown(state.reconvene_at)}")
     for name, value in state.parameters.items():
-        said = ", ".join(value) if isinstance(value, list) else value
-        _say(f"  {name} = {said if value is not None else '(not set)'}")
+        _say(f"  {name} = {value_text(value)}")
     for kind, values in state.iocs.items():
         _say(f"  indicator {kind}: {', '.join(values)}")
     available = set(data["next"])

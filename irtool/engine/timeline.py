@@ -13,6 +13,7 @@ from typing import Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
+from irtool.model.params import value_text
 from irtool.model.untrusted import visible
 from irtool.model.when import shown
 
@@ -37,12 +38,6 @@ def _ran(event: Event) -> str:
     if event.kind == kinds.FILE_FETCHED:
         sizes = _size(data, "file")
     return f"{data.get('purpose', 'run')} {what}: {outcome}" + (f" ({sizes})" if sizes else "")
-
-
-def _value(value: object) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "unset" if value is None else str(value)
 
 
 def _duration(seconds: object) -> str:
@@ -73,8 +68,8 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
         )
     ),
     kinds.PARAMETER_SET: lambda e: (
-        f"parameter {e.data.get('name')} = {_value(e.data.get('value'))}"
-        + (f" (was {_value(e.data['previous'])})" if e.data.get("previous") is not None else "")
+        f"parameter {e.data.get('name')} = {value_text(e.data.get('value'))}"
+        + (f" (was {value_text(e.data['previous'])})" if e.data.get("previous") is not None else "")
         + f": {e.data.get('reason', '')}"
     ),
     kinds.IOC_ADDED: lambda e: (

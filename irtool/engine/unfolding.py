@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from irtool.engine import kinds
 from irtool.engine.refusal import Refused, no_step
 from irtool.engine.state import IncidentState, Status
 from irtool.journal import Event, EventDraft
-from irtool.model.base import HostName
 from irtool.model.indicators import ioc_kind, ioc_value
-from irtool.model.inventory import Host
-from irtool.model.params import parse_values
+from irtool.model.inventory import Host, group_problem, new_host_problems
+from irtool.model.params import parse_values, value_text
 from irtool.model.steps import PostmortemStep
 
 Decide = Callable[[IncidentState], EventDraft]
@@ -32,21 +29,15 @@ def _reason(reason: str, what: str) -> str:
     return reason.strip()
 
 
-def check_new_host(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+def check_new_host(name: str, group: str, entry: dict[str, Any]) -> dict[str, Any]:
     """A host entry as inventory.yaml holds it, checked by the same model; the problems in
-    one line each (`hosts.NAME.port: ...`)."""
-    from pydantic import TypeAdapter
-
-    try:
-        TypeAdapter(HostName).validate_python(name)
-        host = Host.model_validate(entry)
-    except ValidationError as bad:
-        lines = [
-            f"hosts.{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".replace(".: ", ": ")
-            for e in bad.errors()
-        ]
-        raise Refused("; ".join(lines)) from None
-    return host.model_dump(mode="json", exclude_defaults=True)
+    one line, each named as the file would name it (`hosts.NAME.port: ...`)."""
+    found = new_host_problems(name, group, entry)
+    if found:
+        raise Refused(
+            "; ".join(f"hosts.{name}{'.' + key if key else ''}: {said}" for key, said in found)
+        )
+    return Host.model_validate(entry).model_dump(mode="json", exclude_defaults=True)
 
 
 def answers_by_question(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
@@ -85,7 +76,7 @@ class UnfoldingCommands:
                 raise Refused(f"parameter '{name}' ({param.type}): {bad}") from None
             previous = state.parameters.get(name)
             if value == previous:
-                raise Refused(f"parameter '{name}' already is {_said(value)}")
+                raise Refused(f"parameter '{name}' already is {value_text(value)}")
             return EventDraft(
                 kinds.PARAMETER_SET,
                 actor,
@@ -135,6 +126,11 @@ class UnfoldingCommands:
             why = _reason(reason, "changing the scope")
             if not group.strip():
                 raise Refused("which group?")
+            # Checked here, as the inventory file checks it: the fold rebuilds the inventory
+            # from this event, and a name it refuses would break every later reading.
+            problem = group_problem(group.strip())
+            if problem:
+                raise Refused(f"group: {problem}")
             inventory = state.inventory
             known = inventory is not None and host in inventory.hosts
             entry = None
@@ -146,7 +142,7 @@ class UnfoldingCommands:
                         f"host '{host}' is not in the inventory: give its address and "
                         "transport (--address, --transport) to add it"
                     )
-                entry = check_new_host(host, new_host)
+                entry = check_new_host(host, group.strip(), new_host)
             elif new_host is not None:
                 raise Refused(f"host '{host}' is already in the inventory")
             elif inventory is not None:
@@ -222,9 +218,3 @@ class UnfoldingCommands:
             return EventDraft(kinds.POSTMORTEM_ANSWERED, actor, {"answers": keyed}, step=step)
 
         return self._write(decide, after_close=True)
-
-
-def _said(value: object) -> str:
-    if isinstance(value, list):
-        return ", ".join(value)
-    return "unset" if value is None else str(value)

@@ -9,15 +9,7 @@ from typing import Any
 from irtool.export.links import event_link, moment, or_empty
 from irtool.export.report import Block, Bullets, Code, Heading, Para, Row, Strong, Table
 from irtool.export.unfolded import Change, Unfolded
-
-
-def said(value: Any) -> str:
-    """A parameter's value as the team gave it: several values comma-separated."""
-    if value is None:
-        return "unset"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "(none)"
-    return str(value)
+from irtool.model.params import value_text
 
 
 def _when(change: Change) -> Any:
@@ -35,8 +27,8 @@ def unfolding(found: Unfolded) -> Iterator[Block]:
                     (
                         _when(c),
                         (Code(or_empty(c.get("name"))),),
-                        (said(c.get("previous")),),
-                        (said(c.get("value")),),
+                        (value_text(c.get("previous")),),
+                        (value_text(c.get("value")),),
                         (c.by,),
                         (or_empty(c.get("reason")),),
                     )

@@ -14,7 +14,7 @@ from irtool.engine.state import IncidentState, Status
 from irtool.engine.timeline import describe
 from irtool.exercise.review import review
 from irtool.export.after_action import after_action
-from irtool.export.changes import closing, said, unfolding
+from irtool.export.changes import closing, unfolding
 from irtool.export.links import event_link, evidence_links, moment, or_empty
 from irtool.export.manifest import evidence, rotation
 from irtool.export.recorded import Recorded
@@ -34,6 +34,7 @@ from irtool.export.report import (
 )
 from irtool.export.unfolded import Unfolded, in_time_order, unfold
 from irtool.journal import Event
+from irtool.model.params import value_text
 from irtool.model.steps import AgendaStep, PostmortemStep
 
 AFTER_CLOSE = "written after closing"
@@ -100,7 +101,7 @@ def _incident(state: IncidentState, events: list[Event], found: Unfolded) -> Ite
     # The values at the end, from the opening and every amendment since (`parameter.set`).
     parameters = dict(events[0].data.get("parameters") or {}) if events else {}
     parameters |= {str(c.get("name")): c.get("value") for c in found.parameters}
-    rows += [(("Parameter ", Code(k)), (said(v),)) for k, v in parameters.items() if v]
+    rows += [(("Parameter ", Code(k)), (value_text(v),)) for k, v in parameters.items() if v]
     yield Table(("", ""), [Row(r) for r in rows], "facts")
 
 

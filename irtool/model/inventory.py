@@ -9,7 +9,7 @@ import struct
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from irtool.model.base import GroupName, HostName, Model
 from irtool.model.steps import Shell
@@ -259,3 +259,33 @@ def rescoped(
             )
     defaults = inventory.defaults if inventory else HostSettings()
     return Inventory(defaults=defaults, groups=groups, hosts=hosts)
+
+
+def group_problem(group: str) -> str | None:
+    """What inventory.yaml would say of a group's name; None when it is fine."""
+    try:
+        TypeAdapter(GroupName).validate_python(group)
+    except ValidationError as bad:
+        return str(bad.errors()[0]["msg"]).removeprefix("Value error, ")
+    return None
+
+
+def new_host_problems(name: str, group: str, entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """What inventory.yaml would say of `entry` as host `name` in `group`, one problem each:
+    (the key it is about, `""` for the host's name or the entry as a whole, and the message).
+    Empty when the host is fine. The engine and the UI's form check a new host by this."""
+    try:
+        Inventory.model_validate({"groups": {group: [name]}, "hosts": {name: entry}})
+    except ValidationError as bad:
+        found = []
+        for problem in bad.errors():
+            where = [str(part) for part in problem["loc"]]
+            if where[:2] == ["hosts", name]:  # the entry itself: the key is what is wrong
+                key = ".".join(where[2:])
+            elif where[:1] == ["groups"]:
+                key = "group"
+            else:  # the host's name
+                key = ""
+            found.append((key, str(problem["msg"]).removeprefix("Value error, ")))
+        return found
+    return []

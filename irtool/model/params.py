@@ -112,6 +112,15 @@ def parse_value(param: Parameter, raw: str) -> str:
 Value = str | list[str] | None  # a parameter's value: one, several (`list: true`), or unset
 
 
+def value_text(value: object) -> str:
+    """A parameter's value as a responder reads it: several comma-separated, or `unset`."""
+    if value is None or value == []:
+        return "unset"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def parse_values(param: Parameter, raw: str | list[str] | tuple[str, ...]) -> str | list[str]:
     """The canonical value of one typed value, or of several for a `list: true` parameter;
     ValueError naming the element refused."""

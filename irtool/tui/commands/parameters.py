@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from irtool.model.params import Parameter, Value, parse_values
+from irtool.model.params import Parameter, Value, parse_values, value_text
 from irtool.model.untrusted import visible
 from irtool.tui.commands.hub import Hub, planner
 from irtool.tui.guard import guarded
@@ -26,15 +26,6 @@ class ParameterValue:
     name: str
     values: list[str]  # canonical: one value, or each of a list parameter's
     reason: str
-
-
-def shown_value(value: Value) -> str:
-    """A parameter's current value as a responder reads it."""
-    if value is None or value == []:
-        return "unset"
-    if isinstance(value, list):
-        return ", ".join(value)
-    return value
 
 
 def split_values(text: str) -> list[str]:
@@ -77,7 +68,7 @@ class ParameterPrompt(Prompt[ParameterValue]):
             about.append(f"one of: {', '.join(param.choices)}")
         if param.example:
             about.append(f"for example: {param.example}")
-        about.append(f"now: {shown_value(self.current)}")
+        about.append(f"now: {value_text(self.current)}")
         yield Static(visible("\n".join(about), lines=True), id="about", markup=False)
         if param.many:
             yield Label("Values (one per line, or separated by commas; ctrl+s sets them):")
@@ -134,7 +125,7 @@ class PickParameter(Prompt[Text]):
         options = []
         for name, param in self.parameters.items():
             kind = f"{param.type} list" if param.many else str(param.type)
-            text = f"{name} ({kind}) = {shown_value(self.values.get(name))}\n  {param.description}"
+            text = f"{name} ({kind}) = {value_text(self.values.get(name))}\n  {param.description}"
             options.append(Option(Content(visible(text, lines=True)), id=name))
         yield OptionList(*options, id="parameters")
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, RadioButton, RadioSet
 
-from irtool.model.base import GroupName
-from irtool.model.inventory import Inventory, Transport
+from irtool.model.inventory import Inventory, Transport, group_problem, new_host_problems
 from irtool.tui.commands.hub import Hub
 from irtool.tui.screens.prompts import Prompt
 
@@ -41,36 +39,17 @@ class ScopeChange:
     new_host: dict[str, Any] | None  # the inventory entry of a host not yet in the inventory
 
 
-def problems(error: ValidationError, name: str) -> str:
-    """Each of pydantic's refusals on its own line, named by the inventory key it is about."""
-    lines = []
-    for problem in error.errors():
-        where = [str(part) for part in problem["loc"]]
-        if where[:2] == ["hosts", name]:  # the entry itself: the key is what is wrong
-            where = where[2:]
-        elif where[:1] == ["hosts"]:  # the host's name
-            where = ["host"]
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        lines.append(f"{'.'.join(where) or 'host'}: {message}")
-    return "\n".join(lines)
-
-
 def check_new_host(name: str, group: str, entry: dict[str, Any]) -> str | None:
-    """What inventory.yaml would say of this host in this group; None when it is fine."""
-    try:
-        Inventory.model_validate({"groups": {group: [name]}, "hosts": {name: entry}})
-    except ValidationError as bad:
-        return problems(bad, name)
-    return None
+    """What inventory.yaml would say of this host in this group, a line per problem named
+    by its key; None when it is fine."""
+    found = new_host_problems(name, group, entry)
+    return "\n".join(f"{key or 'host'}: {said}" for key, said in found) or None
 
 
 def check_group(group: str) -> str | None:
     """What inventory.yaml would say of this group's name; None when it is fine."""
-    try:
-        TypeAdapter(GroupName).validate_python(group)
-    except ValidationError as bad:
-        return "group: " + str(bad.errors()[0]["msg"]).removeprefix("Value error, ")
-    return None
+    problem = group_problem(group)
+    return f"group: {problem}" if problem else None
 
 
 class ScopePrompt(Prompt[ScopeChange]):
