@@ -43,6 +43,14 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines() or [""])
 
 
+def _form(row: PlanRow) -> str:
+    """The shell, and which form of the command the host gets (and whether that is a guess)."""
+    if row.variant is None:
+        return str(row.shell)
+    guess = ", assumed: its facts are not known until first contact" if row.assumed else ""
+    return f"{row.shell}, variant {row.variant} for {row.fits}{guess}"
+
+
 def _print(rows: list[PlanRow], inventory: Inventory | None) -> None:
     if inventory is None:
         click.echo("(no inventory: targets are shown as their selectors)\n")
@@ -55,9 +63,12 @@ def _print(rows: list[PlanRow], inventory: Inventory | None) -> None:
         if row.step != step:
             step = row.step
             click.echo(f"  [{row.kind}] {row.step}: {row.title}")
-        if row.command is not None:
+        if row.unfit is not None:
             label = f"{row.item}: " if row.item else ""
-            click.echo(f"      {label}{row.host} ({row.shell})")
+            click.echo(f"      {label}{row.host}: NOT RUN: {row.unfit}")
+        elif row.command is not None:
+            label = f"{row.item}: " if row.item else ""
+            click.echo(f"      {label}{row.host} ({_form(row)})")
             click.echo(_indent(row.command, "        | "))
             if row.rollback is not None:
                 click.echo("        rollback:")

@@ -280,6 +280,7 @@ def _go(
     pool: int,
     as_json: bool,
     rollback: bool,
+    put_back: bool = False,
 ) -> None:
     current = session(incident_id)
     with refusals_said(current):
@@ -296,6 +297,8 @@ def _go(
                     f"ROLL BACK '{step_id}'", {h: (shell, command) for h in chosen or []}, current
                 )
         elif isinstance(spec, ActionStep) and not yes:
+            # First contact before the confirmation: it shows the form each host will get.
+            runner.learn_facts(runner.facts_unknown(step_id, chosen))
             if rollback:
                 applied = list(current.state.applied.get(step_id, {}))
                 chosen = [h for h in applied if not hosts or h in hosts] or chosen
@@ -306,7 +309,7 @@ def _go(
             if seq is not None:
                 report = runner.rollback_ad_hoc(seq, chosen, reason)
             elif rollback:
-                report = runner.rollback(step_id, chosen, reason)
+                report = runner.rollback(step_id, chosen, reason, put_back=put_back)
             else:
                 report = runner.run(step_id, chosen, reason)
         play_scenario(current, runner.actor)
@@ -343,6 +346,12 @@ def run(
 @hosts_option
 @click.option("--yes", is_flag=True, help="Roll back without the interactive confirmation.")
 @click.option("--reason", default="", help="Why it is rolled back.")
+@click.option(
+    "--put-back",
+    is_flag=True,
+    help="Second confirmation for an eradication whose rollback restores what the attacker "
+    "had (the refusal without it says what).",
+)
 @pool_option
 @actor_option
 @json_option
@@ -352,13 +361,67 @@ def rollback(
     hosts: tuple[str, ...],
     yes: bool,
     reason: str,
+    put_back: bool,
     pool: int,
     actor: str | None,
     as_json: bool,
 ) -> None:
     """Run the rollback of an applied action (STEP, or ad-hoc-SEQ for an ad-hoc change) on
     the hosts it was applied to."""
-    _go(incident_id, step, hosts, yes, reason, actor, pool, as_json, rollback=True)
+    _go(incident_id, step, hosts, yes, reason, actor, pool, as_json, True, put_back)
+
+
+@incident.command()
+@incident_argument
+@hosts_option
+@click.option("--again", is_flag=True, help="Ask hosts that have said what they are already.")
+@actor_option
+@json_option
+def facts(
+    incident_id: str, hosts: tuple[str, ...], again: bool, actor: str | None, as_json: bool
+) -> None:
+    """Ask the incident's hosts what they are (OS version and build, PowerShell, IIS) and
+    record it: which form of each step's command a host gets follows from it. Without
+    --again, only hosts that have not said yet (a run asks them on first contact anyway)."""
+    current = session(incident_id)
+    with refusals_said(current):
+        runner = _runner(current, who(actor), DEFAULT_POOL, as_json)
+        state = current.state
+        if state.inventory is None:
+            raise Refused(f"incident {state.id} was opened without an inventory")
+        unknown = [h for h in hosts if h not in state.inventory.hosts]
+        if unknown:
+            raise Refused(f"no host {', '.join(unknown)} in this incident's inventory")
+        chosen = list(hosts) or list(state.inventory.hosts)
+        if not again:
+            chosen = [h for h in chosen if h not in state.facts]
+        with _cancel_on_interrupt(runner.cancel):
+            failed = runner.learn_facts(chosen, reason="asked" if again else "first contact")
+        current.refresh()
+        known = current.state.host_facts()
+    said = {
+        h: {
+            "facts": known[h].model_dump(mode="json", exclude_none=True) if h in known else None,
+            "summary": known[h].summary() if h in known else None,
+            "learned": h in current.state.facts,
+            "failed": failed.get(h),
+        }
+        for h in (list(hosts) or list(state.inventory.hosts))
+    }
+    if as_json:
+        click.echo(json.dumps(said, sort_keys=True))
+        return
+    for host, entry in said.items():
+        if entry["failed"]:
+            line = f"could not ask: {entry['failed']}"
+        elif entry["summary"] is None:
+            line = "not known"
+        else:
+            source = "said by the host" if entry["learned"] else "stated by the inventory"
+            line = f"{entry['summary']} ({source})"
+        click.echo(visible(f"{host}: {line}"))
+    if failed:
+        raise SystemExit(Exit.FAILED)
 
 
 @incident.command()

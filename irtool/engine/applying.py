@@ -12,15 +12,19 @@ from irtool.model.steps import ActionStep, Shell
 class ActionApplying(RunnerParts):
     """The action half of Runner."""
 
-    def _rollback(self, step_id: str, hosts: list[str] | None, reason: str) -> RunReport:
+    def _rollback(
+        self, step_id: str, hosts: list[str] | None, reason: str, put_back: bool = False
+    ) -> RunReport:
         state = self.session.state
         spec = state.runbook.step(step_id)
         if spec is None:
             raise no_step(state, step_id)
         if not isinstance(spec, ActionStep):
             raise Refused(f"step '{step_id}' is not an action")
-        if spec.rollback is None:
+        if not spec.reversible:
             raise Refused(f"action '{step_id}' is irreversible: {spec.irreversible}")
+        if spec.rollback_puts_back and not put_back:
+            raise Refused(put_back_refusal(spec))
         applied = list(state.applied.get(step_id, {}))
         if not applied:
             raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
@@ -28,6 +32,14 @@ class ActionApplying(RunnerParts):
         if hosts and (missing := [h for h in hosts if h not in applied]):
             raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
         per_host = self.commands(step_id, chosen)
+        unfit = {host: rows[0].unfit for host, rows in per_host.items() if not rows[0].rollback}
+        if unfit:
+            raise Refused(
+                f"action '{step_id}' has no way back on "
+                + "; ".join(
+                    f"{h} ({why or 'its form has no rollback'})" for h, why in unfit.items()
+                )
+            )
         work = {
             host: [Command(None, row.rollback or "", Shell(row.shell or "sh")) for row in rows[:1]]
             for host, rows in per_host.items()
@@ -68,3 +80,11 @@ class ActionApplying(RunnerParts):
         action = self.session.state.actions.get(spec.id)
         if spec.approvals == 1 and (action is None or action.rolled_back):
             self.session.request_action(spec.id, self.actor, reason)
+
+
+def put_back_refusal(spec: ActionStep) -> str:
+    """Why a rollback of an eradication waits for a second confirmation, and how to give it."""
+    return (
+        f"rolling back '{spec.id}' puts back {spec.rollback_puts_back}. If that is what you "
+        "mean, confirm it a second time (irtool incident rollback ... --put-back; the UI asks)"
+    )

@@ -30,6 +30,8 @@ IOC_REMOVED = "ioc.removed"
 SCOPE_CHANGED = "scope.changed"
 STEP_STARTED_EARLY = "step.started_early"  # before the steps ahead of it, with a reason
 POSTMORTEM_ANSWERED = "postmortem.answered"  # answers given after the step was done
+# What a host is (OS, PowerShell, IIS versions): on its first contact, and on demand.
+HOST_FACTS = "host.facts"
 # Exercises only: what the facilitator plays and records.
 INJECT_FIRED = "inject.fired"
 INJECT_HANDLED = "inject.handled"

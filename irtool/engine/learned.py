@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
+from irtool.model.facts import HostFacts
 from irtool.model.inventory import rescoped
 
 if TYPE_CHECKING:
@@ -118,7 +119,13 @@ def _scope(state: IncidentState, event: Event) -> None:
     )
 
 
+def _facts(state: IncidentState, event: Event) -> None:
+    if event.host and isinstance(event.data.get("facts"), dict):
+        state.facts[event.host] = HostFacts.model_validate(event.data["facts"])
+
+
 LEARNED: dict[str, Callable[[IncidentState, Event], None]] = {
+    kinds.HOST_FACTS: _facts,
     kinds.PARAMETER_SET: _parameter_set,
     kinds.IOC_ADDED: _ioc,
     kinds.IOC_REMOVED: _ioc,

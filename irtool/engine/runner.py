@@ -25,6 +25,7 @@ from irtool.engine.applying import ActionApplying
 from irtool.engine.concluding import StepConclusion
 from irtool.engine.custody_records import CustodyRecords
 from irtool.engine.fetching import FileFetches
+from irtool.engine.hostfacts import HostFactsLearning
 from irtool.engine.refusal import no_step
 from irtool.engine.runreport import (
     ACTION as ACTION,
@@ -64,7 +65,7 @@ from irtool.journal.events import utc_text
 from irtool.journal.runlock import StepBusy, step_lock
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.params import Parameter
-from irtool.model.plan import PlanError, PlanRow, build_plan, parameters_used
+from irtool.model.plan import FETCH_SHELL, PlanError, PlanRow, build_plan, parameters_used
 from irtool.model.steps import ActionStep, CollectStep, Shell
 from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
 from irtool.remote.fanout import DEFAULT_POOL, fan_out
@@ -74,7 +75,9 @@ from irtool.secrets.redact import Redactor
 AD_HOC_TIMEOUT_S = 300.0
 
 
-class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclusion):
+class Runner(
+    CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclusion, HostFactsLearning
+):
     def __init__(
         self,
         session: IncidentSession,
@@ -156,7 +159,14 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
 
     def _rows(self, state: IncidentState) -> list[PlanRow]:
         try:
-            return build_plan(state.runbook, state.parameters, self._inventory(state), state.iocs)
+            return build_plan(
+                state.runbook,
+                state.parameters,
+                self._inventory(state),
+                state.iocs,
+                facts=state.host_facts(),
+                incident=state.id,
+            )
         except PlanError as bad:
             raise Refused("; ".join(bad.messages)) from None
 
@@ -206,14 +216,14 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
                 hosts = self.unapplied_hosts(step_id)
                 if hosts == []:
                     raise Refused(f"action '{step_id}' is applied on every host already")
+            # First contact: a host says what it is before any form of a command is chosen.
+            unheard = self.learn_facts(self.facts_unknown(step_id, hosts))
             per_host = self.commands(step_id, hosts)
             if purpose == ACTION:
                 assert isinstance(spec, ActionStep)
                 self._ready_to_apply(spec, reason)
             work = {
-                host: [
-                    Command(row.item, row.command or "", Shell(row.shell or "sh")) for row in rows
-                ]
+                host: [to_command(row, unheard.get(host)) for row in rows]
                 for host, rows in per_host.items()
             }
             status = self.session.state.steps[step_id].status
@@ -234,9 +244,17 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
         except StepBusy as busy:
             raise Refused(str(busy)) from None
 
-    def rollback(self, step_id: str, hosts: list[str] | None = None, reason: str = "") -> RunReport:
+    def rollback(
+        self,
+        step_id: str,
+        hosts: list[str] | None = None,
+        reason: str = "",
+        put_back: bool = False,
+    ) -> RunReport:
+        """Undo an action on its hosts; `put_back`: the responder confirmed a second time what
+        an eradication's rollback restores."""
         with self._only_run(step_id, ROLLBACK):
-            return self._rollback(step_id, hosts, reason)
+            return self._rollback(step_id, hosts, reason, put_back)
 
     def _run(
         self,
@@ -371,6 +389,9 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
         transport = self.transports.get(str(host.transport))
         if transport is None:
             raise HostFailure(Failure.ERROR, f"no {host.transport} transport in this run")
+        unfit = next((c.unfit for c in commands if c.unfit), None)
+        if unfit:
+            raise HostFailure(Failure.ERROR, unfit)
         self.on_progress(Progress(host.name, "connecting"))
         connection = transport.connect(host, deadline)
         try:
@@ -387,7 +408,8 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
             flight = self._in_flight(step_id, purpose, started, connection, commands)
             try:
                 for index, command in enumerate(commands):
-                    self._one(
+                    run_one = self._fetch_files if command.fetch else self._one
+                    run_one(
                         step_id, purpose, started, connection, command, deadline, result,
                         flight.start(index), tagged,
                     )  # fmt: skip
@@ -460,6 +482,7 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
             "identity": connection.identity,
             "shell": str(command.shell),
             "command": command.command,
+            **({"variant": command.variant} if command.variant else {}),
             "started_at": utc_text(began),
             "collected_by": self.actor,
         }
@@ -506,6 +529,25 @@ class Runner(CustodyRecords, ActionApplying, AdHocRuns, FileFetches, StepConclus
         )
         if failure:
             raise failure
+
+
+def to_command(row: PlanRow, unheard: str | None = None) -> Command:
+    """What a plan row sends. A host whose facts could not be learned gets no form that was
+    only assumed for it; one no form fits gets none: both fail alone, saying why."""
+    unfit = row.unfit
+    if unfit is None and row.assumed:
+        unfit = (
+            f"which form of this step fits is not known: the host did not say what it is "
+            f"({unheard or 'not asked'})"
+        )
+    return Command(
+        row.item,
+        row.command or "",
+        Shell.SH if row.shell in (None, FETCH_SHELL) else Shell(row.shell),
+        variant=row.variant,
+        unfit=unfit,
+        fetch=row.fetch,
+    )
 
 
 def _incomplete(kept: dict[str, Item]) -> str | None:

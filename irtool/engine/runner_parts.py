@@ -9,14 +9,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from irtool.engine.runreport import Command, RunReport
+from irtool.engine.runreport import Command, HostResult, RunReport
 from irtool.engine.session import IncidentSession
 from irtool.engine.state import IncidentState
-from irtool.evidence.store import EvidenceStore
+from irtool.evidence.store import EvidenceStore, EvidenceWriter
 from irtool.journal import Event, EventDraft
 from irtool.model.inventory import Inventory
 from irtool.model.plan import PlanRow
-from irtool.remote.base import Cancel, Transport
+from irtool.remote.base import Cancel, Connection, Deadline, Transport
 from irtool.secrets.redact import Redactor
 
 
@@ -53,4 +53,19 @@ class RunnerParts:
         raise NotImplementedError
 
     def _settle(self, until: float) -> None:
+        raise NotImplementedError
+
+    def _fetch_files(
+        self,
+        step_id: str | None,
+        purpose: str,
+        started: Event,
+        connection: Connection,
+        command: Command,
+        deadline: Deadline,
+        result: HostResult,
+        writers: dict[str, EvidenceWriter],
+        tagged: dict[str, Any],
+    ) -> None:
+        """A fetch collector on one host (fetching.py): same arguments as a command's run."""
         raise NotImplementedError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from irtool.model.steps import Shell
+from irtool.model.steps import FetchSpec, Shell
 from irtool.remote.base import HostFailure
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
@@ -18,6 +18,9 @@ class Command:
     item: str | None
     command: str
     shell: Shell
+    variant: str | None = None  # the form of the step's command this host gets
+    unfit: str | None = None  # no form fits the host: it is not contacted, and this is why
+    fetch: FetchSpec | None = None  # a fetch collector: `command` describes it
 
 
 @dataclass

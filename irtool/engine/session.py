@@ -464,7 +464,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                 raise no_step(state, step)
             if not isinstance(spec, ActionStep):
                 raise Refused(f"step '{step}' is not an action")
-            if spec.rollback is None:
+            if not spec.reversible:
                 raise Refused(f"action '{step}' is irreversible: {spec.irreversible}")
             applied_somewhere = any(
                 e.step == step and e.purpose == "action" for e in state.evidence

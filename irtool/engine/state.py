@@ -11,6 +11,7 @@ from irtool.engine.exercise import ExerciseState
 from irtool.engine.learned import LEARNED, IocChange, ParameterChange, ScopeChange
 from irtool.journal import Event
 from irtool.model.contacts import Contacts
+from irtool.model.facts import HostFacts
 from irtool.model.flow import following
 from irtool.model.inventory import Inventory
 from irtool.model.runbook import Runbook
@@ -173,6 +174,7 @@ class IncidentState:
     iocs: dict[str, list[str]] = field(default_factory=dict)  # kind -> values, in order added
     ioc_changes: list[IocChange] = field(default_factory=list)
     scope_changes: list[ScopeChange] = field(default_factory=list)
+    facts: dict[str, HostFacts] = field(default_factory=dict)  # what each host said it is
     notes: list[Note] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
     calls: dict[str, CallTree] = field(default_factory=dict)
@@ -226,6 +228,15 @@ class IncidentState:
             state.calls[role] = CallTree(role, order)
         state.last_seq, state.last_at, state.head = event.seq, event.recorded_at, event.hash
         return state
+
+    def host_facts(self) -> dict[str, HostFacts]:
+        """What is known of each host: what it said of itself over what the inventory states."""
+        stated = {
+            name: host.facts
+            for name, host in (self.inventory.hosts.items() if self.inventory else ())
+            if host.facts is not None
+        }
+        return {**stated, **self.facts}
 
     def unfinished_runs(self) -> list[RunState]:
         """Runs with no run.finished: in flight, or left by a process that died."""

@@ -137,6 +137,10 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
     kinds.COMMAND_RAN: _ran,
     kinds.FILE_FETCHED: _ran,
     kinds.HOST_WARNING: lambda e: f"warning: {e.data.get('warning', '')}",
+    kinds.HOST_FACTS: lambda e: (
+        f"host facts ({e.data.get('source', 'probe')}): {e.data.get('summary', '')}"
+        + (" (the inventory said otherwise)" if e.data.get("inventory_said") else "")
+    ),
     kinds.HOST_FAILED: lambda e: (
         f"host failed ({e.data.get('failure')}): {e.data.get('reason', '')}"
     ),

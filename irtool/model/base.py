@@ -51,11 +51,11 @@ HostName = Annotated[
 ]
 GroupName = Annotated[str, _identifier(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "group name", "")]
 
-_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 
 
 def parse_duration(value: Any) -> Any:
-    """`90` (minutes), `45m`, `1h30m`, `30s`: how responders write intervals."""
+    """`90` (minutes), `45m`, `1h30m`, `30s`, `14d`: how responders write intervals."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of minutes or text like '45m' or '1h30m'")
     if isinstance(value, int):
@@ -65,7 +65,10 @@ def parse_duration(value: Any) -> Any:
         if match and any(match.groupdict().values()):
             parts = {k: int(v) for k, v in match.groupdict().items() if v}
             return timedelta(
-                hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
+                days=parts.get("d", 0),
+                hours=parts.get("h", 0),
+                minutes=parts.get("m", 0),
+                seconds=parts.get("s", 0),
             )
     if isinstance(value, timedelta) or (isinstance(value, str) and value.startswith("P")):
         return value  # already a duration, or ISO 8601 as a journal stores it: pydantic reads it
@@ -79,7 +82,7 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 1, "description": "minutes"},
-                {"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$"},
+                {"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"},
             ]
         }
     ),

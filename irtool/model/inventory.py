@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from irtool.model.base import GroupName, HostName, Model
+from irtool.model.facts import HostFacts
 from irtool.model.steps import Shell
 
 
@@ -124,6 +125,11 @@ class Host(HostSettings):
     tags: list[str] = []
     vars: dict[str, str] = Field(
         default_factory=dict, description="Values runbook commands can use as host.vars.NAME."
+    )
+    facts: HostFacts | None = Field(
+        default=None,
+        description="What the host is (OS, PowerShell, IIS versions), as far as is known before "
+        "contact; what the host itself says on first contact is recorded and wins.",
     )
 
 

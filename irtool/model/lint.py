@@ -24,6 +24,7 @@ from irtool.model.steps import (
     Shell,
     StepBase,
     command_templates,
+    variant_sources,
 )
 from irtool.model.templating import BUILTIN_NAMES, TemplateProblem, names_used, raw_insertions
 from irtool.model.yamlsource import Document, NodePath
@@ -142,7 +143,11 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
             except TemplateProblem as bad:
                 problems.append(Problem(where, str(bad)))
                 continue
+            for problem in _cmd_problems(source, shell, where):
+                problems.append(problem)
             for unsafe in unsafe_substitutions(source, shell):
+                if _SAFE_ANYWHERE.fullmatch(unsafe.expression):
+                    continue  # an incident id is [a-z0-9-] and goes in unquoted
                 problems.append(
                     Problem(
                         _substitution_mark(doc, where, unsafe.ordinal),
@@ -184,6 +189,47 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
             )
         )
     return problems
+
+
+# `incident.id` and `incident.tag` only ever hold [a-z0-9_-]: safe inside quotes too.
+_SAFE_ANYWHERE = re.compile(r"\{\{-?\s*incident\.(?:id|tag)\s*-?\}\}")
+# What a cmd.exe line may hold once joined with the others (CMD_LINE_LIMIT on the wire).
+CMD_TEMPLATE_LIMIT = 7000
+
+
+def _cmd_problems(source: str, shell: Shell, where: Mark) -> list[Problem]:
+    """cmd scripts go as one line, each line a command: no block may span lines."""
+    if shell is not Shell.CMD:
+        return []
+    found = []
+    for n, line in enumerate(source.splitlines(), 1):
+        text = line.rstrip()
+        if text.endswith(("(", "^")):
+            found.append(
+                Problem(
+                    where,
+                    f"cmd line {n} ends in '{text[-1]}': each line is one command (the lines "
+                    "are joined with ' & '), so a block cannot span lines",
+                )
+            )
+        if "%%" in text:
+            found.append(
+                Problem(
+                    where,
+                    f"cmd line {n} has '%%': commands run on cmd's command line, where a "
+                    "for variable is written %i",
+                    WARNING,
+                )
+            )
+    if len(source) > CMD_TEMPLATE_LIMIT:
+        found.append(
+            Problem(
+                where,
+                f"cmd script of {len(source)} characters: joined into one cmd.exe line it "
+                "would pass the 8191-character limit",
+            )
+        )
+    return found
 
 
 def _substitution_mark(doc: Document, node: Mark, ordinal: int) -> Mark:
@@ -270,30 +316,45 @@ def _lint_actions(runbook: Runbook, doc: Document) -> list[Problem]:
     for at, step in _step_paths(runbook):
         if not isinstance(step, ActionStep):
             continue
-        if step.rollback is None and step.irreversible is None:
-            problems.append(
-                Problem(
-                    doc.mark((*at, "command")),
-                    f"action '{step.id}' has neither 'rollback' nor 'irreversible: <reason>'",
-                )
-            )
-        if step.rollback is not None and step.irreversible is not None:
+        forms = step.forms()
+        where = (*at, "variants") if step.variants is not None else (*at, "command")
+        if step.irreversible is None:
+            for i, each in enumerate(forms):
+                if each.rollback is None:
+                    named = f"variant '{each.id}' of " if step.variants is not None else ""
+                    spot = (*at, "variants", i) if step.variants is not None else where
+                    problems.append(
+                        Problem(
+                            doc.mark(spot),
+                            f"{named}action '{step.id}' has neither 'rollback' nor "
+                            "'irreversible: <reason>'",
+                        )
+                    )
+        if step.reversible and step.irreversible is not None:
             problems.append(
                 Problem(
                     doc.mark((*at, "irreversible"), key=True),
                     f"action '{step.id}' has a rollback, so it is not irreversible",
                 )
             )
-        if step.shell is Shell.POWERSHELL:
-            for field, script in (("command", step.command), ("rollback", step.rollback or "")):
-                if portless_inbound_blocks(script):
-                    problems.append(
-                        Problem(
-                            doc.mark((*at, field)),
-                            "inbound block rule with neither a local port nor a remote address: "
-                            "it would cut the WinRM/SSH session needed to undo it",
-                        )
+        if step.rollback_puts_back is not None and not step.reversible:
+            problems.append(
+                Problem(
+                    doc.mark((*at, "rollback_puts_back"), key=True),
+                    f"action '{step.id}' has no rollback: nothing to put back",
+                )
+            )
+        for path, _form, script, shell in variant_sources(step):
+            if shell is not Shell.POWERSHELL:
+                continue
+            if portless_inbound_blocks(script):
+                problems.append(
+                    Problem(
+                        doc.mark((*at, *path)),
+                        "inbound block rule with neither a local port nor a remote address: "
+                        "it would cut the WinRM/SSH session needed to undo it",
                     )
+                )
     return problems
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from irtool.model.facts import UNKNOWN, HostFacts
 from irtool.model.flow import following
 from irtool.model.indicators import IOC_KINDS
 from irtool.model.inventory import Inventory
@@ -16,11 +18,27 @@ from irtool.model.steps import (
     CollectStep,
     CommandStep,
     DecisionStep,
+    FetchSpec,
     RotateStep,
     Shell,
     StepBase,
+    Variant,
+    command_templates,
 )
-from irtool.model.templating import BUILTIN_NAMES, TemplateProblem, Unset, names_used, render
+from irtool.model.templating import (
+    BUILTIN_NAMES,
+    TemplateProblem,
+    Unquoted,
+    Unset,
+    names_used,
+    render,
+)
+
+# What `incident.id` shows as in a plan made without an incident.
+EXAMPLE_INCIDENT = "ir-00000000-000000-0000"
+_INCIDENT_ID = re.compile(r"ir-\d{8}-\d{6}-[0-9a-f]{4}")
+# `shell` of a fetch collector's rows: files brought back, no command sent as such.
+FETCH_SHELL = "fetch"
 
 
 class PlanError(Exception):
@@ -43,9 +61,16 @@ class PlanRow:
     command: str | None = None
     rollback: str | None = None
     next: str | None = None  # where a decision's option leads
+    variant: str | None = None  # which form of the command this host gets (by its facts)
+    fits: str | None = None  # which hosts that form is for ("powershell >= 3.0")
+    assumed: bool = False  # the host's facts are not known yet: the variant is a guess
+    unfit: str | None = None  # no form fits this host: why (command is None then)
+    fetch: FetchSpec | None = None  # a fetch collector: the files it brings back
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        found["fetch"] = self.fetch.model_dump(mode="json") if self.fetch else None
+        return found
 
 
 def resolve_parameters(
@@ -81,16 +106,30 @@ def resolve_parameters(
 
 
 def step_sources(step: StepBase) -> list[tuple[str, Shell]]:
-    """Every command template a step can send (collectors, action, rollback, rotations)."""
-    if isinstance(step, CollectStep):
-        return [(c.command, step.shell) for c in step.collectors()]
-    if isinstance(step, ActionStep):
-        return [(step.command, step.shell)] + (
-            [(step.rollback, step.shell)] if step.rollback is not None else []
-        )
-    if isinstance(step, RotateStep):
-        return [(r.command, r.shell) for r in step.items if r.command]
-    return []
+    """Every command template a step can send (collectors, variants, rollbacks, rotations)."""
+    return [(source, shell) for _path, source, shell in command_templates(step)]
+
+
+def choose(forms: list[Variant], facts: HostFacts | None) -> tuple[Variant | None, bool, str]:
+    """The form a host gets: the first whose `when` its facts meet. Unknown facts: the first
+    form, flagged as assumed (a run learns the facts before it sends anything). Returns the
+    form (None: none fits), whether it is assumed, and why none fits."""
+    if facts is None:
+        return forms[0], len(forms) > 1 or forms[0].when is not None, ""
+    for form in forms:
+        if facts.fits(form.when):
+            return form, False, ""
+    needs = "; ".join(f"{f.id} needs {f.when.text()}" for f in forms if f.when)
+    return None, False, f"no form of this step fits {facts.summary()} ({needs})"
+
+
+def incident_values(incident: str | None) -> dict[str, str]:
+    """`incident.id` and `incident.tag` (the id with `_` for `-`, for nft names): inserted
+    unquoted, which is safe because an incident id is only ever [a-z0-9-]."""
+    ident = incident or EXAMPLE_INCIDENT
+    if not _INCIDENT_ID.fullmatch(ident):
+        raise PlanError([f"'{ident}' is not an incident id"])
+    return {"id": Unquoted(ident), "tag": Unquoted(ident.replace("-", "_"))}
 
 
 def parameters_used(step: StepBase) -> list[str]:
@@ -116,6 +155,17 @@ def template_values(
     return values
 
 
+def host_facts(
+    name: str, inventory: Inventory | None, learned: Mapping[str, HostFacts] | None
+) -> HostFacts | None:
+    """What is known of a host: what it said of itself, else what the inventory states."""
+    if learned and name in learned:
+        return learned[name]
+    if inventory is not None and name in inventory.hosts:
+        return inventory.hosts[name].facts
+    return None
+
+
 class _Placeholders(dict[str, str]):
     """Host variables when no inventory is given: each shows as <host.vars.NAME>."""
 
@@ -123,24 +173,43 @@ class _Placeholders(dict[str, str]):
         return f"<host.vars.{key}>"
 
 
-def _hosts(selectors: list[str], inventory: Inventory | None) -> list[tuple[str, dict[str, Any]]]:
+def _hosts(
+    selectors: list[str],
+    inventory: Inventory | None,
+    learned: Mapping[str, HostFacts] | None = None,
+) -> list[tuple[str, dict[str, Any], HostFacts | None]]:
     if inventory is None:
         return [
-            (s, {"name": s, "address": s, "groups": [], "tags": [], "vars": _Placeholders()})
+            (
+                s,
+                {
+                    "name": s,
+                    "address": s,
+                    "user": f"<{s}: user>",
+                    "groups": [],
+                    "tags": [],
+                    "vars": _Placeholders(),
+                    "facts": UNKNOWN.template(),
+                },
+                None,
+            )
             for s in selectors
         ]
     hosts = []
     for name in inventory.select(selectors):
         host = inventory.resolve(name)
+        facts = host_facts(name, inventory, learned)
         context = {
             "name": name,
             "address": host.address,
+            "user": host.user or "",
             "os": str(host.os),
             "groups": host.groups,
             "tags": host.tags,
             "vars": host.vars,
+            "facts": (facts or UNKNOWN).template(),
         }
-        hosts.append((name, context))
+        hosts.append((name, context, facts))
     return hosts
 
 
@@ -149,49 +218,99 @@ def build_plan(
     params: Mapping[str, Value],
     inventory: Inventory | None = None,
     iocs: Mapping[str, list[str]] | None = None,
+    *,
+    facts: Mapping[str, HostFacts] | None = None,
+    incident: str | None = None,
 ) -> list[PlanRow]:
+    """Every step in order and, per target host, the exact command it would run: the form
+    of the command its facts choose. Without an inventory every form is shown, each once."""
     rows: list[PlanRow] = []
     messages: list[str] = []
     after = following(runbook)
     # Every declared parameter is known to a template, set or not (unset: <NAME: not set>).
     context = template_values({**dict.fromkeys(runbook.parameters), **params}, iocs)
+    context["incident"] = incident_values(incident)
 
-    def rendered(step: StepBase, source: str, shell: Shell, host: dict[str, Any]) -> str:
+    def rendered(step: StepBase, source: str | None, shell: Shell, host: dict[str, Any]) -> str:
+        if source is None:
+            return ""
         try:
             return render(source, shell, {**context, "host": host})
         except TemplateProblem as bad:
             messages.append(f"step '{step.id}' on {host['name']}: {bad}")
             return ""
 
+    def command_rows(
+        step: CommandStep, label: str | None, forms: list[Variant], base: dict[str, Any]
+    ) -> None:
+        for name, host, known in _hosts(step.targets, inventory, facts):
+            chosen = forms if inventory is None and len(forms) > 1 else None
+            if chosen is not None:  # no inventory: every form, for review
+                for form in chosen:
+                    rows.append(row(step, label, form, name, host, base, assumed=False))
+                continue
+            picked, assumed, unfit = choose(forms, known)
+            if picked is None:
+                rows.append(PlanRow(**base, item=label, host=name, unfit=unfit))
+            else:
+                rows.append(row(step, label, picked, name, host, base, assumed=assumed))
+
+    def row(
+        step: CommandStep,
+        label: str | None,
+        form: Variant,
+        name: str,
+        host: dict[str, Any],
+        base: dict[str, Any],
+        assumed: bool,
+    ) -> PlanRow:
+        shell = form.shell or step.shell
+        variant = form.id if form.id != (label or step.id) else None
+        return PlanRow(
+            **base,
+            item=label,
+            host=name,
+            shell=str(shell),
+            command=rendered(step, form.command, shell, host),
+            rollback=rendered(step, form.rollback, shell, host) if form.rollback else None,
+            variant=variant,
+            fits=(form.when.text() if form.when else "any host") if variant else None,
+            assumed=assumed and variant is not None,
+        )
+
     for phase, step in runbook.steps():
-        base = {"step": step.id, "phase": phase.id, "kind": step.type, "title": step.title}
-        if isinstance(step, CommandStep):
-            hosts = _hosts(step.targets, inventory)
-            if isinstance(step, CollectStep):
-                commands = [
-                    (c.id if c.id != step.id else None, c.command) for c in step.collectors()
-                ]
-            elif isinstance(step, ActionStep):
-                commands = [(None, step.command)]
-            for label, source in commands:
-                for name, host in hosts:
-                    rollback = getattr(step, "rollback", None)
-                    rows.append(
-                        PlanRow(
-                            **base,
-                            item=label,
-                            host=name,
-                            shell=str(step.shell),
-                            command=rendered(step, source, step.shell, host),
-                            rollback=rendered(step, rollback, step.shell, host)
-                            if rollback is not None
-                            else None,
+        base: dict[str, Any] = {
+            "step": step.id,
+            "phase": phase.id,
+            "kind": step.type,
+            "title": step.title,
+        }
+        if isinstance(step, CollectStep):
+            for collector in step.collectors():
+                label = collector.id if collector.id != step.id else None
+                if collector.fetch is not None:
+                    for name, _host, _known in _hosts(step.targets, inventory, facts):
+                        rows.append(
+                            PlanRow(
+                                **base,
+                                item=label,
+                                host=name,
+                                shell=FETCH_SHELL,
+                                command=collector.fetch.describe(),
+                                fetch=collector.fetch,
+                            )
                         )
-                    )
+                    continue
+                forms = collector.variants or [
+                    Variant(id=collector.id, command=collector.command or "")
+                ]
+                command_rows(step, label, forms, base)
+        elif isinstance(step, ActionStep):
+            command_rows(step, None, step.forms(), base)
         elif isinstance(step, RotateStep):
             for rotation in step.items:
                 if rotation.command and rotation.targets:
-                    for name, host in _hosts(rotation.targets, inventory):
+                    for name, host, _known in _hosts(rotation.targets, inventory, facts):
                         rows.append(
                             PlanRow(
                                 **base,

@@ -21,8 +21,28 @@ def sh_literal(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
+# cmd.exe has no quoting that carries these: `%` and `!` expand inside double quotes, a `"`
+# ends them, `^` escapes, and a line break ends the command.
+CMD_UNCARRIABLE = '"%!^\r\n'
+
+
+def cmd_literal(value: str) -> str:
+    """A cmd.exe double-quoted word. Inside the quotes `& | < > ( )` are plain text; what
+    cmd would still read (CMD_UNCARRIABLE) is refused, since no escape is reliable there."""
+    _refuse_uncarriable(value)
+    bad = sorted({c for c in value if c in CMD_UNCARRIABLE})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(f"a value containing {shown} cannot be put in a cmd.exe command")
+    return f'"{value}"'
+
+
 def literal(value: str, shell: Shell) -> str:
-    return powershell_literal(value) if shell is Shell.POWERSHELL else sh_literal(value)
+    if shell is Shell.POWERSHELL:
+        return powershell_literal(value)
+    if shell is Shell.CMD:
+        return cmd_literal(value)
+    return sh_literal(value)
 
 
 def _refuse_uncarriable(value: str) -> None:

@@ -459,17 +459,40 @@ class _PowerShell(_Scanner):
         return n
 
 
+def _cmd_contexts(text: str) -> dict[int, str]:
+    """cmd.exe: a value is `"..."`-quoted; inside quotes the author wrote that closes them, and
+    after a `^` its opening quote is escaped. Quotes do not span lines (each line is one
+    command on the wire)."""
+    found: dict[int, str] = {}
+    quoted = False
+    for i, c in enumerate(text):
+        if c == "\n":
+            quoted = False
+        elif c == '"':
+            quoted = not quoted
+        elif c == PLACEHOLDER:
+            if quoted:
+                found[i] = "inside double quotes written in the template"
+            elif i and text[i - 1] == "^":
+                found[i] = "after a ^ escape"
+    return found
+
+
 def unsafe_substitutions(source: str, shell: Shell) -> list[Unsafe]:
     """Every substitution of `source` that stands where its quoting cannot protect it."""
     text, subs = split(source)
     if not subs:
         return []
-    scanner: _Sh | _PowerShell = _PowerShell(text) if shell is Shell.POWERSHELL else _Sh(text)
-    scanner.code(0)
+    if shell is Shell.CMD:
+        contexts = _cmd_contexts(text)
+    else:
+        scanner: _Sh | _PowerShell = _PowerShell(text) if shell is Shell.POWERSHELL else _Sh(text)
+        scanner.code(0)
+        contexts = scanner.found
     placeholders = [i for i, c in enumerate(text) if c == PLACEHOLDER]
     unsafe: list[Unsafe] = []
     for index, (offset, expression) in zip(placeholders, subs, strict=True):
-        context = scanner.found.get(index)
+        context = contexts.get(index)
         if context is not None:
             unsafe.append(Unsafe(offset, _ordinal(source, offset), expression, context))
     return unsafe

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
 from irtool.model.base import Duration, ItemId, Model, RoleId, StepId
+from irtool.model.facts import When
 
 _SELECTOR = re.compile(r"all|(?:group|host|tag):[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -28,6 +29,7 @@ class Shell(StrEnum):
 
     POWERSHELL = "powershell"
     SH = "sh"
+    CMD = "cmd"  # cmd.exe, for a Windows host without PowerShell: one command per line
 
 
 class Confirm(StrEnum):
@@ -89,10 +91,75 @@ class CommandStep(StepBase):
     timeout: PositiveInt = Field(default=300, description="Seconds each host may take.")
 
 
+class Variant(Model):
+    """One form of a step's command, for the hosts whose facts fit `when`."""
+
+    id: ItemId
+    when: When | None = Field(
+        default=None, description="Minimums the host's facts must meet; absent: any host."
+    )
+    shell: Shell | None = Field(default=None, description="Absent: the step's shell.")
+    command: str
+    rollback: str | None = Field(default=None, description="Action steps: this form's way back.")
+
+
+def _variants_differ(variants: list[Variant] | None) -> None:
+    ids = [v.id for v in variants or []]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"variant id '{twice[0]}' is used twice")
+
+
+class FetchSpec(Model):
+    """Files to bring back from the host as evidence, each hashed there and here."""
+
+    paths: list[str] = Field(
+        min_length=1,
+        description="Globs on the host (`*`, `?`, `**` for any depth); %VAR% expands on Windows.",
+    )
+    max_size: PositiveInt = Field(
+        default=100_000_000, description="Bytes per file; a bigger file is listed, not fetched."
+    )
+    max_files: PositiveInt = Field(
+        default=1000, description="Files per host; the rest are listed, not fetched."
+    )
+    modified_within: Duration | None = Field(
+        default=None, description="Only files modified within this of the collection."
+    )
+    reason: str = Field(min_length=1, description="Why these files: it goes in their custody.")
+
+    def describe(self) -> str:
+        limits = [f"at most {self.max_files} files", f"{self.max_size} bytes each"]
+        if self.modified_within is not None:
+            limits.append(f"modified within {_span(self.modified_within)}")
+        return f"fetch {'; '.join(self.paths)} ({', '.join(limits)})"
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    text = "".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
+    return text or f"{seconds}s"
+
+
 class Collector(Model):
     id: ItemId
     title: str
-    command: str
+    command: str | None = None
+    variants: list[Variant] | None = Field(default=None, min_length=1)
+    fetch: FetchSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        given = [k for k in ("command", "variants", "fetch") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a collector has one of 'command', 'variants' or 'fetch'")
+        _variants_differ(self.variants)
+        if any(v.rollback for v in self.variants or []):
+            raise ValueError("a collector is read-only: its variants have no 'rollback'")
+        return self
 
 
 class CollectStep(CommandStep):
@@ -100,32 +167,64 @@ class CollectStep(CommandStep):
 
     type: Literal["collect"]
     command: str | None = None
+    variants: list[Variant] | None = Field(default=None, min_length=1)
     commands: list[Collector] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
-        if (self.command is None) == (self.commands is None):
-            raise ValueError("a collect step has either 'command' or 'commands', not both")
+        given = [k for k in ("command", "variants", "commands") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a collect step has one of 'command', 'variants' or 'commands'")
+        _variants_differ(self.variants)
+        if any(v.rollback for v in self.variants or []):
+            raise ValueError("a collect step is read-only: its variants have no 'rollback'")
         return self
 
     def collectors(self) -> list[Collector]:
         if self.commands is not None:
             return list(self.commands)
-        assert self.command is not None
-        return [Collector(id=self.id, title=self.title, command=self.command)]
+        return [
+            Collector(id=self.id, title=self.title, command=self.command, variants=self.variants)
+        ]
 
 
 class ActionStep(CommandStep):
     """A state-changing command (containment) with its way back."""
 
     type: Literal["action"]
-    command: str
+    command: str | None = None
     rollback: str | None = None
+    variants: list[Variant] | None = Field(default=None, min_length=1)
     irreversible: str | None = Field(
         default=None, description="Why this action cannot be rolled back."
     )
+    rollback_puts_back: str | None = Field(
+        default=None,
+        description="What a rollback restores that the attacker had (eradication): a rollback "
+        "then needs a second, explicit confirmation naming it.",
+    )
     confirm: Confirm = Confirm.TYPE_COUNT
     approvals: Literal[1, 2] = Field(default=1, description="2: a second responder must approve.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        if (self.command is None) == (self.variants is None):
+            raise ValueError("an action step has either 'command' or 'variants', not both")
+        if self.variants is not None and self.rollback is not None:
+            raise ValueError("with 'variants', each variant carries its own 'rollback'")
+        _variants_differ(self.variants)
+        return self
+
+    def forms(self) -> list[Variant]:
+        """Its command forms: the variants, or the one command as a variant for any host."""
+        if self.variants is not None:
+            return list(self.variants)
+        assert self.command is not None
+        return [Variant(id=self.id, command=self.command, rollback=self.rollback)]
+
+    @property
+    def reversible(self) -> bool:
+        return any(v.rollback for v in self.forms())
 
 
 class CredentialKind(StrEnum):
@@ -258,17 +357,49 @@ STEP_KINDS = ("manual", "notify", "decision", "collect", "action", "rotate", "ag
 def command_templates(step: Any) -> list[tuple[tuple[str | int, ...], str, Shell]]:
     """Every command template a step holds, with its path inside the step and its shell."""
     found: list[tuple[tuple[str | int, ...], str, Shell]] = []
+
+    def variants(at: tuple[str | int, ...], forms: list[Variant] | None, shell: Shell) -> None:
+        for i, form in enumerate(forms or []):
+            found.append(((*at, "variants", i, "command"), form.command, form.shell or shell))
+            if form.rollback is not None:
+                found.append(((*at, "variants", i, "rollback"), form.rollback, form.shell or shell))
+
     if isinstance(step, CollectStep):
         if step.command is not None:
             found.append((("command",), step.command, step.shell))
+        variants((), step.variants, step.shell)
         for i, collector in enumerate(step.commands or []):
-            found.append((("commands", i, "command"), collector.command, step.shell))
+            if collector.command is not None:
+                found.append((("commands", i, "command"), collector.command, step.shell))
+            variants(("commands", i), collector.variants, step.shell)
     elif isinstance(step, ActionStep):
-        found.append((("command",), step.command, step.shell))
+        if step.command is not None:
+            found.append((("command",), step.command, step.shell))
         if step.rollback is not None:
             found.append((("rollback",), step.rollback, step.shell))
+        variants((), step.variants, step.shell)
     elif isinstance(step, RotateStep):
         for i, item in enumerate(step.items):
             if item.command is not None:
                 found.append((("items", i, "command"), item.command, item.shell))
     return found
+
+
+def variant_sources(
+    step: Any,
+) -> list[tuple[tuple[str | int, ...], Variant | None, str, Shell]]:
+    """Every command template with the variant it belongs to (None: a step's one command)."""
+    out: list[tuple[tuple[str | int, ...], Variant | None, str, Shell]] = []
+    forms: dict[tuple[str | int, ...], Variant] = {}
+    if isinstance(step, CollectStep):
+        for i, v in enumerate(step.variants or []):
+            forms[("variants", i)] = v
+        for c, collector in enumerate(step.commands or []):
+            for i, v in enumerate(collector.variants or []):
+                forms[("commands", c, "variants", i)] = v
+    elif isinstance(step, ActionStep):
+        for i, v in enumerate(step.variants or []):
+            forms[("variants", i)] = v
+    for path, source, shell in command_templates(step):
+        out.append((path, forms.get(path[:-1]), source, shell))
+    return out

@@ -22,8 +22,9 @@ from irtool.model.quoting import literal
 from irtool.model.steps import Shell
 
 RAW_FILTER = "unquoted"
-# `host`: the target host; `iocs`: the incident's indicators by kind, each a list.
-BUILTIN_NAMES = frozenset({"host", "iocs"})
+# `host`: the target host (its facts too); `iocs`: the incident's indicators by kind, each a
+# list; `incident`: its id, to name what irtool creates on a host.
+BUILTIN_NAMES = frozenset({"host", "iocs", "incident"})
 
 
 class TemplateProblem(Exception):
@@ -52,7 +53,7 @@ class Unset(str):
 
 
 def _finalizer(shell: Shell) -> Callable[[Any], str]:
-    separator = ", " if shell is Shell.POWERSHELL else " "
+    separator = ", " if shell is Shell.POWERSHELL else " "  # sh and cmd: words
 
     def finalize(value: Any) -> str:
         if isinstance(value, Unset):
@@ -73,7 +74,7 @@ def _finalizer(shell: Shell) -> Callable[[Any], str]:
     return finalize
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def environment(shell: Shell) -> jinja2.Environment:
     env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
@@ -85,7 +86,7 @@ def environment(shell: Shell) -> jinja2.Environment:
     return env
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=2048)
 def _compile(source: str, shell: Shell) -> jinja2.Template:
     try:
         return environment(shell).from_string(source)

@@ -59,7 +59,7 @@ def confirm(
 ) -> None:
     """Containment's confirmation for `hosts` (None: every host of the step), then the run."""
     if rollback:
-        if spec.rollback is None:
+        if not spec.reversible:
             raise Refused(f"action '{spec.id}' is irreversible: {spec.irreversible}")
         if hosts is None:
             hosts = list(hub.state.applied.get(spec.id, {}))
@@ -71,6 +71,14 @@ def confirm(
         if hosts == []:
             raise Refused(f"action '{spec.id}' is applied on every host already")
     per_host = runner.commands(spec.id, hosts)
+    guessed = [host for host, rows in per_host.items() if rows[0].assumed]
+    if guessed:
+        # The exact command a host gets depends on what it is: not shown, not confirmed.
+        raise Refused(
+            f"which form of '{spec.id}' {', '.join(guessed)} get(s) depends on what they are "
+            "(OS, PowerShell), not known yet: run a collect step on them first (first contact "
+            f"asks), or: irtool incident facts {hub.state.id}"
+        )
 
     def confirmed(result: Confirmed | None) -> None:
         if result is None:
@@ -79,7 +87,13 @@ def confirm(
             if not rollback:
                 authorise(hub, spec, result)
             request = RunRequest(
-                hub.state.id, spec.id, spec.title, list(per_host), rollback, result.reason
+                hub.state.id,
+                spec.id,
+                spec.title,
+                list(per_host),
+                rollback,
+                result.reason,
+                put_back=result.put_back,
             )
             start_run(hub, request)
 

@@ -38,6 +38,11 @@ class Requested:
 class Confirmed:
     reason: str
     approver: str  # a second responder, at this keyboard, for two-person actions; else ""
+    put_back: bool = False  # a rollback that restores attacker state, confirmed a second time
+
+
+# What a responder types to confirm a rollback that puts back what the attacker had.
+PUT_BACK = "put back"
 
 
 def expected_assent(hosts: list[str]) -> tuple[str, str]:
@@ -66,6 +71,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
     ConfirmAction #problem { color: $error; height: auto; }
     ConfirmAction #approvals { height: auto; }
     ConfirmAction #exercise { background: yellow; color: black; text-style: bold; }
+    ConfirmAction #puts-back { color: $error; text-style: bold; height: auto; }
     ConfirmAction Horizontal.buttons { height: 1; align-horizontal: right; }
     ConfirmAction Horizontal.field { height: 1; }
     ConfirmAction Horizontal.field Label { width: 30; }
@@ -91,6 +97,11 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         # Records the request (with its reason) for a second responder elsewhere to approve.
         self.request, self.approve_command = request, approve_command
         self.expected, self.what = expected_assent(list(per_host))
+
+    @property
+    def puts_back(self) -> str | None:
+        """What this rollback restores that the attacker had, if it does: asked twice."""
+        return self.step.rollback_puts_back if self.rollback else None
 
     @property
     def pending(self) -> bool:
@@ -123,6 +134,13 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
                     shown = visible(command or "", lines=True)
                     yield Static(shown, classes="command", markup=False)
             yield Static("", id="approvals")
+            if self.puts_back:
+                yield Static(
+                    Text(visible(f"This rollback PUTS BACK {self.puts_back}.")), id="puts-back"
+                )
+                with Horizontal(classes="field"):
+                    yield Label(f"Type '{PUT_BACK}' if you mean it:")
+                    yield Input(id="put-back")
             if self.step.confirm is Confirm.TYPE_COUNT:
                 with Horizontal(classes="field"):
                     yield Label(Text(visible(f"Type {self.what} ({self.expected}):")))
@@ -176,6 +194,8 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
         return text
 
     def check(self) -> Confirmed | Requested | str:
+        if self.puts_back and self.query_one("#put-back", Input).value.strip() != PUT_BACK:
+            return f"this rollback puts back {self.puts_back}: type '{PUT_BACK}' to go on"
         if self.step.confirm is Confirm.TYPE_COUNT:
             typed = self.query_one("#assent", Input).value.strip()
             if typed != self.expected:
@@ -195,7 +215,7 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
                 return "waiting for a second responder's approval (see above)"
             if same_responder(approver, requester):
                 return f"{approver} requested it: a second responder must approve"
-        return Confirmed(reason, approver)
+        return Confirmed(reason, approver, put_back=bool(self.puts_back))
 
     def action_go(self) -> None:
         result = self.check()

@@ -70,7 +70,14 @@ from irtool.tui.widgets.steps import StepList
 
 POLL_S = 1.0
 # The events after which the plan's commands read differently: drawn again from the state.
-PLAN_CHANGES = {kinds.PARAMETER_SET, kinds.IOC_ADDED, kinds.IOC_REMOVED, kinds.SCOPE_CHANGED}
+# A host's facts choose the form of each command it gets.
+PLAN_CHANGES = {
+    kinds.PARAMETER_SET,
+    kinds.IOC_ADDED,
+    kinds.IOC_REMOVED,
+    kinds.SCOPE_CHANGED,
+    kinds.HOST_FACTS,
+}
 
 # The command groups, in the footer's order. A new group is one more module here.
 GROUPS = (steps, runs, views, records, minutes, live)
@@ -95,12 +102,19 @@ def plan_by_step(session: IncidentSession) -> tuple[dict[str, dict[str, list[Pla
     anything. Made again whenever a parameter or the scope changes."""
     state = session.state
     try:
-        rows = build_plan(state.runbook, state.parameters, state.inventory)
+        rows = build_plan(
+            state.runbook,
+            state.parameters,
+            state.inventory,
+            state.iocs,
+            facts=state.host_facts(),
+            incident=state.id,
+        )
     except PlanError as bad:
         return {}, "; ".join(bad.messages)
     plan: dict[str, dict[str, list[PlanRow]]] = {}
     for row in rows:
-        if row.host and row.command is not None:
+        if row.host and (row.command is not None or row.unfit):
             plan.setdefault(row.step, {}).setdefault(row.host, []).append(row)
     return plan, ""
 

@@ -62,6 +62,7 @@ class RunRequest:
     rollback: bool = False
     reason: str = ""
     ad_hoc: AdHoc | None = None  # then `step` is "ad-hoc" and `title` the command's first line
+    put_back: bool = False  # confirmed twice: this rollback restores what the attacker had
 
 
 def summary(report: RunReport, redactor: Redactor) -> tuple[str, str]:
@@ -198,7 +199,9 @@ class RunScreen(Screen[RunReport | None]):
                     irreversible=adhoc.irreversible,
                 )  # fmt: skip
             if request.rollback:
-                return runner.rollback(request.step, request.hosts, request.reason)
+                return runner.rollback(
+                    request.step, request.hosts, request.reason, put_back=request.put_back
+                )
             return runner.run(request.step, request.hosts, request.reason)
         finally:
             session.close_journal()

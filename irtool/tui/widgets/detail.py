@@ -64,10 +64,16 @@ def _commands(
             parts.append(Text(f"… and {len(rows) - HOSTS_SHOWN} more host(s)", style="dim"))
             break
         # Commands hold parameters and inventory names: shown written out, line breaks kept.
-        parts.append(Text(visible(f"on {host} ({host_rows[0].shell}):"), style="bold"))
+        first = host_rows[0]
+        form = f", variant {first.variant}" if first.variant else ""
+        guess = " (assumed: its facts are not known yet)" if first.assumed else ""
+        parts.append(Text(visible(f"on {host} ({first.shell}{form}){guess}:"), style="bold"))
         for row in host_rows:
             if row.item:
                 parts.append(Text(visible(f"  # {row.item}"), style="dim"))
+            if row.unfit:
+                parts.append(Text(visible(f"  not run: {row.unfit}"), style="yellow"))
+                continue
             parts.append(Text(visible(f"  {row.command}", lines=True)))
         if isinstance(spec, ActionStep) and host_rows[0].rollback:
             rollback = visible(f"  rollback: {host_rows[0].rollback}", lines=True)

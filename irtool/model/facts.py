@@ -1,0 +1,188 @@
+"""What a host is: its OS version and build, PowerShell and IIS versions, and which command
+variant of a step it gets.
+
+Facts come from the inventory (a host may state them) and from the host itself: on its
+first contact in an incident irtool asks it, with a probe written for cmd.exe (a stock
+Server 2008 has no usable PowerShell) or sh, and records the answer as a `host.facts`
+event. A step's `variants` are chosen by `When`: the first whose every stated minimum the
+host's facts meet.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from irtool.model.base import Model
+
+_VERSION = re.compile(r"\d+(?:\.\d+){0,3}")
+
+
+def _version(value: str) -> str:
+    value = value.strip()
+    if not _VERSION.fullmatch(value):
+        raise ValueError(f"'{value}' is not a version: write numbers and dots, such as 6.1 or 5.1")
+    return value
+
+
+Version = Annotated[str, AfterValidator(_version)]
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """'6.1.7601' -> (6, 1, 7601), padded so 6.1 == 6.1.0."""
+    parts = [int(p) for p in text.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))
+
+
+def at_least(have: str | None, need: str) -> bool:
+    return bool(have) and version_key(have or "0") >= version_key(need)
+
+
+class When(Model):
+    """Minimums a host's facts must meet for a variant to be its own; all stated must hold."""
+
+    os: str | None = Field(default=None, pattern="^(windows|linux)$")
+    windows: Version | None = Field(default=None, description="NT version at least: 6.0 = 2008.")
+    build: int | None = Field(default=None, ge=0, description="OS build number at least.")
+    powershell: Version | None = Field(default=None, description="PowerShell at least.")
+    iis: Version | None = Field(default=None, description="IIS at least.")
+
+    def text(self) -> str:
+        said = [f"{k} >= {v}" if k != "os" else f"os {v}" for k, v in self.stated().items()]
+        return ", ".join(said) or "any host"
+
+    def stated(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump().items() if v is not None}
+
+
+class HostFacts(Model):
+    """A host as it is: empty text (or None) for what is not known or not there."""
+
+    os: str | None = Field(default=None, pattern="^(windows|linux)$")
+    windows: Version | None = Field(default=None, description="NT version: 6.1 = 2008 R2.")
+    build: int | None = Field(default=None, ge=0)
+    powershell: Version | None = Field(
+        default=None, description="PowerShell version; absent: no PowerShell on the host."
+    )
+    iis: Version | None = Field(default=None, description="IIS version; absent: no IIS.")
+    name: str | None = Field(default=None, description="The OS's own name for itself.")
+
+    def fits(self, when: When | None) -> bool:
+        if when is None:
+            return True
+        if when.os and self.os and when.os != self.os:
+            return False
+        if when.os and not self.os and when.os != "windows":
+            return False
+        if when.windows and not at_least(self.windows, when.windows):
+            return False
+        if when.build is not None and (self.build or 0) < when.build:
+            return False
+        if when.powershell and not at_least(self.powershell, when.powershell):
+            return False
+        return not (when.iis and not at_least(self.iis, when.iis))
+
+    def why_not(self, when: When) -> str:
+        """What the host lacks for `when`, in a responder's words."""
+        lacking = []
+        for key, need in when.stated().items():
+            have = getattr(self, key)
+            if not HostFacts.model_validate({key: have}).fits(When.model_validate({key: need})):
+                lacking.append(f"{key} {have or 'none'} (needs {need})")
+        return ", ".join(lacking) or "nothing"
+
+    def summary(self) -> str:
+        if self.os == "linux":
+            return self.name or "linux"
+        parts = []
+        if self.name:
+            parts.append(self.name)
+        elif self.windows:
+            build = f" build {self.build}" if self.build else ""
+            parts.append(f"Windows NT {self.windows}{build}")
+        parts.append(f"PowerShell {self.powershell}" if self.powershell else "no PowerShell")
+        parts.append(f"IIS {self.iis}" if self.iis else "no IIS")
+        return ", ".join(parts)
+
+    def template(self) -> dict[str, str]:
+        """What a command template reads as host.facts.NAME: text, empty when unknown."""
+        return {
+            k: "" if v is None else str(v) for k, v in self.model_dump(exclude_none=False).items()
+        }
+
+
+UNKNOWN = HostFacts()
+
+# -- the probe: one read-only command that works on every Windows (cmd.exe) or on sh ------
+
+WINDOWS_PROBE = "\n".join(
+    [
+        "ver",
+        'reg query "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion" /v ProductName',
+        'reg query "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion" /v CurrentBuildNumber',
+        'reg query "HKLM\\SOFTWARE\\Microsoft\\PowerShell\\1\\PowerShellEngine" '
+        "/v PowerShellVersion",
+        'reg query "HKLM\\SOFTWARE\\Microsoft\\PowerShell\\3\\PowerShellEngine" '
+        "/v PowerShellVersion",
+        'reg query "HKLM\\SOFTWARE\\Microsoft\\InetStp" /v VersionString',
+    ]
+)
+
+LINUX_PROBE = 'uname -sr; (. /etc/os-release 2>/dev/null && echo "PRETTY_NAME=$PRETTY_NAME")'
+
+_VER = re.compile(r"\[Version (\d+)\.(\d+)\.(\d+)(?:\.\d+)?\]")
+_REG = re.compile(r"^\s*(\w+)\s+REG_\w+\s+(.*?)\s*$")
+
+
+def parse_windows_probe(text: str) -> HostFacts:
+    """Facts from the probe's output; what it could not read stays unknown."""
+    values: dict[str, str] = {}
+    windows = build = None
+    found = _VER.search(text)
+    if found:
+        windows, build = f"{found[1]}.{found[2]}", int(found[3])
+    powershell = None
+    for line in text.splitlines():
+        entry = _REG.match(line)
+        if not entry:
+            continue
+        key, value = entry[1], entry[2]
+        if key == "PowerShellVersion":
+            # The 3 key (3.0 and later) wins over the 1 key (1.0 and 2.0).
+            if _VERSION.fullmatch(value) and (
+                powershell is None or version_key(value) > version_key(powershell)
+            ):
+                powershell = value
+        else:
+            values[key] = value
+    if values.get("CurrentBuildNumber", "").isdigit():
+        build = int(values["CurrentBuildNumber"])
+    iis = None
+    if m := re.search(r"(\d+\.\d+)", values.get("VersionString", "")):
+        iis = m[1]
+    # PowerShell 1.0 cannot run irtool's launcher: record it, and variants needing 2.0 skip it.
+    name = values.get("ProductName") or None
+    return HostFacts(
+        os="windows", windows=windows, build=build, powershell=powershell, iis=iis, name=name
+    )
+
+
+def parse_linux_probe(text: str) -> HostFacts:
+    name = None
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            name = line.removeprefix("PRETTY_NAME=").strip() or None
+    if name is None and text.strip():
+        name = text.strip().splitlines()[0][:120]
+    return HostFacts(os="linux", name=name)
+
+
+# Windows NT versions and the servers they are, for a responder's eyes.
+SERVER_NAMES = {
+    "6.0": "Windows Server 2008",
+    "6.1": "Windows Server 2008 R2",
+    "6.2": "Windows Server 2012",
+    "6.3": "Windows Server 2012 R2",
+}
