@@ -8,6 +8,7 @@ form that was only assumed for it; an eradication's rollback asks twice.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from irtool.cli import cli
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
+from irtool.journal import Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.facts import HostFacts, When, parse_windows_probe
 from irtool.model.inventory import Inventory
@@ -29,6 +31,7 @@ from irtool.model.plan import build_plan, resolve_parameters
 from irtool.model.quoting import cmd_literal
 from irtool.remote.ssh import SshTransport
 from irtool.secrets.run import RunSecrets
+from tests.support.cli import irtool
 from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm, closed_port
 
@@ -417,3 +420,51 @@ def test_inventory_facts_stand_until_the_host_speaks(tmp_path: Path) -> None:
         iis="7.5",
         name="Windows Server 2008 R2 Enterprise",
     )
+
+
+# -- the command line: asking on demand, and the second confirmation --------------------------
+
+
+def test_cli_asks_hosts_on_demand_and_rollback_needs_put_back(
+    farm: SshdFarm, tmp_path: Path
+) -> None:
+    env = {**os.environ, "IRTOOL_HOME": str(tmp_path / "home"), "IRTOOL_RESPONDER": "ann"}
+    (tmp_path / "forms.yaml").write_text(runbook("forms", "Forms", SSH_FORMS))
+    marker = tmp_path / "marker"
+    hosts = {"lin01": _ssh(farm, marker), "gone": _ssh(farm, marker, port=closed_port())}
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
+    opened = irtool(
+        env, "incident", "new", str(tmp_path / "forms.yaml"),
+        "--inventory", str(tmp_path / "inventory.yaml"), "--json",
+    )  # fmt: skip
+    incident = json.loads(opened.stdout)["id"]
+    asked = irtool(env, "incident", "facts", incident)
+    assert asked.returncode == 1  # one host could not be asked
+    assert "lin01: " in asked.stdout and "(said by the host)" in asked.stdout
+    assert "gone: could not ask: unreachable" in asked.stdout
+    again = irtool(env, "incident", "facts", incident, "--host", "lin01", "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["lin01"]["facts"]["os"] == "linux"
+    # Not asked a second time without --again: still one host.facts for lin01.
+    journal = Path(env["IRTOOL_HOME"]) / "incidents" / incident / "journal.sqlite"
+    with Journal(journal, incident) as read:
+        said = [e for e in read.events() if e.kind == "host.facts"]
+    assert [e.host for e in said] == ["lin01"]
+
+    assert irtool(env, "incident", "done", incident, "who").returncode == 0
+    applied = irtool(
+        env, "incident", "run", incident, "marker", "--host", "lin01", "--yes", "--reason", "x"
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert marker.exists()
+    refused = irtool(env, "incident", "rollback", incident, "marker", "--yes", "--reason", "undo")
+    assert refused.returncode == 2
+    assert "puts back the marker the attacker left" in refused.stderr
+    assert "--put-back" in refused.stderr
+    assert marker.exists()
+    undone = irtool(
+        env, "incident", "rollback", incident, "marker", "--yes", "--reason", "undo",
+        "--put-back",
+    )  # fmt: skip
+    assert undone.returncode == 0, undone.stderr
+    assert not marker.exists()

@@ -65,6 +65,7 @@ class HostFactsLearning(RunnerParts):
         state = self.session.state
         inventory = self._inventory(state)
         failed: dict[str, str] = {}
+        said: dict[str, EventDraft] = {}
         names = [h for h in dict.fromkeys(hosts) if h in inventory.hosts]
         for outcome in fan_out(
             names,
@@ -73,17 +74,20 @@ class HostFactsLearning(RunnerParts):
         ):
             if outcome.failure:
                 failed[outcome.target] = str(outcome.failure)
-                self._record(
-                    EventDraft(
-                        kinds.HOST_WARNING,
-                        self.actor,
-                        {"warning": f"could not learn what the host is: {outcome.failure}"},
-                        host=outcome.target,
-                    )
+                said[outcome.target] = EventDraft(
+                    kinds.HOST_WARNING,
+                    self.actor,
+                    {"warning": f"could not learn what the host is: {outcome.failure}"},
+                    host=outcome.target,
                 )
+            else:
+                assert outcome.result is not None
+                said[outcome.target] = outcome.result
+        for name in names:  # in the inventory's order, whichever host answered first
+            self._record(said[name])
         return failed
 
-    def _probe(self, host: ResolvedHost, reason: str) -> HostFacts:
+    def _probe(self, host: ResolvedHost, reason: str) -> EventDraft:
         stated = self._inventory(self.session.state).hosts[host.name].facts
         transport = self.transports.get(str(host.transport))
         if transport is None:
@@ -131,5 +135,4 @@ class HostFactsLearning(RunnerParts):
         }
         if stated is not None and stated != facts:
             data["inventory_said"] = stated.model_dump(mode="json", exclude_none=True)
-        self._record(EventDraft(kinds.HOST_FACTS, self.actor, data, host=host.name))
-        return facts
+        return EventDraft(kinds.HOST_FACTS, self.actor, data, host=host.name)

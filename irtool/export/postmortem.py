@@ -71,6 +71,7 @@ def postmortem(recorded: Recorded) -> Iterator[Block]:
     yield from _incident(state, events, found)
     yield from _summary(state, found)
     yield from _people(state, events)
+    yield from _hosts(events)
     yield from _agenda(state, events)
     yield from _decisions(state, events)
     yield from unfolding(found)
@@ -167,6 +168,30 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
             ),
         )
     )
+
+
+def _hosts(events: list[Event]) -> Iterator[Block]:
+    """What each host said it is (the form of every command it got follows from it)."""
+    said = _of(events, kinds.HOST_FACTS)
+    if not said:
+        return
+    yield Heading(2, "Hosts as they said they are", "hosts")
+    rows = []
+    for e in said:
+        how = str(e.data.get("source", "probe"))
+        if e.data.get("inventory_said"):
+            how += "; the inventory said otherwise"
+        rows.append(
+            Row(
+                (
+                    (Code(e.host or ""),),
+                    (str(e.data.get("summary", "")),),
+                    (how,),
+                    (moment(e.occurred_at),),
+                )
+            )
+        )
+    yield Table(("Host", "What it is", "How it is known", "When"), rows)
 
 
 def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:

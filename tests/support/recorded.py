@@ -25,8 +25,10 @@ from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.context import load_context
+from irtool.model.facts import LINUX_PROBE
 from irtool.model.inventory import ResolvedHost
-from irtool.remote.base import Deadline, Failure, HostFailure
+from irtool.model.steps import Shell
+from irtool.remote.base import Deadline, Failure, HostFailure, OnOutput
 from irtool.remote.local import LocalConnection, LocalTransport
 from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
@@ -118,10 +120,21 @@ roles:
 
 
 class FixedLocal(LocalTransport):
-    """The local transport with an identity that does not name this machine, and a warning."""
+    """The local transport with an identity that does not name this machine, and a warning;
+    asked what it is (the first-contact probe), it names no machine either."""
 
     def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
-        return LocalConnection(host=host, identity="local export-host", warnings=["clock skew 2 s"])
+        return _FixedConnection(
+            host=host, identity="local export-host", warnings=["clock skew 2 s"]
+        )
+
+
+class _FixedConnection(LocalConnection):
+    def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
+        if command == LINUX_PROBE:
+            on_output("stdout", b"Linux 6.1.0-export\nPRETTY_NAME=Export Test Linux 1\n")
+            return 0
+        return super().run(command, shell, deadline, on_output)
 
 
 class Unreachable(LocalTransport):
