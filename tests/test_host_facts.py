@@ -21,7 +21,7 @@ from irtool.cli import cli
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
-from irtool.journal import Journal
+from irtool.journal import EventDraft, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.facts import HostFacts, When, parse_windows_probe
 from irtool.model.inventory import Inventory
@@ -317,6 +317,20 @@ SSH_FORMS = """\
   command: touch {{ host.vars.marker }}
   rollback: rm -f {{ host.vars.marker }}
   rollback_puts_back: the marker the attacker left
+- id: pinned
+  type: action
+  title: An action in two forms
+  shell: sh
+  targets: [all]
+  timeout: 20
+  variants:
+    - id: linux
+      when: {os: linux}
+      command: touch {{ host.vars.marker }}.linux
+      rollback: rm {{ host.vars.marker }}.linux
+    - id: other
+      command: touch {{ host.vars.marker }}.other
+      rollback: rm {{ host.vars.marker }}.other
 """
 
 
@@ -407,6 +421,30 @@ def test_a_rollback_that_puts_back_what_the_attacker_had_asks_twice(
     assert marker.exists() and not _events(session, "action.rolled_back")
     runner.rollback("marker", ["lin01"], reason="undo, knowingly", put_back=True)
     assert not marker.exists()
+
+
+def test_a_rollback_uses_the_form_that_was_applied_whatever_the_facts_say_now(
+    ssh_incident: tuple[IncidentSession, Runner, Path],
+) -> None:
+    session, runner, marker = ssh_incident
+    session.start_early("pinned", "ann", "test")
+    runner.run("pinned", ["lin01"], reason="apply")
+    assert Path(f"{marker}.linux").exists()
+    # The host is asked again and now says something else (a rebuilt image, a bad answer).
+    session._write(
+        lambda _state: EventDraft(
+            "host.facts",
+            "ann",
+            {"facts": {"os": "windows", "windows": "10.0"}, "source": "probe"},
+            host="lin01",
+        )
+    )
+    assert runner.commands("pinned", ["lin01"])["lin01"][0].variant == "other"
+    report = runner.rollback("pinned", ["lin01"], reason="undo")
+    assert not report.failed, report.failed
+    assert not Path(f"{marker}.linux").exists()
+    undone = [e for e in _events(session, "command.ran") if e.data["purpose"] == "rollback"]
+    assert [e.data["variant"] for e in undone] == ["linux"]
 
 
 def test_inventory_facts_stand_until_the_host_speaks(tmp_path: Path) -> None:

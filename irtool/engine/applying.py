@@ -31,7 +31,14 @@ class ActionApplying(RunnerParts):
         chosen = [h for h in applied if not hosts or h in hosts]
         if hosts and (missing := [h for h in hosts if h not in applied]):
             raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
-        per_host = self.commands(step_id, chosen)
+        # Each host's rollback is that of the form applied there, whatever its facts say now.
+        applied_with = {e.seq: e.variant for e in state.evidence if e.step == step_id}
+        pinned = {
+            (step_id, host): variant
+            for host, seq in state.applied.get(step_id, {}).items()
+            if (variant := applied_with.get(seq))
+        }
+        per_host = self.commands(step_id, chosen, pinned=pinned)
         unfit = {host: rows[0].unfit for host, rows in per_host.items() if not rows[0].rollback}
         if unfit:
             raise Refused(
@@ -41,7 +48,10 @@ class ActionApplying(RunnerParts):
                 )
             )
         work = {
-            host: [Command(None, row.rollback or "", Shell(row.shell or "sh")) for row in rows[:1]]
+            host: [
+                Command(None, row.rollback or "", Shell(row.shell or "sh"), variant=row.variant)
+                for row in rows[:1]
+            ]
             for host, rows in per_host.items()
         }
         return self._run(step_id, ROLLBACK, work, reason)

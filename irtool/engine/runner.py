@@ -157,7 +157,9 @@ class Runner(
         """Hosts where the action is applied now (not rolled back)."""
         return sorted(self.session.state.applied.get(step_id, {}))
 
-    def _rows(self, state: IncidentState) -> list[PlanRow]:
+    def _rows(
+        self, state: IncidentState, pinned: Mapping[tuple[str, str], str] | None = None
+    ) -> list[PlanRow]:
         try:
             return build_plan(
                 state.runbook,
@@ -166,12 +168,19 @@ class Runner(
                 state.iocs,
                 facts=state.host_facts(),
                 incident=state.id,
+                pinned=pinned,
             )
         except PlanError as bad:
             raise Refused("; ".join(bad.messages)) from None
 
-    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
-        """The exact commands a run of `step_id` sends, per host: what a confirmation shows."""
+    def commands(
+        self,
+        step_id: str,
+        hosts: list[str] | None = None,
+        pinned: Mapping[tuple[str, str], str] | None = None,
+    ) -> dict[str, list[PlanRow]]:
+        """The exact commands a run of `step_id` sends, per host: what a confirmation shows.
+        `pinned`: (step, host) -> the variant to use whatever the facts say (a rollback's)."""
         state = self.session.state
         spec = state.runbook.step(step_id)
         if spec is None:
@@ -188,7 +197,7 @@ class Runner(
                 f"step '{step_id}' needs parameter '{name}' ({param.type}){more}, not set yet: "
                 f"irtool incident set {state.id} {name} VALUE --reason TEXT"
             )
-        rows = self._rows(state)
+        rows = self._rows(state, pinned)
         per_host: dict[str, list[PlanRow]] = {}
         for row in rows:
             if row.step == step_id and row.host:

@@ -36,7 +36,12 @@ class RunnerParts:
     def _inventory(self, state: IncidentState) -> Inventory:
         raise NotImplementedError
 
-    def commands(self, step_id: str, hosts: list[str] | None = None) -> dict[str, list[PlanRow]]:
+    def commands(
+        self,
+        step_id: str,
+        hosts: list[str] | None = None,
+        pinned: Mapping[tuple[str, str], str] | None = None,
+    ) -> dict[str, list[PlanRow]]:
         raise NotImplementedError
 
     def _run(

@@ -129,6 +129,7 @@ class Evidence:
     run: int | None = None  # the run.started it belongs to (None: a fetch outside a run)
     interrupted: bool = False  # irtool's process ended before the command did
     ad_hoc: bool = False  # a one-off command typed during the incident, not a runbook step
+    variant: str | None = None  # the form of the step's command the host got (by its facts)
 
 
 @dataclass
@@ -417,6 +418,7 @@ def _command_ran(state: IncidentState, event: Event) -> None:
             data.get("run"),
             bool(data.get("interrupted")),
             bool(data.get("ad_hoc")),
+            data.get("variant"),
         )
     )
     # An ad-hoc change is kept under its run ("ad-hoc-SEQ"), so close lists it while applied.

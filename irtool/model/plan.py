@@ -221,9 +221,12 @@ def build_plan(
     *,
     facts: Mapping[str, HostFacts] | None = None,
     incident: str | None = None,
+    pinned: Mapping[tuple[str, str], str] | None = None,
 ) -> list[PlanRow]:
     """Every step in order and, per target host, the exact command it would run: the form
-    of the command its facts choose. Without an inventory every form is shown, each once."""
+    of the command its facts choose, or the one `pinned` names for (step, host): an action's
+    rollback is the one of the form that was applied, whatever the facts say now. Without an
+    inventory every form is shown, each once."""
     rows: list[PlanRow] = []
     messages: list[str] = []
     after = following(runbook)
@@ -249,7 +252,10 @@ def build_plan(
                 for form in chosen:
                     rows.append(row(step, label, form, name, host, base, assumed=False))
                 continue
-            picked, assumed, unfit = choose(forms, known)
+            held = (pinned or {}).get((step.id, name))
+            picked, assumed, unfit = next(
+                ((f, False, "") for f in forms if f.id == held), None
+            ) or choose(forms, known)
             if picked is None:
                 rows.append(PlanRow(**base, item=label, host=name, unfit=unfit))
             else:
