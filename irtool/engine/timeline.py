@@ -28,6 +28,9 @@ def _size(data: dict[str, Any], stream: str) -> str:
 def _ran(event: Event) -> str:
     data = event.data
     what = data.get("item") or data.get("path") or "command"
+    if event.kind == kinds.FILE_FETCHED and data.get("path"):
+        # A fetch collector's files share its item: the path tells them apart.
+        what = f"{data['item']} {data['path']}" if data.get("item") else data["path"]
     if data.get("failure"):
         outcome = f"failed: {data['failure']}"
     elif data.get("exit_status") is None:
@@ -37,6 +40,8 @@ def _ran(event: Event) -> str:
     sizes = ", ".join(s for s in (_size(data, "stdout"), _size(data, "stderr")) if s)
     if event.kind == kinds.FILE_FETCHED:
         sizes = _size(data, "file")
+        if data.get("changed"):
+            outcome += f"; {data['changed']}"
     return f"{data.get('purpose', 'run')} {what}: {outcome}" + (f" ({sizes})" if sizes else "")
 
 

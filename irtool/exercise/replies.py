@@ -10,16 +10,17 @@ says so first, whatever else the scenario has the host say.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from irtool.engine.state import IncidentState, Status
-from irtool.model.inventory import Inventory, ResolvedHost
+from irtool.model.inventory import Inventory, OsFamily, ResolvedHost
 from irtool.model.plan import PlanError, build_plan
 from irtool.model.scenario import Reply, Scenario
 from irtool.model.steps import CommandStep, Shell
-from irtool.remote.base import Failure
-from irtool.remote.simulated import Answer
+from irtool.remote.base import Failure, glob_regex
+from irtool.remote.simulated import Answer, example_listing, expand_windows
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
 
@@ -46,8 +47,33 @@ class ScenarioHosts:
         # The same exact command may belong to two steps (a hotfix list before and after a
         # patch): every step it belongs to is kept, and the one not yet done answers.
         self.known: dict[tuple[str, str], list[Asked]] = {}
+        # A fetch collector's globs, per host: the listing a transport is asked for.
+        self.listings: dict[tuple[str, tuple[str, ...]], list[Asked]] = {}
+        self._planned_for: str | None = None
+        self._plan()
+
+    def _plan(self) -> None:
+        """Which step, collector and purpose each exact command is, as the runner plans it:
+        the form of each command the host's facts choose. Planned again when what the plan
+        depends on changed (a host said what it is, a parameter was set): a command not
+        known is looked up once more before it gets a generic answer."""
+        state = self.state
+        facts = state.host_facts()
+        basis = repr((sorted(facts.items()), sorted(state.parameters.items()), state.iocs))
+        if basis == self._planned_for:
+            return
+        # Built aside and swapped in whole: other hosts' threads look things up meanwhile.
+        known: dict[tuple[str, str], list[Asked]] = {}
+        listings: dict[tuple[str, tuple[str, ...]], list[Asked]] = {}
         try:
-            rows = build_plan(state.runbook, state.parameters, state.inventory)
+            rows = build_plan(
+                state.runbook,
+                state.parameters,
+                state.inventory,
+                state.iocs,
+                facts=facts,
+                incident=state.id,
+            )
         except PlanError:
             rows = []  # the runner refuses such a plan before anything is asked
         for row in rows:
@@ -57,14 +83,20 @@ class ScenarioHosts:
             timeout = float(step.timeout)
             item = row.item or row.step
             purpose = ACTION if row.kind == "action" else COLLECT
+            if row.fetch is not None:
+                listings.setdefault((row.host, tuple(row.fetch.paths)), []).append(
+                    Asked(row.step, item, COLLECT, step.title, timeout)
+                )
+                continue
             if row.command:
-                self.known.setdefault((row.host, row.command), []).append(
+                known.setdefault((row.host, row.command), []).append(
                     Asked(row.step, item, purpose, step.title, timeout)
                 )
             if row.rollback:
-                self.known.setdefault((row.host, row.rollback), []).append(
+                known.setdefault((row.host, row.rollback), []).append(
                     Asked(row.step, item, ROLLBACK, step.title, timeout)
                 )
+        self.known, self.listings, self._planned_for = known, listings, basis
 
     def answer(self, host: ResolvedHost, command: str, shell: Shell) -> Answer:
         asked = self._asked(host.name, command)
@@ -91,12 +123,41 @@ class ScenarioHosts:
 
     def _asked(self, host: str, command: str) -> Asked:
         """The step a command belongs to: of several, the first not yet done, else the last."""
+        if (host, command) not in self.known:
+            self._plan()
         candidates = self.known.get((host, command))
         if not candidates:
             return Asked(None, None, COLLECT, "command", 300)
         steps = self.state.steps
         pending = [a for a in candidates if a.step and steps[a.step].status is Status.PENDING]
         return pending[0] if pending else candidates[-1]
+
+    def answer_listing(
+        self, host: ResolvedHost, paths: Sequence[str]
+    ) -> tuple[Answer, list[tuple[int, str]]]:
+        """What a fetch collector's globs match on a simulated host. A reply to the collector
+        names the host's files in its stdout, one path a line (its failure fails the listing);
+        without one, each glob matches one example file."""
+        if (host.name, tuple(paths)) not in self.listings:
+            self._plan()
+        candidates = self.listings.get((host.name, tuple(paths)))
+        asked = candidates[0] if candidates else Asked(None, None, COLLECT, "fetch", 300)
+        steps = self.state.steps
+        pending = [a for a in candidates or [] if a.step and steps[a.step].status is Status.PENDING]
+        asked = pending[0] if pending else asked
+        reply = self._reply(host.name, asked, "\n".join(paths))
+        if reply is None:
+            return example_listing(host, paths)
+        answer = self._answer(reply, asked, "", host)
+        windows = host.os is OsFamily.WINDOWS
+        named = [line.strip() for line in reply.stdout.splitlines() if line.strip()]
+        found = []
+        for index, pattern in enumerate(paths):
+            if windows:
+                pattern = expand_windows(pattern)
+            exact = glob_regex(pattern, "\\/" if windows else "/", ignore_case=windows)
+            found += [(index, path) for path in named if exact.fullmatch(path)]
+        return answer, found
 
     def answer_file(self, host: ResolvedHost, path: str) -> Answer:
         asked = Asked(None, None, FETCH, path, 600)

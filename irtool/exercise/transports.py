@@ -19,7 +19,7 @@ from irtool.remote.simulated import SimulatedTransport
 
 def simulated_transports(state: IncidentState) -> dict[str, Transport]:
     hosts = ScenarioHosts(state)
-    simulated = SimulatedTransport(hosts.answer, hosts.answer_file)
+    simulated = SimulatedTransport(hosts.answer, hosts.answer_file, hosts.answer_listing)
     return {name.value: simulated for name in TransportName}
 
 

@@ -17,10 +17,11 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from irtool.model.inventory import ResolvedHost
 from irtool.model.steps import Shell
@@ -287,6 +288,10 @@ class Connection:
     def fetch(self, path: str, deadline: Deadline, on_data: OnData) -> Fetched:
         raise HostFailure(Failure.PROTOCOL, f"{self.host.transport} cannot fetch files")
 
+    def list_files(self, paths: Sequence[str], spec: FetchLimits, deadline: Deadline) -> Listing:
+        """The regular files the globs `paths` match on the host, with the limits applied."""
+        raise HostFailure(Failure.PROTOCOL, f"{self.host.transport} cannot list files")
+
     def close(self) -> None:
         """Release the connection; must not raise."""
 
@@ -299,3 +304,182 @@ class Secrets(Protocol):
     """Where transports get passwords from; the caller redacts whatever it hands out."""
 
     def secret(self, name: str) -> str: ...
+
+
+# -- listing files by glob: what a fetch collector looked for, found and left --------------
+
+
+class FetchLimits(Protocol):
+    """What a fetch collector allows (irtool.model.steps.FetchSpec has these)."""
+
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def max_files(self) -> int: ...
+    @property
+    def modified_within(self) -> timedelta | None: ...
+
+
+@dataclass
+class ListedFile:
+    """One match on the host. `skipped`: why it is not fetched (None: it is)."""
+
+    path: str
+    size: int
+    modified: datetime | None  # UTC
+    pattern: int  # index of the glob (of those asked) that matched it first
+    skipped: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "modified": self.modified.isoformat() if self.modified else None,
+            "fetch": self.skipped is None,
+            **({"skipped": self.skipped} if self.skipped else {}),
+        }
+
+
+@dataclass
+class Listing:
+    """What a host's listing said: every match, what is skipped and why, what matched nothing."""
+
+    patterns: list[str]  # as asked
+    expanded: list[str]  # as the host read them (%VAR% expanded), "" where it did not say
+    files: list[ListedFile]
+    missing: list[str]  # patterns (as asked) that matched nothing
+    errors: list[str]  # what went wrong while looking (an unreadable folder), one line each
+    host_time: datetime | None = None  # the host's clock when it listed (UTC)
+    truncated: bool = False  # the host stopped at LIST_CAP matches
+    stderr: bytes = b""
+
+    @property
+    def to_fetch(self) -> list[ListedFile]:
+        return [f for f in self.files if f.skipped is None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "patterns": [
+                {"pattern": p, **({"expanded": e} if e and e != p else {})}
+                for p, e in zip(self.patterns, self.expanded, strict=True)
+            ],
+            "host_time": self.host_time.isoformat() if self.host_time else None,
+            "matched": len(self.files),
+            "to_fetch": len(self.to_fetch),
+            "skipped": len(self.files) - len(self.to_fetch),
+            "missing": self.missing,
+            "errors": self.errors,
+            "truncated": self.truncated,
+            "files": [f.as_dict() for f in self.files],
+        }
+
+
+# A listing stops after this many matches: a glob as wide as a whole disk must not hold
+# gigabytes of names in memory.
+LIST_CAP = 200_000
+WILDCARD_CHARS = "*?"
+
+
+def has_wildcard(text: str) -> bool:
+    return any(c in text for c in WILDCARD_CHARS)
+
+
+def glob_regex(pattern: str, separators: str = "/", ignore_case: bool = False) -> re.Pattern[str]:
+    """The whole-path regular expression of a glob: `*` and `?` within one folder name, a
+    `**` folder any depth of folders (none included), a trailing `**` anything below;
+    every other character (`[` included) is itself."""
+    sep = "[" + re.escape(separators) + "]"
+    name = "[^" + re.escape(separators) + "]"
+    parts = re.split(sep, pattern)
+    out: list[str] = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "**":
+            out.append(f"(?:{name}+{sep})*" if not last else ".*")
+            continue
+        text = "".join(f"{name}*" if c == "*" else name if c == "?" else re.escape(c) for c in part)
+        out.append(text if last else text + sep)
+    return re.compile("".join(out), re.IGNORECASE if ignore_case else 0)
+
+
+@dataclass(frozen=True)
+class GlobWalk:
+    """Where to look for a glob: the folder to walk (or the one file), and how deep."""
+
+    root: str  # the literal folders before the first wildcard (or the whole path)
+    literal: bool  # no wildcard: root is the file itself
+    depth: int | None  # levels below root a match lies at (None: any, for `**`)
+    min_depth: int
+
+
+def glob_walk(pattern: str, separator: str = "/") -> GlobWalk:
+    parts = pattern.split(separator)
+    first = next((i for i, p in enumerate(parts) if has_wildcard(p)), None)
+    if first is None:
+        return GlobWalk(pattern, True, 0, 0)
+    root = separator.join(parts[:first]) or separator
+    rest = parts[first:]
+    recursive = "**" in rest
+    return GlobWalk(
+        root, False, None if recursive else len(rest), len([p for p in rest if p != "**"])
+    )
+
+
+def apply_limits(files: list[ListedFile], spec: FetchLimits, now: datetime) -> list[ListedFile]:
+    """Decide what is fetched: a file of the window and within max_size is, up to max_files
+    of them (the most recently modified first); the rest are kept listed with why not."""
+    seen: set[str] = set()
+    unique: list[ListedFile] = []
+    for listed in files:
+        if listed.path not in seen:  # two globs may match one file
+            seen.add(listed.path)
+            unique.append(listed)
+    cutoff = now - spec.modified_within if spec.modified_within else None
+    for listed in unique:
+        if listed.skipped:
+            continue
+        if cutoff and listed.modified and listed.modified < cutoff:
+            listed.skipped = (
+                f"modified {listed.modified.isoformat(timespec='seconds')}, before "
+                f"{cutoff.isoformat(timespec='seconds')} (modified_within)"
+            )
+        elif listed.size > spec.max_size:
+            listed.skipped = f"larger than {spec.max_size} bytes ({listed.size} bytes)"
+    wanted = [f for f in unique if f.skipped is None]
+    if len(wanted) > spec.max_files:
+        oldest = datetime.min.replace(tzinfo=now.tzinfo)
+        newest = sorted(wanted, key=lambda f: (f.modified or oldest, f.path), reverse=True)
+        for listed in newest[spec.max_files :]:
+            listed.skipped = (
+                f"beyond max_files {spec.max_files}: {len(wanted)} files qualified, the "
+                f"{spec.max_files} most recently modified are fetched"
+            )
+    return sorted(unique, key=lambda f: f.path)
+
+
+def make_listing(
+    patterns: Sequence[str],
+    expanded: Sequence[str],
+    files: list[ListedFile],
+    spec: FetchLimits,
+    *,
+    now: datetime,
+    host_time: datetime | None = None,
+    errors: Sequence[str] = (),
+    truncated: bool = False,
+    stderr: bytes = b"",
+) -> Listing:
+    """A listing with the limits applied; `now` (the host's clock when it said) is what
+    modified_within counts back from."""
+    decided = apply_limits(files, spec, host_time or now)
+    matched = {f.pattern for f in decided}
+    return Listing(
+        patterns=list(patterns),
+        expanded=list(expanded),
+        files=decided,
+        missing=[p for i, p in enumerate(patterns) if i not in matched],
+        errors=list(errors),
+        host_time=host_time,
+        truncated=truncated,
+        stderr=stderr,
+    )

@@ -8,22 +8,32 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 from irtool.model.inventory import ResolvedHost
 from irtool.model.steps import Shell
 from irtool.remote.base import (
     CHUNK,
+    LIST_CAP,
     PSEUDO_FILE,
     Connection,
     Deadline,
     Failure,
     Fetched,
+    FetchLimits,
     HostFailure,
+    ListedFile,
+    Listing,
     OnData,
     OnOutput,
     Stream,
+    glob_regex,
+    glob_walk,
+    make_listing,
     not_a_regular_file,
     refuse_unless_regular,
 )
@@ -42,6 +52,8 @@ class LocalTransport:
 def _argv(shell: Shell) -> list[str]:
     if shell is Shell.SH:
         return ["/bin/sh", "-s"]
+    if shell is Shell.CMD:
+        raise HostFailure(Failure.ERROR, "a cmd.exe script runs on a Windows host, not here")
     found = shutil.which("pwsh") or shutil.which("powershell")
     if not found:
         raise HostFailure(Failure.ERROR, "no PowerShell (pwsh) on this machine for a local step")
@@ -114,6 +126,72 @@ class LocalConnection(Connection):
         except OSError as failed:
             raise HostFailure(Failure.ERROR, f"cannot read {path}: {failed.strerror}") from None
         return Fetched(size=size - left, sha256=digest.hexdigest())
+
+    def list_files(self, paths: Sequence[str], spec: FetchLimits, deadline: Deadline) -> Listing:
+        """What the globs match on this machine, walked here (as find does on a host)."""
+        patterns = list(paths)
+        files: list[ListedFile] = []
+        errors: list[str] = []
+        truncated = False
+        for index, pattern in enumerate(patterns):
+            if not pattern.startswith("/"):
+                errors.append(f"{pattern}: not an absolute path (a glob starts at /)")
+                continue
+            for path, found in _matches(pattern, errors):
+                deadline.check()
+                if len(files) >= LIST_CAP:
+                    truncated = True
+                    break
+                modified = datetime.fromtimestamp(found.st_mtime, UTC)
+                skipped = None if stat.S_ISREG(found.st_mode) else _kind(found.st_mode)
+                files.append(ListedFile(path, found.st_size, modified, index, skipped))
+        return make_listing(
+            patterns, patterns, files, spec, now=datetime.now(UTC), errors=errors,
+            truncated=truncated,
+        )  # fmt: skip
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link, not a regular file (fetch its target by its own path)"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a regular file"
+    return "not a regular file"
+
+
+def _matches(pattern: str, errors: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """(path, lstat) of what `pattern` matches: folders before the first wildcard are the
+    root, symbolic links below it are listed (never followed)."""
+    pattern = "/" + "/".join(p for p in pattern.split("/") if p)
+    walk = glob_walk(pattern)
+    if walk.literal:
+        try:
+            found = os.lstat(pattern)
+        except OSError:
+            return
+        yield pattern, found
+        return
+    exact = glob_regex(pattern)
+    stack = [(walk.root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as failed:
+            if depth or os.path.isdir(folder):
+                errors.append(f"{folder}: {failed.strerror}")
+            continue
+        for entry in entries:
+            try:
+                found = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(found.st_mode):
+                if walk.depth is None or depth + 1 < walk.depth:
+                    stack.append((entry.path, depth + 1))
+                continue
+            if exact.fullmatch(entry.path):
+                yield entry.path, found
 
 
 def _pump(

@@ -10,11 +10,22 @@ fits.
 from __future__ import annotations
 
 import base64
+import binascii
 import html
 import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from irtool.model.quoting import powershell_literal
+from irtool.model.quoting import POWERSHELL_SINGLE_QUOTES, powershell_literal
+from irtool.remote.base import (
+    Failure,
+    FetchLimits,
+    HostFailure,
+    ListedFile,
+    Listing,
+    make_listing,
+)
 
 CMD_LINE_LIMIT = 8191
 
@@ -129,6 +140,211 @@ def parse_fetch_script(script: str) -> tuple[str, str, int, int] | None:
         return None
     path = found["path"].replace("''", "'")
     return found["op"], path, int(found["offset"]), int(found["count"])
+
+
+# -- listing files by glob -------------------------------------------------------------
+
+# PowerShell 2.0 and .NET 2.0 only: no Get-ChildItem -File, no [pscustomobject], no JSON.
+# One line per finding, every name base64 of its UTF-8 so no character (a tab, a line
+# break) can bend the framing:
+#   now TICKS                      the host's clock (UTC, 100 ns ticks since 0001-01-01)
+#   pattern I B64                  glob I as the host read it (%VAR% expanded)
+#   file I SIZE TICKS B64          a regular file glob I matched (its last write, UTC ticks)
+#   other I B64-KIND B64-PATH      something else it matched (a directory given literally)
+#   error I B64                    what went wrong while looking (an unreadable folder)
+#   truncated                      LIST_CAP matches reached: the host stopped looking
+#   end                            the listing is whole
+# Wildcards are `*`, `?` and a `**` folder; `[` is an ordinary character, as in the names
+# of Windows files, so the host matches with a regular expression of its own, not -like.
+_LIST = r"""$ErrorActionPreference = 'Stop'
+$patterns = @({patterns})
+$cap = {cap}
+$out = [Console]::Out
+function B64([string]$text) {{ [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($text)) }}
+function Say($what, $index, [string]$text) {{
+  $out.WriteLine($what + ' ' + $index + ' ' + (B64 $text))
+}}
+function Found($index, [string]$path) {{
+  $info = New-Object IO.FileInfo $path
+  $when = $info.LastWriteTimeUtc.Ticks
+  $out.WriteLine('file ' + $index + ' ' + $info.Length + ' ' + $when + ' ' + (B64 $path))
+}}
+$out.WriteLine('now ' + [DateTime]::UtcNow.Ticks)
+$count = 0
+for ($i = 0; $i -lt $patterns.Length; $i++) {{
+  $pattern = [Environment]::ExpandEnvironmentVariables($patterns[$i])
+  Say 'pattern' $i $pattern
+  $sep = '/'
+  if ($pattern.Contains('\')) {{ $sep = '\' }}
+  $parts = $pattern -split '[\\/]'
+  $first = -1
+  for ($j = 0; $j -lt $parts.Length; $j++) {{
+    if ($parts[$j].IndexOfAny([char[]]'*?') -ge 0) {{ $first = $j; break }}
+  }}
+  if ($first -lt 0) {{
+    if ([IO.File]::Exists($pattern)) {{
+      Found $i $pattern
+    }} elseif ([IO.Directory]::Exists($pattern)) {{
+      $out.WriteLine('other ' + $i + ' ' + (B64 'a directory') + ' ' + (B64 $pattern))
+    }}
+    continue
+  }}
+  if ($first -eq 0) {{
+    Say 'error' $i ($pattern + ': not a full path (give the drive)')
+    continue
+  }}
+  $root = [string]::Join($sep, @($parts[0..($first - 1)])) + $sep
+  $rest = @($parts[$first..($parts.Length - 1)])
+  $recursive = $rest -contains '**'
+  $depth = $rest.Length
+  $rx = [regex]::Escape([string]::Join('/', $rest))
+  $rx = $rx.Replace('\*\*/', [string][char]1).Replace('\*\*', [string][char]2)
+  $rx = $rx.Replace('\*', [string][char]3).Replace('\?', [string][char]4)
+  $rx = $rx.Replace('/', [string][char]5)
+  $rx = $rx.Replace([string][char]1, '(?:[^\\/]+[\\/])*').Replace([string][char]2, '.*')
+  $rx = $rx.Replace([string][char]3, '[^\\/]*').Replace([string][char]4, '[^\\/]')
+  $rx = '^' + $rx.Replace([string][char]5, '[\\/]') + '$'
+  if (-not [IO.Directory]::Exists($root)) {{ continue }}
+  $stack = New-Object System.Collections.Stack
+  $stack.Push($root)
+  while ($stack.Count -gt 0) {{
+    $dir = [string]$stack.Pop()
+    try {{ $entries = [IO.Directory]::GetFileSystemEntries($dir) }}
+    catch {{ Say 'error' $i ($dir + ': ' + $_.Exception.Message); continue }}
+    foreach ($entry in $entries) {{
+      try {{
+        $rel = $entry.Substring($root.Length)
+        $attributes = [IO.File]::GetAttributes($entry)
+        if ($attributes -band [IO.FileAttributes]::Directory) {{
+          # A junction is not followed: it may loop, or lead off the tree asked for.
+          if ($attributes -band [IO.FileAttributes]::ReparsePoint) {{ continue }}
+          if ($recursive -or ($rel -split '[\\/]').Length -lt $depth) {{ $stack.Push($entry) }}
+          continue
+        }}
+        if (-not [regex]::IsMatch($rel, $rx, 'IgnoreCase')) {{ continue }}
+        Found $i $entry
+        $count++
+        if ($count -ge $cap) {{ $out.WriteLine('truncated'); $out.WriteLine('end'); exit 0 }}
+      }} catch {{
+        Say 'error' $i ($entry + ': ' + $_.Exception.Message)
+      }}
+    }}
+  }}
+}}
+$out.WriteLine('end')
+"""
+
+_LIST_PARSE = re.compile(r"\$patterns = @\((?P<patterns>.*)\)\n\$cap = (?P<cap>\d+)\n")
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def list_script(patterns: list[str], cap: int) -> str:
+    """Lists what the globs match on a Windows host (see the line format above)."""
+    return _LIST.format(patterns=", ".join(powershell_literal(p) for p in patterns), cap=cap)
+
+
+def parse_list_script(script: str) -> tuple[list[str], int] | None:
+    """(patterns, cap) of a script `list_script` made; for test endpoints."""
+    found = _LIST_PARSE.search(script)
+    if not found:
+        return None
+    patterns = []
+    for text in _LITERAL.findall(found["patterns"]):
+        for quote in POWERSHELL_SINGLE_QUOTES:
+            text = text.replace(quote * 2, quote)
+        patterns.append(text)
+    return patterns, int(found["cap"])
+
+
+_TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _ticks(text: str) -> datetime:
+    return _TICKS_EPOCH + timedelta(microseconds=int(text) // 10)
+
+
+def _b64(text: str) -> str:
+    return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+
+
+@dataclass
+class HostListing:
+    """What a listing script said, before the limits are applied."""
+
+    expanded: dict[int, str] = field(default_factory=dict)
+    files: list[ListedFile] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    host_time: datetime | None = None
+    truncated: bool = False
+
+
+def read_list_output(stdout: bytes, patterns: list[str]) -> HostListing:
+    """The lines of `list_script`'s output; a line out of place, or a missing `end`, is a
+    protocol failure (a listing cut short must not pass for a whole one)."""
+    said = HostListing()
+    ended = False
+    for number, raw in enumerate(stdout.decode("ascii", "replace").splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        word, *rest = line.split(" ")
+        try:
+            if word == "end" and not rest:
+                ended = True
+            elif ended:
+                raise ValueError("output after the end")
+            elif word == "now" and len(rest) == 1:
+                said.host_time = _ticks(rest[0])
+            elif word == "truncated" and not rest:
+                said.truncated = True
+            elif word == "pattern" and len(rest) == 2:
+                said.expanded[int(rest[0])] = _b64(rest[1])
+            elif word == "file" and len(rest) == 4:
+                index, size, ticks, path = rest
+                said.files.append(ListedFile(_b64(path), int(size), _ticks(ticks), int(index)))
+            elif word == "other" and len(rest) == 3:
+                kind, path = _b64(rest[1]), _b64(rest[2])
+                said.files.append(
+                    ListedFile(path, 0, None, int(rest[0]), f"{kind}, not a regular file")
+                )
+            elif word == "error" and len(rest) == 2:
+                said.errors.append(_b64(rest[1]))
+            else:
+                raise ValueError("not a listing line")
+        except (ValueError, IndexError, binascii.Error) as bad:
+            raise HostFailure(
+                Failure.PROTOCOL, f"the host's listing is garbled at line {number}: {bad}"
+            ) from None
+    if not ended:
+        raise HostFailure(Failure.PROTOCOL, "the host's listing ended before its last line")
+    for listed in said.files:
+        if not 0 <= listed.pattern < len(patterns):
+            raise HostFailure(Failure.PROTOCOL, "the host's listing names a glob not asked for")
+    return said
+
+
+def windows_listing(
+    patterns: list[str], spec: FetchLimits, status: int, stdout: bytes, stderr: bytes
+) -> Listing:
+    """The Listing of a `list_script` run that exited `status` with this output."""
+    if status != 0:
+        lines = decode_clixml(stderr).decode("utf-8", "replace").strip().splitlines()
+        raise HostFailure(
+            Failure.ERROR,
+            f"the host could not list files: {lines[0] if lines else f'exit {status}'}",
+        )
+    said = read_list_output(stdout, patterns)
+    return make_listing(
+        patterns,
+        [said.expanded.get(i, "") for i in range(len(patterns))],
+        said.files,
+        spec,
+        now=datetime.now(UTC),
+        host_time=said.host_time,
+        errors=said.errors,
+        truncated=said.truncated,
+        stderr=decode_clixml(stderr),
+    )
 
 
 # -- CLIXML on stderr -------------------------------------------------------------

@@ -13,8 +13,9 @@ import hashlib
 import os
 import select
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paramiko
@@ -25,6 +26,7 @@ from irtool.model.steps import Shell
 from irtool.remote import powershell
 from irtool.remote.base import (
     CHUNK,
+    LIST_CAP,
     PSEUDO_FILE,
     WATCHDOG,
     Alarm,
@@ -32,14 +34,22 @@ from irtool.remote.base import (
     Deadline,
     Failure,
     Fetched,
+    FetchLimits,
     HostFailure,
+    ListedFile,
+    Listing,
     OnData,
     OnOutput,
     Secrets,
+    glob_regex,
+    glob_walk,
+    has_wildcard,
     host_sha256,
+    make_listing,
     not_a_regular_file,
     refuse_unless_regular,
 )
+from irtool.remote.cmdline import cmd_line
 
 KEEPALIVE_S = 15
 # sh -c takes the script as one argument; Linux caps one argument at 128 KiB.
@@ -197,6 +207,12 @@ def remote_command(command: str, shell: Shell, os_family: OsFamily) -> tuple[str
     if shell is Shell.POWERSHELL:
         # Windows OpenSSH starts commands under cmd.exe: PowerShell must be asked for.
         return powershell.command_line(command)
+    if shell is Shell.CMD:
+        # cmd.exe /c runs the first line only: one command per line, joined.
+        try:
+            return cmd_line(command), None
+        except ValueError as refused:
+            raise HostFailure(Failure.PROTOCOL, f"cannot send this cmd script: {refused}") from None
     if os_family is OsFamily.WINDOWS:
         return command, None
     # The login shell may be bash, fish or anything: run the script with sh as written.
@@ -659,7 +675,157 @@ class SshConnection(Connection):
         # sha256sum says "HASH  -"; the PowerShell script says the hash alone.
         return host_sha256(text.split()[0] if shell is Shell.SH else text, path)
 
+    def list_files(self, paths: Sequence[str], spec: FetchLimits, deadline: Deadline) -> Listing:
+        """What the globs match: PowerShell on Windows (as WinRM sends it), find on Linux."""
+        patterns = list(paths)
+        out: list[bytes] = []
+        err: list[bytes] = []
+
+        def keep(stream: str, data: bytes) -> None:
+            (out if stream == "stdout" else err).append(data)
+
+        if self.host.os is OsFamily.WINDOWS:
+            script = powershell.list_script(patterns, LIST_CAP)
+            status = self.run(script, Shell.POWERSHELL, deadline, keep)
+            return powershell.windows_listing(patterns, spec, status, b"".join(out), b"".join(err))
+        asked = [p for p in patterns if p.startswith("/")]
+        status = self.run(find_script(asked), Shell.SH, deadline, keep)
+        stderr = b"".join(err)
+        if status != 0:
+            lines = stderr.decode("utf-8", "replace").strip().splitlines()
+            raise HostFailure(
+                Failure.ERROR,
+                f"the host could not list files: {lines[0] if lines else f'exit {status}'}",
+            )
+        listing = read_find_output(b"".join(out), asked)
+        files = [
+            ListedFile(f.path, f.size, f.modified, patterns.index(asked[f.pattern]), f.skipped)
+            for f in listing.files
+        ]
+        errors = [
+            f"{p}: not an absolute path (a Linux glob starts at /)"
+            for p in patterns
+            if p not in asked
+        ]
+        errors += [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        return make_listing(
+            patterns,
+            patterns,
+            files,
+            spec,
+            now=datetime.now(UTC),
+            host_time=listing.host_time,
+            errors=errors,
+            truncated=listing.truncated,
+            stderr=stderr,
+        )
+
     def close(self) -> None:
         for hop in reversed(self.chain):
             with contextlib.suppress(Exception):  # best effort: closing must not raise
                 hop.close()
+
+
+# -- listing files on a Linux host: sh and find ------------------------------------------
+
+# GNU find's -printf says a file's type, size and modification time with its name, each
+# record ending in NUL: no name can bend it. Busybox's find has no -printf: such a host is
+# told so rather than listed wrong.
+NO_PRINTF = "irtool-list: this host's find has no -printf (GNU findutils is needed to list files)"
+_FIND_TYPES = {
+    "f": None,
+    "l": "a symbolic link, not a regular file (fetch its target by its own path)",
+    "d": "a directory, not a regular file",
+    "p": "a named pipe (FIFO), not a regular file",
+    "s": "a socket, not a regular file",
+    "c": "a character device, not a regular file",
+    "b": "a block device, not a regular file",
+}
+
+
+def _fnmatch_escape(text: str) -> str:
+    """`text` as itself in a find -path pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def find_script(patterns: list[str]) -> str:
+    """A POSIX sh script listing what the (absolute) globs match: one NUL-ended record per
+    match, `INDEX<TAB>TYPE<TAB>SIZE<TAB>MTIME<TAB>PATH`, then `now` and `end` records.
+
+    find narrows the walk (the folders before the first wildcard, the depth, a -path
+    pattern in which `*` also matches `/`); the exact match is made here, on the names."""
+    lines = [
+        "export LC_ALL=C",
+        f"find / -maxdepth 0 -printf '' >/dev/null 2>&1 || {{ echo {sh_literal(NO_PRINTF)} >&2; "
+        "exit 3; }",
+        "printf 'now\\t%s\\0' \"$(date +%s)\"",
+    ]
+    for index, pattern in enumerate(patterns):
+        pattern = "/" + "/".join(p for p in pattern.split("/") if p)
+        walk = glob_walk(pattern)
+        show = f"-printf '{index}\\t%y\\t%s\\t%T@\\t%p\\0'"
+        root = sh_literal(walk.root)
+        if walk.literal:
+            lines.append(
+                f"if [ -e {root} ] || [ -L {root} ]; then find {root} -maxdepth 0 {show}; fi"
+            )
+            continue
+        rest = pattern[len(walk.root.rstrip("/")) + 1 :].replace("**/", "*").replace("**", "*")
+        coarse = _fnmatch_escape(walk.root.rstrip("/")) + "/"
+        coarse += "".join(c if c in "*?" else _fnmatch_escape(c) for c in rest)
+        depth = f"-mindepth {walk.min_depth}" + (
+            f" -maxdepth {walk.depth}" if walk.depth is not None else ""
+        )
+        lines.append(
+            f"if [ -d {root} ]; then find -H {root} {depth} ! -type d "
+            f"-path {sh_literal(coarse)} {show}; fi"
+        )
+    lines.append("printf 'end\\0'")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _FindListing:
+    files: list[ListedFile]
+    host_time: datetime | None
+    truncated: bool
+
+
+def read_find_output(stdout: bytes, patterns: list[str]) -> _FindListing:
+    """The records of `find_script`'s output, each name checked against its glob exactly."""
+    exact = [glob_regex("/" + "/".join(p for p in pattern.split("/") if p)) for pattern in patterns]
+    records = stdout.split(b"\0")
+    if len(records) < 2 or records[-2] != b"end" or records[-1]:
+        raise HostFailure(Failure.PROTOCOL, "the host's listing ended before its last record")
+    files: list[ListedFile] = []
+    host_time = None
+    truncated = False
+    for number, record in enumerate(records[:-2], 1):
+        try:
+            if record.startswith(b"now\t"):
+                host_time = datetime.fromtimestamp(int(record[4:]), UTC)
+                continue
+            index, kind, size, mtime, raw = record.split(b"\t", 4)
+            pattern = int(index)
+            try:
+                path = raw.decode("utf-8")
+                skipped = _FIND_TYPES.get(kind.decode("ascii"), "not a regular file")
+            except UnicodeDecodeError:
+                path = raw.decode("utf-8", "backslashreplace")
+                skipped = "its name is not UTF-8: it cannot be asked for by name"
+            listed = ListedFile(
+                path, int(size), datetime.fromtimestamp(float(mtime), UTC), pattern, skipped
+            )
+        except (ValueError, IndexError) as bad:
+            raise HostFailure(
+                Failure.PROTOCOL, f"the host's listing is garbled at record {number}: {bad}"
+            ) from None
+        if not 0 <= pattern < len(patterns):
+            raise HostFailure(Failure.PROTOCOL, "the host's listing names a glob not asked for")
+        literal = not has_wildcard(patterns[pattern])
+        if literal or exact[pattern].fullmatch(listed.path):
+            if len(files) >= LIST_CAP:
+                truncated = True
+                break
+            files.append(listed)
+    return _FindListing(files, host_time, truncated)

@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import socket
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -32,18 +33,22 @@ from irtool.model.inventory import Auth, ResolvedHost, Scheme
 from irtool.model.steps import Shell
 from irtool.remote import powershell
 from irtool.remote.base import (
+    LIST_CAP,
     PSEUDO_FILE,
     Connection,
     Deadline,
     Failure,
     Fetched,
+    FetchLimits,
     HostFailure,
+    Listing,
     OnData,
     OnOutput,
     Secrets,
     host_sha256,
     not_a_regular_file,
 )
+from irtool.remote.cmdline import cmd_line
 
 UTF8_CODEPAGE = 65001
 # Short long-polls: an idle Receive comes back this often, so a cancel is seen within it.
@@ -227,6 +232,14 @@ class WinrmConnection(Connection):
     def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
         if shell is Shell.POWERSHELL:
             line, stdin = powershell.command_line(command)
+        elif shell is Shell.CMD:
+            # The cmd shell runs the first line of what it is given: one line, joined.
+            try:
+                line, stdin = cmd_line(command), None
+            except ValueError as refused:
+                raise HostFailure(
+                    Failure.PROTOCOL, f"cannot send this cmd script: {refused}"
+                ) from None
         else:
             line, stdin = command, None
         command_id = self._call(deadline, self.protocol.run_command, self.shell_id, line)
@@ -291,6 +304,18 @@ class WinrmConnection(Connection):
             offset += len(data)
         digest = self._script(powershell.fetch_script("hash", path, 0, size), deadline, path)
         return Fetched(size=size, sha256=host_sha256(digest, path))
+
+    def list_files(self, paths: Sequence[str], spec: FetchLimits, deadline: Deadline) -> Listing:
+        patterns = list(paths)
+        out: list[bytes] = []
+        err: list[bytes] = []
+        status = self.run(
+            powershell.list_script(patterns, LIST_CAP),
+            Shell.POWERSHELL,
+            deadline,
+            lambda stream, data: (out if stream == "stdout" else err).append(data),
+        )
+        return powershell.windows_listing(patterns, spec, status, b"".join(out), b"".join(err))
 
     def _size(self, path: str, deadline: Deadline) -> int:
         text = self._script(powershell.fetch_script("stat", path), deadline, path)

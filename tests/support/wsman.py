@@ -22,7 +22,9 @@ Commands run as `/bin/sh -c LINE` in their own process group. Two Windows
 behaviours irtool depends on are emulated: cmd.exe refuses lines over 8191
 characters, and `powershell.exe -EncodedCommand` lines built by
 `irtool.remote.powershell` are decoded (PRELUDE, the stdin bootstrap, the fetch
-scripts run in Python, anything else run by sh with stderr serialised as CLIXML).
+and listing scripts run in Python, anything else run by sh with stderr serialised as
+CLIXML). With `cmd_exe=True`, any other line is read as cmd.exe reads `cmd /c LINE`: only
+its first line runs, and `a & b` runs a, then b.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from irtool.remote.powershell import (
     clixml_error_record,
     decode_command_line,
     parse_fetch_script,
+    parse_list_script,
 )
 
 DEFAULT_USER = "irtool"
@@ -374,7 +377,11 @@ class _Command:
             self._finish(1, stderr=b"The command line is too long.\r\n")
             return
         if not self.line.startswith(POWERSHELL):
-            self._spawn(self.line, clixml=False, stdin=True)
+            line = self.line
+            if self._owner.cmd_exe:
+                # cmd /c LINE: a line break ends the command; `&` runs the next one after.
+                line = "\n".join(line.split("\n", 1)[0].rstrip("\r").split(" & "))
+            self._spawn(line, clixml=False, stdin=True)
             return
         try:
             script = decode_command_line(self.line)
@@ -413,6 +420,10 @@ class _Command:
         if fetch is not None:
             self._fetch(*fetch)
             return
+        listing = parse_list_script(body)
+        if listing is not None:
+            self._finish(0, stdout=_list_files(*listing, env=self._env).encode("ascii"))
+            return
         # The bootstrap's ReadToEnd consumed stdin; the script itself sees none.
         self._spawn(body, clixml=True, stdin=not from_stdin)
 
@@ -424,6 +435,8 @@ class _Command:
             return None if self._killed else bytes(data)
 
     def _fetch(self, op: str, path: str, offset: int, count: int) -> None:
+        if self._owner.fetch_hook is not None:
+            self._owner.fetch_hook(op, path)
         try:
             with open(path, "rb") as f:
                 if op == "stat":
@@ -502,6 +515,91 @@ class _Command:
         finally:
             with suppress(OSError):
                 pipe.close()
+
+
+# -- the listing script, as powershell.exe runs it -------------------------------------------
+
+# DateTime.Ticks of the Unix epoch.
+_EPOCH_TICKS = 621355968000000000
+_DOTNET_ESCAPES = {" ": "\\ ", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+
+
+def _dotnet_escape(text: str) -> str:
+    """[regex]::Escape: these characters get a backslash, white space its escape."""
+    return "".join(_DOTNET_ESCAPES.get(c, "\\" + c if c in "\\*+?|{[()^$.#" else c) for c in text)
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    """[Environment]::ExpandEnvironmentVariables: %NAME% (any case) if set, else as it is."""
+    names = {name.lower(): value for name, value in env.items()}
+    return re.sub(r"%([^%]+)%", lambda m: names.get(m.group(1).lower(), m.group(0)), text)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _list_files(patterns: list[str], cap: int, env: Mapping[str, str]) -> str:
+    """What `irtool.remote.powershell.list_script` writes, step by step as the script does it
+    (the .NET calls done with their POSIX equivalents)."""
+    out = [f"now {_EPOCH_TICKS + time.time_ns() // 100}"]
+
+    def found(index: int, path: str) -> None:
+        info = os.stat(path)
+        ticks = _EPOCH_TICKS + info.st_mtime_ns // 100
+        out.append(f"file {index} {info.st_size} {ticks} {_b64(path)}")
+
+    count = 0
+    for i, raw in enumerate(patterns):
+        pattern = _expand(raw, env)
+        out.append(f"pattern {i} {_b64(pattern)}")
+        sep = "\\" if "\\" in pattern else "/"
+        parts = re.split(r"[\\/]", pattern)
+        first = next((j for j, part in enumerate(parts) if "*" in part or "?" in part), -1)
+        if first < 0:
+            if os.path.isfile(pattern):
+                found(i, pattern)
+            elif os.path.isdir(pattern):
+                out.append(f"other {i} {_b64('a directory')} {_b64(pattern)}")
+            continue
+        if first == 0:
+            out.append(f"error {i} {_b64(pattern + ': not a full path (give the drive)')}")
+            continue
+        root = sep.join(parts[:first]) + sep
+        rest = parts[first:]
+        recursive = "**" in rest
+        depth = len(rest)
+        rx = _dotnet_escape("/".join(rest))
+        rx = rx.replace("\\*\\*/", "\x01").replace("\\*\\*", "\x02")
+        rx = rx.replace("\\*", "\x03").replace("\\?", "\x04").replace("/", "\x05")
+        rx = rx.replace("\x01", "(?:[^\\\\/]+[\\\\/])*").replace("\x02", ".*")
+        rx = rx.replace("\x03", "[^\\\\/]*").replace("\x04", "[^\\\\/]")
+        rx = "^" + rx.replace("\x05", "[\\\\/]") + "$"
+        if not os.path.isdir(root):
+            continue
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = [os.path.join(folder, name) for name in os.listdir(folder)]
+            except OSError as error:
+                out.append(f"error {i} {_b64(folder + ': ' + str(error.strerror))}")
+                continue
+            for entry in entries:
+                rel = entry[len(root) :]
+                if os.path.isdir(entry):
+                    if os.path.islink(entry):
+                        continue  # a reparse point: not followed
+                    if recursive or len(re.split(r"[\\/]", rel)) < depth:
+                        stack.append(entry)
+                    continue
+                if not re.match(rx, rel, re.IGNORECASE):
+                    continue
+                found(i, entry)
+                count += 1
+                if count >= cap:
+                    return "\r\n".join([*out, "truncated", "end"]) + "\r\n"
+    return "\r\n".join([*out, "end"]) + "\r\n"
 
 
 def _drain(pipe: IO[bytes], sink: Callable[[bytes], None]) -> None:
@@ -865,6 +963,7 @@ class WsmanServer:
         stall: bool = False,
         operation_timeout_cap: float | None = None,
         receive_limit: int = 256 * 1024,
+        cmd_exe: bool = False,
     ) -> None:
         """`offer`: the WWW-Authenticate schemes of an NTLM endpoint (WinRM offers Negotiate;
         requests_ntlm answers in NTLM when "NTLM" is offered). `receive_limit`: the output
@@ -880,6 +979,10 @@ class WsmanServer:
         self.stall = stall
         self.operation_timeout_cap = operation_timeout_cap
         self.receive_limit = receive_limit
+        self.cmd_exe = cmd_exe
+        # Called with (op, path) before each fetch script's op is served: a test changes the
+        # file there, between two ops, deterministically.
+        self.fetch_hook: Callable[[str, str], None] | None = None
 
         self.actions: list[str] = []
         self.command_lines: list[str] = []
