@@ -154,7 +154,7 @@ FORMS = """\
   targets: [all]
   variants:
     - id: ps3
-      when: {powershell: "3.0"}
+      when: {powershell: "3.0", windows: "6.2"}
       command: Get-NetTCPConnection -State Listen
     - id: ps2
       when: {powershell: "2.0"}
@@ -168,7 +168,7 @@ FORMS = """\
   targets: [all]
   variants:
     - id: ps3
-      when: {powershell: "3.0"}
+      when: {powershell: "3.0", windows: "6.2"}
       command: Get-ScheduledTask | Format-List *
 - id: block
   type: action
@@ -176,7 +176,7 @@ FORMS = """\
   targets: [all]
   variants:
     - id: ps3
-      when: {powershell: "3.0"}
+      when: {powershell: "3.0", windows: "6.2"}
       command: >-
         New-NetFirewallRule -Name 'irtool-web-{{ incident.id }}' -Direction Inbound
         -Protocol TCP -LocalPort 80 -Action Block
@@ -232,7 +232,7 @@ def test_plan_gives_each_host_the_form_its_facts_choose(forms: tuple[Path, Path]
     assert chosen[("tasks", "web2008")] == (None, None, True)
     assert chosen[("tasks", "web2008r2")] == (None, None, True)
     unfit = next(r.unfit for r in rows if (r.step, r.host) == ("tasks", "web2008r2"))
-    assert unfit and "PowerShell 2.0" in unfit and "ps3 needs powershell >= 3.0" in unfit
+    assert unfit and "PowerShell 2.0" in unfit and "ps3 needs windows >= 6.2, powershell >= 3.0" in unfit
     # The action's names carry the incident: two incidents' rules never coincide.
     block = {r.host: r for r in rows if r.step == "block"}
     assert block["web2008"].command == (
@@ -251,8 +251,9 @@ def test_plan_command_shows_the_variant_per_host(forms: tuple[Path, Path]) -> No
     assert code == 0, out
     assert "web2008 (cmd, variant cmd for any host)" in out
     assert "web2008r2 (powershell, variant ps2 for powershell >= 2.0)" in out
+    assert "web2012r2 (powershell, variant ps3 for windows >= 6.2, powershell >= 3.0)" in out
     assert "web2008r2: NOT RUN: no form of this step fits" in out
-    out = CliRunner().invoke(cli, ["plan", str(book), "--inventory", str(hosts), "--json"]).output
+    out = CliRunner().invoke(cli, ["plan", str(book), "--inventory", str(hosts), "--json"]).stdout
     assert {(r["step"], r["host"], r["variant"]) for r in json.loads(out)} >= {
         ("connections", "web2019", "ps3"),
         ("connections", "web2008", "cmd"),
@@ -272,6 +273,8 @@ def test_validate_knows_a_cmd_script_goes_as_one_line(tmp_path: Path) -> None:
       echo yes
     )
     echo "irtool-{{ incident.id }}"
+    for %i in (C:\\inetpub\\logs\\*) do echo %i
+    for %i in (C:\\inetpub\\temp\\*) do (echo %i)
 """
     book = tmp_path / "cmd.yaml"
     book.write_text(runbook("cmd", "Cmd", steps))
@@ -279,6 +282,11 @@ def test_validate_knows_a_cmd_script_goes_as_one_line(tmp_path: Path) -> None:
     said = [p.message for p in lint_runbook(loaded.model, loaded.doc)]
     assert any("inside double quotes written in the template" in m for m in said), said
     assert any("ends in '('" in m for m in said), said
+    # Joined with ' & ', the next line would run inside an unbracketed for's body.
+    assert [m for m in said if "does not end in ')'" in m] == [
+        "cmd line 6: the body of 'for' does not end in ')': joined with ' & ', the next "
+        "line's command would run inside its body; put the body in parentheses"
+    ], said
     # The incident id is [a-z0-9-]: inside quotes is fine.
     assert not any("incident.id" in m for m in said), said
 

@@ -57,7 +57,7 @@ def test_target_groups_missing_from_inventory(tmp_path: Path) -> None:
     found = lint_runbook(runbook.model, runbook.doc, None, load_inventory(inventory).model)
     assert [m for m in messages(found) if "no group" in m] == [
         f"{VALID / 'every-kind.yaml'}:44:19: no group 'affected' in the inventory",
-        f"{VALID / 'every-kind.yaml'}:51:19: no group 'affected' in the inventory",
+        f"{VALID / 'every-kind.yaml'}:58:19: no group 'affected' in the inventory",
     ]
 
 
@@ -102,7 +102,7 @@ def test_both_rollback_and_irreversible_is_an_error(tmp_path: Path) -> None:
     loaded = load_runbook(write(tmp_path, "r.yaml", text))
     found = messages(lint_runbook(loaded.model, loaded.doc))
     assert any(
-        ":48:9: action 'block' has a rollback, so it is not irreversible" in m for m in found
+        ":55:9: action 'block' has a rollback, so it is not irreversible" in m for m in found
     ), found
 
 

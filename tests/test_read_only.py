@@ -69,11 +69,12 @@ def readable(run: Run, incident: str, out: Path) -> None:
     """What a reader of the archive does: every one succeeds; a write is refused in one line."""
     verified = run("verify", incident)
     assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.startswith("journal intact: 6 events")
+    # Opening, what the host said it is on first contact, the run, its command, the note.
+    assert verified.stdout.startswith("journal intact: 7 events")
     assert "evidence intact: 2 file(s)" in verified.stdout
     shown = run("incident", "show", incident, "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["events"] == 6
+    assert json.loads(shown.stdout)["events"] == 7
     listed = run("incident", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [row["id"] for row in json.loads(listed.stdout)] == [incident]

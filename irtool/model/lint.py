@@ -13,6 +13,7 @@ from irtool.model.contacts import Contacts
 from irtool.model.flow import reachable
 from irtool.model.inventory import SSH_AUTH, WINRM_AUTH, Auth, Inventory, Scheme, Transport
 from irtool.model.problems import Mark, Problem, Severity
+from irtool.model.psfeatures import version_problems
 from irtool.model.runbook import Runbook
 from irtool.model.shellscan import unsafe_substitutions
 from irtool.model.steps import (
@@ -83,6 +84,7 @@ def lint_runbook(
 
     problems += _lint_roles(runbook, doc, contacts)
     problems += _lint_templates(runbook, doc)
+    problems += _lint_versions(runbook, doc)
     problems += _lint_actions(runbook, doc)
     if inventory is not None:
         problems += _lint_targets(runbook, doc, inventory)
@@ -212,6 +214,16 @@ def _cmd_problems(source: str, shell: Shell, where: Mark) -> list[Problem]:
                     "are joined with ' & '), so a block cannot span lines",
                 )
             )
+        words = text.lstrip("@").split(None, 1)
+        if words and words[0].lower() in ("for", "if") and not text.endswith(("(", ")")):
+            found.append(
+                Problem(
+                    where,
+                    f"cmd line {n}: the body of '{words[0].lower()}' does not end in ')': "
+                    "joined with ' & ', the next line's command would run inside its body; "
+                    "put the body in parentheses",
+                )
+            )
         if "%%" in text:
             found.append(
                 Problem(
@@ -230,6 +242,19 @@ def _cmd_problems(source: str, shell: Shell, where: Mark) -> list[Problem]:
             )
         )
     return found
+
+
+def _lint_versions(runbook: Runbook, doc: Document) -> list[Problem]:
+    """A PowerShell form that uses what the PowerShell it can be sent to lacks (its `when`,
+    else 2.0), and a cmd form that is PowerShell after all: warnings, located."""
+    problems: list[Problem] = []
+    for at, step in _step_paths(runbook):
+        for inner, variant, source, shell in variant_sources(step):
+            where = doc.mark((*at, *inner))
+            when = variant.when if variant else None
+            for _line, message in version_problems(source, str(shell), when):
+                problems.append(Problem(where, message, WARNING))
+    return problems
 
 
 def _substitution_mark(doc: Document, node: Mark, ordinal: int) -> Mark:
