@@ -387,7 +387,7 @@ def _lint_targets(runbook: Runbook, doc: Document, inventory: Inventory) -> list
     problems: list[Problem] = []
     groups, tags = inventory.all_groups(), inventory.all_tags()
 
-    def check(at: NodePath, selectors: list[str], shell: Shell) -> None:
+    def check(at: NodePath, selectors: list[str], shells: set[Shell]) -> None:
         for i, selector in enumerate(selectors):
             kind, _, name = selector.partition(":")
             if kind == "group" and name not in groups:
@@ -398,22 +398,30 @@ def _lint_targets(runbook: Runbook, doc: Document, inventory: Inventory) -> list
                 problems.append(Problem(doc.mark((*at, i)), f"no host is tagged '{name}'", WARNING))
         for host in inventory.select(selectors):
             resolved = inventory.resolve(host)
-            if resolved.shell is not shell:
+            # A Windows host running PowerShell runs cmd.exe too.
+            runs = resolved.shell in shells or (
+                resolved.shell is Shell.POWERSHELL and Shell.CMD in shells
+            )
+            if not runs:
+                written = " or ".join(sorted(s.value for s in shells))
                 problems.append(
                     Problem(
                         doc.mark(at),
-                        f"commands are written for {shell} but host '{host}' runs {resolved.shell}",
+                        f"commands are written for {written} but host '{host}' runs "
+                        f"{resolved.shell}",
                         WARNING,
                     )
                 )
 
     for at, step in _step_paths(runbook):
         if isinstance(step, CommandStep):
-            check((*at, "targets"), step.targets, step.shell)
+            # With variants, the host must run the shell of one of its forms.
+            shells = {shell for _, _, _, shell in variant_sources(step)} or {step.shell}
+            check((*at, "targets"), step.targets, shells)
         if isinstance(step, RotateStep):
             for i, item in enumerate(step.items):
                 if item.targets:
-                    check((*at, "items", i, "targets"), item.targets, item.shell)
+                    check((*at, "items", i, "targets"), item.targets, {item.shell})
     return problems
 
 
