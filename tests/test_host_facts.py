@@ -23,17 +23,20 @@ from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import EventDraft, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
-from irtool.model.facts import HostFacts, When, parse_windows_probe
+from irtool.model.facts import WINDOWS_PROBE, HostFacts, When, parse_windows_probe
 from irtool.model.inventory import Inventory
 from irtool.model.lint import lint_runbook
 from irtool.model.loader import load_inventory, load_runbook
 from irtool.model.plan import build_plan, resolve_parameters
 from irtool.model.quoting import cmd_literal
+from irtool.remote.cmdline import cmd_line
 from irtool.remote.ssh import SshTransport
+from irtool.remote.winrm import WinrmTransport
 from irtool.secrets.run import RunSecrets
 from tests.support.cli import irtool
 from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm, closed_port
+from tests.support.wsman import DEFAULT_PASSWORD, DEFAULT_USER, WsmanServer
 
 # What `ver` and `reg query` print, as each server writes it (values as Microsoft ships them).
 PROBE_2008 = """\
@@ -232,7 +235,11 @@ def test_plan_gives_each_host_the_form_its_facts_choose(forms: tuple[Path, Path]
     assert chosen[("tasks", "web2008")] == (None, None, True)
     assert chosen[("tasks", "web2008r2")] == (None, None, True)
     unfit = next(r.unfit for r in rows if (r.step, r.host) == ("tasks", "web2008r2"))
-    assert unfit and "PowerShell 2.0" in unfit and "ps3 needs windows >= 6.2, powershell >= 3.0" in unfit
+    assert (
+        unfit
+        and "PowerShell 2.0" in unfit
+        and "ps3 needs windows >= 6.2, powershell >= 3.0" in unfit
+    )
     # The action's names carry the incident: two incidents' rules never coincide.
     block = {r.host: r for r in rows if r.step == "block"}
     assert block["web2008"].command == (
@@ -514,3 +521,70 @@ def test_cli_asks_hosts_on_demand_and_rollback_needs_put_back(
     )  # fmt: skip
     assert undone.returncode == 0, undone.stderr
     assert not marker.exists()
+
+
+# -- over WinRM: the probe is one cmd.exe line, and a 2008 R2 gets its PowerShell 2 form ------
+
+WINRM_FORMS = """\
+- id: who
+  type: collect
+  title: Which form
+  targets: [all]
+  timeout: 20
+  variants:
+    - id: ps3
+      when: {powershell: "3.0"}
+      command: echo ps3-form
+    - id: ps2
+      when: {powershell: "2.0"}
+      command: echo ps2-form
+    - id: cmd
+      shell: cmd
+      command: echo cmd-form
+"""
+
+
+@pytest.mark.parametrize(
+    ("said", "form"), [(PROBE_2008_R2, "ps2"), (PROBE_2008, "cmd"), (PROBE_2019, "ps3")]
+)
+def test_over_winrm_the_host_says_what_it_is_and_gets_its_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: str, form: str
+) -> None:
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
+        server.windows_said = said.replace("\n", "\r\n")
+        host = {
+            "address": "127.0.0.1",
+            "port": server.port,
+            "transport": "winrm",
+            "auth": "ntlm",
+            "user": DEFAULT_USER,
+            "credential": "collect",
+            "tls": {"ca_file": str(server.ca_file)},
+            "connect_timeout": 5,
+        }
+        (tmp_path / "forms.yaml").write_text(runbook("forms", "Forms", WINRM_FORMS))
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
+        session = IncidentSession.new(
+            load_runbook(tmp_path / "forms.yaml"),
+            {},
+            actor="ann",
+            inventory=load_inventory(tmp_path / "inventory.yaml"),
+        )
+
+        class Given:
+            def secret(self, name: str) -> str:
+                return DEFAULT_PASSWORD
+
+        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("who")
+        assert not report.failed, report.failed
+        # The probe went as one cmd.exe line, before the step's command.
+        assert server.command_lines[0] == cmd_line(WINDOWS_PROBE)
+    facts = session.state.facts["web01"]
+    assert facts == parse_windows_probe(said)
+    ran = _events(session, "command.ran")
+    assert [e.data["variant"] for e in ran] == [form]
+    assert store.path(ran[0].data["stdout"]["sha256"]).read_bytes().strip() == (
+        f"{form}-form".encode()
+    )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from irtool.model.facts import UNKNOWN, HostFacts
+from irtool.model.facts import UNKNOWN, HostFacts, When
 from irtool.model.flow import following
 from irtool.model.indicators import IOC_KINDS
 from irtool.model.inventory import Inventory
@@ -39,6 +39,8 @@ EXAMPLE_INCIDENT = "ir-00000000-000000-0000"
 _INCIDENT_ID = re.compile(r"ir-\d{8}-\d{6}-[0-9a-f]{4}")
 # `shell` of a fetch collector's rows: files brought back, no command sent as such.
 FETCH_SHELL = "fetch"
+# What a host needs for a fetch: Windows lists and copies files with PowerShell 2.0 scripts.
+FETCH_NEEDS = {"windows": When(powershell="2.0")}
 
 
 class PlanError(Exception):
@@ -295,7 +297,18 @@ def build_plan(
             for collector in step.collectors():
                 label = collector.id if collector.id != step.id else None
                 if collector.fetch is not None:
-                    for name, _host, _known in _hosts(step.targets, inventory, facts):
+                    for name, _host, known in _hosts(step.targets, inventory, facts):
+                        if known is not None and not known.fits(FETCH_NEEDS.get(known.os or "")):
+                            rows.append(
+                                PlanRow(
+                                    **base,
+                                    item=label,
+                                    host=name,
+                                    unfit=f"fetching files from {known.summary()} needs "
+                                    "PowerShell 2.0 (its listing and copies are PowerShell)",
+                                )
+                            )
+                            continue
                         rows.append(
                             PlanRow(
                                 **base,

@@ -62,6 +62,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
+from irtool.model.facts import WINDOWS_PROBE
+from irtool.remote.cmdline import cmd_line
 from irtool.remote.powershell import (
     POWERSHELL,
     PRELUDE,
@@ -116,6 +118,21 @@ CLIXML_FOOTER = "</Objs>"
 
 _BOUNDARY = b"--Encrypted Boundary"
 _SEALED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+
+
+SERVER_2019_SAYS = (
+    "\r\nMicrosoft Windows [Version 10.0.17763.5458]\r\n\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\r\n"
+    "    ProductName    REG_SZ    Windows Server 2019 Datacenter\r\n\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\r\n"
+    "    CurrentBuildNumber    REG_SZ    17763\r\n\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\PowerShell\\1\\PowerShellEngine\r\n"
+    "    PowerShellVersion    REG_SZ    2.0\r\n\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\PowerShell\\3\\PowerShellEngine\r\n"
+    "    PowerShellVersion    REG_SZ    5.1.17763.1\r\n\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp\r\n"
+    "    VersionString    REG_SZ    Version 10.0\r\n"
+)
 
 
 def clixml_stderr(text: str) -> bytes:
@@ -375,6 +392,10 @@ class _Command:
     def _dispatch(self) -> None:
         if len(self.line) > CMD_LINE_LIMIT:
             self._finish(1, stderr=b"The command line is too long.\r\n")
+            return
+        if self.line == cmd_line(WINDOWS_PROBE):
+            # What `ver` and `reg query` print on the Windows this endpoint plays.
+            self._finish(0, stdout=self._owner.windows_said.encode())
             return
         if not self.line.startswith(POWERSHELL):
             line = self.line
@@ -983,6 +1004,9 @@ class WsmanServer:
         # Called with (op, path) before each fetch script's op is served: a test changes the
         # file there, between two ops, deterministically.
         self.fetch_hook: Callable[[str, str], None] | None = None
+        # The answer to irtool's first-contact probe (cmd.exe's `ver` and `reg query`): a
+        # Server 2019 with PowerShell 5.1 and IIS 10 unless a test plays another Windows.
+        self.windows_said = SERVER_2019_SAYS
 
         self.actions: list[str] = []
         self.command_lines: list[str] = []
