@@ -82,6 +82,7 @@ import re
 import resource
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -394,8 +395,18 @@ class Irtool:
         return sample
 
     def evidence_bytes(self, incident: str) -> int:
-        folder = self.home / "incidents" / incident / "evidence"
-        named = [p for p in folder.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)]
+        """The bytes the commands brought back (not what each host said it is on first
+        contact, which is evidence too)."""
+        folder = self.home / "incidents" / incident
+        uri = f"file:{folder / 'journal.sqlite'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            said = db.execute("SELECT data FROM events WHERE kind = 'host.facts'").fetchall()
+        probes = {json.loads(data).get("output", {}).get("sha256") for (data,) in said}
+        named = [
+            p
+            for p in (folder / "evidence").iterdir()
+            if re.fullmatch(r"[0-9a-f]{64}", p.name) and p.name not in probes
+        ]
         return sum(p.stat().st_size for p in named)
 
     def triage(self, book: Path, hosts: Path, count: int) -> Sample:

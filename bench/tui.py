@@ -336,8 +336,20 @@ class Irtool:
         return Stream((ended - began).total_seconds())
 
     def evidence_bytes(self, incident: str) -> int:
+        """The bytes the commands brought back (not what each host said it is on first
+        contact, which is evidence too)."""
+        with Journal(self.folder(incident) / JOURNAL_FILE, incident) as journal:
+            probes = {
+                e.data.get("output", {}).get("sha256")
+                for e in journal.events()
+                if e.kind == kinds.HOST_FACTS
+            }
         folder = self.folder(incident) / EVIDENCE_DIR
-        named = [p for p in folder.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)]
+        named = [
+            p
+            for p in folder.iterdir()
+            if re.fullmatch(r"[0-9a-f]{64}", p.name) and p.name not in probes
+        ]
         return sum(p.stat().st_size for p in named)
 
     def no_bugs(self) -> None:

@@ -41,32 +41,24 @@ from irtool.remote.ssh import SshTransport, find_script
 from irtool.remote.winrm import WinrmTransport
 from irtool.secrets.run import RunSecrets
 from tests.support.powershell import syntax_problems
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm
 from tests.support.wsman import DEFAULT_PASSWORD, DEFAULT_USER, WsmanServer
 
-RUNBOOK = """\
-id: grab
-title: Grab files
-summary: Test runbook for the fetch collector.
-version: "1"
-severity: high
-applies_to: [iis]
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: copies
-        type: collect
-        title: Copies
-        shell: sh
-        timeout: 60
-        targets: [all]
-        commands: []
-"""
+# One collect step whose collectors each test sets (`commands` is filled in per test).
+RUNBOOK = runbook(
+    "grab",
+    "Grab files",
+    """\
+- id: copies
+  type: collect
+  title: Copies
+  shell: sh
+  timeout: 60
+  targets: [all]
+  commands: []
+""",
+)
 
 OLD = time.time() - 90 * 86400  # three months ago: outside a 30-day window
 

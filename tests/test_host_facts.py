@@ -18,6 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from irtool.cli import cli
+from irtool.engine.custody import check_evidence
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
@@ -422,6 +423,13 @@ def test_first_contact_asks_the_host_once_and_its_answer_chooses_the_form(
     assert session.state.host_facts()["lin01"].os == "linux"
     runner.run("who")  # asked once per incident
     assert len(_events(session, "host.facts")) == 1
+    # What the host said is checked by verify like any other evidence.
+    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+    said = store.path(facts[0].data["output"]["sha256"])
+    said.chmod(0o644)
+    said.write_bytes(b"Linux 0.0 (altered)\n")
+    _, problems = check_evidence(session.journal.events(), store)
+    assert [(p.seq, p.host) for p in problems] == [(facts[0].seq, "lin01")]
 
 
 def test_a_rollback_that_puts_back_what_the_attacker_had_asks_twice(

@@ -33,11 +33,14 @@ def test_plan_json_has_a_row_per_step_and_host() -> None:
     assert {"step", "kind", "host", "shell", "command", "rollback"} <= set(rows[0])
     block = [r for r in rows if r["step"] == "block"]
     assert [r["host"] for r in block] == ["web01", "web02"]
+    # The hosts have not said what they are: the first form, marked as assumed; a plan made
+    # without an incident names things with an example incident id.
     assert block[0]["command"] == (
-        "New-NetFirewallRule -Name IR-Block -Direction Inbound "
+        "New-NetFirewallRule -Name IR-Block-ir-00000000-000000-0000 -Direction Inbound "
         "-RemoteAddress '203.0.113.7' -Action Block"
     )
-    assert block[0]["rollback"] == "Remove-NetFirewallRule -Name IR-Block"
+    assert (block[0]["variant"], block[0]["assumed"]) == ("ps3", True)
+    assert block[0]["rollback"] == "Remove-NetFirewallRule -Name IR-Block-ir-00000000-000000-0000"
     user = [r for r in rows if r["item"] == "user"]
     assert user[0]["command"] == "Get-LocalUser -Name 'CORP\\mallory'"
     routes = {r["item"]: r["next"] for r in rows if r["step"] == "ongoing"}
@@ -48,8 +51,9 @@ def test_plan_json_has_a_row_per_step_and_host() -> None:
 def test_plan_without_inventory_shows_selectors() -> None:
     code, out, _ = run("plan", RUNBOOK, *PARAMS)
     assert code == 0
-    assert "group:affected (powershell)" in out
-    assert "| Remove-NetFirewallRule -Name IR-Block" in out
+    assert "group:affected (powershell, variant ps3 for windows >= 6.2, powershell >= 3.0)" in out
+    assert "group:affected (cmd, variant cmd for any host)" in out
+    assert "| Remove-NetFirewallRule -Name IR-Block-ir-00000000-000000-0000" in out
 
 
 def test_plan_refuses_a_hostile_typed_parameter() -> None:

@@ -26,24 +26,15 @@ from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.context import load_context
-from irtool.model.inventory import ResolvedHost
-from irtool.remote.base import Deadline
-from irtool.remote.local import LocalConnection, LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.run import RunScreen
 from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
+from tests.support.remote import NamelessLocal
 from tests.support.tui import opened, wait_for
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-
-
-class SnapshotHost(LocalTransport):
-    """The local transport with an identity that does not name this machine."""
-
-    def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
-        return LocalConnection(host=host, identity="local snapshot-host")
 
 
 @pytest.fixture
@@ -93,7 +84,9 @@ def incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     clock.now = T0 + timedelta(minutes=10)
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
     # One host at a time: the events then come in the same order on every run.
-    runner = Runner(session, {"local": SnapshotHost()}, store, "ann", clock=clock, pool=1)
+    runner = Runner(
+        session, {"local": NamelessLocal("local snapshot-host")}, store, "ann", clock=clock, pool=1
+    )
     runner.run("collect-state")
     session.close_journal()
     clock.now = T0 + timedelta(minutes=12)
@@ -104,7 +97,7 @@ def app_for(fixture: dict[str, Any], **settings: Any) -> IrtoolApp:
     return IrtoolApp(
         actor="ann",
         clock=fixture["clock"],
-        transports=lambda redactor: {"local": SnapshotHost()},
+        transports=lambda redactor: {"local": NamelessLocal("local snapshot-host")},
         **settings,
     )
 

@@ -21,13 +21,11 @@ from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
-from irtool.model.inventory import ResolvedHost
 from irtool.model.loader import load_inventory, load_runbook
-from irtool.remote.base import Deadline
-from irtool.remote.local import LocalConnection, LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.viewer import ViewerScreen
 from tests.support.clock import Clock
+from tests.support.remote import NamelessLocal
 from tests.support.runbooks import COLLECT_ALL, runbook
 from tests.support.tui import opened, wait_for
 
@@ -40,13 +38,6 @@ PROCESSES = {
     ],
 }
 COMMAND = f"printf '%s\\n' '{json.dumps(PROCESSES)}' |\n  tr -d '\\r'"
-
-
-class SnapshotHost(LocalTransport):
-    """The local transport with an identity that does not name this machine."""
-
-    def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
-        return LocalConnection(host=host, identity="local snapshot-host")
 
 
 @pytest.fixture
@@ -69,7 +60,9 @@ def incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     )
     clock.now = T0 + timedelta(minutes=3)
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-    Runner(session, {"local": SnapshotHost()}, store, "ann", clock=clock, pool=1).run("collect")
+    Runner(
+        session, {"local": NamelessLocal("local snapshot-host")}, store, "ann", clock=clock, pool=1
+    ).run("collect")
     session.close_journal()
     return {"id": session.state.id, "clock": clock}
 
@@ -88,6 +81,6 @@ def test_evidence_viewer(snap_compare: Any, incident: dict[str, Any]) -> None:
         actor="ann",
         incident=incident["id"],
         clock=incident["clock"],
-        transports=lambda redactor: {"local": SnapshotHost()},
+        transports=lambda redactor: {"local": NamelessLocal("local snapshot-host")},
     )
     assert snap_compare(app, run_before=read, terminal_size=(80, 24))

@@ -32,9 +32,10 @@ def check_evidence(
     checked, problems = 0, []
     seen: dict[str, str | None] = {}
     for event in events:
-        if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED):
+        if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED, kinds.HOST_FACTS):
             continue
-        for stream in _STREAMS:
+        # What a host said it is on first contact is evidence too.
+        for stream in ("output",) if event.kind == kinds.HOST_FACTS else _STREAMS:
             item = event.data.get(stream)
             if not item:
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from irtool.engine import kinds
@@ -15,6 +16,7 @@ from irtool.engine.runreport import FETCH, SETTLE_GRACE_S, Command, HostResult, 
 from irtool.evidence.store import EvidenceWriter, Item
 from irtool.journal import Event, EventDraft
 from irtool.journal.events import utc_text
+from irtool.model.inventory import ResolvedHost
 from irtool.model.plan import FETCH_SHELL
 from irtool.remote.base import (
     Connection,
@@ -84,6 +86,26 @@ class FileFetches(RunnerParts):
         data = {
             "purpose": FETCH,
             "path": path,
+            **self._fetched(host, connection, began, remote, failure, item),
+        }
+        self._record(EventDraft(kinds.FILE_FETCHED, self.actor, data, step=step, host=host_name))
+        self._settle(time.monotonic() + SETTLE_GRACE_S)
+        if failure:
+            raise failure
+        return data
+
+    def _fetched(
+        self,
+        host: ResolvedHost,
+        connection: Connection | None,
+        began: datetime,
+        remote: Fetched | None,
+        failure: HostFailure | None,
+        item: Item,
+    ) -> dict[str, Any]:
+        """The custody of one fetched file: where from, through what, when, by whom, the
+        host's hash and the file kept."""
+        return {
             "transport": connection.transport_name if connection else str(host.transport),
             "address": host.address,
             "port": host.port,
@@ -96,11 +118,6 @@ class FileFetches(RunnerParts):
             "collected_by": self.actor,
             "file": item.as_dict(),
         }
-        self._record(EventDraft(kinds.FILE_FETCHED, self.actor, data, step=step, host=host_name))
-        self._settle(time.monotonic() + SETTLE_GRACE_S)
-        if failure:
-            raise failure
-        return data
 
     # -- a fetch collector ------------------------------------------------------------------
 
@@ -270,18 +287,8 @@ class FileFetches(RunnerParts):
                     "reason": reason,
                     "size": listed.size,
                     "modified": listed.modified.isoformat() if listed.modified else None,
-                    "transport": connection.transport_name,
-                    "address": host.address,
-                    "port": host.port,
-                    "identity": connection.identity,
-                    "started_at": utc_text(began),
-                    "ended_at": utc_text(self.clock()),
-                    "exit_status": 0 if failure is None else None,
-                    "remote_sha256": remote.sha256 if remote else None,
-                    "failure": str(failure) if failure else None,
+                    **self._fetched(host, connection, began, remote, failure, item),
                     **({"changed": changed} if (changed := _since_listed(listed, remote)) else {}),
-                    "collected_by": self.actor,
-                    "file": item.as_dict(),
                 },
                 step=step_id,
                 host=host.name,

@@ -110,6 +110,16 @@ def _variants_differ(variants: list[Variant] | None) -> None:
         raise ValueError(f"variant id '{twice[0]}' is used twice")
 
 
+def _read_only_forms(model: Any, keys: tuple[str, str, str], what: str) -> None:
+    """A collector (or collect step) has exactly one of `keys`; its variants differ by id
+    and, read-only, have no rollback."""
+    if sum(getattr(model, k) is not None for k in keys) != 1:
+        raise ValueError(f"{what} has one of '{keys[0]}', '{keys[1]}' or '{keys[2]}'")
+    _variants_differ(model.variants)
+    if any(v.rollback for v in model.variants or []):
+        raise ValueError(f"{what} is read-only: its variants have no 'rollback'")
+
+
 class FetchSpec(Model):
     """Files to bring back from the host as evidence, each hashed there and here."""
 
@@ -153,12 +163,7 @@ class Collector(Model):
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
-        given = [k for k in ("command", "variants", "fetch") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("a collector has one of 'command', 'variants' or 'fetch'")
-        _variants_differ(self.variants)
-        if any(v.rollback for v in self.variants or []):
-            raise ValueError("a collector is read-only: its variants have no 'rollback'")
+        _read_only_forms(self, ("command", "variants", "fetch"), "a collector")
         return self
 
 
@@ -172,12 +177,7 @@ class CollectStep(CommandStep):
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
-        given = [k for k in ("command", "variants", "commands") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("a collect step has one of 'command', 'variants' or 'commands'")
-        _variants_differ(self.variants)
-        if any(v.rollback for v in self.variants or []):
-            raise ValueError("a collect step is read-only: its variants have no 'rollback'")
+        _read_only_forms(self, ("command", "variants", "commands"), "a collect step")
         return self
 
     def collectors(self) -> list[Collector]:

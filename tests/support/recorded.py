@@ -25,13 +25,12 @@ from irtool.exercise.setup import load_exercise, open_exercise
 from irtool.exercise.transports import transports_for
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.context import load_context
-from irtool.model.facts import LINUX_PROBE
 from irtool.model.inventory import ResolvedHost
-from irtool.model.steps import Shell
-from irtool.remote.base import Deadline, Failure, HostFailure, OnOutput
+from irtool.remote.base import Deadline, Failure, HostFailure
 from irtool.remote.local import LocalConnection, LocalTransport
 from tests.support.clock import Clock
 from tests.support.drill import CONTACTS, RUNBOOK, drill_scenario
+from tests.support.remote import NamelessLocal
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 # Markup in a note (a pasted log line, an attacker's file name): every report shows it as text
@@ -119,22 +118,9 @@ roles:
 """
 
 
-class FixedLocal(LocalTransport):
-    """The local transport with an identity that does not name this machine, and a warning;
-    asked what it is (the first-contact probe), it names no machine either."""
-
-    def connect(self, host: ResolvedHost, deadline: Deadline) -> LocalConnection:
-        return _FixedConnection(
-            host=host, identity="local export-host", warnings=["clock skew 2 s"]
-        )
-
-
-class _FixedConnection(LocalConnection):
-    def run(self, command: str, shell: Shell, deadline: Deadline, on_output: OnOutput) -> int:
-        if command == LINUX_PROBE:
-            on_output("stdout", b"Linux 6.1.0-export\nPRETTY_NAME=Export Test Linux 1\n")
-            return 0
-        return super().run(command, shell, deadline, on_output)
+def FixedLocal() -> NamelessLocal:
+    """The local transport with an identity that does not name this machine, and a warning."""
+    return NamelessLocal("local export-host", ("clock skew 2 s",))
 
 
 class Unreachable(LocalTransport):
@@ -164,7 +150,11 @@ def live_incident(folder: Path) -> str:
         clock=clock,
     )
     store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-    transports = {"local": FixedLocal(), "ssh": Unreachable()}
+    transports = {
+        # An identity that does not name this machine, and a warning.
+        "local": NamelessLocal("local export-host", ("clock skew 2 s",)),
+        "ssh": Unreachable(),
+    }
     runner = Runner(
         session, transports, store, "ann", clock=clock, pool=1, process=(4242, "export-host")
     )
