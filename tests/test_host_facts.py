@@ -118,6 +118,19 @@ HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp
         (PROBE_2008_R2, "6.1", 7601, "2.0", "7.5"),
         (PROBE_2012_R2, "6.3", 9600, "4.0", "8.5"),
         (PROBE_2019, "10.0", 17763, "5.1.17763.1", "10.0"),
+        # A French Server 2008 with PowerShell 1.0: too old for irtool's PowerShell forms.
+        (
+            PROBE_2008.replace("[Version", "[version").replace(
+                "ERROR: The system was unable to find the specified registry key or value.\n",
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\PowerShell\\1\\PowerShellEngine\n"
+                "    PowerShellVersion    REG_SZ    1.0\n",
+                1,
+            ),
+            "6.0",
+            6002,
+            "1.0",
+            "7.0",
+        ),
     ],
 )
 def test_the_probe_reads_what_each_windows_server_says(
@@ -132,6 +145,8 @@ def test_the_probe_reads_what_each_windows_server_says(
         iis,
     )
     assert facts.name and "Windows Server" in facts.name
+    if powershell == "1.0":
+        assert not facts.fits(When(powershell="2.0"))
 
 
 def test_minimums_are_compared_as_versions_not_text() -> None:

@@ -190,7 +190,12 @@ def _confirm(
     confirm_typed(
         f"{verb} '{step.id}': {step.title}{said}",
         {
-            host: (str(rows[0].shell), (rows[0].rollback if rollback else rows[0].command) or "")
+            host: (
+                str(rows[0].shell or "no form"),
+                f"NOT RUN: {rows[0].unfit}"
+                if rows[0].unfit
+                else (rows[0].rollback if rollback else rows[0].command) or "",
+            )
             for host, rows in per_host.items()
         },
         runner.session,

@@ -132,7 +132,10 @@ WINDOWS_PROBE = "\n".join(
 
 LINUX_PROBE = 'uname -sr; (. /etc/os-release 2>/dev/null && echo "PRETTY_NAME=$PRETTY_NAME")'
 
-_VER = re.compile(r"\[Version (\d+)\.(\d+)\.(\d+)(?:\.\d+)?\]")
+# `ver` says "[Version 10.0.17763.5458]", "[version ...]" in French, "[Versión ...]" in Spanish.
+_VER = re.compile(r"\[[^\]\d]{0,20}?(\d+)\.(\d+)\.(\d+)(?:\.\d+)?\]")
+# A host's own name for itself is its text: kept short (it is shown, escaped, in reports).
+NAME_LIMIT = 200
 _REG = re.compile(r"^\s*(\w+)\s+REG_\w+\s+(.*?)\s*$")
 
 
@@ -163,7 +166,7 @@ def parse_windows_probe(text: str) -> HostFacts:
     if m := re.search(r"(\d+\.\d+)", values.get("VersionString", "")):
         iis = m[1]
     # PowerShell 1.0 cannot run irtool's launcher: record it, and variants needing 2.0 skip it.
-    name = values.get("ProductName") or None
+    name = values.get("ProductName", "")[:NAME_LIMIT] or None
     return HostFacts(
         os="windows", windows=windows, build=build, powershell=powershell, iis=iis, name=name
     )
@@ -173,9 +176,9 @@ def parse_linux_probe(text: str) -> HostFacts:
     name = None
     for line in text.splitlines():
         if line.startswith("PRETTY_NAME="):
-            name = line.removeprefix("PRETTY_NAME=").strip() or None
+            name = line.removeprefix("PRETTY_NAME=").strip()[:NAME_LIMIT] or None
     if name is None and text.strip():
-        name = text.strip().splitlines()[0][:120]
+        name = text.strip().splitlines()[0][:NAME_LIMIT]
     return HostFacts(os="linux", name=name)
 
 

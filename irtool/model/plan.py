@@ -112,13 +112,18 @@ def step_sources(step: StepBase) -> list[tuple[str, Shell]]:
     return [(source, shell) for _path, source, shell in command_templates(step)]
 
 
-def choose(forms: list[Variant], facts: HostFacts | None) -> tuple[Variant | None, bool, str]:
-    """The form a host gets: the first whose `when` its facts meet. Unknown facts: the first
-    form, flagged as assumed (a run learns the facts before it sends anything). Returns the
-    form (None: none fits), whether it is assumed, and why none fits."""
+def choose(
+    forms: list[Variant], facts: HostFacts | None, shell: Shell = Shell.POWERSHELL
+) -> tuple[Variant | None, bool, str]:
+    """The form a host gets: the first whose `when` its facts meet (a cmd form is for Windows
+    only, whatever its `when`). Unknown facts: the first form, flagged as assumed (a run learns
+    the facts before it sends anything). Returns the form (None: none fits), whether it is
+    assumed, and why none fits."""
     if facts is None:
         return forms[0], len(forms) > 1 or forms[0].when is not None, ""
     for form in forms:
+        if (form.shell or shell) is Shell.CMD and facts.os not in (None, "windows"):
+            continue
         if facts.fits(form.when):
             return form, False, ""
     needs = "; ".join(f"{f.id} needs {f.when.text()}" for f in forms if f.when)
@@ -257,7 +262,7 @@ def build_plan(
             held = (pinned or {}).get((step.id, name))
             picked, assumed, unfit = next(
                 ((f, False, "") for f in forms if f.id == held), None
-            ) or choose(forms, known)
+            ) or choose(forms, known, step.shell)
             if picked is None:
                 rows.append(PlanRow(**base, item=label, host=name, unfit=unfit))
             else:

@@ -129,7 +129,9 @@ class ConfirmAction(ModalScreen[Confirmed | None]):
             with VerticalScroll(id="commands"):
                 for host, rows in self.per_host.items():
                     command = rows[0].rollback if self.rollback else rows[0].command
-                    where = visible(f"on {host} ({rows[0].shell}):")
+                    if rows[0].unfit:  # no form fits the host: it is not contacted
+                        command = f"NOT RUN: {rows[0].unfit}"
+                    where = visible(f"on {host} ({rows[0].shell or 'no form'}):")
                     yield Static(where, classes="host", markup=False)
                     shown = visible(command or "", lines=True)
                     yield Static(shown, classes="command", markup=False)
