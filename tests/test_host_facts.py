@@ -611,3 +611,71 @@ def test_over_winrm_the_host_says_what_it_is_and_gets_its_form(
     assert store.path(ran[0].data["stdout"]["sha256"]).read_bytes().strip() == (
         f"{form}-form".encode()
     )
+
+
+MIXED = """\
+- id: mixed
+  type: collect
+  title: Some collectors a Server 2008 without PowerShell can run
+  targets: [all]
+  timeout: 20
+  commands:
+    - id: needs-powershell
+      title: Only with PowerShell
+      variants:
+        - {id: ps2, when: {powershell: "2.0"}, command: echo ps}
+    - id: anywhere
+      title: cmd.exe will do
+      variants:
+        - {id: cmd, shell: cmd, command: echo cmd-anywhere}
+    - id: copies
+      title: Copies (PowerShell on Windows)
+      fetch:
+        paths: ['%windir%\\Temp\\irtool-{{ incident.id }}\\{{ host.vars.folder }}\\*']
+        reason: Exports.
+"""
+
+
+def test_a_host_runs_the_collectors_it_can_and_is_told_which_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
+        server.windows_said = PROBE_2008.replace("\n", "\r\n")
+        host = {
+            "address": "127.0.0.1",
+            "port": server.port,
+            "transport": "winrm",
+            "auth": "ntlm",
+            "user": DEFAULT_USER,
+            "credential": "collect",
+            "tls": {"ca_file": str(server.ca_file)},
+            "connect_timeout": 5,
+            "vars": {"folder": "evtx"},
+        }
+        (tmp_path / "mixed.yaml").write_text(runbook("mixed", "Mixed", MIXED))
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
+        session = IncidentSession.new(
+            load_runbook(tmp_path / "mixed.yaml"),
+            {},
+            actor="ann",
+            inventory=load_inventory(tmp_path / "inventory.yaml"),
+        )
+        # A fetch's paths are templates too, rendered as plain text for the host.
+        rows = Runner(session, {}, EvidenceStore(tmp_path / "ev"), "ann").commands("mixed")
+        copies = next(r for r in rows["web01"] if r.item == "copies")
+        assert copies.fetch is not None
+        assert copies.fetch.paths == [f"%windir%\\Temp\\irtool-{session.state.id}\\evtx\\*"]
+
+        class Given:
+            def secret(self, name: str) -> str:
+                return DEFAULT_PASSWORD
+
+        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("mixed")
+    assert not report.failed, report.failed
+    assert [e.data["item"] for e in _events(session, "command.ran")] == ["anywhere"]
+    warned = [e.data["warning"] for e in _events(session, "host.warning")]
+    assert len(warned) == 2
+    assert warned[0].startswith("needs-powershell not run here: no form of this step fits")
+    assert warned[1].startswith("copies not run here: fetching files from")

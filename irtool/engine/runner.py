@@ -398,9 +398,23 @@ class Runner(
         transport = self.transports.get(str(host.transport))
         if transport is None:
             raise HostFailure(Failure.ERROR, f"no {host.transport} transport in this run")
-        unfit = next((c.unfit for c in commands if c.unfit), None)
-        if unfit:
-            raise HostFailure(Failure.ERROR, unfit)
+        # A collector no form of which fits the host is not sent; the others still are (a
+        # Server 2008 without PowerShell gets its cmd.exe collectors, not the fetches).
+        runnable = [c for c in commands if not c.unfit]
+        if not runnable:
+            raise HostFailure(Failure.ERROR, str(commands[0].unfit))
+        for skipped in (c for c in commands if c.unfit):
+            what = f"{skipped.item} not run here" if skipped.item else "not run here"
+            self._record(
+                EventDraft(
+                    kinds.HOST_WARNING,
+                    self.actor,
+                    {**tagged, "run": started.seq, "warning": f"{what}: {skipped.unfit}"},
+                    step=step_id,
+                    host=host.name,
+                )
+            )
+        commands = runnable
         self.on_progress(Progress(host.name, "connecting"))
         connection = transport.connect(host, deadline)
         try:

@@ -171,6 +171,18 @@ def _lint_templates(runbook: Runbook, doc: Document) -> list[Problem]:
                         WARNING,
                     )
                 )
+    for at, step in _step_paths(runbook):
+        for c, collector in enumerate(getattr(step, "commands", None) or []):
+            for i, path in enumerate(collector.fetch.paths if collector.fetch else []):
+                where = doc.mark((*at, "commands", c, "fetch", "paths", i))
+                try:
+                    names = names_used(path)
+                except TemplateProblem as bad:
+                    problems.append(Problem(where, str(bad)))
+                    continue
+                used |= names
+                for name in sorted(names - declared - BUILTIN_NAMES):
+                    problems.append(Problem(where, f"path uses undeclared parameter '{name}'"))
     for name in sorted(used & declared):
         param = runbook.parameters[name]
         if not param.required and param.default is None:

@@ -32,6 +32,7 @@ from irtool.model.templating import (
     Unset,
     names_used,
     render,
+    render_text,
 )
 
 # What `incident.id` shows as in a plan made without an incident.
@@ -139,10 +140,17 @@ def incident_values(incident: str | None) -> dict[str, str]:
     return {"id": Unquoted(ident), "tag": Unquoted(ident.replace("-", "_"))}
 
 
+def fetch_paths(step: StepBase) -> list[str]:
+    """The path templates of a step's fetch collectors."""
+    if not isinstance(step, CollectStep):
+        return []
+    return [p for c in step.collectors() if c.fetch is not None for p in c.fetch.paths]
+
+
 def parameters_used(step: StepBase) -> list[str]:
     """The names a step's commands read, in a stable order (built-ins left out)."""
     used: set[str] = set()
-    for source, _shell in step_sources(step):
+    for source in [s for s, _shell in step_sources(step)] + fetch_paths(step):
         try:
             used |= names_used(source)
         except TemplateProblem:
@@ -250,6 +258,17 @@ def build_plan(
             messages.append(f"step '{step.id}' on {host['name']}: {bad}")
             return ""
 
+    def fetched(step: StepBase, spec: FetchSpec, host: dict[str, Any]) -> FetchSpec:
+        """The fetch with its paths rendered for `host` (plain text: the listing quotes them)."""
+        paths = []
+        for path in spec.paths:
+            try:
+                paths.append(render_text(path, {**context, "host": host}))
+            except TemplateProblem as bad:
+                messages.append(f"step '{step.id}' on {host['name']}: {bad}")
+                paths.append(path)
+        return spec.model_copy(update={"paths": paths})
+
     def command_rows(
         step: CommandStep, label: str | None, forms: list[Variant], base: dict[str, Any]
     ) -> None:
@@ -302,7 +321,7 @@ def build_plan(
             for collector in step.collectors():
                 label = collector.id if collector.id != step.id else None
                 if collector.fetch is not None:
-                    for name, _host, known in _hosts(step.targets, inventory, facts):
+                    for name, host, known in _hosts(step.targets, inventory, facts):
                         if known is not None and not known.fits(FETCH_NEEDS.get(known.os or "")):
                             rows.append(
                                 PlanRow(
@@ -314,14 +333,15 @@ def build_plan(
                                 )
                             )
                             continue
+                        spec = fetched(step, collector.fetch, host)
                         rows.append(
                             PlanRow(
                                 **base,
                                 item=label,
                                 host=name,
                                 shell=FETCH_SHELL,
-                                command=collector.fetch.describe(),
-                                fetch=collector.fetch,
+                                command=spec.describe(),
+                                fetch=spec,
                             )
                         )
                     continue

@@ -109,6 +109,36 @@ def render(source: str, shell: Shell, context: Mapping[str, Any]) -> str:
         raise TemplateProblem(f"template: {exc.message}") from None
 
 
+def _plain_finalize(value: Any) -> str:
+    if isinstance(value, Unset):
+        return f"<{value.name}: not set>"
+    if isinstance(value, list | tuple):
+        return " ".join(_plain_finalize(v) for v in value)
+    return "" if value is None else str(value)
+
+
+@lru_cache(maxsize=1)
+def _plain() -> jinja2.Environment:
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, finalize=_plain_finalize, autoescape=False
+    )
+
+
+def render_text(source: str, context: Mapping[str, Any]) -> str:
+    """A template rendered as plain text, nothing quoted: for data that never reaches a shell
+    as code (a fetch collector's paths, which its listing script quotes as literals)."""
+    try:
+        return _plain().from_string(source).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax: {exc.message}", exc.lineno) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"template uses an undefined value: {exc.message}") from None
+    except SecurityError as exc:
+        raise TemplateProblem(f"template does something not allowed: {exc}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(f"template: {exc.message}") from None
+
+
 def _parse(source: str) -> nodes.Template:
     try:
         return environment(Shell.SH).parse(source)
