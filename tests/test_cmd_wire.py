@@ -117,3 +117,32 @@ def test_windows_ssh_sends_the_same_joined_line() -> None:
     with pytest.raises(HostFailure) as refused:
         remote_command("echo a ^\necho b", Shell.CMD, OsFamily.WINDOWS)
     assert refused.value.kind is Failure.PROTOCOL
+
+
+def test_an_if_or_for_before_another_line_is_bracketed_so_the_next_line_stays_out() -> None:
+    """Joined as `if c A & B`, B would run only when c holds; `for ... do A & B` would run B
+    each time round. Bracketed, each stays one statement."""
+    script = (
+        "if exist C:\\x (echo found)\n"
+        "netsh advfirewall firewall add rule name=x dir=in action=block protocol=TCP localport=80\n"
+        "for %i in (a b) do echo %i\n"
+        "echo done\n"
+        "if exist C:\\y echo last\n"
+    )
+    assert cmd_line(script) == (
+        "(if exist C:\\x (echo found)) & "
+        "netsh advfirewall firewall add rule name=x dir=in action=block protocol=TCP "
+        "localport=80 & (for %i in (a b) do echo %i) & echo done & if exist C:\\y echo last"
+    )
+
+
+def test_a_line_that_starts_with_a_quote_keeps_its_quotes_under_cmd_c() -> None:
+    line = cmd_line('"%windir%\\system32\\inetsrv\\appcmd.exe" list site\necho "x"\n')
+    assert line == '@"%windir%\\system32\\inetsrv\\appcmd.exe" list site & echo "x"'
+
+
+def test_a_value_ending_in_a_backslash_does_not_escape_its_closing_quote() -> None:
+    from irtool.model.quoting import cmd_literal
+
+    assert cmd_literal("D:\\sites\\") == '"D:\\sites\\\\"'
+    assert cmd_literal("D:\\sites") == '"D:\\sites"'

@@ -28,7 +28,7 @@ from irtool.model.facts import WINDOWS_PROBE, HostFacts, When, parse_windows_pro
 from irtool.model.inventory import Inventory
 from irtool.model.lint import lint_runbook
 from irtool.model.loader import load_inventory, load_runbook
-from irtool.model.plan import build_plan, resolve_parameters
+from irtool.model.plan import PlanError, build_plan, resolve_parameters
 from irtool.model.quoting import cmd_literal
 from irtool.remote.cmdline import cmd_line
 from irtool.remote.ssh import SshTransport
@@ -305,11 +305,6 @@ def test_validate_knows_a_cmd_script_goes_as_one_line(tmp_path: Path) -> None:
     said = [p.message for p in lint_runbook(loaded.model, loaded.doc)]
     assert any("inside double quotes written in the template" in m for m in said), said
     assert any("ends in '('" in m for m in said), said
-    # Joined with ' & ', the next line would run inside an unbracketed for's body.
-    assert [m for m in said if "does not end in ')'" in m] == [
-        "cmd line 6: the body of 'for' does not end in ')': joined with ' & ', the next "
-        "line's command would run inside its body; put the body in parentheses"
-    ], said
     # The incident id is [a-z0-9-]: inside quotes is fine.
     assert not any("incident.id" in m for m in said), said
 
@@ -679,3 +674,62 @@ def test_a_host_runs_the_collectors_it_can_and_is_told_which_it_cannot(
     assert len(warned) == 2
     assert warned[0].startswith("needs-powershell not run here: no form of this step fits")
     assert warned[1].startswith("copies not run here: fetching files from")
+
+
+def test_a_value_put_in_a_fetch_path_cannot_widen_its_glob(tmp_path: Path) -> None:
+    (tmp_path / "mixed.yaml").write_text(runbook("mixed", "Mixed", MIXED))
+    loaded = load_runbook(tmp_path / "mixed.yaml").model
+    inventory = Inventory.model_validate(
+        {"hosts": {"web01": {"address": "10.0.0.1", "vars": {"folder": "..\\**"}}}}
+    )
+    with pytest.raises(PlanError, match=r"'\*' would widen the pattern it is put in"):
+        build_plan(loaded, {}, inventory)
+
+
+def test_an_answer_that_is_not_one_is_not_taken_for_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Windows whose SSH default shell is PowerShell, a banner, a blocked reg.exe: no
+    version line. Guessed facts would send a 2019 host its cmd.exe forms; none are recorded."""
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
+        server.windows_said = "The term 'ver' is not recognized as the name of a cmdlet\r\n"
+        host = {
+            "address": "127.0.0.1",
+            "port": server.port,
+            "transport": "winrm",
+            "auth": "ntlm",
+            "user": DEFAULT_USER,
+            "credential": "collect",
+            "tls": {"ca_file": str(server.ca_file)},
+            "connect_timeout": 5,
+        }
+        (tmp_path / "forms.yaml").write_text(runbook("forms", "Forms", WINRM_FORMS))
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
+        session = IncidentSession.new(
+            load_runbook(tmp_path / "forms.yaml"),
+            {},
+            actor="ann",
+            inventory=load_inventory(tmp_path / "inventory.yaml"),
+        )
+
+        class Given:
+            def secret(self, name: str) -> str:
+                return DEFAULT_PASSWORD
+
+        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("who")
+    assert not _events(session, "host.facts") and "web01" not in session.state.facts
+    warning = _events(session, "host.warning")[0]
+    assert "its answer to the facts probe could not be read" in warning.data["warning"]
+    assert store.path(warning.data["output"]["sha256"]).read_bytes().startswith(b"The term")
+    failure = report.results["web01"].failure
+    assert failure is not None and "did not say what it is" in failure.reason
+    assert not _events(session, "command.ran")  # no guessed form was sent
+
+
+def test_what_a_host_calls_itself_cannot_drive_a_terminal() -> None:
+    said = PROBE_2019.replace("Windows Server 2019 Datacenter", "\x1b[2J\x1b[1;1HAll clear\u202e")
+    facts = parse_windows_probe(said)
+    assert facts.name == "\\x1b[2J\\x1b[1;1HAll clear\\u202e"
+    assert "\x1b" not in facts.summary()

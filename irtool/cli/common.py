@@ -12,6 +12,7 @@ import click
 
 from irtool.cli.exits import Exit
 from irtool.model.names import responder_problem
+from irtool.model.untrusted import visible
 
 
 class IncidentId(click.ParamType):  # type: ignore[type-arg]
@@ -56,5 +57,6 @@ def who(actor: str | None) -> str:
 
 
 def fail(message: str, status: Exit = Exit.INVALID) -> None:
-    click.echo(f"irtool: {message}", err=True)
+    # A refusal may quote what a host said (why no form fits it): written out, never acted on.
+    click.echo(f"irtool: {visible(message)}", err=True)
     raise SystemExit(status)

@@ -25,6 +25,7 @@ from irtool.cli.common import actor_option, fail, incident_argument, json_option
 from irtool.cli.exits import Exit
 from irtool.cli.incident import incident, journal_failed, play_scenario, session
 from irtool.engine.adhoc import ad_hoc_run
+from irtool.engine.applying import put_back_refusal
 from irtool.engine.runner import Progress, Runner, RunReport
 from irtool.engine.session import IncidentSession, Refused
 from irtool.evidence.store import EvidenceStore
@@ -183,10 +184,20 @@ def _confirm(
     runner: Runner, step: ActionStep, hosts: list[str] | None, rollback: bool, reason: str
 ) -> None:
     """Show exactly what will run where, then make the responder type what the step asks for."""
-    per_host = runner.commands(step.id, hosts)
+    per_host = runner.rollback_rows(step.id, hosts) if rollback else runner.commands(step.id, hosts)
+    guessed = [h for h, rows in per_host.items() if rows[0].assumed]
+    if guessed:
+        # Which form these hosts get depends on what they are: not shown, not confirmed.
+        fail(
+            f"which form of '{step.id}' {', '.join(guessed)} get(s) depends on what they are "
+            "(OS, PowerShell), and they could not be asked: see why above, then "
+            f"irtool incident facts {runner.session.state.id} --host HOST"
+        )
     approvals = [] if rollback else runner.check_apply(step.id, reason)
     verb = "ROLL BACK" if rollback else "APPLY"
     said = f"\nrequested and approved by: {', '.join(approvals)}" if approvals else ""
+    if rollback and step.rollback_puts_back:
+        said += f"\nTHIS ROLLBACK PUTS BACK {step.rollback_puts_back}"
     confirm_typed(
         f"{verb} '{step.id}': {step.title}{said}",
         {
@@ -208,11 +219,13 @@ def confirm_typed(
 ) -> None:
     """Show exactly what runs where (host -> shell, command), then make the responder type
     the number of hosts (or the one host's name), or answer yes to `ask`."""
-    click.echo(title, err=True)
+    # Commands and what hosts said of themselves (a reason a host is not run) are written
+    # out, never acted on by the terminal.
+    click.echo(visible(title, lines=True), err=True)
     if current.state.exercise:
         click.echo("EXERCISE: simulated hosts; it is acknowledged, not performed", err=True)
     for host, (shell, command) in commands.items():
-        click.echo(f"--- on {host} ({shell}):\n{command}", err=True)
+        click.echo(visible(f"--- on {host} ({shell}):\n{command}", lines=True), err=True)
     if not sys.stdin.isatty():
         fail("this changes hosts: confirm at a terminal or pass --yes")
     if ask:
@@ -302,8 +315,11 @@ def _go(
                     f"ROLL BACK '{step_id}'", {h: (shell, command) for h in chosen or []}, current
                 )
         elif isinstance(spec, ActionStep) and not yes:
-            # First contact before the confirmation: it shows the form each host will get.
-            runner.learn_facts(runner.facts_unknown(step_id, chosen))
+            if rollback and spec.rollback_puts_back and not put_back:
+                raise Refused(put_back_refusal(spec))  # before anything is typed
+            if not rollback:  # a rollback's form is the one applied: nothing to ask
+                # First contact before the confirmation: it shows the form each host gets.
+                runner.learn_facts(runner.facts_unknown(step_id, chosen))
             if rollback:
                 applied = list(current.state.applied.get(step_id, {}))
                 chosen = [h for h in applied if not hosts or h in hosts] or chosen

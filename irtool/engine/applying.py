@@ -6,6 +6,7 @@ from __future__ import annotations
 from irtool.engine.refusal import Refused, no_step
 from irtool.engine.runner_parts import RunnerParts
 from irtool.engine.runreport import ROLLBACK, Command, RunReport
+from irtool.model.plan import PlanRow
 from irtool.model.steps import ActionStep, Shell
 
 
@@ -25,20 +26,7 @@ class ActionApplying(RunnerParts):
             raise Refused(f"action '{step_id}' is irreversible: {spec.irreversible}")
         if spec.rollback_puts_back and not put_back:
             raise Refused(put_back_refusal(spec))
-        applied = list(state.applied.get(step_id, {}))
-        if not applied:
-            raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
-        chosen = [h for h in applied if not hosts or h in hosts]
-        if hosts and (missing := [h for h in hosts if h not in applied]):
-            raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
-        # Each host's rollback is that of the form applied there, whatever its facts say now.
-        applied_with = {e.seq: e.variant for e in state.evidence if e.step == step_id}
-        pinned = {
-            (step_id, host): variant
-            for host, seq in state.applied.get(step_id, {}).items()
-            if (variant := applied_with.get(seq))
-        }
-        per_host = self.commands(step_id, chosen, pinned=pinned)
+        per_host = self.rollback_rows(step_id, hosts)
         unfit = {host: rows[0].unfit for host, rows in per_host.items() if not rows[0].rollback}
         if unfit:
             raise Refused(
@@ -55,6 +43,27 @@ class ActionApplying(RunnerParts):
             for host, rows in per_host.items()
         }
         return self._run(step_id, ROLLBACK, work, reason)
+
+    def rollback_rows(
+        self, step_id: str, hosts: list[str] | None = None
+    ) -> dict[str, list[PlanRow]]:
+        """What a rollback of `step_id` runs, per host it is applied on (`hosts`: only those):
+        the rollback of the form applied there, whatever the host's facts say now. What a
+        confirmation shows, and what runs."""
+        state = self.session.state
+        applied = list(state.applied.get(step_id, {}))
+        if not applied:
+            raise Refused(f"action '{step_id}' is not applied on any host: nothing to roll back")
+        chosen = [h for h in applied if not hosts or h in hosts]
+        if hosts and (missing := [h for h in hosts if h not in applied]):
+            raise Refused(f"action '{step_id}' is not applied on {', '.join(missing)}")
+        applied_with = {e.seq: e.variant for e in state.evidence if e.step == step_id}
+        pinned = {
+            (step_id, host): variant
+            for host, seq in state.applied.get(step_id, {}).items()
+            if (variant := applied_with.get(seq))
+        }
+        return self.commands(step_id, chosen, pinned=pinned)
 
     def check_apply(self, step_id: str, reason: str) -> list[str]:
         """Refuse now, before anyone is asked to confirm, what `run` would refuse; returns the

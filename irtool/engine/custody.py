@@ -32,10 +32,11 @@ def check_evidence(
     checked, problems = 0, []
     seen: dict[str, str | None] = {}
     for event in events:
-        if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED, kinds.HOST_FACTS):
+        probe = event.kind in (kinds.HOST_FACTS, kinds.HOST_WARNING)
+        if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED) and not probe:
             continue
-        # What a host said it is on first contact is evidence too.
-        for stream in ("output",) if event.kind == kinds.HOST_FACTS else _STREAMS:
+        # What a host said it is on first contact (read or not) is evidence too.
+        for stream in ("output",) if probe else _STREAMS:
             item = event.data.get(stream)
             if not item:
                 continue

@@ -22,6 +22,7 @@ from irtool.model.facts import (
     HostFacts,
     parse_linux_probe,
     parse_windows_probe,
+    said_nothing,
 )
 from irtool.model.inventory import OsFamily, ResolvedHost
 from irtool.model.steps import ActionStep, CollectStep, Shell
@@ -34,14 +35,6 @@ PROBE_OUTPUT_LIMIT = 64 * 1024  # what is parsed; all of it is kept as evidence
 EXERCISE_DEFAULT = HostFacts(
     os="windows", windows="10.0", build=17763, powershell="5.1", iis="10.0"
 )
-
-
-def _has_forms(spec: object) -> bool:
-    if isinstance(spec, ActionStep):
-        return spec.variants is not None
-    if isinstance(spec, CollectStep):
-        return spec.variants is not None or any(c.variants is not None for c in spec.collectors())
-    return False
 
 
 class HostFactsLearning(RunnerParts):
@@ -83,6 +76,8 @@ class HostFactsLearning(RunnerParts):
             else:
                 assert outcome.result is not None
                 said[outcome.target] = outcome.result
+                if outcome.result.kind == kinds.HOST_WARNING:
+                    failed[outcome.target] = str(outcome.result.data["warning"])
         for name in names:  # in the inventory's order, whichever host answered first
             self._record(said[name])
         return failed
@@ -112,11 +107,29 @@ class HostFactsLearning(RunnerParts):
                 facts = stated or (EXERCISE_DEFAULT if windows else HostFacts(os="linux"))
             else:
                 status = connection.run(probe, shell, deadline, said)
+        except BaseException:
+            writer.discard()  # no half-written file left behind for custody to wonder about
+            raise
         finally:
             connection.close()
         kept = writer.commit()
         if not simulated:
             text = b"".join(heard).decode("utf-8", "replace")
+            if status != 0 or said_nothing(text, windows):
+                # Not facts: guesses from them would send a 2019 host its cmd.exe forms. What
+                # it said is kept, with the warning, for a responder to read.
+                return EventDraft(
+                    kinds.HOST_WARNING,
+                    self.actor,
+                    {
+                        "warning": "could not learn what the host is: its answer to the facts "
+                        f"probe could not be read (exit {status}); its facts stay unknown",
+                        "output": kept.as_dict(),
+                        "command": probe,
+                        "shell": str(shell),
+                    },
+                    host=host.name,
+                )
             facts = parse_windows_probe(text) if windows else parse_linux_probe(text)
         data: dict[str, Any] = {
             "facts": facts.model_dump(mode="json", exclude_none=True),

@@ -101,6 +101,7 @@ def _keep(
             item=command.get("item"),
             shell=command.get("shell"),
             command=command.get("command"),
+            **({"variant": command["variant"]} if command.get("variant") else {}),
             started_at=None,  # the marker knows the host's start, not the command's
             ended_at=None,
             exit_status=None,

@@ -225,6 +225,8 @@ class Runner(
                 hosts = self.unapplied_hosts(step_id)
                 if hosts == []:
                     raise Refused(f"action '{step_id}' is applied on every host already")
+            if purpose == ACTION:  # what would refuse it, before any host is contacted
+                self.check_apply(step_id, reason)
             # First contact: a host says what it is before any form of a command is chosen.
             unheard = self.learn_facts(self.facts_unknown(step_id, hosts))
             per_host = self.commands(step_id, hosts)
@@ -469,7 +471,15 @@ class Runner(
         return self.evidence.in_flight(
             self.redactor.data(facts),
             [
-                self.redactor.data({"item": c.item, "shell": str(c.shell), "command": c.command})
+                self.redactor.data(
+                    {
+                        "item": c.item,
+                        "shell": str(c.shell),
+                        "command": c.command,
+                        # Which form: a rollback of an interrupted apply is pinned to it.
+                        **({"variant": c.variant} if c.variant else {}),
+                    }
+                )
                 for c in commands
             ],
         )

@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from irtool.model.base import Model
+from irtool.model.untrusted import visible
 
 _VERSION = re.compile(r"\d+(?:\.\d+){0,3}")
 
@@ -139,6 +140,20 @@ NAME_LIMIT = 200
 _REG = re.compile(r"^\s*(\w+)\s+REG_\w+\s+(.*?)\s*$")
 
 
+def _name(said: str) -> str | None:
+    """The host's own name for itself, as the host wrote it: with control and format
+    characters written out (an escape sequence in ProductName cannot reach a terminal from a
+    plan, a confirmation or a refusal), and kept short."""
+    return visible(said.strip())[:NAME_LIMIT] or None
+
+
+def said_nothing(text: str, windows: bool) -> bool:
+    """A probe answer that is not one: no version line from Windows (a PowerShell default
+    shell, a banner, a blocked reg.exe), nothing at all from Linux. Its "facts" would be
+    guesses; they are not recorded."""
+    return _VER.search(text) is None if windows else not text.strip()
+
+
 def parse_windows_probe(text: str) -> HostFacts:
     """Facts from the probe's output; what it could not read stays unknown."""
     values: dict[str, str] = {}
@@ -166,7 +181,7 @@ def parse_windows_probe(text: str) -> HostFacts:
     if m := re.search(r"(\d+\.\d+)", values.get("VersionString", "")):
         iis = m[1]
     # PowerShell 1.0 cannot run irtool's launcher: record it, and variants needing 2.0 skip it.
-    name = values.get("ProductName", "")[:NAME_LIMIT] or None
+    name = _name(values.get("ProductName", ""))
     return HostFacts(
         os="windows", windows=windows, build=build, powershell=powershell, iis=iis, name=name
     )
@@ -176,9 +191,9 @@ def parse_linux_probe(text: str) -> HostFacts:
     name = None
     for line in text.splitlines():
         if line.startswith("PRETTY_NAME="):
-            name = line.removeprefix("PRETTY_NAME=").strip()[:NAME_LIMIT] or None
+            name = _name(line.removeprefix("PRETTY_NAME=").strip())
     if name is None and text.strip():
-        name = text.strip().splitlines()[0][:NAME_LIMIT]
+        name = _name(text.strip().splitlines()[0])
     return HostFacts(os="linux", name=name)
 
 

@@ -226,16 +226,6 @@ def _cmd_problems(source: str, shell: Shell, where: Mark) -> list[Problem]:
                     "are joined with ' & '), so a block cannot span lines",
                 )
             )
-        words = text.lstrip("@").split(None, 1)
-        if words and words[0].lower() in ("for", "if") and not text.endswith(("(", ")")):
-            found.append(
-                Problem(
-                    where,
-                    f"cmd line {n}: the body of '{words[0].lower()}' does not end in ')': "
-                    "joined with ' & ', the next line's command would run inside its body; "
-                    "put the body in parentheses",
-                )
-            )
         if "%%" in text:
             found.append(
                 Problem(

@@ -263,7 +263,7 @@ def build_plan(
         paths = []
         for path in spec.paths:
             try:
-                paths.append(render_text(path, {**context, "host": host}))
+                paths.append(render_text(path, {**context, "host": host}, refuse="*?"))
             except TemplateProblem as bad:
                 messages.append(f"step '{step.id}' on {host['name']}: {bad}")
                 paths.append(path)

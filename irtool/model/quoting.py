@@ -34,7 +34,10 @@ def cmd_literal(value: str) -> str:
     if bad:
         shown = ", ".join(repr(c) for c in bad)
         raise ValueError(f"a value containing {shown} cannot be put in a cmd.exe command")
-    return f'"{value}"'
+    # Programs split their own command line (CommandLineToArgvW): a backslash before the
+    # closing quote would escape it; doubled, it stays a backslash (`"D:\\sites\\\\"`).
+    stripped = value.rstrip("\\")
+    return '"' + stripped + "\\" * (2 * (len(value) - len(stripped))) + '"'
 
 
 def literal(value: str, shell: Shell) -> str:

@@ -109,26 +109,40 @@ def render(source: str, shell: Shell, context: Mapping[str, Any]) -> str:
         raise TemplateProblem(f"template: {exc.message}") from None
 
 
-def _plain_finalize(value: Any) -> str:
-    if isinstance(value, Unset):
-        return f"<{value.name}: not set>"
-    if isinstance(value, list | tuple):
-        return " ".join(_plain_finalize(v) for v in value)
-    return "" if value is None else str(value)
+def _plain_finalizer(refuse: str) -> Callable[[Any], str]:
+    def finalize(value: Any) -> str:
+        if isinstance(value, Unset):
+            return f"<{value.name}: not set>"
+        if isinstance(value, list | tuple):
+            return " ".join(finalize(v) for v in value)
+        text = "" if value is None else str(value)
+        if isinstance(value, Unquoted):
+            return text
+        if bad := sorted({c for c in text if c in refuse}):
+            raise ValueError(
+                f"a value holding {', '.join(map(repr, bad))} would widen the pattern it is put in"
+            )
+        return text
+
+    return finalize
 
 
-@lru_cache(maxsize=1)
-def _plain() -> jinja2.Environment:
+@lru_cache(maxsize=4)
+def _plain(refuse: str) -> jinja2.Environment:
     return ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, finalize=_plain_finalize, autoescape=False
+        undefined=jinja2.StrictUndefined, finalize=_plain_finalizer(refuse), autoescape=False
     )
 
 
-def render_text(source: str, context: Mapping[str, Any]) -> str:
+def render_text(source: str, context: Mapping[str, Any], refuse: str = "") -> str:
     """A template rendered as plain text, nothing quoted: for data that never reaches a shell
-    as code (a fetch collector's paths, which its listing script quotes as literals)."""
+    as code (a fetch collector's paths, which its listing script quotes as literals). A
+    substituted value holding one of `refuse` (a glob's `*` and `?`) is refused: only the
+    template's own text may widen a pattern."""
     try:
-        return _plain().from_string(source).render(context)
+        return _plain(refuse).from_string(source).render(context)
+    except ValueError as bad:
+        raise TemplateProblem(str(bad)) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax: {exc.message}", exc.lineno) from None
     except jinja2.UndefinedError as exc:

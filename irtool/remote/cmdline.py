@@ -17,6 +17,7 @@ CMD_LINE_LIMIT = 8191
 JOIN = " & "
 
 _COMMENT = re.compile(r"@?rem(\s|$)|::", re.IGNORECASE)
+_STATEMENT = re.compile(r"@?(if|for)\s", re.IGNORECASE)
 
 
 def cmd_line(script: str) -> str:
@@ -39,7 +40,17 @@ def cmd_line(script: str) -> str:
         commands.append(line)
     if not commands:
         raise ValueError("the cmd script has no command (only blank and rem lines)")
+    # `if c A & B` runs B only when c holds, and `for ... do A & B` runs B each time round:
+    # joined, the next line would fall into the statement. Bracketed, it cannot.
+    commands = [
+        f"({command})" if _STATEMENT.match(command) and n < len(commands) - 1 else command
+        for n, command in enumerate(commands)
+    ]
     line = JOIN.join(commands)
+    if line.startswith('"'):
+        # `cmd /c` strips a line's first and last quote when it starts with one: an `@`
+        # (do not echo) in front keeps the line as written.
+        line = "@" + line
     if len(line) > CMD_LINE_LIMIT:
         raise ValueError(
             f"the cmd script joins into a line of {len(line)} characters; cmd.exe takes at "

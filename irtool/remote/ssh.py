@@ -776,9 +776,11 @@ def find_script(patterns: list[str]) -> str:
         depth = f"-mindepth {walk.min_depth}" + (
             f" -maxdepth {walk.depth}" if walk.depth is not None else ""
         )
+        # Capped on the host: a glob over a huge tree must not fill our memory with names
+        # (the listing is read whole); past the cap the listing says it was truncated.
         lines.append(
             f"if [ -d {root} ]; then find -H {root} {depth} ! -type d "
-            f"-path {sh_literal(coarse)} {show}; fi"
+            f"-path {sh_literal(coarse)} {show} | head -z -n {LIST_CAP + 1}; fi"
         )
     lines.append("printf 'end\\0'")
     return "\n".join(lines) + "\n"

@@ -70,7 +70,7 @@ def confirm(
         hosts = runner.unapplied_hosts(spec.id)
         if hosts == []:
             raise Refused(f"action '{spec.id}' is applied on every host already")
-    per_host = runner.commands(spec.id, hosts)
+    per_host = runner.rollback_rows(spec.id, hosts) if rollback else runner.commands(spec.id, hosts)
     guessed = [host for host, rows in per_host.items() if rows[0].assumed]
     if guessed:
         # The exact command a host gets depends on what it is: not shown, not confirmed.
