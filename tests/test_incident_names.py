@@ -25,6 +25,15 @@ FIRST, SECOND = "ir-20261207-010000-aaaa", "ir-20261207-020000-bbbb"
 # backups, record folders), and every nft table/chain/set written after its keyword.
 _IRTOOL_WORD = re.compile(r"""(?<![\w.\\/-])(irtool[-_][A-Za-z0-9_.*{}$()+'-]*)""")
 _NFT_TABLE_ONLY = re.compile(r"\btable\s+(?:inet|ip|ip6)\s+([A-Za-z0-9_$\"{}-]+)")
+# What creates a named thing on a host, whatever the name starts with: a firewall rule
+# (NetSecurity or netsh), a configuration backup (WebAdministration or appcmd).
+_CREATED = re.compile(
+    r"New-NetFirewallRule\b[^\n]*?-(?:Display)?Name\s+('[^']*'|\"[^\"]*\"|\S+)"
+    r"|advfirewall\s+firewall\s+add\s+rule\s+name=(\"[^\"]*\"|\S+)"
+    r"|Backup-WebConfiguration\b[^\n]*?-Name\s+('[^']*'|\"[^\"]*\"|\S+)"
+    r"|appcmd(?:\.exe)?\"?\s+add\s+backup\s+(\"[^\"]*\"|\S+)",
+    re.IGNORECASE,
+)
 
 
 def _plan(path: Path, incident: str) -> list[PlanRow]:
@@ -76,6 +85,10 @@ def _words(text: str) -> set[str]:
     `irtool-<incident>-web-in`) names nothing."""
     names = {m.rstrip("'.") for m in _IRTOOL_WORD.findall(text)}
     names |= set(_NFT_TABLE_ONLY.findall(text))
+    created = {next(g for g in m if g).strip("'\"") for m in _CREATED.findall(text)}
+    # A variable or an expression is checked where its literal text is; a plain word is
+    # prose ("add backup failed"), not a name.
+    names |= {n for n in created if not re.match(r"[$(]|[A-Za-z]+$", n)}
     return {n for n in names if n not in ("irtool-", "irtool_", "")}
 
 
