@@ -121,4 +121,4 @@ def test_server_2008_without_powershell_still_gets_version_backup_logs_and_block
     assert "advfirewall firewall add rule" in text.lower()  # the inbound block
     assert "advfirewall firewall delete rule" in text.lower()  # and its rollback
     assert re.search(r"wevtutil(\.exe)? epl", text, re.IGNORECASE)  # its event logs
-    assert re.search(r"LogFiles\\W3SVC", text, re.IGNORECASE)  # its web logs
+    assert re.search(r"inetpub\\logs\\LogFiles\\", text, re.IGNORECASE)  # its web logs
