@@ -18,6 +18,7 @@ from irtool.remote.limits import raise_descriptor_limit
 # name -> (module, attribute). Loaded when asked for, as pip does, so `irtool open` pays for
 # the terminal UI's imports and not for every other command's.
 COMMANDS = {
+    "analyze": ("irtool.cli.analyze", "analyze"),
     "creds": ("irtool.cli.creds", "creds"),
     "discover": ("irtool.cli.discover", "discover"),
     "evidence": ("irtool.cli.evidence", "evidence"),

@@ -82,6 +82,14 @@ def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | N
             problems += lint_inventory(item.model, item.doc)
         elif isinstance(item.model, Scenario):
             problems += lint_scenario(item.model, item.doc, runbooks.get(item.model.runbook))
+        elif item.kind is Kind.HUNT:
+            # Its query is checked by running it on an empty store (analysis, DuckDB).
+            from irtool.analysis.hunts import load_hunt
+
+            try:
+                load_hunt(item.doc.path)
+            except InvalidFile as invalid:
+                problems += invalid.problems
     unique = sorted({(p.mark, p.message): p for p in problems}.values(), key=lambda p: p.mark)
     for problem in unique:
         click.echo(str(problem), err=True)

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from irtool.model.contacts import Contacts
+from irtool.model.hunt import Hunt
 from irtool.model.inventory import Inventory
 from irtool.model.problems import InvalidFile, Mark, Problem
 from irtool.model.runbook import Fragment, Runbook
@@ -28,6 +29,7 @@ class Kind(StrEnum):
     CONTACTS = "contacts"
     INVENTORY = "inventory"
     SCENARIO = "scenario"
+    HUNT = "hunt"
 
 
 MODELS: dict[Kind, type[BaseModel]] = {
@@ -36,6 +38,7 @@ MODELS: dict[Kind, type[BaseModel]] = {
     Kind.CONTACTS: Contacts,
     Kind.INVENTORY: Inventory,
     Kind.SCENARIO: Scenario,
+    Kind.HUNT: Hunt,
 }
 
 MAX_INCLUDE_DEPTH = 8
@@ -70,6 +73,8 @@ def detect_kind(doc: Document) -> Kind:
         return Kind.INVENTORY
     if "steps" in data:
         return Kind.FRAGMENT
+    if "query" in data and "attack" in data:
+        return Kind.HUNT
     raise InvalidFile(
         [
             Problem(

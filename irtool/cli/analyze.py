@@ -1,0 +1,162 @@
+"""`irtool analyze PATH...`: hunt the web logs a responder was handed, offline.
+
+The logs (files, directories, .gz and .zip archives) are read with their SHA-256 and line
+numbers, loaded into a DuckDB store (a temporary one, or `--store FILE` to keep it and load
+more into it later: an evidence file already in it is not read again), and every hunt runs
+over them: the shipped ones, and those of `--hunts DIR`. Each finding names the lines it
+stands on (file:line). Exit 0 when nothing was found, 1 when something was, 2 when nothing
+could be read or a hunt file is broken (located, path:line:col).
+
+The store is derived: delete it and analyze again, and the findings are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from irtool.cli.common import fail
+from irtool.cli.exits import Exit
+from irtool.model.untrusted import visible
+
+# Per finding, the lines shown (the json carries all the references a hunt returns).
+LINES_SHOWN = 3
+
+
+def _say(text: str) -> None:
+    click.echo(visible(text), err=True)
+
+
+@contextmanager
+def _store_path(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="irtool-analyze-") as folder:
+        yield Path(folder) / "requests.duckdb"
+
+
+def _parameters(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """`--param HUNT.NAME=VALUE` -> {hunt: {name: value}}."""
+    found: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        hunt, dot, name = key.partition(".")
+        if not sep or not dot or not hunt or not name:
+            raise click.BadParameter(f"'{pair}' is not HUNT.NAME=VALUE", param_hint="--param")
+        found.setdefault(hunt, {})[name] = value
+    return found
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--hunt", "only", multiple=True, metavar="ID", help="Run only this hunt (repeat).")
+@click.option(
+    "--hunts",
+    "hunt_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A folder of your own hunt files (repeat); a hunt with a shipped id replaces it.",
+)
+@click.option(
+    "--param", "params", multiple=True, metavar="HUNT.NAME=VALUE", help="A hunt's parameter."
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Keep the DuckDB store in this file (default: a temporary one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The findings as a JSON list.")
+def analyze(
+    paths: tuple[Path, ...],
+    only: tuple[str, ...],
+    hunt_dirs: tuple[Path, ...],
+    params: tuple[str, ...],
+    store: Path | None,
+    as_json: bool,
+) -> None:
+    """Hunt web server logs (IIS W3C) offline: files, folders, .gz and .zip archives."""
+    # Imported here: DuckDB and the reader cost every other command's start-up.
+    from irtool.analysis.hunts import HuntError, load_hunts, run_hunts
+    from irtool.analysis.store import RequestStore, StoreError
+    from irtool.analysis.w3c import ReadStats, read_paths
+
+    overrides = _parameters(params)
+    try:
+        hunts = load_hunts(hunt_dirs, only)  # a broken hunt file: located problems, exit 2
+    except ValueError as unknown_hunt:
+        fail(str(unknown_hunt))
+        return
+    known = {h.id for h in hunts}
+    if unknown := sorted(set(overrides) - known):
+        fail(f"no hunt {', '.join(unknown)} (hunts: {', '.join(sorted(known)) or 'none'})")
+    stats = ReadStats()
+    try:
+        with _store_path(store) as where, RequestStore(where) as requests:
+            batches = read_paths(paths, on_warning=lambda w: _say(str(w)), stats=stats,
+                                 skip=requests.loaded)  # fmt: skip
+            loaded = requests.load(batches, on_warning=lambda w: _say(str(w)))
+            total = requests.query("SELECT count(*) AS n FROM requests")[0]["n"]
+            if not total:
+                fail(
+                    f"no request could be read from {len(paths)} path(s) "
+                    f"({stats.lines} lines, {stats.invalid + stats.torn} invalid)"
+                )
+            findings = run_hunts(requests, hunts, overrides)
+    except OSError as bad:
+        fail(str(bad))
+        return
+    except StoreError as bad:
+        fail(f"the store: {bad}")
+        return
+    except HuntError as bad:
+        fail(str(bad))
+        return
+    _say(
+        f"{total} request(s) in the store ({loaded.rows} read now, "
+        f"{stats.skipped + len(loaded.skipped)} file(s) already in it); {len(hunts)} hunt(s), "
+        f"{len(findings)} finding(s)"
+    )
+    if as_json:
+        click.echo(json.dumps([_as_dict(f) for f in findings], indent=1, sort_keys=True))
+    else:
+        for finding in findings:
+            click.echo(visible(_line(finding)))
+            for sha256, source, line in finding.refs[:LINES_SHOWN]:
+                click.echo(visible(f"    {source}:{line}  (sha256 {sha256[:12]})"))
+            if len(finding.refs) > LINES_SHOWN:
+                click.echo(f"    ... and {len(finding.refs) - LINES_SHOWN} more line(s)")
+    sys.exit(Exit.FAILED if findings else Exit.OK)
+
+
+def _line(finding: Any) -> str:
+    when = finding.first_seen or "?"
+    if finding.last_seen and finding.last_seen != finding.first_seen:
+        when += f" .. {finding.last_seen}"
+    return (
+        f"{finding.severity.upper():8} {finding.hunt} ({finding.count} request(s), {when}): "
+        f"{finding.summary}"
+    )
+
+
+def _as_dict(finding: Any) -> dict[str, Any]:
+    return {
+        "hunt": finding.hunt,
+        "version": finding.version,
+        "severity": finding.severity,
+        "title": finding.title,
+        "summary": finding.summary,
+        "hosts": list(finding.hosts),
+        "first_seen": finding.first_seen,
+        "last_seen": finding.last_seen,
+        "count": finding.count,
+        "key": finding.key,
+        "refs": [{"sha256": s, "source": src, "line": n} for s, src, n in finding.refs],
+    }

@@ -1,0 +1,81 @@
+"""`irtool analyze PATH...`: the logs a responder was handed, hunted offline, every finding
+standing on its lines (file:line), exit 1 when something was found; bad input is located."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from irtool.cli import cli
+from tests.support.weblog import Manifest, write_log
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    folder = tmp_path_factory.mktemp("logs")
+    log = folder / "W3SVC1" / "u_ex240303.log"
+    log.parent.mkdir()
+    return log, write_log(log, lines=30_000, seed=7)
+
+
+def analyze(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["analyze", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_web_shell_is_found_and_named_by_its_lines(attacked: tuple[Path, Manifest]) -> None:
+    log, manifest = attacked
+    code, out, err = analyze(str(log.parent.parent), "--json")
+    assert code == 1, err
+    findings = json.loads(out)
+    shell = manifest["webshell"]
+    hits = [f for f in findings if any(r["line"] in shell.lines for r in f["refs"])]
+    assert hits, [f["summary"] for f in findings]
+    assert all(r["source"] == str(log) for r in hits[0]["refs"])
+    assert shell.client in hits[0]["summary"] or shell.uri in hits[0]["summary"]
+    assert {f["severity"] for f in findings} <= {"info", "low", "medium", "high", "critical"}
+    assert "request(s) in the store" in err
+
+
+def test_a_kept_store_does_not_read_a_log_twice(
+    attacked: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    log, _ = attacked
+    store = tmp_path / "requests.duckdb"
+    first = analyze(str(log), "--store", str(store), "--json")
+    again = analyze(str(log), "--store", str(store), "--json")
+    assert first[0] == again[0] == 1
+    assert "1 file(s) already in it" in again[2] and "0 read now" in again[2]
+    assert json.loads(first[1]) == json.loads(again[1])  # derived: the same findings
+
+
+def test_a_gzipped_log_reads_as_the_log(attacked: tuple[Path, Manifest], tmp_path: Path) -> None:
+    log, _ = attacked
+    packed = tmp_path / "u_ex240303.log.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    plain = json.loads(analyze(str(log), "--json")[1])
+    zipped = json.loads(analyze(str(packed), "--json")[1])
+    assert [f["summary"] for f in zipped] == [f["summary"] for f in plain]
+
+
+def test_quiet_traffic_exits_0(tmp_path: Path) -> None:
+    log = tmp_path / "u_ex240303.log"
+    write_log(log, lines=20_000, seed=3, attacks=())
+    code, out, err = analyze(str(log))
+    assert code == 0, out + err
+    assert "0 finding(s)" in err
+
+
+def test_nothing_readable_is_exit_2_with_located_warnings(tmp_path: Path) -> None:
+    junk = tmp_path / "u_ex240303.log"
+    junk.write_bytes(b"\x00\x01garbage\xff\n" * 20)
+    code, _, err = analyze(str(junk))
+    assert code == 2
+    assert f"{junk}:" in err and "no request could be read" in err
+    assert "Traceback" not in err
+    missing = analyze(str(tmp_path / "nope.log"))
+    assert missing[0] == 2 and "nope.log" in missing[2] and "Traceback" not in missing[2]
