@@ -24,6 +24,7 @@ COMMANDS = {
     "evidence": ("irtool.cli.evidence", "evidence"),
     "exercise": ("irtool.cli.tui", "exercise"),
     "export": ("irtool.cli.export", "export"),
+    "findings": ("irtool.cli.analyze", "findings"),
     "incident": ("irtool.cli.incident", "incident"),
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),

@@ -89,6 +89,10 @@ def analyze(
     from irtool.analysis.w3c import ReadStats, read_paths
 
     overrides = _parameters(params)
+    incident = _incident(paths)
+    if incident is not None:
+        _analyze_incident(incident, only, hunt_dirs, overrides, as_json)
+        return
     try:
         hunts = load_hunts(hunt_dirs, only)  # a broken hunt file: located problems, exit 2
     except ValueError as unknown_hunt:
@@ -134,6 +138,114 @@ def analyze(
             if len(finding.refs) > LINES_SHOWN:
                 click.echo(f"    ... and {len(finding.refs) - LINES_SHOWN} more line(s)")
     sys.exit(Exit.FAILED if findings else Exit.OK)
+
+
+def _incident(paths: tuple[Path, ...]) -> str | None:
+    """`analyze ID`: one argument that is not a path but names an incident (or a prefix only
+    one incident's id has)."""
+    if len(paths) != 1 or paths[0].exists():
+        return None
+    from irtool.journal.incidents import resolve_id
+
+    try:
+        return resolve_id(str(paths[0]))
+    except ValueError:
+        return None
+
+
+def _analyze_incident(
+    incident: str,
+    only: tuple[str, ...],
+    hunt_dirs: tuple[Path, ...],
+    overrides: dict[str, dict[str, str]],
+    as_json: bool,
+) -> None:
+    """The incident's web log evidence, loaded into its store, hunted; each new finding a
+    `finding.raised` event (the same finding on the same evidence is never raised twice)."""
+    from irtool.analysis.hunts import HuntError
+    from irtool.analysis.store import StoreError
+    from irtool.cli.common import who
+    from irtool.cli.incident import session
+    from irtool.cli.remote import refusals_said
+    from irtool.engine.findings import analyze_incident
+    from irtool.evidence.store import EvidenceStore
+    from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+
+    current = session(incident)
+    with refusals_said(current):
+        store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR, create=False)
+        try:
+            raised, total, _stats = analyze_incident(
+                current, store, who(None), only=only, hunt_dirs=hunt_dirs, params=overrides,
+                on_warning=_say,
+            )  # fmt: skip
+        except ValueError as unknown_hunt:
+            fail(str(unknown_hunt))
+            return
+        except (StoreError, HuntError) as bad:
+            fail(str(bad))
+            return
+        findings = current.state.findings
+    _say(f"{total} request(s) in the incident's store; {len(raised)} new finding(s)")
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in raised], indent=1, sort_keys=True))
+    else:
+        for event in raised:
+            click.echo(visible(f"#{event.seq} " + _line(findings[event.seq])))
+    sys.exit(Exit.FAILED if raised else Exit.OK)
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID")
+@click.option("--confirm", "confirm", type=int, metavar="SEQ", help="Confirm finding SEQ.")
+@click.option("--dismiss", "dismiss", type=int, metavar="SEQ", help="Dismiss finding SEQ.")
+@click.option("--reason", default="", help="Why it is confirmed or dismissed.")
+@click.option("--as", "actor", default=None, help="Who says so.")
+@click.option("--json", "as_json", is_flag=True, help="The findings as a JSON list.")
+def findings(
+    incident_id: str,
+    confirm: int | None,
+    dismiss: int | None,
+    reason: str,
+    actor: str | None,
+    as_json: bool,
+) -> None:
+    """An incident's findings, most severe first; --confirm or --dismiss one, with a reason."""
+    from irtool.cli.common import who
+    from irtool.cli.incident import session
+    from irtool.cli.remote import refusals_said
+    from irtool.engine.findings import judge_finding
+    from irtool.journal.incidents import resolve_id
+
+    try:
+        incident = resolve_id(incident_id)
+    except ValueError as bad:
+        fail(str(bad))
+        return
+    if confirm is not None and dismiss is not None:
+        fail("one at a time: --confirm or --dismiss")
+    current = session(incident)
+    with refusals_said(current):
+        if confirm is not None or dismiss is not None:
+            verdict = "confirmed" if confirm is not None else "dismissed"
+            seq = confirm if confirm is not None else dismiss
+            assert seq is not None
+            judge_finding(current, seq, verdict, who(actor), reason)
+        found = sorted(
+            current.state.findings.values(),
+            key=lambda f: (_SEVERITY.get(f.severity, 9), f.first_seen or "", f.seq),
+        )
+    if as_json:
+        click.echo(json.dumps([vars(f) for f in found], indent=1, sort_keys=True, default=str))
+        return
+    if not found:
+        click.echo("no findings yet (irtool analyze ID runs the hunts over the web logs)")
+    for f in found:
+        verdict = "" if f.status == "open" else f" [{f.status.upper()} by {f.judged_by}]"
+        click.echo(visible(f"#{f.seq} " + _line(f) + verdict))
+
+
+_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def _line(finding: Any) -> str:

@@ -32,6 +32,10 @@ STEP_STARTED_EARLY = "step.started_early"  # before the steps ahead of it, with 
 POSTMORTEM_ANSWERED = "postmortem.answered"  # answers given after the step was done
 # What a host is (OS, PowerShell, IIS versions): on its first contact, and on demand.
 HOST_FACTS = "host.facts"
+# What the hunts found in the evidence, and a responder's verdict on it.
+FINDING_RAISED = "finding.raised"
+FINDING_CONFIRMED = "finding.confirmed"
+FINDING_DISMISSED = "finding.dismissed"
 # Exercises only: what the facilitator plays and records.
 INJECT_FIRED = "inject.fired"
 INJECT_HANDLED = "inject.handled"

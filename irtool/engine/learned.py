@@ -119,6 +119,58 @@ def _scope(state: IncidentState, event: Event) -> None:
     )
 
 
+@dataclass
+class Finding:
+    """A hunt's hit, as raised, and what a responder said of it."""
+
+    seq: int
+    at: str
+    hunt: str
+    version: str
+    severity: str
+    title: str
+    summary: str
+    hosts: list[str]
+    first_seen: str | None
+    last_seen: str | None
+    count: int
+    key: str
+    refs: list[dict[str, Any]]
+    status: str = "open"  # open, confirmed, dismissed
+    judged_by: str = ""
+    reason: str = ""
+
+    @property
+    def evidence(self) -> set[str]:
+        return {str(r.get("sha256")) for r in self.refs}
+
+
+def _finding(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.findings[event.seq] = Finding(
+        event.seq,
+        event.occurred_at,
+        str(data.get("hunt", "")),
+        str(data.get("version", "")),
+        str(data.get("severity", "")),
+        str(data.get("title", "")),
+        str(data.get("summary", "")),
+        list(data.get("hosts") or []),
+        data.get("first_seen"),
+        data.get("last_seen"),
+        int(data.get("count") or 0),
+        str(data.get("key", "")),
+        list(data.get("refs") or []),
+    )
+
+
+def _verdict(state: IncidentState, event: Event) -> None:
+    finding = state.findings.get(int(event.data.get("finding", -1)))
+    if finding is not None:
+        finding.status = "confirmed" if event.kind == kinds.FINDING_CONFIRMED else "dismissed"
+        finding.judged_by, finding.reason = event.actor, str(event.data.get("reason", ""))
+
+
 def _facts(state: IncidentState, event: Event) -> None:
     if event.host and isinstance(event.data.get("facts"), dict):
         state.facts[event.host] = HostFacts.model_validate(event.data["facts"])
@@ -126,6 +178,9 @@ def _facts(state: IncidentState, event: Event) -> None:
 
 LEARNED: dict[str, Callable[[IncidentState, Event], None]] = {
     kinds.HOST_FACTS: _facts,
+    kinds.FINDING_RAISED: _finding,
+    kinds.FINDING_CONFIRMED: _verdict,
+    kinds.FINDING_DISMISSED: _verdict,
     kinds.PARAMETER_SET: _parameter_set,
     kinds.IOC_ADDED: _ioc,
     kinds.IOC_REMOVED: _ioc,

@@ -142,6 +142,15 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
     kinds.COMMAND_RAN: _ran,
     kinds.FILE_FETCHED: _ran,
     kinds.HOST_WARNING: lambda e: f"warning: {e.data.get('warning', '')}",
+    kinds.FINDING_RAISED: lambda e: (
+        f"finding ({e.data.get('severity')}, {e.data.get('hunt')}): {e.data.get('summary', '')}"
+    ),
+    kinds.FINDING_CONFIRMED: lambda e: (
+        f"finding {e.data.get('finding')} confirmed: {e.data.get('reason', '')}"
+    ),
+    kinds.FINDING_DISMISSED: lambda e: (
+        f"finding {e.data.get('finding')} dismissed: {e.data.get('reason', '')}"
+    ),
     kinds.HOST_FACTS: lambda e: (
         f"host facts ({e.data.get('source', 'probe')}): {e.data.get('summary', '')}"
         + (" (the inventory said otherwise)" if e.data.get("inventory_said") else "")

@@ -72,6 +72,7 @@ def postmortem(recorded: Recorded) -> Iterator[Block]:
     yield from _summary(state, found)
     yield from _people(state, events)
     yield from _hosts(events)
+    yield from _findings(state)
     yield from _agenda(state, events)
     yield from _decisions(state, events)
     yield from unfolding(found)
@@ -192,6 +193,38 @@ def _hosts(events: list[Event]) -> Iterator[Block]:
             )
         )
     yield Table(("Host", "What it is", "How it is known", "When"), rows)
+
+
+def _findings(state: IncidentState) -> Iterator[Block]:
+    """The findings the team confirmed, each with the lines it stands on; how many were
+    raised and dismissed (the json export carries every one)."""
+    if not state.findings:
+        return
+    yield Heading(2, "Findings", "findings")
+    confirmed = [f for f in state.findings.values() if f.status == "confirmed"]
+    dismissed = sum(f.status == "dismissed" for f in state.findings.values())
+    yield Para(
+        (
+            f"{len(state.findings)} finding(s) raised by the hunts: {len(confirmed)} confirmed, "
+            f"{dismissed} dismissed, {len(state.findings) - len(confirmed) - dismissed} not "
+            "judged.",
+        )
+    )
+    rows = [
+        Row(
+            (
+                (f.severity,),
+                (Code(f.hunt),),
+                (f.summary,),
+                (f"{f.count} request(s), {f.first_seen or '?'} .. {f.last_seen or '?'}",),
+                ("; ".join(f"{r.get('source')}:{r.get('line')}" for r in f.refs[:5]),),
+                (f"{f.judged_by}: {f.reason}",),
+            )
+        )
+        for f in confirmed
+    ]
+    if rows:
+        yield Table(("Severity", "Hunt", "Finding", "Requests", "Lines", "Confirmed"), rows)
 
 
 def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:

@@ -1,0 +1,110 @@
+"""Findings in an incident: the hunts run over the web logs it fetched, each hit a
+`finding.raised` event with the lines it stands on; never raised twice for the same
+evidence; a responder confirms or dismisses one with a reason; the store is no evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from irtool.engine.runner import Runner
+from irtool.engine.session import IncidentSession
+from irtool.evidence.store import EvidenceStore
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+from irtool.model.loader import load_inventory, load_runbook
+from irtool.remote.local import LocalTransport
+from tests.support.cli import irtool
+from tests.support.runbooks import COLLECT_ALL, runbook
+from tests.support.weblog import write_log
+
+
+def incident_with_a_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, str], str, Any, Path]:
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    env = {**os.environ, "IRTOOL_RESPONDER": "ann"}
+    log = tmp_path / "LogFiles" / "W3SVC1" / "u_ex240303.log"
+    log.parent.mkdir(parents=True)
+    manifest = write_log(log, lines=30_000, seed=11)
+    (tmp_path / "book.yaml").write_text(
+        runbook("logs", "Logs", COLLECT_ALL.format(timeout=10, command='"true"'))
+    )
+    hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
+    session = IncidentSession.new(
+        load_runbook(tmp_path / "book.yaml"),
+        {},
+        actor="ann",
+        inventory=load_inventory(tmp_path / "inventory.yaml"),
+    )
+    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+    Runner(session, {"local": LocalTransport()}, store, "ann").fetch("web01", str(log))
+    session.close_journal()
+    return env, session.state.id, manifest, log
+
+
+def test_the_hunts_raise_findings_on_fetched_logs_once_and_a_responder_judges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, incident, manifest, log = incident_with_a_log(tmp_path, monkeypatch)
+    first = irtool(env, "analyze", incident, "--json")
+    assert first.returncode == 1, first.stderr
+    raised = json.loads(first.stdout)
+    assert all(e["kind"] == "finding.raised" for e in raised)
+    shell = next(e for e in raised if e["data"]["hunt"] == "iis-webshell")
+    refs = shell["data"]["refs"]
+    planted = manifest["webshell"]
+    written = log.read_text().splitlines()
+    assert set(planted.lines) <= {r["line"] for r in refs}  # every POST of the shell
+    for ref in refs:  # and only the shell's requests (its first GET too)
+        assert planted.uri in written[ref["line"] - 1]
+        assert planted.client in written[ref["line"] - 1]
+    assert {r["source"] for r in refs} == {f"web01:{log}"}
+    assert shell["data"]["hosts"] == ["web01"]
+    assert (incident_dir(incident) / "analysis.duckdb").exists()
+
+    again = irtool(env, "analyze", incident, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == []
+    assert "0 new finding(s)" in again.stderr
+
+    judged = irtool(
+        env, "findings", incident, "--confirm", str(shell["seq"]), "--reason", "the shell"
+    )
+    assert judged.returncode == 0, judged.stderr
+    assert f"#{shell['seq']} CRITICAL iis-webshell" in judged.stdout
+    assert "[CONFIRMED by ann]" in judged.stdout
+    listed = json.loads(irtool(env, "findings", incident, "--json").stdout)
+    assert [f["status"] for f in listed if f["seq"] == shell["seq"]] == ["confirmed"]
+    assert len(listed) == len(raised)
+    refused = irtool(env, "findings", incident, "--dismiss", "99999", "--reason", "x")
+    assert refused.returncode == 2 and "no finding 99999" in refused.stderr
+    no_reason = irtool(env, "findings", incident, "--dismiss", str(shell["seq"]))
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+
+    # The store is derived, not evidence: verify is whole with it, and without it.
+    assert irtool(env, "verify", incident).returncode == 0
+    (incident_dir(incident) / "analysis.duckdb").unlink()
+    rebuilt = irtool(env, "analyze", incident, "--json")
+    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout) == []  # same evidence
+
+
+def test_the_post_mortem_lists_the_confirmed_findings_with_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, incident, _manifest, log = incident_with_a_log(tmp_path, monkeypatch)
+    raised = json.loads(irtool(env, "analyze", incident, "--json").stdout)
+    shell = next(e for e in raised if e["data"]["hunt"] == "iis-webshell")
+    other = next(e for e in raised if e["data"]["hunt"] != "iis-webshell")
+    irtool(env, "findings", incident, "--confirm", str(shell["seq"]), "--reason", "the shell")
+    irtool(env, "findings", incident, "--dismiss", str(other["seq"]), "--reason", "a test")
+    report = irtool(env, "export", incident).stdout
+    assert "## Findings" in report
+    assert f"{len(raised)} finding(s) raised by the hunts: 1 confirmed, 1 dismissed" in report
+    assert f"web01:{log}:{shell['data']['refs'][0]['line']}" in report
+    assert other["data"]["summary"] not in report.split("## Findings")[1].split("\n## ")[0]
