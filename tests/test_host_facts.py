@@ -562,6 +562,38 @@ WINRM_FORMS = """\
 """
 
 
+class _Given:
+    def secret(self, name: str) -> str:
+        return DEFAULT_PASSWORD
+
+
+def winrm_incident(
+    tmp_path: Path, server: WsmanServer, steps: str, **vars_: str
+) -> tuple[IncidentSession, Runner, EvidenceStore]:
+    """An incident of `steps` over one host, web01, behind the test WS-Management endpoint."""
+    host = {
+        "address": "127.0.0.1",
+        "port": server.port,
+        "transport": "winrm",
+        "auth": "ntlm",
+        "user": DEFAULT_USER,
+        "credential": "collect",
+        "tls": {"ca_file": str(server.ca_file)},
+        "connect_timeout": 5,
+        **({"vars": vars_} if vars_ else {}),
+    }
+    (tmp_path / "book.yaml").write_text(runbook("book", "Book", steps))
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
+    session = IncidentSession.new(
+        load_runbook(tmp_path / "book.yaml"),
+        {},
+        actor="ann",
+        inventory=load_inventory(tmp_path / "inventory.yaml"),
+    )
+    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+    return session, Runner(session, {"winrm": WinrmTransport(_Given())}, store, "ann"), store
+
+
 @pytest.mark.parametrize(
     ("said", "form"), [(PROBE_2008_R2, "ps2"), (PROBE_2008, "cmd"), (PROBE_2019, "ps3")]
 )
@@ -571,31 +603,8 @@ def test_over_winrm_the_host_says_what_it_is_and_gets_its_form(
     monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
     with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
         server.windows_said = said.replace("\n", "\r\n")
-        host = {
-            "address": "127.0.0.1",
-            "port": server.port,
-            "transport": "winrm",
-            "auth": "ntlm",
-            "user": DEFAULT_USER,
-            "credential": "collect",
-            "tls": {"ca_file": str(server.ca_file)},
-            "connect_timeout": 5,
-        }
-        (tmp_path / "forms.yaml").write_text(runbook("forms", "Forms", WINRM_FORMS))
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
-        session = IncidentSession.new(
-            load_runbook(tmp_path / "forms.yaml"),
-            {},
-            actor="ann",
-            inventory=load_inventory(tmp_path / "inventory.yaml"),
-        )
-
-        class Given:
-            def secret(self, name: str) -> str:
-                return DEFAULT_PASSWORD
-
-        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("who")
+        session, runner, store = winrm_incident(tmp_path, server, WINRM_FORMS)
+        report = runner.run("who")
         assert not report.failed, report.failed
         # The probe went as one cmd.exe line, before the step's command.
         assert server.command_lines[0] == cmd_line(WINDOWS_PROBE)
@@ -637,37 +646,14 @@ def test_a_host_runs_the_collectors_it_can_and_is_told_which_it_cannot(
     monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
     with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
         server.windows_said = PROBE_2008.replace("\n", "\r\n")
-        host = {
-            "address": "127.0.0.1",
-            "port": server.port,
-            "transport": "winrm",
-            "auth": "ntlm",
-            "user": DEFAULT_USER,
-            "credential": "collect",
-            "tls": {"ca_file": str(server.ca_file)},
-            "connect_timeout": 5,
-            "vars": {"folder": "evtx"},
-        }
-        (tmp_path / "mixed.yaml").write_text(runbook("mixed", "Mixed", MIXED))
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
-        session = IncidentSession.new(
-            load_runbook(tmp_path / "mixed.yaml"),
-            {},
-            actor="ann",
-            inventory=load_inventory(tmp_path / "inventory.yaml"),
-        )
+        session, runner, _ = winrm_incident(tmp_path, server, MIXED, folder="evtx")
         # A fetch's paths are templates too, rendered as plain text for the host.
         rows = Runner(session, {}, EvidenceStore(tmp_path / "ev"), "ann").commands("mixed")
         copies = next(r for r in rows["web01"] if r.item == "copies")
         assert copies.fetch is not None
         assert copies.fetch.paths == [f"%windir%\\Temp\\irtool-{session.state.id}\\evtx\\*"]
 
-        class Given:
-            def secret(self, name: str) -> str:
-                return DEFAULT_PASSWORD
-
-        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("mixed")
+        report = runner.run("mixed")
     assert not report.failed, report.failed
     assert [e.data["item"] for e in _events(session, "command.ran")] == ["anywhere"]
     warned = [e.data["warning"] for e in _events(session, "host.warning")]
@@ -694,31 +680,8 @@ def test_an_answer_that_is_not_one_is_not_taken_for_facts(
     monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
     with WsmanServer(tmp_path / "wsman", cmd_exe=True) as server:
         server.windows_said = "The term 'ver' is not recognized as the name of a cmdlet\r\n"
-        host = {
-            "address": "127.0.0.1",
-            "port": server.port,
-            "transport": "winrm",
-            "auth": "ntlm",
-            "user": DEFAULT_USER,
-            "credential": "collect",
-            "tls": {"ca_file": str(server.ca_file)},
-            "connect_timeout": 5,
-        }
-        (tmp_path / "forms.yaml").write_text(runbook("forms", "Forms", WINRM_FORMS))
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": {"web01": host}}))
-        session = IncidentSession.new(
-            load_runbook(tmp_path / "forms.yaml"),
-            {},
-            actor="ann",
-            inventory=load_inventory(tmp_path / "inventory.yaml"),
-        )
-
-        class Given:
-            def secret(self, name: str) -> str:
-                return DEFAULT_PASSWORD
-
-        store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-        report = Runner(session, {"winrm": WinrmTransport(Given())}, store, "ann").run("who")
+        session, runner, store = winrm_incident(tmp_path, server, WINRM_FORMS)
+        report = runner.run("who")
     assert not _events(session, "host.facts") and "web01" not in session.state.facts
     warning = _events(session, "host.warning")[0]
     assert "its answer to the facts probe could not be read" in warning.data["warning"]

@@ -14,30 +14,14 @@ import pytest
 
 from irtool.analysis import store as store_module
 from irtool.analysis.store import COLUMNS, LoadWarning, RequestStore, StoreError, column_name
-from irtool.analysis.w3c import Batch, read_paths
+from irtool.analysis.w3c import IIS_DEFAULT_FIELDS, Batch, read_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
 
-IIS = [
-    "date",
-    "time",
-    "s-ip",
-    "cs-method",
-    "cs-uri-stem",
-    "cs-uri-query",
-    "s-port",
-    "cs-username",
-    "c-ip",
-    "cs(user-agent)",
-    "cs(referer)",
-    "sc-status",
-    "sc-substatus",
-    "sc-win32-status",
-    "time-taken",
-]
+IIS = list(IIS_DEFAULT_FIELDS)
 
 # Every typed column, two custom fields, and IIS's own spelling of the header fields.
 WIDE = [
