@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from irtool.analysis.hunts import FindingDraft
+from irtool.engine.findings import judge_finding, raise_findings
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
@@ -128,6 +130,10 @@ class Unreachable(LocalTransport):
         raise HostFailure(Failure.UNREACHABLE, f"{host.address}:22: connection timed out")
 
 
+def _finding(session: IncidentSession, hunt: str) -> int:
+    return next(seq for seq, f in session.state.findings.items() if f.hunt == hunt)
+
+
 def live_incident(folder: Path) -> str:
     """Every live event kind; returns the incident id."""
     hosts = {
@@ -159,6 +165,54 @@ def live_incident(folder: Path) -> str:
         session, transports, store, "ann", clock=clock, pool=1, process=(4242, "export-host")
     )
 
+    def fetched_and_hunted() -> None:
+        """The log fetched, what the hunts raise over it (as `irtool analyze ID` would), and
+        the team's verdicts: in one minute of the script, so the later times stand."""
+        runner.fetch("web01", "u_ex261121.log", step="collect-state")
+        found_in_the_log()
+        judge_finding(
+            session, _finding(session, "iis-webshell"), "confirmed", "cy", "the upload of x.aspx"
+        )
+        judge_finding(
+            session, _finding(session, "iis-admin-paths"), "dismissed", "ben", "our own monitoring"
+        )
+
+    def found_in_the_log() -> None:
+        fetched = next(e for e in session.state.evidence if e.purpose == "fetch")
+        sha256 = str(fetched.files["file"]["sha256"])
+        raise_findings(
+            session,
+            "ann",
+            [
+                FindingDraft(
+                    hunt="iis-webshell",
+                    version="1",
+                    severity="critical",
+                    title="Web shell",
+                    summary="198.51.100.23 POSTed 3 times to /uploads/x.aspx (200)",
+                    hosts=("web01",),
+                    first_seen="2026-11-21T01:10:00+00:00",
+                    last_seen="2026-11-21T01:12:00+00:00",
+                    count=3,
+                    refs=((sha256, "web01:u_ex261121.log", 2),),
+                    key="iis-webshell:/uploads/x.aspx",
+                ),
+                FindingDraft(
+                    hunt="iis-admin-paths",
+                    version="1",
+                    severity="medium",
+                    title="Administrative paths",
+                    summary="10.0.0.5 asked for /admin 2 times (404)",
+                    hosts=("web01",),
+                    first_seen="2026-11-21T00:40:00+00:00",
+                    last_seen="2026-11-21T00:41:00+00:00",
+                    count=2,
+                    refs=((sha256, "web01:u_ex261121.log", 3),),
+                    key="iis-admin-paths:10.0.0.5",
+                ),
+            ],
+        )
+
     def from_a_slow_clock() -> None:
         """A scribe whose laptop's clock is three minutes behind: the journal says so."""
         clock.now -= timedelta(minutes=3)
@@ -189,7 +243,7 @@ def live_incident(folder: Path) -> str:
         lambda: session.complete("kickoff", "ann"),
         lambda: session.decide("is-compromise", "confirmed", "cy", "shell found"),
         lambda: runner.run("collect-state"),
-        lambda: runner.fetch("web01", "u_ex261121.log", step="collect-state"),
+        fetched_and_hunted,
         lambda: runner.collect_ad_hoc(["web01"], "echo one more look", "sh", "a listener?"),
         lambda: session.complete("collect-state", "ann", "web02 unreachable: by hand"),
         lambda: session.request_action("block", "ann", "web shell confirmed"),

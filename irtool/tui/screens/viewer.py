@@ -119,7 +119,9 @@ class ViewerScreen(Screen[None]):
                    redactor)  # fmt: skip
 
     def compose(self) -> ComposeResult:
-        yield Static(self._header(), id="viewer-header")
+        yield Static(
+            self._header(), id="viewer-header", classes="whole" if self.whole_command else ""
+        )
         yield self.view
         yield Static(id="viewer-status")
         yield Input(placeholder="search for (enter: find; escape: cancel)", id="viewer-search")
@@ -279,8 +281,11 @@ class ViewerScreen(Screen[None]):
 
     def action_command(self) -> None:
         self.whole_command = not self.whole_command
-        self.query_one("#viewer-header", Static).set_class(self.whole_command, "whole")
-        self.query_one("#viewer-header", Static).update(self._header())
+        # A key typed as the screen opens can come before its header is mounted: the header
+        # is then composed with the flag as it is by then.
+        for header in self.query("#viewer-header").results(Static):
+            header.set_class(self.whole_command, "whole")
+            header.update(self._header())
 
     def action_json(self) -> None:
         if self.view.pretty is not None:
