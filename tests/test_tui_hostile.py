@@ -179,7 +179,9 @@ def test_in_a_real_terminal_a_hostile_host_sets_no_clipboard_and_no_title(
         assert CLIPBOARD in screen, screen
         # The viewer, its header whole (`c`): the rest of the failure's words, shown as text.
         terminal.send("Enter")
-        terminal.wait_for("failure:")
+        # The viewer's own status line: "failure:" is on the evidence pane behind it too, and
+        # a `c` sent before the viewer is in front goes to that pane.
+        terminal.wait_for("sha256 checked")
         terminal.send("c")
         screen = terminal.wait_for("not red[/bold red]")
         assert CLIPBOARD in screen and "[bold red]not red[/bold red]" in screen, screen

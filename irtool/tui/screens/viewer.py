@@ -151,6 +151,7 @@ class ViewerScreen(Screen[None]):
         self.set_interval(TICK_S, self.tick)
         self.index()
         self.tick()
+        self._show_header()  # as `c` may have left it before the screen was mounted
 
     def on_unmount(self) -> None:
         self.workers.cancel_all()
@@ -281,8 +282,12 @@ class ViewerScreen(Screen[None]):
 
     def action_command(self) -> None:
         self.whole_command = not self.whole_command
-        # A key typed as the screen opens can come before its header is mounted: the header
-        # is then composed with the flag as it is by then.
+        self._show_header()
+        # A key typed as the screen opens can come between its compose and its mount, when
+        # the header is not there to update yet: shown again once it is.
+        self.call_after_refresh(self._show_header)
+
+    def _show_header(self) -> None:
         for header in self.query("#viewer-header").results(Static):
             header.set_class(self.whole_command, "whole")
             header.update(self._header())
