@@ -1,6 +1,5 @@
 # Shared by the quick-start scripts: a Python >= 3.11 virtual environment in .venv,
-# with Debian's system packages installed first when they are missing (python3-venv,
-# nmap).
+# with Debian's system packages installed first when they are missing (python3-venv).
 # Sourced, not run: it sets PYTHON and VENV for the caller.
 
 set -euo pipefail
@@ -37,11 +36,6 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     apt_install "python3-venv"
 fi
 
-# `irtool discover` (and the rogue-server runbook's sweep) scans with nmap; its tests scan
-# 127.0.0.1 with the real one.
-if ! command -v nmap >/dev/null; then
-    apt_install nmap
-fi
 
 VENV=${IRTOOL_VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
