@@ -696,3 +696,22 @@ def test_what_a_host_calls_itself_cannot_drive_a_terminal() -> None:
     facts = parse_windows_probe(said)
     assert facts.name == "\\x1b[2J\\x1b[1;1HAll clear\\u202e"
     assert "\x1b" not in facts.summary()
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        parse_windows_probe(PROBE_2008),
+        parse_windows_probe(PROBE_2008_R2),
+        parse_windows_probe(PROBE_2019),
+        HostFacts(os="windows", windows="6.1", powershell="2.0"),
+        HostFacts(os="linux", name="Debian GNU/Linux 12 (bookworm)"),
+        HostFacts(os="linux"),
+    ],
+)
+def test_a_simulated_host_answers_the_probe_as_its_facts_say(facts: HostFacts) -> None:
+    from irtool.model.facts import parse_linux_probe, probe_answer
+
+    said = probe_answer(facts)
+    read = parse_linux_probe(said) if facts.os == "linux" else parse_windows_probe(said)
+    assert read == facts

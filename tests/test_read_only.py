@@ -71,7 +71,8 @@ def readable(run: Run, incident: str, out: Path) -> None:
     assert verified.returncode == 0, verified.stderr
     # Opening, what the host said it is on first contact, the run, its command, the note.
     assert verified.stdout.startswith("journal intact: 7 events")
-    assert "evidence intact: 2 file(s)" in verified.stdout
+    # The command's output and its empty stderr, and what the host answered the facts probe.
+    assert "evidence intact: 3 file(s)" in verified.stdout
     shown = run("incident", "show", incident, "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["events"] == 7

@@ -12,7 +12,14 @@ from typing import Any
 from irtool.engine import kinds
 from irtool.engine.refusal import Refused
 from irtool.engine.runner_parts import RunnerParts
-from irtool.engine.runreport import FETCH, SETTLE_GRACE_S, Command, HostResult, Progress
+from irtool.engine.runreport import (
+    FETCH,
+    SETTLE_GRACE_S,
+    Command,
+    HostResult,
+    Progress,
+    command_custody,
+)
 from irtool.evidence.store import EvidenceWriter, Item
 from irtool.journal import Event, EventDraft
 from irtool.journal.events import utc_text
@@ -142,20 +149,9 @@ class FileFetches(RunnerParts):
         assert spec is not None, "a fetch collector carries its FetchSpec"
         host = connection.host
         began = self.clock()
-        facts = {
-            **tagged,
-            "run": started.seq,
-            "purpose": purpose,
-            "item": command.item,
-            "transport": connection.transport_name,
-            "address": host.address,
-            "port": host.port,
-            "identity": connection.identity,
-            "shell": FETCH_SHELL,
-            "command": command.command,
-            "started_at": utc_text(began),
-            "collected_by": self.actor,
-        }
+        facts = command_custody(
+            tagged, started, purpose, connection, command, began, self.actor, FETCH_SHELL
+        )
         self.on_progress(Progress(host.name, "running", command.item, 0))
         listing: Listing | None = None
         failure: HostFailure | None = None

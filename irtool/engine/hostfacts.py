@@ -19,7 +19,6 @@ from irtool.journal.events import utc_text
 from irtool.model.facts import (
     LINUX_PROBE,
     WINDOWS_PROBE,
-    HostFacts,
     parse_linux_probe,
     parse_windows_probe,
     said_nothing,
@@ -31,10 +30,6 @@ from irtool.remote.fanout import fan_out
 
 PROBE_TIMEOUT_S = 60.0
 PROBE_OUTPUT_LIMIT = 64 * 1024  # what is parsed; all of it is kept as evidence
-# An exercise's hosts are simulated: what the scenario states, else a current Windows.
-EXERCISE_DEFAULT = HostFacts(
-    os="windows", windows="10.0", build=17763, powershell="5.1", iis="10.0"
-)
 
 
 class HostFactsLearning(RunnerParts):
@@ -101,45 +96,39 @@ class HostFactsLearning(RunnerParts):
                 heard.append(data)
 
         try:
-            simulated = connection.transport_name == "simulated"
-            if simulated:
-                status: int | None = 0
-                facts = stated or (EXERCISE_DEFAULT if windows else HostFacts(os="linux"))
-            else:
-                status = connection.run(probe, shell, deadline, said)
+            status = connection.run(probe, shell, deadline, said)
         except BaseException:
             writer.discard()  # no half-written file left behind for custody to wonder about
             raise
         finally:
             connection.close()
         kept = writer.commit()
-        if not simulated:
-            text = b"".join(heard).decode("utf-8", "replace")
-            if status != 0 or said_nothing(text, windows):
-                # Not facts: guesses from them would send a 2019 host its cmd.exe forms. What
-                # it said is kept, with the warning, for a responder to read.
-                return EventDraft(
-                    kinds.HOST_WARNING,
-                    self.actor,
-                    {
-                        "warning": "could not learn what the host is: its answer to the facts "
-                        f"probe could not be read (exit {status}); its facts stay unknown",
-                        "output": kept.as_dict(),
-                        "command": probe,
-                        "shell": str(shell),
-                    },
-                    host=host.name,
-                )
-            facts = parse_windows_probe(text) if windows else parse_linux_probe(text)
+        text = b"".join(heard).decode("utf-8", "replace")
+        if status != 0 or said_nothing(text, windows):
+            # Not facts: guesses from them would send a 2019 host its cmd.exe forms. What
+            # it said is kept, with the warning, for a responder to read.
+            return EventDraft(
+                kinds.HOST_WARNING,
+                self.actor,
+                {
+                    "warning": "could not learn what the host is: its answer to the facts "
+                    f"probe could not be read (exit {status}); its facts stay unknown",
+                    "output": kept.as_dict(),
+                    "command": probe,
+                    "shell": str(shell),
+                },
+                host=host.name,
+            )
+        facts = parse_windows_probe(text) if windows else parse_linux_probe(text)
         data: dict[str, Any] = {
             "facts": facts.model_dump(mode="json", exclude_none=True),
             "summary": facts.summary(),
-            "source": "exercise" if simulated else "probe",
+            "source": "probe",
             "reason": reason,
             "transport": connection.transport_name,
             "identity": connection.identity,
             "shell": str(shell),
-            "command": probe if not simulated else None,
+            "command": probe,
             "exit_status": status,
             "output": kept.as_dict(),
             "started_at": utc_text(began),

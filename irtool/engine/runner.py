@@ -41,6 +41,7 @@ from irtool.engine.runreport import (
 )
 from irtool.engine.runreport import (
     SETTLE_GRACE_S,
+    command_custody,
 )
 from irtool.engine.runreport import (
     Command as Command,
@@ -504,21 +505,7 @@ class Runner(
     ) -> None:
         host = connection.host
         began = self.clock()
-        facts = {
-            **tagged,
-            "run": started.seq,
-            "purpose": purpose,
-            "item": command.item,
-            "transport": connection.transport_name,
-            "address": host.address,
-            "port": host.port,
-            "identity": connection.identity,
-            "shell": str(command.shell),
-            "command": command.command,
-            **({"variant": command.variant} if command.variant else {}),
-            "started_at": utc_text(began),
-            "collected_by": self.actor,
-        }
+        facts = command_custody(tagged, started, purpose, connection, command, began, self.actor)
         received = 0
 
         def on_output(stream: str, data: bytes) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
+from irtool.journal import Event
+from irtool.journal.events import utc_text
 from irtool.model.steps import FetchSpec, Shell
-from irtool.remote.base import HostFailure
+from irtool.remote.base import Connection, HostFailure
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
 # After the step's deadline, how long a run keeps trying to append what it spooled.
@@ -102,3 +106,33 @@ class RunReport:
         if self.failed:
             return f"step '{self.step}' stays open: {again}, or complete or skip it by hand"
         return ""
+
+
+def command_custody(
+    tagged: dict[str, Any],
+    started: Event,
+    purpose: str,
+    connection: Connection,
+    command: Command,
+    began: datetime,
+    actor: str,
+    shell: str | None = None,
+) -> dict[str, Any]:
+    """What every `command.ran` of a run says of where and how its command ran (a fetch
+    collector's listing too, under its own `shell`); the outcome is added when it ends."""
+    host = connection.host
+    return {
+        **tagged,
+        "run": started.seq,
+        "purpose": purpose,
+        "item": command.item,
+        "transport": connection.transport_name,
+        "address": host.address,
+        "port": host.port,
+        "identity": connection.identity,
+        "shell": shell or str(command.shell),
+        "command": command.command,
+        **({"variant": command.variant} if command.variant else {}),
+        "started_at": utc_text(began),
+        "collected_by": actor,
+    }

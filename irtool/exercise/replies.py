@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from irtool.engine.state import IncidentState, Status
+from irtool.model.facts import LINUX_PROBE, WINDOWS_PROBE, HostFacts, probe_answer
 from irtool.model.inventory import Inventory, OsFamily, ResolvedHost
 from irtool.model.plan import PlanError, build_plan
 from irtool.model.scenario import Reply, Scenario
@@ -23,6 +24,15 @@ from irtool.remote.base import Failure, glob_regex
 from irtool.remote.simulated import Answer, example_listing, expand_windows
 
 COLLECT, ACTION, ROLLBACK, FETCH = "collect", "action", "rollback", "fetch"
+# A simulated Windows host whose scenario does not say what it is: a current server.
+EXERCISE_WINDOWS = HostFacts(
+    os="windows",
+    windows="10.0",
+    build=17763,
+    powershell="5.1",
+    iis="10.0",
+    name="Windows Server 2019 Datacenter",
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class ScenarioHosts:
         self.known, self.listings, self._planned_for = known, listings, basis
 
     def answer(self, host: ResolvedHost, command: str, shell: Shell) -> Answer:
+        if command in (WINDOWS_PROBE, LINUX_PROBE):
+            return Answer(stdout=probe_answer(self.facts(host)).encode())
         asked = self._asked(host.name, command)
         reply = self._reply(host.name, asked, command)
         if asked.purpose in (ACTION, ROLLBACK):
@@ -120,6 +132,14 @@ class ScenarioHosts:
                 + ": nothing unusual in this scenario.\n"
             ).encode()
         )
+
+    def facts(self, host: ResolvedHost) -> HostFacts:
+        """What a simulated host is: its scenario's `facts:`, else a current Windows (or a
+        Linux, for a Linux host)."""
+        stated = self.inventory.hosts[host.name].facts if self.inventory else None
+        if stated is not None:
+            return stated
+        return EXERCISE_WINDOWS if host.os is OsFamily.WINDOWS else HostFacts(os="linux")
 
     def _asked(self, host: str, command: str) -> Asked:
         """The step a command belongs to: of several, the first not yet done, else the last."""

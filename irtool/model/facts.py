@@ -160,7 +160,7 @@ def parse_windows_probe(text: str) -> HostFacts:
     windows = build = None
     found = _VER.search(text)
     if found:
-        windows, build = f"{found[1]}.{found[2]}", int(found[3])
+        windows, build = f"{found[1]}.{found[2]}", int(found[3]) or None
     powershell = None
     for line in text.splitlines():
         entry = _REG.match(line)
@@ -187,20 +187,27 @@ def parse_windows_probe(text: str) -> HostFacts:
     )
 
 
+def probe_answer(facts: HostFacts) -> str:
+    """What a host with `facts` would answer the probe: `parse_*_probe` reads it back as
+    `facts` (a simulated host answers so)."""
+    if facts.os == "linux":
+        return f"Linux\nPRETTY_NAME={facts.name or ''}\n"
+    lines = [f"Microsoft Windows [Version {facts.windows or '10.0'}.{facts.build or 0}]", ""]
+    values = {
+        "ProductName": facts.name,
+        "CurrentBuildNumber": str(facts.build) if facts.build is not None else None,
+        "PowerShellVersion": facts.powershell,
+        "VersionString": f"Version {facts.iis}" if facts.iis else None,
+    }
+    for key, value in values.items():
+        if value:
+            lines += [f"    {key}    REG_SZ    {value}", ""]
+    return "\n".join(lines)
+
+
 def parse_linux_probe(text: str) -> HostFacts:
-    name = None
-    for line in text.splitlines():
-        if line.startswith("PRETTY_NAME="):
-            name = _name(line.removeprefix("PRETTY_NAME=").strip())
-    if name is None and text.strip():
-        name = _name(text.strip().splitlines()[0])
-    return HostFacts(os="linux", name=name)
-
-
-# Windows NT versions and the servers they are, for a responder's eyes.
-SERVER_NAMES = {
-    "6.0": "Windows Server 2008",
-    "6.1": "Windows Server 2008 R2",
-    "6.2": "Windows Server 2012",
-    "6.3": "Windows Server 2012 R2",
-}
+    """The release's own name (os-release PRETTY_NAME), else the kernel line `uname` gave."""
+    pretty = [line for line in text.splitlines() if line.startswith("PRETTY_NAME=")]
+    if pretty:
+        return HostFacts(os="linux", name=_name(pretty[-1].removeprefix("PRETTY_NAME=")))
+    return HostFacts(os="linux", name=_name(text.strip().splitlines()[0]) if text.strip() else None)
