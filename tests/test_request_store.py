@@ -52,6 +52,10 @@ WIDE = [
 ]
 
 
+#: Set by the `path_kind` fixture: `make_batch` makes exact batches without columns.
+EXACT_BATCHES = False
+
+
 def make_batch(
     fields: Sequence[str],
     rows: Sequence[str],
@@ -69,6 +73,8 @@ def make_batch(
         for i in range(len(fields))
     ]
     numbers = list(lines) if lines is not None else list(range(first, first + len(rows)))
+    if EXACT_BATCHES:  # as the reader yields exact lines: the columns are split if asked for
+        return Batch(source, sha, tuple(fields), None, numbers, list(rows), exact=True)
     return Batch(source, sha, tuple(fields), columns, numbers, list(rows))
 
 
@@ -89,12 +95,17 @@ def st() -> Iterator[RequestStore]:
         yield s
 
 
-@pytest.fixture(params=["fast", "columns"])
+@pytest.fixture(params=["fast", "columns", "exact"])
 def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test on the bulk path (raw lines split in DuckDB) and on the path that loads the
-    decoded columns (a batch whose raw lines are not its fields joined by spaces)."""
+    """Run a test on the bulk path (raw lines split in DuckDB), on the path that loads the
+    decoded columns (a batch whose raw lines are not its fields joined by spaces), and on the
+    reader's exact batches (raw lines only, their bad values counted over the stored rows)."""
     if request.param == "columns":
         monkeypatch.setattr(store_module, "_fast_text", lambda batch: None)
+    if request.param == "exact":
+        monkeypatch.setattr(sys.modules[__name__], "EXACT_BATCHES", True)
+        # the columns of an exact batch are never made on the way into the store
+        monkeypatch.setattr(Batch, "columns", property(lambda b: pytest.fail("columns made")))
     return str(request.param)
 
 
@@ -162,6 +173,8 @@ def test_typed_columns_mapping_and_extra(st: RequestStore, path_kind: str) -> No
         "source": "u_ex260101.log",
         "line": 7,
         "host": "web01",
+        # The client behind the proxy: the address X-Forwarded-For says the proxy saw.
+        "client": "203.0.113.9",
     }
     # A custom field is queried by its canonical name.
     got = st.query("SELECT extra['cs(x-custom)'] AS v FROM requests WHERE sc_status = 302")
@@ -243,7 +256,7 @@ def test_bad_values_are_null_counted_and_located(st: RequestStore, path_kind: st
     assert got[2]["raw"] == rows[0]  # and the line as written
 
 
-def test_bad_values_beyond_the_listed_ones_are_summed_up(st: RequestStore) -> None:
+def test_bad_values_beyond_the_listed_ones_are_summed_up(st: RequestStore, path_kind: str) -> None:
     rows = [iis_row(i, status="x") for i in range(8)]
     stats = st.load([make_batch(IIS, rows[:4]), make_batch(IIS, rows[4:], first=9)])
     assert stats.invalid == {"sc_status": 8}
@@ -454,3 +467,30 @@ def test_loads_what_the_w3c_reader_yields(tmp_path: Path) -> None:
         assert rows[0]["cs_host"] is None and rows[-1]["sc_bytes"] is not None
         again = st.load(read_paths([log]))
         assert again.rows == 0 and again.skipped == [str(log)]
+
+
+def test_no_progress_bar_is_drawn_on_standard_output(st: RequestStore) -> None:
+    # DuckDB draws one for a query of more than two seconds (a hunt over a large log), in
+    # the middle of `irtool analyze --json`'s output.
+    assert st.query("SELECT current_setting('enable_progress_bar') AS on") == [{"on": False}]
+
+
+def test_the_client_behind_a_proxy_is_the_address_the_proxy_saw(st: RequestStore) -> None:
+    """Behind a load balancer every c-ip is the balancer's. The client is the LAST address of
+    X-Forwarded-For (the one the balancer appended); the ones before it are what the client
+    itself sent, which an attacker fills with anyone's address."""
+    fields = ("date", "time", "cs-method", "cs-uri-stem", "c-ip", "X-Forwarded-For")
+    rows = [
+        "2026-01-01 10:00:00 POST /x.aspx 10.20.1.5 203.0.113.47",
+        "2026-01-01 10:00:01 POST /x.aspx 10.20.1.5 198.51.100.7,+203.0.113.47",
+        "2026-01-01 10:00:02 GET / 10.20.1.5 -",
+        "2026-01-01 10:00:03 GET / 192.0.2.8 -",
+    ]
+    st.load([make_batch(fields, rows)])
+    clients = [r["client"] for r in st.query("SELECT client FROM requests ORDER BY line")]
+    assert clients == ["203.0.113.47", "203.0.113.47", "10.20.1.5", "192.0.2.8"]
+    # A log without the field: the client is c-ip.
+    plain = ("date", "time", "cs-method", "cs-uri-stem", "c-ip")
+    st.load([make_batch(plain, ["2026-01-01 11:00:00 GET / 192.0.2.9"], sha=SHA_B)])
+    got = st.query("SELECT client FROM requests WHERE evidence_sha256 = $s", {"s": SHA_B})
+    assert got == [{"client": "192.0.2.9"}]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -144,7 +144,7 @@ def test_the_planted_attacks_are_where_the_manifest_says(
 
     brute = man["bruteforce"]
     fails = [by_line[n] for n in brute.lines]
-    legs = [by_line[n] for n in brute.notes["legs"]]  # type: ignore[union-attr]
+    legs = [by_line[n] for n in cast("list[int]", brute.notes["legs"])]
     assert len(fails) == 40 and len(legs) == 80
     assert {(r["sc-status"], r["sc-substatus"], r["sc-win32-status"]) for r in fails} == {
         ("401", "1", "1326")
@@ -237,6 +237,43 @@ def test_plus_is_a_space_dash_is_none_and_custom_fields_are_read(tmp_path: Path)
     assert read.batches[0].column("cs(X-Forwarded-For)") == ["203.0.113.9", None]
     assert read.batches[0].column("cs-bytes") is None
     assert_custody(read, p)
+
+
+def test_exact_batches_split_their_columns_only_when_asked(tmp_path: Path) -> None:
+    """The reader's batches hold raw lines; their columns are made when first read (the store
+    never reads them). A batch with a line that is not exactly its values joined by single
+    spaces (a trailing space) has its columns made by the reader."""
+    clean, trailing = tmp_path / "clean.log", tmp_path / "trailing.log"
+    clean.write_bytes((HEADER + f"#Fields: {DEFAULT}\r\n" + rows(3)).encode())
+    trailing.write_bytes(
+        (HEADER + f"#Fields: {DEFAULT}\r\n" + rows(1) + ROW.format(s=1) + " \r\n").encode()
+    )
+    (exact,) = read_paths([clean])
+    assert exact.exact and exact._columns is None
+    assert exact.column("sc-status") == ["200", "200", "200"]
+    assert exact.column("cs(user-agent)") == ["Mozilla/5.0 (Windows NT 10.0)"] * 3
+    assert exact.column("cs(referer)") == [None, None, None]
+    (not_exact,) = read_paths([trailing])
+    assert not not_exact.exact and not_exact._columns is not None
+    assert not_exact.raw[1].endswith(" ") and not_exact.column("time-taken") == ["15", "15"]
+    with pytest.raises(ValueError, match="exact"):
+        Batch("x.log", "0" * 64, ("a", "b"), None, [1], ["a b"])
+
+
+def test_a_carriage_return_inside_a_line_stays_in_its_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray CR (not the CRLF ending a line) is kept in its value as in the raw line,
+    wherever the reads split the bytes (it was dropped from the value in some blocks only)."""
+    p = tmp_path / "cr.log"
+    stray = ROW.format(s=1).replace("/default.aspx", "/default.aspx\r")
+    p.write_bytes((HEADER + f"#Fields: {DEFAULT}\r\n" + rows(1) + stray + "\r\n").encode())
+    for chunk in (1 << 16, 7):
+        monkeypatch.setattr(w3c, "CHUNK", chunk)
+        read = Read([p])
+        assert read.warnings == []
+        assert [r["cs-uri-stem"] for r in read.rows] == ["/default.aspx", "/default.aspx\r"]
+        assert read.rows[1]["_raw"] == stray
 
 
 def test_a_bom_is_dropped(tmp_path: Path) -> None:

@@ -31,13 +31,18 @@ column         type                                         meaning
 
 The usual spelling::
 
-    SELECT c_ip || ' POSTed ' || count(*) || ' times to ' || cs_uri_stem AS summary,
+    SELECT client || ' POSTed ' || count(*) || ' times to ' || cs_uri_stem AS summary,
            min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS hits,
-           list({'sha256': evidence_sha256, 'source': source, 'line': line}
-                ORDER BY ts, line)[1:50] AS refs,
+           min_by({'sha256': evidence_sha256, 'source': source, 'line': line},
+                  {'ts': ts, 'line': line}, 50) AS refs,
            list(DISTINCT host) FILTER (WHERE host IS NOT NULL) AS hosts,
-           c_ip || ' ' || cs_uri_stem AS key
-    FROM requests WHERE ts >= $window_start AND cs_method = 'POST' GROUP BY c_ip, cs_uri_stem
+           client || ' ' || cs_uri_stem AS key
+    FROM requests WHERE ts >= $window_start AND cs_method = 'POST' GROUP BY client, cs_uri_stem
+
+``min_by(row, {'ts': ts, 'line': line}, 50)`` is the first 50 rows by time and line, kept in
+bounded memory; ``list(row ORDER BY ts, line)[1:50]`` gives the same list but holds every
+matching row of a group first (on a log of tens of millions of lines, more than the store's
+memory limit: the hunt fails).
 
 Parameters: each declared one (``$name``) gets its default, or the value given for the hunt
 in ``run_hunts(params=...)``; a ``timestamp`` written as a duration (``24h``) is that long
@@ -57,8 +62,8 @@ from typing import Any
 
 import duckdb
 
-from irtool.analysis.store import COLUMNS, RequestStore, StoreError
-from irtool.model.hunt import BUILTIN_PARAMETERS, SEVERITIES, Hunt, coerce_parameter
+from irtool.analysis.store import RequestStore, StoreError, requests_table
+from irtool.model.hunt import BUILTIN_PARAMETERS, Hunt, coerce_parameter, worst_first
 from irtool.model.loader import validate
 from irtool.model.problems import InvalidFile, Mark, Problem
 from irtool.model.yamlsource import Document, read
@@ -94,7 +99,6 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
 _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
 _INTEGERS |= {"UINTEGER", "UBIGINT", "UHUGEINT"}
 _SUFFIXES = (".yaml", ".yml")
-_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # critical first
 
 
 class HuntError(Exception):
@@ -183,8 +187,7 @@ def _check_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
-    con.execute(f"CREATE TABLE requests ({columns})")
+    con.execute(requests_table())
     return con
 
 
@@ -391,7 +394,5 @@ def run_hunts(
                     key=f"{hunt.id}:{row.get('key')}",
                 )
             )
-    drafts.sort(
-        key=lambda d: (_RANK.get(d.severity, len(_RANK)), d.first_seen or "", d.hunt, d.key)
-    )
+    drafts.sort(key=lambda d: (worst_first(d.severity), d.first_seen or "", d.hunt, d.key))
     return drafts

@@ -14,6 +14,8 @@ Tables:
   other field, keyed by its canonical field name, e.g. ``extra['cs(x-custom)']``; NULL when
   the ``#Fields`` has no other field), ``raw`` (the line as written), ``evidence_sha256``,
   ``source``, ``line`` and ``host``. ``ts`` is NULL without both ``date`` and ``time``.
+  ``client`` is computed when read (nothing stored): the last address of ``X-Forwarded-For``
+  when the log has it (behind a proxy, the address the proxy saw), else ``c_ip``.
 - ``sources``: one row per source (a file, or a member of an archive) of each evidence file:
   ``evidence_sha256, source, host, rows, loaded_at`` (``loaded_at`` is NULL while loading).
 
@@ -28,13 +30,18 @@ Speed: rows are not inserted one by one, nor converted value by value in Python.
 (in pieces of `_CHUNK_ROWS`) is one INSERT ... SELECT whose parameter is the batch's raw lines
 as ONE string: DuckDB splits the lines and their fields, decodes ('+' -> ' ', '-' -> NULL) and
 types them. That is valid when a batch's raw lines are exactly its fields joined by single
-spaces, as W3C writes them and the reader splits them (checked per batch, in bulk); a batch
-that is not is loaded from its decoded ``columns`` (list parameters: slower, same rows).
-Values are proved clean in bulk in Python (digits, known dates and times); only a batch that
-may hold bad values is checked value by value in SQL. The statements run on a worker thread,
-so that the reader parses the next batch while DuckDB loads this one, in transactions of up to
-`_COMMIT_ROWS` rows (large appends go straight to the database file). DuckDB's memory is
-limited (``memory_limit``) and each statement's working set is bounded by `_CHUNK_ROWS`.
+spaces, as W3C writes them: the reader says so of its batches (``exact``: it checked every
+line's count of values), and then their decoded columns are never made; for another batch it
+is checked per batch, in bulk, and a batch that is not so is loaded from its decoded
+``columns`` (list parameters: slower, same rows). Bad values: an exact batch's integers are
+cast strictly (digits only) and, when the transaction commits, only the stored rows with a
+NULL typed column are split again in SQL to count and locate the values that did not fit;
+another batch's values are proved clean in bulk in Python (digits, known dates and times),
+and only a batch that may hold bad values is checked value by value in SQL. The statements
+run on a worker thread, so that the reader parses the next batch while DuckDB loads this one,
+in transactions of up to `_COMMIT_ROWS` rows (large appends go straight to the database
+file). DuckDB's memory is limited (``memory_limit``) and each statement's working set is
+bounded by `_CHUNK_ROWS`.
 
 Dedup: an evidence file (SHA-256) is loaded once. ``load`` skips the batches of an evidence
 file already in the store, or already loaded earlier in the same call, and says so in
@@ -56,7 +63,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -73,9 +80,10 @@ __all__ = [
     "RequestStore",
     "StoreError",
     "column_name",
+    "requests_table",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # The typed columns of `requests` for IIS fields, in table order, with their SQL types.
 _FIELD_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -102,8 +110,8 @@ _FIELD_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _FIELD_TYPES = dict(_FIELD_COLUMNS)
 
-#: Every column of `requests`, in order, with its SQL type.
-COLUMNS: tuple[tuple[str, str], ...] = (
+# The columns a load writes, in order.
+_STORED: tuple[tuple[str, str], ...] = (
     ("ts", "TIMESTAMP"),
     *_FIELD_COLUMNS,
     ("extra", "MAP(VARCHAR, VARCHAR)"),
@@ -113,7 +121,29 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("line", "BIGINT"),
     ("host", "VARCHAR"),
 )
+# Columns computed when read (nothing to load or keep): the client behind a proxy is the
+# LAST address of X-Forwarded-For, the one the nearest proxy saw (the addresses before it are
+# the client's own claim, which an attacker writes as they like), else c-ip.
+_COMPUTED: tuple[tuple[str, str, str], ...] = (
+    (
+        "client",
+        "VARCHAR",
+        "coalesce(nullif(trim(string_split(x_forwarded_for, ',')[-1]), ''), c_ip)",
+    ),
+)
 
+#: Every column of `requests`, in order, with its SQL type.
+COLUMNS: tuple[tuple[str, str], ...] = (*_STORED, *((n, t) for n, t, _ in _COMPUTED))
+
+
+def requests_table(name: str = "requests") -> str:
+    """The DDL of the requests table (the store's, and the empty one queries are checked on)."""
+    stored = [f"{column} {sql_type}" for column, sql_type in _STORED]
+    computed = [f"{c} {t} GENERATED ALWAYS AS ({sql}) VIRTUAL" for c, t, sql in _COMPUTED]
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(stored + computed)})"
+
+
+_INTO = ", ".join(name for name, _ in _STORED)
 _ALIASES = {"cs_x_forwarded_for": "x_forwarded_for"}
 _HEADER_FIELD = re.compile(r"^(cs|sc|s|c)\((.*)\)$")
 _TS_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f']"
@@ -342,6 +372,9 @@ class RequestStore:
             config["temp_directory"] = self._tmp
         try:
             self._con = duckdb.connect(database, config=config)
+            # No progress bar: DuckDB draws one on standard output for a query of more than
+            # two seconds (a hunt over a large log), in the middle of `analyze --json`'s output.
+            self._con.execute("SET enable_progress_bar = false")
             # No file system access for SQL (read_csv, COPY, ATTACH): hunts and rules read the
             # store and nothing else; locked, so that no SQL can turn it back on.
             self._con.execute("SET enable_external_access = false")
@@ -361,8 +394,7 @@ class RequestStore:
             # Derived data from another version: drop it; the evidence loads again.
             con.execute("DROP TABLE IF EXISTS requests")
             con.execute("DROP TABLE IF EXISTS sources")
-        columns = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
-        con.execute(f"CREATE TABLE IF NOT EXISTS requests ({columns})")
+        con.execute(requests_table())
         con.execute(
             "CREATE TABLE IF NOT EXISTS sources (evidence_sha256 VARCHAR NOT NULL, "
             "source VARCHAR NOT NULL, host VARCHAR, rows BIGINT NOT NULL, loaded_at TIMESTAMP)"
@@ -416,6 +448,28 @@ class RequestStore:
         return _Loader(self, host, on_warning).run(batches)
 
     # -- reading ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def only(self, evidence: Iterable[str]) -> Iterator[None]:
+        """Within it, `requests` holds only these evidence files' rows: an analyze step's hunts
+        and rules read its sources' logs, not every log the incident's store holds."""
+        con = self._con
+        catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+        table = '"' + catalog.replace('"', '""') + '".main.requests'
+        con.execute("CREATE TEMP TABLE _only_evidence (sha256 VARCHAR)")
+        try:
+            con.executemany("INSERT INTO _only_evidence VALUES (?)", [[sha] for sha in evidence])
+            # A temporary view is found before the table of the same name.
+            con.execute(
+                f"CREATE TEMP VIEW requests AS SELECT * FROM {table} "  # noqa: S608 - our own name
+                "WHERE evidence_sha256 IN (SELECT sha256 FROM temp._only_evidence)"
+            )
+            try:
+                yield
+            finally:
+                con.execute("DROP VIEW temp.requests")
+        finally:
+            con.execute("DROP TABLE temp._only_evidence")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one SELECT with named parameters (`$name`); rows as dicts, in the query's column
@@ -474,16 +528,20 @@ class _Slice:
     columns: Sequence[Sequence[str | None]]
     lines: Sequence[int]
     raw: Sequence[str]
+    exact: bool = False
 
     @classmethod
     def of(cls, batch: BatchLike, start: int, stop: int) -> _Slice:
+        exact = getattr(batch, "exact", False)
         return cls(
             batch.source,
             batch.sha256,
             batch.fields,
-            [column[start:stop] for column in batch.columns],
+            # an exact batch's columns are not made (see `_Loader.insert`)
+            [] if exact else [column[start:stop] for column in batch.columns],
             batch.lines[start:stop],
             batch.raw[start:stop],
+            exact,
         )
 
 
@@ -555,6 +613,8 @@ class _Loader:
         self.examples: dict[tuple[str, str], int] = {}  # (source, column) -> warned
         self.invalid: dict[tuple[str, str], int] = {}  # (source, column) -> values
         self.pending: deque[LoadWarning] = deque()  # warnings to hand to on_warning
+        # [source, layout, first line, last line] inserted since the last commit, unchecked
+        self.segments: list[list[Any]] = []
         self.worker = _Worker()
 
     def run(self, batches: Iterable[BatchLike]) -> LoadStats:
@@ -612,8 +672,17 @@ class _Loader:
     def insert(self, batch: BatchLike) -> None:
         fields = tuple(batch.fields)
         layout = _layout(fields)
-        text = _fast_text(batch)
-        dirty = not _clean(batch, layout)
+        exact = getattr(batch, "exact", False)
+        if exact:
+            # The reader's common case: the raw lines are the fields joined by single spaces
+            # (checked line by line as it split them). Its columns are never made: the integers
+            # are cast strictly and the values that did not fit are counted over the stored
+            # rows when the transaction commits (`check_stored`).
+            text: str | None = "\n".join(batch.raw)
+            dirty = True
+        else:
+            text = _fast_text(batch)
+            dirty = not _clean(batch, layout)
         if text is None:
             self.stats.slow_batches += 1
         consecutive, params = _Sql.params(batch, text)
@@ -624,14 +693,45 @@ class _Loader:
         insert = dict(params, sha=self.sha, source=batch.source, host=self.host)
         if layout.extra:
             insert["keys"] = [key for key, _ in layout.extra]
-        self.execute(f"INSERT INTO requests {sql.select()} FROM {sql.source()}", insert)
-        if dirty:
+        self.execute(f"INSERT INTO requests ({_INTO}) {sql.select()} FROM {sql.source()}", insert)
+        if exact:
+            self.stored(batch.source, layout, batch.lines[0], batch.lines[-1])
+        elif dirty:
             source = batch.source
-            self.worker.submit(lambda: self.check(sql, params, source))
+            self.worker.submit(lambda: self.check(sql, sql.source(), params, source))
+
+    def stored(self, source: str, layout: _Layout, first: int, last: int) -> None:
+        """Rows of lines [first, last] of `source` went in under `layout`, to be checked for
+        values that did not fit when the transaction commits."""
+        if self.segments:
+            previous = self.segments[-1]
+            if previous[0] == source and previous[1] is layout and previous[3] < first:
+                previous[3] = last
+                return
+        self.segments.append([source, layout, first, last])
+
+    def check_stored(self, segments: list[list[Any]], sha: str | None) -> None:
+        """Count the values of the rows inserted since the last commit that did not fit their
+        column (`stored`): only the rows with a NULL typed column are read again, split from
+        their raw line. Runs on the worker."""
+        for source, layout, first, last in segments:
+            sql = _Sql(layout, fast=True, strict=True, consecutive=False)
+            checks = sql.checks()
+            if not checks:
+                continue
+            nulls = " OR ".join(f"{column} IS NULL" for column, _, _ in checks)
+            rows = (
+                "(SELECT raw, line, string_split(raw, ' ') AS f FROM requests "  # noqa: S608
+                "WHERE evidence_sha256 = $sha AND source = $source "
+                f"AND line BETWEEN $first AND $last AND ({nulls}))"
+            )
+            params = {"sha": sha, "source": source, "first": first, "last": last}
+            self.check(sql, rows, params, source)
 
     def start_evidence(self, sha: str) -> None:
         self.worker.drain()
         self.sha = sha
+        self.segments = []
         self.committed = False
         row = self.con.execute(
             "SELECT count(*), count(loaded_at) FROM sources WHERE evidence_sha256 = $sha",
@@ -647,6 +747,9 @@ class _Loader:
         """Record the current evidence file's sources (loaded when `final`) and commit."""
         if not self.in_tx:
             self.execute("BEGIN")
+        if self.segments:
+            segments, sha, self.segments = self.segments, self.sha, []
+            self.worker.submit(lambda: self.check_stored(segments, sha))
         loaded_at = datetime.now(UTC).replace(tzinfo=None) if final else None
         self.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": self.sha})
         for source, rows in self.source_rows.items():
@@ -665,15 +768,16 @@ class _Loader:
         self.committed = True
         self.tx_rows = 0
 
-    def check(self, sql: _Sql, params: dict[str, Any], source: str) -> None:
-        """Count the values that did not fit their column (stored as NULL); warn with the first
-        few of each column and source. Runs on the worker."""
+    def check(self, sql: _Sql, rows: str, params: dict[str, Any], source: str) -> None:
+        """Count the values of `rows` (`sql.source()`, or stored rows split again) that did
+        not fit their column (stored as NULL); warn with the first few of each column and
+        source. Runs on the worker."""
         checks = sql.checks()
         if not checks:
             return
         counts = ", ".join(f"count(*) FILTER (WHERE {bad})" for _, bad, _ in checks)
         # Built from our own column names and field indices; values are parameters.
-        row = self.con.execute(f"SELECT {counts} FROM {sql.source()}", params).fetchone()  # noqa: S608
+        row = self.con.execute(f"SELECT {counts} FROM {rows}", params).fetchone()  # noqa: S608
         assert row is not None
         for (column, bad, value), count in zip(checks, row, strict=True):
             if not count:
@@ -684,7 +788,7 @@ class _Loader:
             if warned >= _EXAMPLES:
                 continue
             examples = self.con.execute(
-                f"SELECT line, {value} FROM {sql.source()} WHERE {bad} ORDER BY line LIMIT $k",  # noqa: S608
+                f"SELECT line, {value} FROM {rows} WHERE {bad} ORDER BY line LIMIT $k",  # noqa: S608
                 dict(params, k=_EXAMPLES - warned),
             ).fetchall()
             self.examples[(source, column)] = warned + len(examples)

@@ -9,8 +9,8 @@ value, ``+`` stands for a space and ``-`` for an empty value.
 
 What the reader yields: ``Batch`` objects, each up to ``batch`` rows read under one
 ``#Fields`` line of one source, column by column (values decoded: ``+`` -> space, ``-`` ->
-None), with each row's 1-based line number and raw line, and the SHA-256 of the evidence
-file it came from: custody back to the line.
+None; split from the raw lines only when asked for), with each row's 1-based line number and
+raw line, and the SHA-256 of the evidence file it came from: custody back to the line.
 
 Bad input is a located warning (``source:line: message``), counted in ``ReadStats``, never an
 exception:
@@ -85,9 +85,14 @@ class ReadWarning:
         return f"{self.source}: {self.message}"
 
 
-@dataclass
 class Batch:
-    """Up to ``batch`` rows read under one ``#Fields`` line of one source."""
+    """Up to ``batch`` rows read under one ``#Fields`` line of one source.
+
+    ``columns`` is computed from ``raw`` when first asked for if the batch is ``exact``: the
+    reader's common case, so that a consumer that reads the raw lines (the store hands them to
+    DuckDB) pays nothing for millions of decoded values it never looks at."""
+
+    __slots__ = ("_columns", "exact", "fields", "lines", "raw", "sha256", "source")
 
     source: str
     """Display name: the path, or ``archive.zip!member.log`` (``a.zip!b.zip!c.log``)."""
@@ -95,15 +100,48 @@ class Batch:
     """SHA-256 of the evidence file the lines came from (the archive for a member)."""
     fields: tuple[str, ...]
     """The ``#Fields`` in force, canonical: lowercased as written (``cs(user-agent)``)."""
-    columns: list[list[str | None]]
-    """One list per field, values decoded (``+`` -> space, ``-`` -> None)."""
     lines: list[int]
     """1-based line number of each row in its source (the member, for an archive)."""
     raw: list[str]
     """Each row's raw line (decoded text, without its newline)."""
+    exact: bool
+    """Every raw line is exactly its values joined by single spaces (no trailing space):
+    ``columns`` is that split, decoded. The reader's batches are exact but where a line had a
+    trailing space."""
+
+    def __init__(
+        self,
+        source: str,
+        sha256: str,
+        fields: tuple[str, ...],
+        columns: list[list[str | None]] | None,
+        lines: list[int],
+        raw: list[str],
+        *,
+        exact: bool = False,
+    ) -> None:
+        if columns is None and not exact:
+            raise ValueError("a batch without columns is exact: they are split from raw")
+        self.source = source
+        self.sha256 = sha256
+        self.fields = fields
+        self._columns = columns
+        self.lines = lines
+        self.raw = raw
+        self.exact = exact
+
+    @property
+    def columns(self) -> list[list[str | None]]:
+        """One list per field, values decoded (``+`` -> space, ``-`` -> None)."""
+        if self._columns is None:
+            self._columns = _split(self.raw, len(self.fields))
+        return self._columns
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.source!r}, {len(self.lines)} rows, {len(self.fields)} fields)"
 
     def column(self, name: str) -> list[str | None] | None:
         """The column of a field (canonical or as IIS writes it), or None if absent."""
@@ -308,8 +346,18 @@ def _warn_source(source: str, message: str, sink: WarningSink | None, st: ReadSt
 
 
 _NULL = {"-": None}.get
-# bytes.translate: ' ' -> '+' (the separator), '+' -> ' ' (decoded), newline -> '+'.
-_SWAP = bytes.maketrans(b" +\n", b"+ +")
+# str.translate: ' ' -> '+' (the separator), '+' -> ' ' (decoded).
+_SWAP_TEXT = str.maketrans(" +", "+ ")
+
+
+def _split(raw: list[str], n: int) -> list[list[str | None]]:
+    """The decoded columns of exact lines (each its ``n`` values joined by single spaces)."""
+    if not raw:
+        return [[] for _ in range(n)]
+    flat = " ".join(raw).translate(_SWAP_TEXT).split("+")
+    if len(flat) != len(raw) * n:
+        raise ValueError("a line of an exact batch does not have its fields' count of values")
+    return [_dashes(flat[j::n]) for j in range(n)]
 
 
 def _dashes(col: list[str]) -> list[str | None]:
@@ -372,7 +420,7 @@ class _Parser:
         self.out: list[Batch] = []
         # rows gathered under self.acc_fields
         self.acc_fields: tuple[str, ...] | None = None
-        self.acc_cols: list[list[str | None]] = []
+        self.acc_cols: list[list[str | None]] | None = []  # None: exact lines, no columns yet
         self.acc_lines: list[int] = []
         self.acc_raw: list[str] = []
 
@@ -421,23 +469,20 @@ class _Parser:
         directives = b"#" in block and (block[:1] == b"#" or b"\n#" in block)
         fields = self.fields
         if not directives and fields:
-            # The fast path, for a block of rows with the right count of values each: one
-            # bytes.translate makes every separator (space, newline) a '+' and every '+' a
-            # space (its meaning in a W3C value), so that one split gives every value of
-            # the block, decoded but for '-', and columns are slices of it.
+            # The fast path, for a block of rows with the right count of values each: the
+            # lines are kept as they are and the batch splits them into columns only if they
+            # are asked for (the store never asks: DuckDB splits them). A bare newline among
+            # CRLF ones takes the general path below (it ends a line there).
             n = len(fields)
-            # (a bare newline in a CRLF block makes a line of twice the count: caught here)
-            if set(map(str.count, lines, repeat(" "))) == {n - 1}:
-                flat = block.translate(_SWAP, b"\r").decode("utf-8", errors).split("+")
-                flat.pop()
-                k = len(lines)
-                if len(flat) == k * n:
-                    first = self.line_no + 1
-                    self.line_no += k
-                    self.st.lines += k
-                    columns = [_dashes(flat[j::n]) for j in range(n)]
-                    self._add(fields, columns, list(range(first, first + k)), lines)
-                    return
+            k = len(lines)
+            if set(map(str.count, lines, repeat(" "))) == {n - 1} and (
+                not crlf or text.count("\n") == k
+            ):
+                first = self.line_no + 1
+                self.line_no += k
+                self.st.lines += k
+                self._add(fields, None, list(range(first, first + k)), lines)
+                return
         if crlf and "\n" in text.replace("\r\n", ""):  # bare newlines among CRLF ones
             lines = text.replace("\r\n", "\n").split("\n")
             lines.pop()
@@ -520,31 +565,35 @@ class _Parser:
         fields = self.fields
         n = len(fields)
         if set(map(str.count, lines, repeat(" "))) == {n - 1}:
-            flat = " ".join(lines).split(" ")
-            numbers = list(range(first, first + len(lines)))
-            raw = lines
-        else:
-            good: list[str] = []
-            numbers = []
-            raw = []
-            for i, line in enumerate(lines):
-                count = line.count(" ") + 1
-                if count == n:
-                    good.append(line)
-                elif count == n + 1 and line.endswith(" "):
-                    good.append(line[:-1])  # a trailing space: the row is whole
-                elif not line:
-                    self.st.blank += 1
-                    continue
-                else:
-                    self.st.invalid += 1
-                    self.warn_line(first + i, f"{count} values where #Fields has {n}: skipped")
-                    continue
-                numbers.append(first + i)
-                raw.append(line)
-            if not good:
-                return
-            flat = " ".join(good).split(" ")
+            # every line exact: the batch splits them if its columns are asked for
+            self._add(fields, None, list(range(first, first + len(lines))), lines)
+            return
+        good: list[str] = []
+        numbers: list[int] = []
+        raw: list[str] = []
+        trimmed = False
+        for i, line in enumerate(lines):
+            count = line.count(" ") + 1
+            if count == n:
+                good.append(line)
+            elif count == n + 1 and line.endswith(" "):
+                good.append(line[:-1])  # a trailing space: the row is whole
+                trimmed = True
+            elif not line:
+                self.st.blank += 1
+                continue
+            else:
+                self.st.invalid += 1
+                self.warn_line(first + i, f"{count} values where #Fields has {n}: skipped")
+                continue
+            numbers.append(first + i)
+            raw.append(line)
+        if not good:
+            return
+        if not trimmed:  # the good lines are exact
+            self._add(fields, None, numbers, raw)
+            return
+        flat = " ".join(good).split(" ")
         columns = [_decode(flat[j::n]) for j in range(n)]
         self._add(fields, columns, numbers, raw)
 
@@ -564,10 +613,14 @@ class _Parser:
     def _add(
         self,
         fields: tuple[str, ...],
-        columns: list[list[str | None]],
+        columns: list[list[str | None]] | None,
         numbers: list[int],
         raw: list[str],
     ) -> None:
+        """Rows to the batch being gathered; ``columns`` None: the lines are exact (their
+        columns are split from them when asked for). The gathered rows stay without columns
+        while every part is exact; a part that is not (rare: a trailing space) gives them
+        their columns."""
         if self.acc_fields != fields:
             self._flush()
             self.acc_fields = fields
@@ -575,32 +628,43 @@ class _Parser:
             self.acc_lines = numbers
             self.acc_raw = raw
         else:
-            for acc, col in zip(self.acc_cols, columns, strict=True):
-                acc.extend(col)
+            if (self.acc_cols is None) != (columns is None):
+                n = len(fields)
+                if self.acc_cols is None:
+                    self.acc_cols = _split(self.acc_raw, n)
+                else:
+                    columns = _split(raw, n)
+            if self.acc_cols is not None:
+                assert columns is not None
+                for acc, col in zip(self.acc_cols, columns, strict=True):
+                    acc.extend(col)
             self.acc_lines.extend(numbers)
             self.acc_raw.extend(raw)
         b = self.batch
         total = len(self.acc_lines)
         if total < b:
             return
+        cols, lines, raw = self.acc_cols, self.acc_lines, self.acc_raw
         if total == b:
-            self._emit(self.acc_cols, self.acc_lines, self.acc_raw)
-            self.acc_cols = [[] for _ in fields]
+            self._emit(cols, lines, raw)
+            self.acc_cols = None if cols is None else [[] for _ in fields]
             self.acc_lines = []
             self.acc_raw = []
             return
-        cols, lines, raw = self.acc_cols, self.acc_lines, self.acc_raw
         whole = total - total % b
         for i in range(0, whole, b):
-            self._emit([c[i : i + b] for c in cols], lines[i : i + b], raw[i : i + b])
-        self.acc_cols = [c[whole:] for c in cols]
+            part = None if cols is None else [c[i : i + b] for c in cols]
+            self._emit(part, lines[i : i + b], raw[i : i + b])
+        self.acc_cols = None if cols is None else [c[whole:] for c in cols]
         self.acc_lines = lines[whole:]
         self.acc_raw = raw[whole:]
 
-    def _emit(self, cols: list[list[str | None]], lines: list[int], raw: list[str]) -> None:
+    def _emit(self, cols: list[list[str | None]] | None, lines: list[int], raw: list[str]) -> None:
         assert self.acc_fields is not None
         self.st.rows += len(lines)
-        self.out.append(Batch(self.source, self.sha256, self.acc_fields, cols, lines, raw))
+        self.out.append(
+            Batch(self.source, self.sha256, self.acc_fields, cols, lines, raw, exact=cols is None)
+        )
 
     def _flush(self) -> None:
         if self.acc_fields is not None and self.acc_lines:

@@ -36,9 +36,17 @@ __all__ = [
     "HuntParameter",
     "ParameterType",
     "named_parameters",
+    "worst_first",
 ]
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+
+
+def worst_first(severity: str) -> int:
+    """A sort key: critical 0, ... info 4; an unknown severity after them all."""
+    return SEVERITIES[::-1].index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
 Severity = Literal["info", "low", "medium", "high", "critical"]
 ParameterType = Literal["integer", "number", "text", "timestamp", "list"]
 
