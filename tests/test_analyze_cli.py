@@ -79,3 +79,56 @@ def test_nothing_readable_is_exit_2_with_located_warnings(tmp_path: Path) -> Non
     assert "Traceback" not in err
     missing = analyze(str(tmp_path / "nope.log"))
     assert missing[0] == 2 and "nope.log" in missing[2] and "Traceback" not in missing[2]
+
+
+USER_RULE = """\
+title: Our own portal's debug page reached
+id: 5d0f4a53-3c43-4c2e-9a44-9d4c34f1d0a1
+status: experimental
+level: high
+logsource:
+  category: webserver
+detection:
+  selection:
+    cs-uri-stem|endswith: '{stem}'
+  condition: selection
+"""
+COUNTED_RULE = """\
+title: Too many requests
+id: 0b3c4b9e-1f0e-4a59-8a43-3f0ad1f9f1c2
+status: experimental
+level: low
+logsource:
+  category: webserver
+detection:
+  selection:
+    cs-method: POST
+  condition: selection | count() by c-ip > 100
+"""
+
+
+def test_a_users_sigma_rules_run_beside_the_shipped_ones_and_a_bad_one_is_named(
+    attacked: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    log, manifest = attacked
+    shell = manifest["webshell"]
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "debug_page.yml").write_text(USER_RULE.format(stem=shell.uri))
+    (rules / "counted.yml").write_text(COUNTED_RULE)
+    code, out, err = analyze(str(log), "--sigma", str(rules), "--json")
+    assert code == 1, err
+    ours = [f for f in json.loads(out) if f["hunt"] == "sigma:debug_page"]
+    assert ours and ours[0]["severity"] == "high"
+    assert {r["line"] for f in ours for r in f["refs"]} >= set(shell.lines)
+    said = [line for line in err.splitlines() if "counted.yml" in line]
+    assert said and said[0].startswith(f"{rules / 'counted.yml'}:"), err
+    assert "(rule not run)" in said[0]
+
+    # --rule and --hunt choose what runs: only the named rule here, no hunt.
+    code, out, err = analyze(str(log), "--sigma", str(rules), "--rule", "debug_page", "--json")
+    assert code == 1, err
+    assert {f["hunt"] for f in json.loads(out)} == {"sigma:debug_page"}
+    assert "0 hunt(s), 1 Sigma rule(s)" in err
+    code, out, err = analyze(str(log), "--rule", "no_such_rule")
+    assert code == 2 and "no Sigma rule no_such_rule" in err

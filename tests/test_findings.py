@@ -105,6 +105,8 @@ def test_the_post_mortem_lists_the_confirmed_findings_with_their_lines(
     irtool(env, "findings", incident, "--dismiss", str(other["seq"]), "--reason", "a test")
     report = irtool(env, "export", incident).stdout
     assert "## Findings" in report
-    assert f"{len(raised)} finding(s) raised by the hunts: 1 confirmed, 1 dismissed" in report
+    said = f"{len(raised)} finding(s) raised by the hunts and Sigma rules: 1 confirmed, 1 dismissed"
+    assert said in report
+    assert shell["data"]["refs"][0]["sha256"] in report  # the evidence file, by its SHA-256
     assert f"web01:{log}:{shell['data']['refs'][0]['line']}" in report
     assert other["data"]["summary"] not in report.split("## Findings")[1].split("\n## ")[0]

@@ -59,6 +59,20 @@ def _parameters(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--hunt", "only", multiple=True, metavar="ID", help="Run only this hunt (repeat).")
 @click.option(
+    "--rule", "rule_ids", multiple=True, metavar="ID", help="Run only this Sigma rule (repeat)."
+)
+@click.option(
+    "--sigma",
+    "sigma_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A folder of Sigma rules (repeat), e.g. a checkout of the Sigma rule repository: its "
+    "webserver rules run beside the shipped ones.",
+)
+@click.option(
+    "--step", default=None, metavar="STEP", help="With an incident: run its analyze step STEP."
+)
+@click.option(
     "--hunts",
     "hunt_dirs",
     multiple=True,
@@ -81,23 +95,42 @@ def analyze(
     params: tuple[str, ...],
     store: Path | None,
     as_json: bool,
+    rule_ids: tuple[str, ...],
+    sigma_dirs: tuple[Path, ...],
+    step: str | None,
 ) -> None:
-    """Hunt web server logs (IIS W3C) offline: files, folders, .gz and .zip archives."""
+    """Hunt web server logs (IIS W3C) with the hunts and the Sigma rules: an incident's (ID)
+    or logs handed to you (files, folders, .gz and .zip archives), offline.
+
+    --hunt and --rule choose what runs: given either, only what they name runs."""
     # Imported here: DuckDB and the reader cost every other command's start-up.
     from irtool.analysis.hunts import HuntError, load_hunts, run_hunts
+    from irtool.analysis.sigma import RuleError, load_rules, run_rules
     from irtool.analysis.store import RequestStore, StoreError
     from irtool.analysis.w3c import ReadStats, read_paths
+    from irtool.engine.findings import chosen_rules
 
     overrides = _parameters(params)
+    chosen = bool(only or rule_ids)
+    hunts_wanted = list(only) if chosen else None
+    rules_wanted = list(rule_ids) if chosen else None
     incident = _incident(paths)
     if incident is not None:
-        _analyze_incident(incident, only, hunt_dirs, overrides, as_json)
+        _analyze_incident(
+            incident, step, hunts_wanted, hunt_dirs, overrides, rules_wanted, sigma_dirs, as_json
+        )
         return
+    if step is not None:
+        fail("--step names an analyze step of an incident's runbook: give the incident's ID")
     try:
-        hunts = load_hunts(hunt_dirs, only)  # a broken hunt file: located problems, exit 2
-    except ValueError as unknown_hunt:
-        fail(str(unknown_hunt))
+        # A broken hunt file: located problems, exit 2.
+        hunts = [] if hunts_wanted == [] else load_hunts(hunt_dirs, only)
+        rule_set = load_rules(sigma_dirs)
+        rules = chosen_rules(rule_set.rules, rules_wanted)
+    except ValueError as not_there:
+        fail(str(not_there))
         return
+    _rules_said(rule_set)
     known = {h.id for h in hunts}
     if unknown := sorted(set(overrides) - known):
         fail(f"no hunt {', '.join(unknown)} (hunts: {', '.join(sorted(known)) or 'none'})")
@@ -114,19 +147,20 @@ def analyze(
                     f"({stats.lines} lines, {stats.invalid + stats.torn} invalid)"
                 )
             findings = run_hunts(requests, hunts, overrides)
+            findings += run_rules(requests, rules) if rules else []
     except OSError as bad:
         fail(str(bad))
         return
     except StoreError as bad:
         fail(f"the store: {bad}")
         return
-    except HuntError as bad:
+    except (HuntError, RuleError) as bad:
         fail(str(bad))
         return
     _say(
         f"{total} request(s) in the store ({loaded.rows} read now, "
         f"{stats.skipped + len(loaded.skipped)} file(s) already in it); {len(hunts)} hunt(s), "
-        f"{len(findings)} finding(s)"
+        f"{len(rules)} Sigma rule(s), {len(findings)} finding(s)"
     )
     if as_json:
         click.echo(json.dumps([_as_dict(f) for f in findings], indent=1, sort_keys=True))
@@ -138,6 +172,14 @@ def analyze(
             if len(finding.refs) > LINES_SHOWN:
                 click.echo(f"    ... and {len(finding.refs) - LINES_SHOWN} more line(s)")
     sys.exit(Exit.FAILED if findings else Exit.OK)
+
+
+def _rules_said(rule_set: Any) -> None:
+    """A rule that cannot run is named with why, never dropped silently."""
+    for reason in rule_set.unconvertible:
+        _say(f"{reason} (rule not run)")
+    for note in rule_set.notes():
+        _say(note)
 
 
 def _incident(paths: tuple[Path, ...]) -> str | None:
@@ -155,14 +197,18 @@ def _incident(paths: tuple[Path, ...]) -> str | None:
 
 def _analyze_incident(
     incident: str,
-    only: tuple[str, ...],
+    step: str | None,
+    only: list[str] | None,
     hunt_dirs: tuple[Path, ...],
     overrides: dict[str, dict[str, str]],
+    rules: list[str] | None,
+    sigma_dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """The incident's web log evidence, loaded into its store, hunted; each new finding a
     `finding.raised` event (the same finding on the same evidence is never raised twice)."""
     from irtool.analysis.hunts import HuntError
+    from irtool.analysis.sigma import RuleError
     from irtool.analysis.store import StoreError
     from irtool.cli.common import who
     from irtool.cli.incident import session
@@ -175,18 +221,21 @@ def _analyze_incident(
     with refusals_said(current):
         store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR, create=False)
         try:
-            raised, total, _stats = analyze_incident(
-                current, store, who(None), only=only, hunt_dirs=hunt_dirs, params=overrides,
-                on_warning=_say,
+            done = analyze_incident(
+                current, store, who(None), step=step, only=only, hunt_dirs=hunt_dirs,
+                params=overrides, rules=rules, sigma_dirs=sigma_dirs, on_warning=_say,
             )  # fmt: skip
         except ValueError as unknown_hunt:
             fail(str(unknown_hunt))
             return
-        except (StoreError, HuntError) as bad:
+        except (StoreError, HuntError, RuleError) as bad:
             fail(str(bad))
             return
         findings = current.state.findings
-    _say(f"{total} request(s) in the incident's store; {len(raised)} new finding(s)")
+    raised = done.raised
+    for reason in done.unconvertible:
+        _say(f"{reason} (rule not run)")
+    _say(f"{done.requests} request(s) analysed; {len(raised)} new finding(s)")
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in raised], indent=1, sort_keys=True))
     else:
@@ -214,7 +263,7 @@ def findings(
     from irtool.cli.common import who
     from irtool.cli.incident import session
     from irtool.cli.remote import refusals_said
-    from irtool.engine.findings import judge_finding
+    from irtool.engine.findings import judge_finding, worst_first
     from irtool.journal.incidents import resolve_id
 
     try:
@@ -231,10 +280,7 @@ def findings(
             seq = confirm if confirm is not None else dismiss
             assert seq is not None
             judge_finding(current, seq, verdict, who(actor), reason)
-        found = sorted(
-            current.state.findings.values(),
-            key=lambda f: (_SEVERITY.get(f.severity, 9), f.first_seen or "", f.seq),
-        )
+        found = worst_first(current.state.findings.values())
     if as_json:
         click.echo(json.dumps([vars(f) for f in found], indent=1, sort_keys=True, default=str))
         return
@@ -243,9 +289,6 @@ def findings(
     for f in found:
         verdict = "" if f.status == "open" else f" [{f.status.upper()} by {f.judged_by}]"
         click.echo(visible(f"#{f.seq} " + _line(f) + verdict))
-
-
-_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def _line(finding: Any) -> str:

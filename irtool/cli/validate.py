@@ -16,6 +16,8 @@ from irtool.model.problems import InvalidFile, Problem
 from irtool.model.runbook import Runbook
 from irtool.model.scenario import Scenario
 from irtool.model.scenario_lint import lint_scenario
+from irtool.model.steps import AnalyzeStep
+from irtool.model.yamlsource import Document
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -40,6 +42,47 @@ def expand(paths: tuple[Path, ...]) -> list[Path]:
 def _only(loaded: list[Loaded[BaseModel]], kind: Kind) -> Loaded[BaseModel] | None:
     found = [item for item in loaded if item.kind is kind]
     return found[0] if len(found) == 1 else None
+
+
+def _analyses(runbook: Runbook, doc: Document) -> list[Problem]:
+    """An analyze step's hunts and Sigma rules are ones irtool has (shipped ones: a user's
+    folders are given when the analysis runs)."""
+    named = [
+        (at, step)
+        for at, step in _analyze_steps(runbook)
+        if step.hunts or step.rules  # None (all) and [] (none) name nothing to look up
+    ]
+    if not named:
+        return []
+    # Imported here: DuckDB costs every other validation its start-up.
+    from irtool.analysis.hunts import load_hunts
+    from irtool.analysis.sigma import load_rules
+
+    hunts = {h.id for h in load_hunts()}
+    loaded = load_rules().rules
+    rules = {r.id for r in loaded} | {r.hunt for r in loaded}
+    rules |= {r.hunt.removeprefix("sigma:") for r in loaded}
+    problems = []
+    for at, step in named:
+        for field, known, what in (("hunts", hunts, "hunt"), ("rules", rules, "Sigma rule")):
+            for i, name in enumerate(getattr(step, field) or []):
+                if name not in known:
+                    problems.append(
+                        Problem(
+                            doc.mark((*at, field, i)),
+                            f"no {what} '{name}' (known: {', '.join(sorted(known))})",
+                        )
+                    )
+    return problems
+
+
+def _analyze_steps(runbook: Runbook) -> list[tuple[tuple[str | int, ...], AnalyzeStep]]:
+    return [
+        (("phases", p, "steps", s), step)
+        for p, phase in enumerate(runbook.phases)
+        for s, step in enumerate(phase.steps)
+        if isinstance(step, AnalyzeStep)
+    ]
 
 
 @click.command()
@@ -76,6 +119,7 @@ def validate(paths: tuple[Path, ...], contacts: Path | None, inventory: Path | N
                 people.model if people and isinstance(people.model, Contacts) else None,
                 hosts.model if hosts and isinstance(hosts.model, Inventory) else None,
             )
+            problems += _analyses(item.model, item.doc)
         elif isinstance(item.model, Contacts):
             problems += lint_contacts(item.model, item.doc)
         elif isinstance(item.model, Inventory):

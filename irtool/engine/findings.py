@@ -1,5 +1,8 @@
-"""Findings in an incident: the hunts run over the web logs its evidence holds, each hit a
-`finding.raised` event, and a responder's confirmation or dismissal of it an event too.
+"""Findings in an incident: the hunts and Sigma rules run over the web logs its evidence
+holds, each hit a `finding.raised` event, each analysis an `analysis.ran` event (what it read
+and ran, and which rules it could not convert), and a responder's confirmation or dismissal of
+a finding an event too. An analysis runs on demand (`irtool analyze ID`) or as a runbook's
+analyze step, which names the collect steps whose logs it reads.
 
 Which evidence is a web log: a fetched file (or a collector's output) that starts like a
 W3C extended log (`#Software`, `#Version`, `#Date`, `#Fields`). It is loaded, with the host
@@ -13,20 +16,25 @@ a new event; running the hunts again over the same logs writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from irtool.analysis.hunts import FindingDraft, load_hunts, run_hunts
+from irtool.analysis.sigma import SigmaRule, load_rules, run_rules
 from irtool.analysis.store import RequestStore
-from irtool.analysis.w3c import ReadStats, ReadWarning, read_stream
+from irtool.analysis.w3c import ReadStats, read_stream
 from irtool.engine import kinds
+from irtool.engine.learned import Finding
 from irtool.engine.refusal import Refused
 from irtool.engine.session import IncidentSession
 from irtool.engine.state import IncidentState
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, EventDraft
+from irtool.model.hunt import worst_first as severity_rank
+from irtool.model.steps import AnalyzeStep
 
 STORE_FILE = "analysis.duckdb"
 _W3C_STARTS = (b"#Software", b"#Version", b"#Date", b"#Fields", b"\xef\xbb\xbf#")
@@ -42,10 +50,17 @@ class WebLog:
     source: str  # the host's own path (or the step/item of a collector's output)
 
 
-def web_logs(state: IncidentState, store: EvidenceStore) -> list[WebLog]:
-    """The incident's evidence files that are W3C logs, each once, in the order collected."""
+def web_logs(
+    state: IncidentState,
+    store: EvidenceStore,
+    reads: Callable[[str, str | None], bool] | None = None,
+) -> list[WebLog]:
+    """The incident's evidence files that are W3C logs, each once, in the order collected;
+    with `reads`, only those kept by the collect steps (and collectors) it accepts."""
     found: dict[str, WebLog] = {}
     for item in state.evidence:
+        if reads is not None and not (item.step and reads(item.step, item.item)):
+            continue
         for stream, kept in item.files.items():
             sha256 = str(kept.get("sha256") or "")
             if not sha256 or sha256 in found or not kept.get("size"):
@@ -61,38 +76,136 @@ def web_logs(state: IncidentState, store: EvidenceStore) -> list[WebLog]:
     return list(found.values())
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What one analysis did: the findings it raised (new ones only), the requests it read
+    over, the read counts, and the rules it could not convert (located reasons)."""
+
+    raised: list[Event]
+    requests: int
+    stats: ReadStats
+    unconvertible: list[str]
+    record: Event | None  # the analysis.ran event
+
+
 def analyze_incident(
     session: IncidentSession,
     evidence: EvidenceStore,
     actor: str,
     *,
-    only: Sequence[str] = (),
+    step: str | None = None,
+    only: Sequence[str] | None = None,
     hunt_dirs: Sequence[Path] = (),
     params: dict[str, dict[str, Any]] | None = None,
+    rules: Sequence[str] | None = None,
+    sigma_dirs: Sequence[Path] = (),
     on_warning: Callable[[str], None] | None = None,
-) -> tuple[list[Event], int, ReadStats]:
-    """Load the incident's web logs not yet in its store, run the hunts, and raise each new
-    finding; returns the events written, the requests in the store, and the read counts."""
+) -> Analysis:
+    """Load the incident's web logs not yet in its store, run the hunts and the Sigma rules,
+    raise each new finding, and record the analysis (`analysis.ran`).
+
+    With `step` (an analyze step of the runbook), the step says what is read: the web logs
+    its sources kept, its hunts and its rules; the hunts and rules see only those logs'
+    requests. Otherwise every web log of the incident, the hunts `only` names and the Sigma
+    rules `rules` names: None is every one loaded, an empty list none."""
     warn = on_warning or (lambda text: None)
     state = session.state
-    hunts = load_hunts(hunt_dirs, only)
+    reads = None
+    if step is not None:
+        spec = state.runbook.step(step)
+        if not isinstance(spec, AnalyzeStep):
+            raise Refused(f"'{step}' is not an analyze step of runbook {state.runbook.id}")
+        reads = spec.reads
+        only, rules = spec.hunts, spec.rules
+    hunts = [] if only is not None and not only else load_hunts(hunt_dirs, only or ())
+    rule_set = load_rules(sigma_dirs)
+    chosen = chosen_rules(rule_set.rules, rules)
     stats = ReadStats()
+    logs = web_logs(state, evidence, reads)
     with RequestStore(session.directory / STORE_FILE) as requests:
-        for log in web_logs(state, evidence):
+        for log in logs:
             if requests.loaded(log.sha256):
                 continue
             with evidence.path(log.sha256).open("rb") as stream:
-
-                def said(w: ReadWarning) -> None:
-                    warn(str(w))
-
                 batches = read_stream(
-                    stream, source=log.source, sha256=log.sha256, on_warning=said, stats=stats
+                    stream,
+                    source=log.source,
+                    sha256=log.sha256,
+                    on_warning=lambda w: warn(str(w)),
+                    stats=stats,
                 )
                 requests.load(batches, host=log.host, on_warning=lambda w: warn(str(w)))
-        total = requests.query("SELECT count(*) AS n FROM requests")[0]["n"]
-        drafts = run_hunts(requests, hunts, params, state.iocs) if total else []
-    return raise_findings(session, actor, drafts), int(total), stats
+        with _scope(requests, [log.sha256 for log in logs] if reads else None):
+            total = int(requests.query("SELECT count(*) AS n FROM requests")[0]["n"])
+            drafts = run_hunts(requests, hunts, params, state.iocs) if total else []
+            drafts += run_rules(requests, chosen) if total and chosen else []
+    raised = raise_findings(session, actor, drafts, step)
+    record = record_analysis(
+        session,
+        actor,
+        step=step,
+        evidence=[log.sha256 for log in logs],
+        requests=total,
+        hunts=[f"{h.id}@{h.version}" for h in hunts],
+        rules=[f"{r.hunt}@{r.version}" for r in chosen],
+        unconvertible=list(rule_set.unconvertible),
+        findings=[e.seq for e in raised],
+        warnings=stats.invalid + stats.torn,
+    )
+    return Analysis(raised, total, stats, list(rule_set.unconvertible), record)
+
+
+def record_analysis(
+    session: IncidentSession,
+    actor: str,
+    *,
+    step: str | None,
+    evidence: list[str],
+    requests: int,
+    hunts: list[str],
+    rules: list[str],
+    unconvertible: list[str],
+    findings: list[int],
+    warnings: int,
+) -> Event:
+    """`analysis.ran`: what an analysis read and ran, and the findings it raised (by seq).
+    Hunts and rules are named `id@version`: a finding is judged by the hunt that raised it."""
+    data = {
+        "step": step,
+        "evidence": evidence,
+        "requests": requests,
+        "hunts": hunts,
+        "rules": rules,
+        "unconvertible": unconvertible,
+        "findings": findings,
+        "warnings": warnings,
+    }
+    return session._write(lambda _state: EventDraft(kinds.ANALYSIS_RAN, actor, data))
+
+
+def chosen_rules(loaded: Sequence[SigmaRule], wanted: Sequence[str] | None) -> list[SigmaRule]:
+    """The rules `wanted` names, by the rule's id (its UUID) or its name as its findings
+    show it (`sigma:<file stem>`, the prefix optional); None is every one loaded."""
+    if wanted is None:
+        return list(loaded)
+    by_name: dict[str, SigmaRule] = {}
+    for rule in loaded:
+        by_name.update({rule.id: rule, rule.hunt: rule, rule.hunt.removeprefix("sigma:"): rule})
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        known = ", ".join(sorted(r.hunt for r in loaded)) or "none"
+        raise ValueError(f"no Sigma rule {', '.join(unknown)} (rules: {known})")
+    return list({id(by_name[w]): by_name[w] for w in wanted}.values())
+
+
+@contextlib.contextmanager
+def _scope(requests: RequestStore, shas: list[str] | None) -> Iterator[None]:
+    """Hunts and rules see only these evidence files' requests (None: all of them)."""
+    if shas is None:
+        yield
+        return
+    with requests.only(shas):
+        yield
 
 
 def _identity(draft: FindingDraft) -> tuple[str, tuple[str, ...]]:
@@ -100,7 +213,7 @@ def _identity(draft: FindingDraft) -> tuple[str, tuple[str, ...]]:
 
 
 def raise_findings(
-    session: IncidentSession, actor: str, drafts: Sequence[FindingDraft]
+    session: IncidentSession, actor: str, drafts: Sequence[FindingDraft], step: str | None = None
 ) -> list[Event]:
     """A `finding.raised` per draft not raised before for the same evidence."""
     written: list[Event] = []
@@ -127,6 +240,7 @@ def raise_findings(
                     "count": draft.count,
                     "key": draft.key,
                     "refs": [{"sha256": s, "source": src, "line": n} for s, src, n in draft.refs],
+                    **({"step": step} if step else {}),
                 },
             )
 
@@ -139,6 +253,12 @@ def raise_findings(
 
 class _AlreadyRaised(Exception):
     """The same finding on the same evidence: nothing to write."""
+
+
+def worst_first(findings: Iterable[Finding]) -> list[Finding]:
+    """The incident's findings as a responder reads them: the most severe first, then the
+    first seen first."""
+    return sorted(findings, key=lambda f: (severity_rank(f.severity), f.first_seen or "", f.seq))
 
 
 def judge_finding(

@@ -36,6 +36,9 @@ HOST_FACTS = "host.facts"
 FINDING_RAISED = "finding.raised"
 FINDING_CONFIRMED = "finding.confirmed"
 FINDING_DISMISSED = "finding.dismissed"
+# An analysis over the evidence: what it read (evidence files, requests), what it ran (hunts,
+# rules, rules it could not convert) and the findings it raised. Written after them.
+ANALYSIS_RAN = "analysis.ran"
 # Exercises only: what the facilitator plays and records.
 INJECT_FIRED = "inject.fired"
 INJECT_HANDLED = "inject.handled"

@@ -136,6 +136,7 @@ class Finding:
     count: int
     key: str
     refs: list[dict[str, Any]]
+    step: str | None = None  # the analyze step that raised it, if one did
     status: str = "open"  # open, confirmed, dismissed
     judged_by: str = ""
     reason: str = ""
@@ -161,6 +162,43 @@ def _finding(state: IncidentState, event: Event) -> None:
         int(data.get("count") or 0),
         str(data.get("key", "")),
         list(data.get("refs") or []),
+        data.get("step"),
+    )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One run of the hunts and rules over the evidence, as recorded."""
+
+    seq: int
+    at: str
+    actor: str
+    step: str | None
+    evidence: list[str]
+    requests: int
+    hunts: list[str]
+    rules: list[str]
+    unconvertible: list[str]
+    findings: list[int]
+    warnings: int
+
+
+def _analysis(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.analyses.append(
+        Analysis(
+            event.seq,
+            event.occurred_at,
+            event.actor,
+            data.get("step"),
+            list(data.get("evidence") or []),
+            int(data.get("requests") or 0),
+            list(data.get("hunts") or []),
+            list(data.get("rules") or []),
+            list(data.get("unconvertible") or []),
+            [int(s) for s in data.get("findings") or []],
+            int(data.get("warnings") or 0),
+        )
     )
 
 
@@ -181,6 +219,7 @@ LEARNED: dict[str, Callable[[IncidentState, Event], None]] = {
     kinds.FINDING_RAISED: _finding,
     kinds.FINDING_CONFIRMED: _verdict,
     kinds.FINDING_DISMISSED: _verdict,
+    kinds.ANALYSIS_RAN: _analysis,
     kinds.PARAMETER_SET: _parameter_set,
     kinds.IOC_ADDED: _ioc,
     kinds.IOC_REMOVED: _ioc,

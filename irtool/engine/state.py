@@ -8,7 +8,14 @@ from typing import Any
 
 from irtool.engine import kinds
 from irtool.engine.exercise import ExerciseState
-from irtool.engine.learned import LEARNED, Finding, IocChange, ParameterChange, ScopeChange
+from irtool.engine.learned import (
+    LEARNED,
+    Analysis,
+    Finding,
+    IocChange,
+    ParameterChange,
+    ScopeChange,
+)
 from irtool.journal import Event
 from irtool.model.contacts import Contacts
 from irtool.model.facts import HostFacts
@@ -177,6 +184,7 @@ class IncidentState:
     scope_changes: list[ScopeChange] = field(default_factory=list)
     facts: dict[str, HostFacts] = field(default_factory=dict)  # what each host said it is
     findings: dict[int, Finding] = field(default_factory=dict)  # by the seq that raised it
+    analyses: list[Analysis] = field(default_factory=list)  # in the order they ran
     notes: list[Note] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
     calls: dict[str, CallTree] = field(default_factory=dict)

@@ -151,6 +151,13 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
     kinds.FINDING_DISMISSED: lambda e: (
         f"finding {e.data.get('finding')} dismissed: {e.data.get('reason', '')}"
     ),
+    kinds.ANALYSIS_RAN: lambda e: (
+        f"analysis{' (' + str(e.data['step']) + ')' if e.data.get('step') else ''}: "
+        f"{len(e.data.get('hunts') or [])} hunt(s) and {len(e.data.get('rules') or [])} rule(s) "
+        f"over {e.data.get('requests', 0)} request(s) from "
+        f"{len(e.data.get('evidence') or [])} log(s): "
+        f"{len(e.data.get('findings') or [])} new finding(s)"
+    ),
     kinds.HOST_FACTS: lambda e: (
         f"host facts ({e.data.get('source', 'probe')}): {e.data.get('summary', '')}"
         + (" (the inventory said otherwise)" if e.data.get("inventory_said") else "")

@@ -18,6 +18,8 @@ from irtool.model.runbook import Runbook
 from irtool.model.shellscan import unsafe_substitutions
 from irtool.model.steps import (
     ActionStep,
+    AnalyzeStep,
+    CollectStep,
     CommandStep,
     DecisionStep,
     NotifyStep,
@@ -86,6 +88,7 @@ def lint_runbook(
     problems += _lint_templates(runbook, doc)
     problems += _lint_versions(runbook, doc)
     problems += _lint_actions(runbook, doc)
+    problems += _lint_analyses(runbook, doc)
     if inventory is not None:
         problems += _lint_targets(runbook, doc, inventory)
     return problems
@@ -380,6 +383,48 @@ def _lint_actions(runbook: Runbook, doc: Document) -> list[Problem]:
                         doc.mark((*at, *path)),
                         "inbound block rule with neither a local port nor a remote address: "
                         "it would cut the WinRM/SSH session needed to undo it",
+                    )
+                )
+    return problems
+
+
+def _lint_analyses(runbook: Runbook, doc: Document) -> list[Problem]:
+    """An analyze step reads the evidence of collect steps of this runbook, and only once
+    they have run: a source that names no collector, or comes after the step, reads nothing."""
+    problems: list[Problem] = []
+    order = [step.id for _phase, step in runbook.steps()]
+    collectors = {
+        step.id: {c.id for c in step.collectors()}
+        for _phase, step in runbook.steps()
+        if isinstance(step, CollectStep)
+    }
+    for at, step in _step_paths(runbook):
+        if not isinstance(step, AnalyzeStep):
+            continue
+        for i, source in enumerate(step.sources):
+            name, _, collector = source.partition("/")
+            if name not in collectors:
+                known = ", ".join(sorted(collectors)) or "none in this runbook"
+                problems.append(
+                    Problem(
+                        doc.mark((*at, "sources", i)),
+                        f"'{name}' is not a collect step (collect steps: {known})",
+                    )
+                )
+            elif collector and collector not in collectors[name]:
+                known = ", ".join(sorted(collectors[name]))
+                problems.append(
+                    Problem(
+                        doc.mark((*at, "sources", i)),
+                        f"step '{name}' has no collector '{collector}' (it has: {known})",
+                    )
+                )
+            elif order.index(name) > order.index(step.id):
+                problems.append(
+                    Problem(
+                        doc.mark((*at, "sources", i)),
+                        f"'{name}' comes after this step: its evidence is not there yet",
+                        WARNING,
                     )
                 )
     return problems

@@ -318,6 +318,34 @@ NIST_LESSONS_LEARNED = [
 ]
 
 
+class AnalyzeStep(StepBase):
+    """Read what was collected: hunts and Sigma rules over the web logs that named collect
+    steps or collectors kept as evidence. Each hit is a finding; the step is done once a
+    responder has read them."""
+
+    type: Literal["analyze"]
+    sources: list[str] = Field(
+        min_length=1,
+        description="Whose evidence is read: a collect step (STEP) or one collector of it "
+        "(STEP/COLLECTOR).",
+    )
+    hunts: list[ItemId] | None = Field(
+        default=None, description="The hunts to run (ids); all of them when not given."
+    )
+    rules: list[str] | None = Field(
+        default=None,
+        description="The Sigma rules to run (ids); every shipped rule when not given, none "
+        "when empty.",
+    )
+    checklist: list[str] = []
+
+    def reads(self, step: str, collector: str | None) -> bool:
+        """Whether evidence kept by this collect step (and collector) is one of its sources."""
+        return step in self.sources or (
+            collector is not None and f"{step}/{collector}" in self.sources
+        )
+
+
 class PostmortemStep(StepBase):
     """Lessons learned: the answers go into the post-mortem report."""
 
@@ -347,11 +375,22 @@ Step = Annotated[
     | ActionStep
     | RotateStep
     | AgendaStep
+    | AnalyzeStep
     | PostmortemStep,
     Field(discriminator="type"),
 ]
 
-STEP_KINDS = ("manual", "notify", "decision", "collect", "action", "rotate", "agenda", "postmortem")
+STEP_KINDS = (
+    "manual",
+    "notify",
+    "decision",
+    "collect",
+    "action",
+    "rotate",
+    "agenda",
+    "analyze",
+    "postmortem",
+)
 
 
 def command_templates(step: Any) -> list[tuple[tuple[str | int, ...], str, Shell]]:

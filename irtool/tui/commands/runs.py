@@ -1,4 +1,5 @@
-"""Runs on hosts: a collect step (r), an action after its confirmation (r), its rollback (b).
+"""Runs: a collect step (r), an action after its confirmation (r), its rollback (b), and an
+analyze step over what was collected (r).
 
 An action goes through containment's confirmation first; what was confirmed there (the
 reason, a second responder's approval) is recorded, then the run screen takes over."""
@@ -8,7 +9,8 @@ from __future__ import annotations
 from irtool.engine.runner import Runner
 from irtool.engine.session import Refused
 from irtool.engine.state import Status
-from irtool.model.steps import ActionStep, CollectStep
+from irtool.model.steps import ActionStep, AnalyzeStep, CollectStep
+from irtool.tui.commands import analysis
 from irtool.tui.commands.command import Command, Incident
 from irtool.tui.commands.hub import planner
 from irtool.tui.commands.steps import reached
@@ -29,6 +31,9 @@ def can_run(hub: Incident) -> bool | str:
             return True  # applied again, with a reason
         # Containment waits for the flow to reach it (or a start ahead of it, with a reason).
         return reached(hub) if status is Status.PENDING else False
+    if isinstance(spec, AnalyzeStep):
+        # Read-only, like collecting: ahead of the flow too, and again as logs arrive.
+        return status is not Status.SKIPPED
     return False
 
 
@@ -45,6 +50,8 @@ def run(hub: Incident) -> None:
             start_run(hub, RunRequest(hub.state.id, spec.id, spec.title, list(per_host)))
         elif isinstance(spec, ActionStep):
             confirm(hub, spec, rollback=False)
+        elif isinstance(spec, AnalyzeStep):
+            analysis.analyze(hub, spec)
 
 
 def rollback(hub: Incident) -> None:

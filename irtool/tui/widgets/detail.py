@@ -8,11 +8,13 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from irtool.engine.findings import worst_first
 from irtool.engine.state import IncidentState, Status
 from irtool.model.plan import PlanRow
 from irtool.model.steps import (
     ActionStep,
     AgendaStep,
+    AnalyzeStep,
     CollectStep,
     DecisionStep,
     ManualStep,
@@ -49,6 +51,40 @@ def _status(state: IncidentState, step_id: str) -> Text:
     if step_id in state.available():
         return Text("next: this step is open now", style="bold yellow")
     return Text("not reached yet", style="dim")
+
+
+def _analysis(state: IncidentState, spec: AnalyzeStep) -> list[Text]:
+    """What the step reads and runs, what its last analysis read, and what it found."""
+    hunts = ", ".join(spec.hunts) if spec.hunts is not None else "every hunt"
+    rules = ", ".join(spec.rules) if spec.rules is not None else "every shipped Sigma rule"
+    parts = [
+        Text(f"reads the web logs of: {', '.join(spec.sources)}"),
+        Text(f"runs: {hunts or 'no hunt'}; {rules or 'no Sigma rule'}", style="dim"),
+    ]
+    ran = [a for a in state.analyses if a.step == spec.id]
+    if not ran:
+        parts.append(Text("r runs the analysis over what was collected", style="dim"))
+        return parts
+    last = ran[-1]
+    parts.append(
+        Text(
+            visible(
+                f"analysed by {last.actor} at {shown(last.at)}: {last.requests} request(s) from "
+                f"{len(last.evidence)} log(s); r again once more logs are in"
+            )
+        )
+    )
+    for reason in last.unconvertible:
+        parts.append(Text(visible(f"rule not run: {reason}"), style="yellow"))
+    found = worst_first(f for f in state.findings.values() if f.step == spec.id)
+    parts.append(Text(f"Findings ({len(found)}): F opens them", style="bold underline"))
+    for f in found:
+        verdict = "" if f.status == "open" else f" [{f.status}]"
+        style = "bold red" if f.severity in ("critical", "high") and f.status == "open" else ""
+        parts.append(
+            Text(visible(f"#{f.seq} {f.severity.upper()} {f.summary}{verdict}"), style=style)
+        )
+    return parts
 
 
 def _commands(
@@ -129,6 +165,8 @@ def _kind_parts(
                 mark, style = ("✓ rotated", "green") if done else ("✗ NOT rotated", "bold red")
                 line = f"  {mark}{': ' + said if said else ''}"
                 parts.append(Text(visible(line, lines=True), style=style))
+    elif isinstance(spec, AnalyzeStep):
+        parts += _analysis(state, spec)
     elif isinstance(spec, PostmortemStep):
         for n, question in enumerate(spec.questions, start=1):
             parts.append(Text(f"{n}. {question}", style="bold"))
