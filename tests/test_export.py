@@ -119,7 +119,9 @@ def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
     for which in ("live", "exercise"):
         lines = export(recorded, which, "timesketch").splitlines()
         events = json.loads(export(recorded, which, "json"))["events"]
-        assert len(lines) == len(events)
+        # A row per event, and a second per finding at its first matching request.
+        first_seen = [e for e in events if e["kind"] == "finding.raised"]
+        assert len(lines) == len(events) + len(first_seen)
         by_seq = {event["seq"]: event for event in events}
         for line in lines:
             row = json.loads(line)
@@ -134,9 +136,17 @@ def test_timesketch_imports_every_row(recorded: dict[str, Any]) -> None:
             assert row["seq"] == event["seq"] and row["hash"] == event["hash"]
             assert row["message"].startswith(f"[{which.upper()}] ")
         rows = list(csv.DictReader(io.StringIO(export(recorded, which, "csv"))))
-        # Both in the order things happened, each event once.
+        # Both in the order things happened, each event once (a finding twice).
         assert [r["hash"] for r in rows] == [json.loads(line)["hash"] for line in lines]
-        assert sorted(r["hash"] for r in rows) == sorted(e["hash"] for e in events)
+        assert [r["timestamp"] for r in map(json.loads, lines)] == sorted(
+            r["timestamp"] for r in map(json.loads, lines)
+        )
+        assert sorted(r["hash"] for r in rows if r["timestamp_desc"] != "First seen") == sorted(
+            e["hash"] for e in events
+        )
+        assert sorted(r["hash"] for r in rows if r["timestamp_desc"] == "First seen") == sorted(
+            e["hash"] for e in first_seen
+        )
     ran = [
         json.loads(line)
         for line in export(recorded, "live", "timesketch").splitlines()

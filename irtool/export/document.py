@@ -103,6 +103,9 @@ def state_document(state: IncidentState) -> dict[str, Any]:
         "notes": [asdict(n) for n in state.notes],
         "action_items": [asdict(i) for i in state.action_items],
         "corrections": {str(seq): by for seq, by in sorted(state.corrections.items())},
+        # Every finding, open, confirmed or dismissed, with the lines it stands on.
+        "findings": [asdict(f) for _seq, f in sorted(state.findings.items())],
+        "analyses": [asdict(a) for a in state.analyses],
         "exercise": None
         if exercise is None
         else {

@@ -205,11 +205,23 @@ def _findings(state: IncidentState) -> Iterator[Block]:
     dismissed = sum(f.status == "dismissed" for f in state.findings.values())
     yield Para(
         (
-            f"{len(state.findings)} finding(s) raised by the hunts: {len(confirmed)} confirmed, "
-            f"{dismissed} dismissed, {len(state.findings) - len(confirmed) - dismissed} not "
-            "judged.",
+            f"{len(state.findings)} finding(s) raised by the hunts and Sigma rules: "
+            f"{len(confirmed)} confirmed, {dismissed} dismissed, "
+            f"{len(state.findings) - len(confirmed) - dismissed} not judged.",
         )
     )
+    if state.analyses:
+        logs = {sha for a in state.analyses for sha in a.evidence}
+        last = state.analyses[-1]
+        yield Para(
+            (
+                f"{len(state.analyses)} analysis run(s) read {len(logs)} web log(s); the last, "
+                f"at {moment(last.at)} by {last.actor}, ran {len(last.hunts)} hunt(s) and "
+                f"{len(last.rules)} Sigma rule(s) over {last.requests} request(s).",
+            )
+        )
+        for reason in last.unconvertible:
+            yield Para((f"Not run (could not be converted): {reason}",))
     rows = [
         Row(
             (
@@ -218,13 +230,16 @@ def _findings(state: IncidentState) -> Iterator[Block]:
                 (f.summary,),
                 (f"{f.count} request(s), {f.first_seen or '?'} .. {f.last_seen or '?'}",),
                 ("; ".join(f"{r.get('source')}:{r.get('line')}" for r in f.refs[:5]),),
+                tuple(Code(sha) for sha in dict.fromkeys(str(r.get("sha256")) for r in f.refs)),
                 (f"{f.judged_by}: {f.reason}",),
             )
         )
         for f in confirmed
     ]
     if rows:
-        yield Table(("Severity", "Hunt", "Finding", "Requests", "Lines", "Confirmed"), rows)
+        yield Table(
+            ("Severity", "Hunt", "Finding", "Requests", "Lines", "Evidence", "Confirmed"), rows
+        )
 
 
 def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:

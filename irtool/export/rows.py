@@ -12,12 +12,14 @@ OWASP rule: `--as "=cmd|' /C calc'!A0"` is a name, never a command."""
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
+from irtool.engine import kinds
 from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
 from irtool.export.unfolded import Unfolded, in_time_order, unfold
@@ -99,11 +101,45 @@ def row(
     return {name: cell(value) for name, value in cells.items()}
 
 
+def first_seen_row(event: Event, mode: str, broken_at: int | None = None) -> dict[str, Any] | None:
+    """A finding's second row: at its first matching request, where an investigator's
+    timeline wants it (the raised row is when irtool found it, often days later)."""
+    first = event.data.get("first_seen")
+    if event.kind != kinds.FINDING_RAISED or not first:
+        return None
+    cells = row(event, mode, broken_at)
+    try:
+        seen = parse_moment(str(first)).astimezone(UTC)
+    except ValueError:
+        return None  # a hunt's own time that is not one: the raised row stands alone
+    refs = event.data.get("refs") or []
+    cells.update(
+        message=cell(
+            f"[{mode.upper()}] first request of finding {event.seq} "
+            f"({event.data.get('severity')}, {event.data.get('hunt')}): "
+            f"{event.data.get('summary', '')}"
+        ),
+        datetime=seen.isoformat(timespec="microseconds"),
+        timestamp=int(seen.timestamp()) * _EPOCH_US + seen.microsecond,
+        timestamp_desc="First seen",
+        host=cell(" ".join(str(h) for h in event.data.get("hosts") or [])),
+        evidence_sha256=" ".join(dict.fromkeys(str(r.get("sha256")) for r in refs)),
+    )
+    return cells
+
+
 def rows(recorded: Recorded) -> Iterator[dict[str, Any]]:
+    """Every event's row in time order, and each finding's first-seen row among them."""
     broken_at = None if recorded.verification.ok else recorded.verification.first_bad_seq
     found = unfold(recorded.events)
-    for event in in_time_order(recorded.events):
-        yield row(event, recorded.state.mode, broken_at, found)
+    mode = recorded.state.mode
+    first_seen = sorted(
+        (r for e in recorded.events if (r := first_seen_row(e, mode, broken_at))),
+        key=lambda r: (r["timestamp"], r["seq"]),
+    )
+    events = (row(e, mode, broken_at, found) for e in in_time_order(recorded.events))
+    # Both are in time order: merged, not sorted again (an incident has 100,000s of events).
+    yield from heapq.merge(first_seen, events, key=lambda r: r["timestamp"])
 
 
 def as_csv(recorded: Recorded) -> str:

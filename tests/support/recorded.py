@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from irtool.analysis.hunts import FindingDraft
-from irtool.engine.findings import judge_finding, raise_findings
+from irtool.engine.findings import judge_finding, raise_findings, record_analysis
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
@@ -180,7 +180,7 @@ def live_incident(folder: Path) -> str:
     def found_in_the_log() -> None:
         fetched = next(e for e in session.state.evidence if e.purpose == "fetch")
         sha256 = str(fetched.files["file"]["sha256"])
-        raise_findings(
+        raised = raise_findings(
             session,
             "ann",
             [
@@ -211,6 +211,18 @@ def live_incident(folder: Path) -> str:
                     key="iis-admin-paths:10.0.0.5",
                 ),
             ],
+        )
+        record_analysis(
+            session,
+            "ann",
+            step=None,
+            evidence=[sha256],
+            requests=4,
+            hunts=["iis-webshell@1", "iis-admin-paths@1"],
+            rules=["sigma:iis-webshell-command-words@2026-12-07"],
+            unconvertible=["rules/count.yml:9:5: aggregations (| count()) are not supported"],
+            findings=[e.seq for e in raised],
+            warnings=0,
         )
 
     def from_a_slow_clock() -> None:
