@@ -47,6 +47,7 @@ SCREEN_MODULES = (
     "confirm",
     "evidence",
     "facilitator",
+    "findings",
     "home",
     "incident",
     "keys",

@@ -1,6 +1,6 @@
 """The screens over the incident: the call tree (p), the evidence (e), the whole timeline (t),
-and in an exercise the facilitator's screen (f). Each is given the hub to read and write
-through; none imports the incident screen."""
+the findings (F), and in an exercise the facilitator's screen (f). Each is given the hub to
+read and write through; none imports the incident screen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from irtool.tui.commands.command import Command, Incident
 from irtool.tui.screens.calltree import CallTreeScreen
 from irtool.tui.screens.evidence import EvidenceScreen
 from irtool.tui.screens.facilitator import FacilitatorScreen
+from irtool.tui.screens.findings import FindingsScreen
 from irtool.tui.screens.timeline import TimelineScreen
 
 
@@ -27,6 +28,16 @@ def facilitate(hub: Incident) -> None:
 
 def evidence(hub: Incident) -> None:
     hub.push(EvidenceScreen(hub.state))
+
+
+def findings(hub: Incident) -> None:
+    hub.push(FindingsScreen(hub))
+
+
+def has_findings(hub: Incident) -> bool | str:
+    return bool(hub.state.findings) or (
+        f"no findings yet: run an analyze step (r), or irtool analyze {hub.state.id}"
+    )
 
 
 def timeline(hub: Incident) -> None:
@@ -78,6 +89,16 @@ COMMANDS = [
     ),
     Command("e", "evidence", "Evidence", evidence, tooltip="Evidence kept", after_close=True),
     Command("t", "timeline", "Timeline", timeline, tooltip="Every event", after_close=True),
+    Command(
+        "F",
+        "findings",
+        "Findings",
+        findings,
+        has_findings,
+        "Findings of the hunts and rules",
+        footer=False,
+        after_close=True,
+    ),
     Command(
         "f",
         "facilitate",
