@@ -130,6 +130,34 @@ class FindingDraft:
     refs: tuple[tuple[str, str, int], ...]  # (evidence sha256, source, line), at most MAX_REFS
     key: str  # "<hunt id>:<the row's key>": the same finding again has the same key
 
+    @classmethod
+    def of_row(
+        cls, row: Mapping[str, Any], *, hunt: str, version: str, severity: str, title: str,
+        summary: str, key: str,
+    ) -> FindingDraft:  # fmt: skip
+        """A result row (the convention's hosts, first_seen, last_seen, hits, refs) as a draft;
+        what it is called and about is the caller's (a hunt's, a Sigma rule's)."""
+        return cls(
+            hunt=hunt,
+            version=version,
+            severity=severity,
+            title=title,
+            summary=summary,
+            hosts=tuple(sorted({str(h) for h in row.get("hosts") or () if h})),
+            first_seen=_iso(row.get("first_seen")),
+            last_seen=_iso(row.get("last_seen")),
+            count=int(row.get("hits") or 0),
+            refs=_refs(row.get("refs")),
+            key=key,
+        )
+
+
+def worst_first_drafts(drafts: list[FindingDraft]) -> list[FindingDraft]:
+    """Most severe first, then the first seen: the order findings are raised in."""
+    return sorted(
+        drafts, key=lambda d: (worst_first(d.severity), d.first_seen or "", d.hunt, d.key)
+    )
+
 
 # -- finding ----------------------------------------------------------------------------------
 
@@ -380,19 +408,14 @@ def run_hunts(
             if not hits:
                 continue  # an aggregate over nothing
             drafts.append(
-                FindingDraft(
+                FindingDraft.of_row(
+                    row,
                     hunt=hunt.id,
                     version=hunt.version,
                     severity=hunt.severity,
                     title=hunt.title,
                     summary=" ".join(str(row.get("summary") or hunt.title).split()),
-                    hosts=tuple(sorted({str(h) for h in row.get("hosts") or () if h})),
-                    first_seen=_iso(row.get("first_seen")),
-                    last_seen=_iso(row.get("last_seen")),
-                    count=int(hits),
-                    refs=_refs(row.get("refs")),
                     key=f"{hunt.id}:{row.get('key')}",
                 )
             )
-    drafts.sort(key=lambda d: (worst_first(d.severity), d.first_seen or "", d.hunt, d.key))
-    return drafts
+    return worst_first_drafts(drafts)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ from sigma.policy import SigmaPolicy
 from sigma.policy.regex_engine import PythonRegexEngine
 from sigma.rule import SigmaRule as PySigmaRule
 
-from irtool.analysis.hunts import MAX_REFS, FindingDraft
+from irtool.analysis.hunts import MAX_REFS, FindingDraft, worst_first_drafts
 from irtool.analysis.sigma_sql import (
     KEYWORDS,
     DuckDBBackend,
@@ -77,7 +76,6 @@ from irtool.analysis.sigma_sql import (
     quote,
 )
 from irtool.analysis.store import RequestStore, StoreError, requests_table
-from irtool.model.hunt import worst_first
 from irtool.model.problems import InvalidFile, Mark
 from irtool.model.yamlsource import Document, read
 
@@ -438,17 +436,6 @@ def _sql(rules: Sequence[SigmaRule]) -> str:
     return f"WITH matches AS ({matches}) {_GROUPED} ORDER BY rule, client"
 
 
-def _iso(value: Any) -> str | None:
-    """ISO 8601 in UTC, as `run_hunts` writes it (the store's TIMESTAMPs are naive UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return str(value.replace(tzinfo=UTC).isoformat())
-    return str(value)
-
-
 def _summary(rule: SigmaRule, row: dict[str, Any]) -> str:
     hits = int(row["hits"])
     client = row.get("client") or "an unknown client"
@@ -480,27 +467,16 @@ def run_rules(store: RequestStore, rules: Sequence[SigmaRule]) -> list[FindingDr
                 rows += [(rule, row) for row in store.query(_sql([rule]))]
             except StoreError as e:
                 raise RuleError(f"Sigma rule {rule.hunt} ({rule.path}) failed: {e}") from e
-    drafts = []
-    for rule, row in rows:
-        refs = tuple(
-            (str(r["sha256"]), str(r.get("source") or ""), int(r["line"]))
-            for r in (row.get("refs") or ())[:MAX_REFS]
-            if r and r.get("sha256") is not None and r.get("line") is not None
+    drafts = [
+        FindingDraft.of_row(
+            row,
+            hunt=rule.hunt,
+            version=rule.version,
+            severity=rule.level,
+            title=rule.title,
+            summary=_summary(rule, row),
+            key=f"sigma:{rule.id}:{row.get('client') or '-'}",
         )
-        drafts.append(
-            FindingDraft(
-                hunt=rule.hunt,
-                version=rule.version,
-                severity=rule.level,
-                title=rule.title,
-                summary=_summary(rule, row),
-                hosts=tuple(sorted({str(h) for h in row.get("hosts") or () if h})),
-                first_seen=_iso(row.get("first_seen")),
-                last_seen=_iso(row.get("last_seen")),
-                count=int(row["hits"]),
-                refs=refs,
-                key=f"sigma:{rule.id}:{row.get('client') or '-'}",
-            )
-        )
-    drafts.sort(key=lambda d: (worst_first(d.severity), d.first_seen or "", d.hunt, d.key))
-    return drafts
+        for rule, row in rows
+    ]
+    return worst_first_drafts(drafts)
