@@ -5,47 +5,13 @@ evidence; a responder confirms or dismisses one with a reason; the store is no e
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from irtool.engine.runner import Runner
-from irtool.engine.session import IncidentSession
-from irtool.evidence.store import EvidenceStore
-from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
-from irtool.model.loader import load_inventory, load_runbook
-from irtool.remote.local import LocalTransport
+from irtool.journal.incidents import incident_dir
 from tests.support.cli import irtool
-from tests.support.runbooks import COLLECT_ALL, runbook
-from tests.support.weblog import write_log
-
-
-def incident_with_a_log(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, str], str, Any, Path]:
-    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
-    env = {**os.environ, "IRTOOL_RESPONDER": "ann"}
-    log = tmp_path / "LogFiles" / "W3SVC1" / "u_ex240303.log"
-    log.parent.mkdir(parents=True)
-    manifest = write_log(log, lines=30_000, seed=11)
-    (tmp_path / "book.yaml").write_text(
-        runbook("logs", "Logs", COLLECT_ALL.format(timeout=10, command='"true"'))
-    )
-    hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
-    session = IncidentSession.new(
-        load_runbook(tmp_path / "book.yaml"),
-        {},
-        actor="ann",
-        inventory=load_inventory(tmp_path / "inventory.yaml"),
-    )
-    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
-    Runner(session, {"local": LocalTransport()}, store, "ann").fetch("web01", str(log))
-    session.close_journal()
-    return env, session.state.id, manifest, log
+from tests.support.findings import incident_with_a_log
 
 
 def test_the_hunts_raise_findings_on_fetched_logs_once_and_a_responder_judges_them(

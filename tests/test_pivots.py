@@ -7,45 +7,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from irtool.analysis.store import RequestStore
-from irtool.engine.findings import STORE_FILE, analyze_incident
+from irtool.engine.findings import STORE_FILE
 from irtool.engine.pivots import PivotUnavailable, pivot, pivot_on_ref, request_at
 from irtool.engine.runner import Runner
-from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.remote.local import LocalTransport
+from tests.support.findings import analyzed, log_rows
 from tests.support.runbooks import open_collect_incident
 from tests.support.weblog import SCANNER_UA, WEBSHELL_CLIENT, WEBSHELL_URI, write_log
-from tests.test_findings import incident_with_a_log
 
 LOCAL = {"address": "127.0.0.1", "transport": "local"}
-
-
-def analyzed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[IncidentSession, Any, Path]:
-    """An incident that fetched a 30,000-line IIS log, analysed: (session, manifest, log)."""
-    _env, incident, manifest, log = incident_with_a_log(tmp_path, monkeypatch)
-    session = IncidentSession.open(incident)
-    evidence = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR)
-    analyze_incident(session, evidence, "ann")
-    assert session.state.findings
-    with RequestStore(session.directory / STORE_FILE) as store:
-        assert store.query("SELECT count(*) AS n FROM requests")[0]["n"] == manifest.rows
-    return session, manifest, log
-
-
-def log_rows(log: Path) -> list[tuple[int, list[str]]]:
-    """(line number, values) of every request line, read straight from the file: c-ip is the
-    9th value and cs(User-Agent) the 10th under both of the generator's #Fields."""
-    rows = []
-    for number, line in enumerate(log.read_text().splitlines(), start=1):
-        if line and not line.startswith("#"):
-            rows.append((number, line.split(" ")))
-    return rows
 
 
 def held_open(path: Path) -> subprocess.Popen[str]:

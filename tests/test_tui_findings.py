@@ -8,7 +8,6 @@ incident's DuckDB store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ from irtool.tui.screens.findings import (
     screen_rows,
 )
 from irtool.tui.screens.prompts import TextPrompt
-from tests.support import tui
+from tests.support.findings import analyzed, log_rows
 from tests.support.runbooks import open_collect_incident
+from tests.support.tui import notifications, opened, screen_text, wait_for
 from tests.support.weblog import WEBSHELL_CLIENT, WEBSHELL_URI, write_log
-from tests.test_pivots import analyzed, log_rows
 
 SIZE = (140, 40)
 
@@ -50,22 +49,6 @@ SIZE = (140, 40)
 @pytest.fixture(autouse=True)
 def keymap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IRTOOL_KEYMAP", str(tmp_path / "keymap.yaml"))
-
-
-def screen_text(app: App[Any]) -> str:
-    return tui.screen_text(app)
-
-
-def notifications(app: App[Any]) -> list[str]:
-    return tui.notifications(app)
-
-
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str = "") -> None:
-    await tui.wait_for(pilot, condition, what=what)
-
-
-async def opened(pilot: Pilot[Any]) -> None:
-    await tui.opened(pilot)
 
 
 def focused(app: App[Any]) -> Widget | None:

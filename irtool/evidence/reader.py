@@ -52,8 +52,9 @@ def _boundary(data: bytes, cut: int) -> int:
     return cut
 
 
-def _starts(data: bytes, limit: int = LINE_LIMIT) -> list[int]:
-    """Where each line of `data` starts (data itself starts a line). The last start is that
+def row_starts(data: bytes, limit: int = LINE_LIMIT) -> list[int]:
+    """Where each row of `data` starts as the viewer shows it: each line, and a line longer
+    than `limit` cut in rows of that size (data itself starts a row). The last start is that
     of the unfinished tail, which may be empty."""
     starts = [0]
     start, size, find = 0, len(data), data.find
@@ -149,7 +150,7 @@ class EvidenceText:
             if end <= self._scanned:
                 return False
             data = self._read(end - start, start)
-            starts = _starts(data)
+            starts = row_starts(data)
             with self._lock:
                 for relative in starts[1:]:
                     self._lines += 1
@@ -176,7 +177,7 @@ class EvidenceText:
             last_mark = -(-end_line // EVERY)  # the mark at or after end_line
             end = self._marks[last_mark] if last_mark < len(self._marks) else self._scanned
         data = self._read(max(0, end - start), start) if end > start else b""
-        starts = _starts(data)
+        starts = row_starts(data)
         if starts[-1] == len(data):
             starts.pop()  # the tail is empty: no line there
         return first_line, data, starts

@@ -33,8 +33,8 @@ from irtool.engine.learned import Finding
 from irtool.engine.pivots import PIVOTS, Pivot, PivotUnavailable, pivot, pivot_on_ref
 from irtool.engine.state import Evidence, IncidentState
 
-# _starts: the viewer's own cutting of a long line, so rows are counted as it shows them.
-from irtool.evidence.reader import CHUNK, LINE_LIMIT, EvidenceText, _starts
+# row_starts: the viewer's own cutting of a long line, so rows are counted as it shows them.
+from irtool.evidence.reader import CHUNK, LINE_LIMIT, EvidenceText, row_starts
 from irtool.journal import Event
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.untrusted import visible
@@ -151,7 +151,7 @@ def screen_rows(
                     if k == len(wanted):
                         break
                 if len(part) > LINE_LIMIT:
-                    extra += len(_starts(part + b"\n")) - 2
+                    extra += len(row_starts(part + b"\n")) - 2
             if not chunk or len(carry) > CARRY_LIMIT:
                 break
     for n in wanted[k:]:  # past what could be read: the best guess
