@@ -457,3 +457,26 @@ def test_base64_that_decodes_to_a_command(tmp_path: Path, hunts: list[Hunt]) -> 
         [found] = run_hunts(store, _only(hunts, "iis-suspicious-query"))
     assert found.key == "iis-suspicious-query:198.51.100.7 /app/img.aspx"
     assert [line for _, _, line in found.refs] == [2 + 40 * 6 + 6 + 1, 2 + 40 * 6 + 6 + 2]
+
+
+def test_an_ip_indicator_is_followed_through_every_proxy_address(
+    hunts: list[Hunt], tmp_path: Path
+) -> None:
+    """Behind a proxy, an indicator address is in X-Forwarded-For: the last address (what the
+    proxy saw) or an earlier one (what the client claimed, which still ties it to the actor)."""
+    [ioc] = [h for h in hunts if h.id == "iis-ioc-requests"]
+    log = tmp_path / "u_ex260101.log"
+    log.write_text(
+        "#Fields: date time c-ip cs-method cs-uri-stem sc-status X-Forwarded-For\n"
+        "2026-01-01 10:00:00 10.20.1.5 GET /a 200 203.0.113.47\n"
+        "2026-01-01 10:00:01 10.20.1.5 GET /b 200 198.51.100.7,+203.0.113.47\n"
+        "2026-01-01 10:00:02 10.20.1.5 GET /c 200 203.0.113.47,+198.51.100.7\n"
+        "2026-01-01 10:00:03 10.20.1.5 GET /d 200 198.51.100.8\n"
+        "2026-01-01 10:00:04 203.0.113.47 GET /e 200 -\n"
+    )
+    with RequestStore(":memory:") as store:
+        store.load(read_paths([log]))
+        [found] = run_hunts(store, [ioc], iocs={"ip": ["203.0.113.47"]})
+        assert found.key == "iis-ioc-requests:ip 203.0.113.47"
+        assert _lines(found) == {2, 3, 4, 6}
+        assert run_hunts(store, [ioc], iocs={"ip": ["10.20.1.5"]})[0].count == 4
