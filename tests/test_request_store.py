@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from irtool.analysis import store as store_module
@@ -494,3 +495,34 @@ def test_the_client_behind_a_proxy_is_the_address_the_proxy_saw(st: RequestStore
     st.load([make_batch(plain, ["2026-01-01 11:00:00 GET / 192.0.2.9"], sha=SHA_B)])
     got = st.query("SELECT client FROM requests WHERE evidence_sha256 = $s", {"s": SHA_B})
     assert got == [{"client": "192.0.2.9"}]
+
+
+def test_a_read_only_store_answers_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "requests.duckdb"
+    with RequestStore(path) as st:
+        st.load([make_batch(IIS_DEFAULT_FIELDS, [iis_row(1), iis_row(2)])])
+    with RequestStore(path, read_only=True) as reader, RequestStore(path, read_only=True) as other:
+        assert reader.query("SELECT count(*) AS n FROM requests") == [{"n": 2}]
+        assert other.loaded(SHA_A)
+        with pytest.raises(StoreError):
+            reader.load([make_batch(IIS_DEFAULT_FIELDS, [iis_row(3)], sha=SHA_B)])
+    with RequestStore(path) as st:
+        assert st.query("SELECT count(*) AS n FROM requests") == [{"n": 2}]
+    with pytest.raises(StoreError, match="does not exist"):
+        RequestStore(tmp_path / "missing.duckdb", read_only=True)
+    duckdb.connect(str(tmp_path / "other.duckdb")).close()
+    with pytest.raises(StoreError, match="not a store of requests"):
+        RequestStore(tmp_path / "other.duckdb", read_only=True)
+
+
+def test_a_second_store_on_the_same_file_in_one_process_keeps_file_access_off(
+    tmp_path: Path,
+) -> None:
+    """DuckDB shares one database per file in a process: the second connection (an analysis
+    and a pivot in one terminal UI) opens, and SQL still cannot read files through it."""
+    path = tmp_path / "requests.duckdb"
+    with RequestStore(path) as first, RequestStore(path) as second:
+        first.load([make_batch(IIS_DEFAULT_FIELDS, [iis_row(1)])])
+        assert second.query("SELECT count(*) AS n FROM requests") == [{"n": 1}]
+        with pytest.raises(StoreError):
+            second.query("SELECT * FROM read_csv('/etc/passwd')")

@@ -361,33 +361,56 @@ class _Sql:
 class RequestStore:
     """The requests of web-server logs in DuckDB: a file (created if missing) or ':memory:'."""
 
-    def __init__(self, path: Path | str, *, memory_limit: str = "128MB") -> None:
+    def __init__(
+        self, path: Path | str, *, memory_limit: str = "128MB", read_only: bool = False
+    ) -> None:
+        """`read_only`: only to query an existing store (a pivot): nothing is created, dropped
+        or cleaned up, and other read-only readers may hold it at the same time."""
         self.path = path
+        self.read_only = read_only
         self._tmp: str | None = None
         database = str(path)
-        config: dict[str, Any] = {"memory_limit": memory_limit}
+        # No file system access for SQL (read_csv, COPY, ATTACH): hunts and rules read the
+        # store and nothing else. Set when the database opens, so that every connection to it
+        # in this process (DuckDB shares one instance per file) has it.
+        config: dict[str, Any] = {"memory_limit": memory_limit, "enable_external_access": False}
         if database == ":memory:":
             # DuckDB spills to `.tmp` in the working directory otherwise.
             self._tmp = tempfile.mkdtemp(prefix="irtool-store-")
             config["temp_directory"] = self._tmp
         try:
-            self._con = duckdb.connect(database, config=config)
-            # No progress bar: DuckDB draws one on standard output for a query of more than
-            # two seconds (a hunt over a large log), in the middle of `analyze --json`'s output.
-            self._con.execute("SET enable_progress_bar = false")
-            # No file system access for SQL (read_csv, COPY, ATTACH): hunts and rules read the
-            # store and nothing else; locked, so that no SQL can turn it back on.
-            self._con.execute("SET enable_external_access = false")
-            self._con.execute("SET lock_configuration = true")
+            self._con = duckdb.connect(database, read_only=read_only, config=config)
         except duckdb.Error as e:
             self._cleanup()
             raise StoreError(f"{database}: cannot open the store: {e}") from e
-        self._setup()
+        try:
+            # No progress bar: DuckDB draws one on standard output for a query of more than
+            # two seconds (a hunt over a large log), in the middle of `analyze --json`'s output.
+            self._con.execute("SET enable_progress_bar = false")
+            # Locked, so that no SQL can turn file access back on.
+            self._con.execute("SET lock_configuration = true")
+        except duckdb.InvalidInputException:
+            # A second connection to a database this process has open: its first connection
+            # locked the configuration already (file access is off for all of them).
+            pass
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
 
     # -- schema -------------------------------------------------------------------------------
 
     def _setup(self) -> None:
         con = self._con
+        if self.read_only:
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except duckdb.Error as e:
+                raise StoreError(f"{self.path}: not a store of requests: {e}") from e
+            if row is None or row[0] != str(SCHEMA_VERSION):
+                raise StoreError(f"{self.path}: written by another version of irtool")
+            return
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None and row[0] != str(SCHEMA_VERSION):

@@ -5,7 +5,7 @@ this page?", "what else came with this user agent?". The answer is read from the
 derived store (`analysis.duckdb`, built by `irtool analyze`, see `irtool.engine.findings`),
 each request with the evidence file and line it stands on, so the viewer can open it.
 
-The store is opened, queried and closed at once: DuckDB lets one process have a database
+The store is opened read-only, queried and closed at once: DuckDB lets one process have a database
 file, so a store held open here would lock `irtool analyze` out in another terminal (and the
 other way round: while it loads, a pivot says so and asks to try again). A missing store is
 said as such, never created here: "run analyze" when the incident has web logs to load.
@@ -145,9 +145,10 @@ def _open(directory: Path, state: IncidentState | None) -> RequestStore:
             )
         raise PivotUnavailable(f"{path}: no analysis store: run `irtool analyze {incident}`")
     try:
-        return RequestStore(path)
+        return RequestStore(path, read_only=True)
     except StoreError as error:
-        if "lock" in str(error).lower():
+        if "lock" in str(error).lower() or "different configuration" in str(error):
+            # Another process loading it, or an analysis loading it in this one.
             raise PivotUnavailable(
                 f"{path}: in use by another process (an `irtool analyze` still loading?): "
                 "try again once it is done"
