@@ -76,3 +76,29 @@ def test_the_post_mortem_lists_the_confirmed_findings_with_their_lines(
     assert shell["data"]["refs"][0]["sha256"] in report  # the evidence file, by its SHA-256
     assert f"web01:{log}:{shell['data']['refs'][0]['line']}" in report
     assert other["data"]["summary"] not in report.split("## Findings")[1].split("\n## ")[0]
+
+
+def test_an_incidents_analysis_names_the_rules_it_could_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, incident, _manifest, _log = incident_with_a_log(tmp_path, monkeypatch)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "counted.yml").write_text(
+        "title: Too many\nid: 0b3c4b9e-1f0e-4a59-8a43-3f0ad1f9f1c2\nlevel: low\n"
+        "logsource:\n  category: webserver\ndetection:\n  selection:\n    cs-method: POST\n"
+        "  condition: selection | count() by c-ip > 100\n"
+    )
+    (rules / "process.yml").write_text(
+        "title: A process\nlogsource:\n  category: process_creation\n  product: windows\n"
+        "detection:\n  selection:\n    Image|endswith: '\\\\cmd.exe'\n  condition: selection\n"
+    )
+    ran = irtool(env, "analyze", incident, "--sigma", str(rules), "--json")
+    assert ran.returncode == 1, ran.stderr
+    said = ran.stderr.splitlines()
+    assert any(line.startswith(f"{rules / 'counted.yml'}:") for line in said), ran.stderr
+    assert "1 rules of other log sources skipped" in ran.stderr
+    document = json.loads(irtool(env, "export", incident, "--format", "json").stdout)
+    [analysis] = document["state"]["analyses"]
+    assert [u.split(":")[0] for u in analysis["unconvertible"]] == [str(rules / "counted.yml")]
+    assert analysis["findings"] == [e["seq"] for e in json.loads(ran.stdout)]

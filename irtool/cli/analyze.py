@@ -18,13 +18,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from irtool.cli.common import fail
 from irtool.cli.exits import Exit
 from irtool.model.untrusted import visible
+
+if TYPE_CHECKING:  # imported when it runs: pySigma costs every other command's start-up
+    from irtool.analysis.sigma import RuleSet
 
 # Per finding, the lines shown (the json carries all the references a hunt returns).
 LINES_SHOWN = 3
@@ -174,7 +177,7 @@ def analyze(
     sys.exit(Exit.FAILED if findings else Exit.OK)
 
 
-def _rules_said(rule_set: Any) -> None:
+def _rules_said(rule_set: RuleSet) -> None:
     """A rule that cannot run is named with why, never dropped silently."""
     for reason in rule_set.unconvertible:
         _say(f"{reason} (rule not run)")
@@ -233,8 +236,7 @@ def _analyze_incident(
             return
         findings = current.state.findings
     raised = done.raised
-    for reason in done.unconvertible:
-        _say(f"{reason} (rule not run)")
+    _rules_said(done.rules)
     _say(f"{done.requests} request(s) analysed; {len(raised)} new finding(s)")
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in raised], indent=1, sort_keys=True))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from irtool.analysis.hunts import FindingDraft, load_hunts, run_hunts
-from irtool.analysis.sigma import SigmaRule, load_rules, run_rules
+from irtool.analysis.sigma import RuleSet, SigmaRule, load_rules, run_rules
 from irtool.analysis.store import RequestStore
 from irtool.analysis.w3c import ReadStats, read_stream
 from irtool.engine import kinds
@@ -77,15 +77,16 @@ def web_logs(
 
 
 @dataclass(frozen=True)
-class Analysis:
+class Analyzed:
     """What one analysis did: the findings it raised (new ones only), the requests it read
-    over, the read counts, and the rules it could not convert (located reasons)."""
+    over, the read counts, the Sigma rules as loaded (with those that cannot run, located),
+    and its `analysis.ran` event (which `state.analyses` folds)."""
 
     raised: list[Event]
     requests: int
     stats: ReadStats
-    unconvertible: list[str]
-    record: Event | None  # the analysis.ran event
+    rules: RuleSet
+    record: Event
 
 
 def analyze_incident(
@@ -100,7 +101,7 @@ def analyze_incident(
     rules: Sequence[str] | None = None,
     sigma_dirs: Sequence[Path] = (),
     on_warning: Callable[[str], None] | None = None,
-) -> Analysis:
+) -> Analyzed:
     """Load the incident's web logs not yet in its store, run the hunts and the Sigma rules,
     raise each new finding, and record the analysis (`analysis.ran`).
 
@@ -152,7 +153,7 @@ def analyze_incident(
         findings=[e.seq for e in raised],
         warnings=stats.invalid + stats.torn,
     )
-    return Analysis(raised, total, stats, list(rule_set.unconvertible), record)
+    return Analyzed(raised, total, stats, rule_set, record)
 
 
 def record_analysis(

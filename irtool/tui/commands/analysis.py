@@ -6,7 +6,7 @@ responder is told what it found. The findings themselves are read on the finding
 
 from __future__ import annotations
 
-from irtool.engine.findings import Analysis, analyze_incident
+from irtool.engine.findings import Analyzed, analyze_incident
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
@@ -46,7 +46,7 @@ def analyze(hub: Incident, spec: AnalyzeStep) -> None:
         hub.poll()
         notify_error(app, error)
 
-    def finished(result: Analysis) -> None:
+    def finished(result: Analyzed) -> None:
         hub.poll()
         # The logs' words may reach the summary: written out, never read as markup.
         app.notify(
@@ -59,10 +59,10 @@ def analyze(hub: Incident, spec: AnalyzeStep) -> None:
     app.run_worker(work, thread=True, group=GROUP, exit_on_error=False)
 
 
-def _summary(result: Analysis, warnings: int) -> str:
+def _summary(result: Analyzed, warnings: int) -> str:
     text = f"analysis: {result.requests} request(s), {len(result.raised)} new finding(s)"
     if warnings:
         text += f", {warnings} unreadable line(s) or value(s)"
-    if result.unconvertible:
-        text += f", {len(result.unconvertible)} rule(s) could not run"
+    if result.rules.unconvertible:
+        text += f", {len(result.rules.unconvertible)} rule(s) could not run"
     return text + (" (F: findings)" if result.raised else "")

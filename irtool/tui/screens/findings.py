@@ -262,32 +262,40 @@ class LinesViewer(ViewerScreen):
 # -- the findings ------------------------------------------------------------------------------
 
 
-class FindingsScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="findings.back"),
-        Binding("enter", "lines", "Lines", id="findings.lines", tooltip="Read its lines"),
-        Binding("slash", "filter", "Filter", key_display="/", id="findings.filter"),
+def pivot_keys(screen: str, whose: str) -> list[Binding]:
+    """c, u, a: every request of the selected one's client, URI or user agent (a screen's
+    own binding ids, so that a keymap can rebind them on one screen only)."""
+    return [
         Binding(
             "c",
             "pivot('client')",
             "Client",
-            id="findings.client",
-            tooltip="Every request of this client",
+            id=f"{screen}.client",
+            tooltip=f"Every request of {whose} client",
         ),
         Binding(
             "u",
             "pivot('cs_uri_stem')",
             "URI",
-            id="findings.uri",
-            tooltip="Every request of this URI",
+            id=f"{screen}.uri",
+            tooltip=f"Every request of {whose} URI",
         ),
         Binding(
             "a",
             "pivot('cs_user_agent')",
             "Agent",
-            id="findings.agent",
-            tooltip="Every request with this user agent",
+            id=f"{screen}.agent",
+            tooltip=f"Every request with {whose} user agent",
         ),
+    ]
+
+
+class FindingsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="findings.back"),
+        Binding("enter", "lines", "Lines", id="findings.lines", tooltip="Read its lines"),
+        Binding("slash", "filter", "Filter", key_display="/", id="findings.filter"),
+        *pivot_keys("findings", "this"),
         Binding(
             "y",
             "judge('confirmed')",
@@ -561,27 +569,7 @@ class PivotScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="pivot.back"),
         Binding("enter", "read", "Read", id="pivot.read", tooltip="Read this request's line"),
-        Binding(
-            "c",
-            "pivot('client')",
-            "Client",
-            id="pivot.client",
-            tooltip="Every request of this request's client",
-        ),
-        Binding(
-            "u",
-            "pivot('cs_uri_stem')",
-            "URI",
-            id="pivot.uri",
-            tooltip="Every request of this request's URI",
-        ),
-        Binding(
-            "a",
-            "pivot('cs_user_agent')",
-            "Agent",
-            id="pivot.agent",
-            tooltip="Every request with this request's user agent",
-        ),
+        *pivot_keys("pivot", "this request's"),
     ]
     DEFAULT_CSS = """
     PivotScreen #pivot-table { height: 1fr; }
