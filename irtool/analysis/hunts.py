@@ -129,6 +129,9 @@ class FindingDraft:
     count: int  # matching requests
     refs: tuple[tuple[str, str, int], ...]  # (evidence sha256, source, line), at most MAX_REFS
     key: str  # "<hunt id>:<the row's key>": the same finding again has the same key
+    # What the finding names that can be looked for elsewhere (an indicator sweep): (kind,
+    # value), kind one of `irtool.model.indicators.IOC_KINDS` (ip, sha256, file, task, ...).
+    indicators: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of_row(

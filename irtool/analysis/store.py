@@ -79,7 +79,9 @@ __all__ = [
     "LoadWarning",
     "RequestStore",
     "StoreError",
+    "EVENT_COLUMNS",
     "column_name",
+    "events_table",
     "requests_table",
 ]
 
@@ -134,6 +136,33 @@ _COMPUTED: tuple[tuple[str, str, str], ...] = (
 
 #: Every column of `requests`, in order, with its SQL type.
 COLUMNS: tuple[tuple[str, str], ...] = (*_STORED, *((n, t) for n, t, _ in _COMPUTED))
+
+
+#: The `events` table: one row per Windows event log record (EVTX). `data` holds the
+#: record's EventData (named ``Data`` elements by their name, unnamed ones as ``Data[1]``,
+#: ``Data[2]``, ...) and UserData (flattened, ``Parent.Child``) as text; `raw` is the record
+#: as JSON (what the evtx parser gives); `line` is the record's EventRecordID, which a
+#: finding's reference names (sha256, source, line) as it does a web log's line number.
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ts", "TIMESTAMP"),  # TimeCreated, UTC
+    ("channel", "VARCHAR"),  # Security, System, Microsoft-Windows-Sysmon/Operational, ...
+    ("provider", "VARCHAR"),  # Microsoft-Windows-Security-Auditing, Service Control Manager
+    ("event_id", "INTEGER"),
+    ("level", "INTEGER"),
+    ("computer", "VARCHAR"),
+    ("data", "MAP(VARCHAR, VARCHAR)"),
+    ("raw", "VARCHAR"),
+    ("evidence_sha256", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("line", "BIGINT"),  # the EventRecordID
+    ("host", "VARCHAR"),
+)
+
+
+def events_table(name: str = "events") -> str:
+    """The DDL of the events table (the store's, and the empty one queries are checked on)."""
+    columns = [f"{column} {sql_type}" for column, sql_type in EVENT_COLUMNS]
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)})"
 
 
 def requests_table(name: str = "requests") -> str:

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
 from irtool.model.base import Duration, ItemId, Model, RoleId, StepId
 from irtool.model.facts import When
+from irtool.model.records import RecordSpec
 
 _SELECTOR = re.compile(r"all|(?:group|host|tag):[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -160,6 +161,9 @@ class Collector(Model):
     command: str | None = None
     variants: list[Variant] | None = Field(default=None, min_length=1)
     fetch: FetchSpec | None = None
+    records: RecordSpec | None = Field(
+        default=None, description="Its output is structured records: how to read them."
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
@@ -174,17 +178,30 @@ class CollectStep(CommandStep):
     command: str | None = None
     variants: list[Variant] | None = Field(default=None, min_length=1)
     commands: list[Collector] | None = Field(default=None, min_length=1)
+    records: RecordSpec | None = Field(
+        default=None,
+        description="With command or variants: its output is structured records (how to read "
+        "them).",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
         _read_only_forms(self, ("command", "variants", "commands"), "a collect step")
+        if self.records is not None and self.commands is not None:
+            raise ValueError("records: give it on each of the step's commands")
         return self
 
     def collectors(self) -> list[Collector]:
         if self.commands is not None:
             return list(self.commands)
         return [
-            Collector(id=self.id, title=self.title, command=self.command, variants=self.variants)
+            Collector(
+                id=self.id,
+                title=self.title,
+                command=self.command,
+                variants=self.variants,
+                records=self.records,
+            )
         ]
 
 
