@@ -241,6 +241,11 @@ def raise_findings(
                     "count": draft.count,
                     "key": draft.key,
                     "refs": [{"sha256": s, "source": src, "line": n} for s, src, n in draft.refs],
+                    **(
+                        {"indicators": [list(i) for i in draft.indicators]}
+                        if draft.indicators
+                        else {}
+                    ),
                     **({"step": step} if step else {}),
                 },
             )

@@ -4,7 +4,7 @@ amended, indicators, scope changes, steps started early, answers given late."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from irtool.engine import kinds
@@ -137,6 +137,8 @@ class Finding:
     key: str
     refs: list[dict[str, Any]]
     step: str | None = None  # the analyze step that raised it, if one did
+    # (kind, value) pairs an indicator sweep can look for on other hosts
+    indicators: list[tuple[str, str]] = field(default_factory=list)
     status: str = "open"  # open, confirmed, dismissed
     judged_by: str = ""
     reason: str = ""
@@ -163,6 +165,11 @@ def _finding(state: IncidentState, event: Event) -> None:
         str(data.get("key", "")),
         list(data.get("refs") or []),
         data.get("step"),
+        [
+            (str(pair[0]), str(pair[1]))
+            for pair in data.get("indicators") or []
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        ],
     )
 
 
