@@ -31,6 +31,9 @@ def _ran(event: Event) -> str:
     if event.kind == kinds.FILE_FETCHED and data.get("path"):
         # A fetch collector's files share its item: the path tells them apart.
         what = f"{data['item']} {data['path']}" if data.get("item") else data["path"]
+    if data.get("purpose") == "provided":
+        # A file a responder brought in (a known-good manifest, a baseline): no host ran it.
+        return f"provided {what} ({_size(data, 'file')}): {data.get('reason', '')}".rstrip(": ")
     if data.get("failure"):
         outcome = f"failed: {data['failure']}"
     elif data.get("exit_status") is None:

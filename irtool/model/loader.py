@@ -131,7 +131,10 @@ def _is_include(item: Any) -> bool:
 
 
 def _expand_includes(doc: Document, kind: Kind, stack: tuple[Path, ...]) -> list[Problem]:
-    """Replace every `- include: FILE` in a steps list by the steps of that fragment file."""
+    """Replace every `- include: FILE` in a steps list by the steps of that fragment file, and
+    every `- include: FILE#STEP/COLLECTOR` in a collect step's `commands` by that one collector
+    of the fragment (a runbook reuses a fragment's collector, e.g. the triage's services
+    listing at a host's admission, without copying it)."""
     data = doc.data
     if not isinstance(data, dict):
         return []
@@ -147,10 +150,36 @@ def _expand_includes(doc: Document, kind: Kind, stack: tuple[Path, ...]) -> list
     problems: list[Problem] = []
     for at in lists:
         problems += _splice(doc, at, stack)
+    for at in lists:
+        container: Any = data
+        for element in at:
+            container = container[element]
+        for j, step in enumerate(container):
+            if isinstance(step, dict) and isinstance(step.get("commands"), list):
+                problems += _splice(doc, (*at, j, "commands"), stack, collectors=True)
     return problems
 
 
-def _splice(doc: Document, at: NodePath, stack: tuple[Path, ...]) -> list[Problem]:
+def _picked(
+    fragment: Document, selector: str, where: Mark, target: str
+) -> tuple[list[NodePath], list[Problem]]:
+    """The node paths in `fragment` that an include brings: every step, or (`STEP/COLLECTOR`
+    after the `#`) that one collector."""
+    steps = fragment.data["steps"]
+    if not selector:
+        return [("steps", j) for j in range(len(steps))], []
+    step_id, _, collector_id = selector.partition("/")
+    for j, step in enumerate(steps):
+        if isinstance(step, dict) and step.get("id") == step_id:
+            for k, collector in enumerate(step.get("commands") or []):
+                if isinstance(collector, dict) and collector.get("id") == collector_id:
+                    return [("steps", j, "commands", k)], []
+    return [], [Problem(where, f"cannot include '{target}': {selector} is not a collector there")]
+
+
+def _splice(
+    doc: Document, at: NodePath, stack: tuple[Path, ...], *, collectors: bool = False
+) -> list[Problem]:
     container: Any = doc.data
     for element in at[:-1]:
         container = container[element]
@@ -171,7 +200,12 @@ def _splice(doc: Document, at: NodePath, stack: tuple[Path, ...]) -> list[Proble
         if not isinstance(target, str):
             problems.append(Problem(where, "include takes a file path"))
             continue
-        fragment_path = (stack[-1].parent / target).resolve()
+        file_part, _, selector = target.partition("#")
+        if collectors != bool(selector) or (selector and "/" not in selector):
+            wanted = "FILE#STEP/COLLECTOR" if collectors else "FILE (a fragment's steps)"
+            problems.append(Problem(where, f"include '{target}': here it takes {wanted}"))
+            continue
+        fragment_path = (stack[-1].parent / file_part).resolve()
         if fragment_path in stack:
             problems.append(Problem(where, f"include cycle: {target} includes itself"))
             continue
@@ -194,10 +228,15 @@ def _splice(doc: Document, at: NodePath, stack: tuple[Path, ...]) -> list[Proble
         except InvalidFile as invalid:
             problems += invalid.problems
             continue
+        picked, missing = _picked(fragment, selector, where, target)
+        problems += missing
         doc.sources += [s for s in fragment.sources if s[0] not in {p for p, _ in doc.sources}]
-        for j, step in enumerate(fragment.data["steps"]):
-            moves.append((fragment, ("steps", j), len(spliced)))
-            spliced.append(step)
+        for node in picked:
+            value: Any = fragment.data
+            for element in node:
+                value = value[element]
+            moves.append((fragment, node, len(spliced)))
+            spliced.append(value)
     # Indices after an include shift: re-key the marks of the whole list.
     n = len(at)
     for table in (doc.marks, doc.key_marks):

@@ -336,9 +336,14 @@ NIST_LESSONS_LEARNED = [
 
 
 class AnalyzeStep(StepBase):
-    """Read what was collected: hunts and Sigma rules over the web logs that named collect
-    steps or collectors kept as evidence. Each hit is a finding; the step is done once a
-    responder has read them."""
+    """Read what was collected by named collect steps or collectors: hunts and Sigma rules over
+    the web logs and Windows event logs they kept; their structured records stacked across the
+    hosts (what is rare) and compared with each host's known-good baseline; the web roots they
+    listed compared with the known-good manifest, and YARA over the files that differ. Each hit
+    is a finding; the step is done once a responder has read them.
+
+    With `baseline: capture` (a host's admission, when it is known to be good), the step reads
+    the same records and keeps them as each host's baseline instead."""
 
     type: Literal["analyze"]
     sources: list[str] = Field(
@@ -353,6 +358,16 @@ class AnalyzeStep(StepBase):
         default=None,
         description="The Sigma rules to run (ids); every shipped rule when not given, none "
         "when empty.",
+    )
+    rare_below: PositiveInt = Field(
+        default=2,
+        description="A record (a module, a service, a task...) found on fewer hosts than this is "
+        "a finding to review; stacking needs 3 hosts or more.",
+    )
+    baseline: Literal["compare", "capture"] = Field(
+        default="compare",
+        description="compare: each host's records against its baseline; capture: keep them as "
+        "its baseline (a host admitted as known good).",
     )
     checklist: list[str] = []
 
