@@ -30,6 +30,7 @@ COMMANDS = {
     "plan": ("irtool.cli.plan", "plan"),
     "schema": ("irtool.cli.schema", "schema"),
     "start": ("irtool.cli.tui", "start"),
+    "sweep": ("irtool.cli.sweep", "sweep"),
     "validate": ("irtool.cli.validate", "validate"),
     "verify": ("irtool.cli.incident", "verify"),
 }
