@@ -63,7 +63,7 @@ def test_a_collector_of_a_fragment_is_spliced_with_its_records(tmp_path: Path) -
     collectors = step.collectors()  # type: ignore[union-attr]
     assert [c.id for c in collectors] == ["users", "own"]
     assert collectors[0].command == "cat /etc/passwd"
-    assert collectors[0].records is not None and collectors[0].records.kind == "local-user"
+    assert [spec.kind for spec in collectors[0].records or ()] == ["local-user"]
 
 
 def test_an_unknown_collector_is_located(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from irtool.remote.limits import raise_descriptor_limit
 # the terminal UI's imports and not for every other command's.
 COMMANDS = {
     "analyze": ("irtool.cli.analyze", "analyze"),
+    "baseline": ("irtool.cli.baseline", "baseline"),
     "creds": ("irtool.cli.creds", "creds"),
     "discover": ("irtool.cli.discover", "discover"),
     "evidence": ("irtool.cli.evidence", "evidence"),

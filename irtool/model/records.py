@@ -14,15 +14,20 @@ name, image and hash; a scheduled task by its path and action). A dotted name re
 nested objects and lists (``files.sha256``: every file's hash); in a flat CSV row, where a
 PowerShell 2 variant writes the same fact at the top level, the last part of the name is
 read (``sha256``). ``show`` names the fields a responder reads first (default: the key).
+
+One output may hold several kinds (the local accounts listing has its users and the members of
+Administrators): ``records`` is then a list of specs, each with its own ``path``.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
 
 from irtool.model.base import ItemId, Model
 
-__all__ = ["RECORD_KINDS", "RecordSpec"]
+__all__ = ["RECORD_KINDS", "RecordSpec", "RecordSpecs"]
 
 #: The kinds the shipped collectors emit (a runbook may name its own).
 RECORD_KINDS: tuple[str, ...] = (
@@ -57,3 +62,12 @@ class RecordSpec(Model):
     show: list[str] = Field(
         default_factory=list, description="The fields a responder reads first (default: key)."
     )
+
+
+def _listed(value: Any) -> Any:
+    """One spec may be written without the list around it."""
+    return [value] if isinstance(value, dict) else value
+
+
+#: What `records:` takes: one spec, or a list of them (one per kind the output holds).
+RecordSpecs = Annotated[list[RecordSpec], BeforeValidator(_listed), Field(min_length=1)]

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
 from irtool.model.base import Duration, ItemId, Model, RoleId, StepId
 from irtool.model.facts import When
-from irtool.model.records import RecordSpec
+from irtool.model.records import RecordSpecs
 
 _SELECTOR = re.compile(r"all|(?:group|host|tag):[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -161,8 +161,10 @@ class Collector(Model):
     command: str | None = None
     variants: list[Variant] | None = Field(default=None, min_length=1)
     fetch: FetchSpec | None = None
-    records: RecordSpec | None = Field(
-        default=None, description="Its output is structured records: how to read them."
+    records: RecordSpecs | None = Field(
+        default=None,
+        description="Its output is structured records: how to read them (a list when it holds "
+        "several kinds).",
     )
 
     @model_validator(mode="after")
@@ -178,7 +180,7 @@ class CollectStep(CommandStep):
     command: str | None = None
     variants: list[Variant] | None = Field(default=None, min_length=1)
     commands: list[Collector] | None = Field(default=None, min_length=1)
-    records: RecordSpec | None = Field(
+    records: RecordSpecs | None = Field(
         default=None,
         description="With command or variants: its output is structured records (how to read "
         "them).",
