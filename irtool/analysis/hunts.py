@@ -1,4 +1,5 @@
-"""Hunts: questions asked of the web-server requests, as data (YAML files), found, checked and run.
+"""Hunts: questions asked of the web-server requests and the Windows events, as data (YAML files),
+found, checked and run.
 
 Finding hunts: the shipped ones (``SHIPPED``, ``irtool/analysis/hunts/**/*.yaml``), then the
 user's directories, searched recursively for ``*.yaml`` and ``*.yml``. A user hunt whose ``id``
@@ -7,9 +8,9 @@ with the same id in one directory are a problem.
 
 Checking (``load_hunt``, ``load_hunts``): the file is read and validated as
 ``irtool.model.hunt.Hunt``, every problem located (``file:line:col``); then its query is run,
-with its defaults, on an empty ``requests`` table (no file system access): a query that DuckDB
-rejects, or whose result does not follow the convention below, is a problem located on the
-``query`` key (at the query's own line when DuckDB names one).
+with its defaults, on empty ``requests`` and ``events`` tables (no file system access): a
+query that DuckDB rejects, or whose result does not follow the convention below, is a problem
+located on the ``query`` key (at the query's own line when DuckDB names one).
 
 The result convention: every row the SELECT returns is ONE finding, with these columns (more
 are allowed and ignored):
@@ -29,6 +30,13 @@ column         type                                         meaning
                                                             an hour), never a count
 =============  ===========================================  ================================
 
+Optional: ``indicators``, ``STRUCT(kind VARCHAR, value VARCHAR)[]``: what the finding names
+that a sweep of other hosts can look for (a new account, a service's name and image path, a
+task, a source address), each ``kind`` one of ``irtool.model.indicators.IOC_KINDS``; an item
+with another kind or no value is dropped. An events hunt's ``refs`` name the record:
+``{'sha256': evidence_sha256, 'source': source, 'line': line}`` (``line`` is the
+EventRecordID).
+
 The usual spelling::
 
     SELECT client || ' POSTed ' || count(*) || ' times to ' || cs_uri_stem AS summary,
@@ -46,7 +54,8 @@ memory limit: the hunt fails).
 
 Parameters: each declared one (``$name``) gets its default, or the value given for the hunt
 in ``run_hunts(params=...)``; a ``timestamp`` written as a duration (``24h``) is that long
-before the last request in the store. ``$ioc_<kind>`` (``$ioc_ip``, ``$ioc_user_agent``, ...)
+before the last row of the hunt's ``table`` (``requests``: the last request; ``events``: the
+last event record). ``$ioc_<kind>`` (``$ioc_ip``, ``$ioc_user_agent``, ...)
 are the incident's indicators, lists of text (empty without an incident): write them
 ``$ioc_ip::VARCHAR[]``.
 """
@@ -62,13 +71,15 @@ from typing import Any
 
 import duckdb
 
-from irtool.analysis.store import RequestStore, StoreError, requests_table
+from irtool.analysis.store import RequestStore, StoreError, events_table, requests_table
 from irtool.model.hunt import BUILTIN_PARAMETERS, Hunt, coerce_parameter, worst_first
+from irtool.model.indicators import IOC_KINDS
 from irtool.model.loader import validate
 from irtool.model.problems import InvalidFile, Mark, Problem
 from irtool.model.yamlsource import Document, read
 
 __all__ = [
+    "INDICATORS_TYPE",
     "MAX_REFS",
     "RESULT_COLUMNS",
     "SHIPPED",
@@ -96,6 +107,8 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hosts", "VARCHAR[]"),
     ("key", "VARCHAR"),
 )
+#: The optional column of a hunt's result: the finding's indicators.
+INDICATORS_TYPE = "STRUCT(kind VARCHAR, value VARCHAR)[]"
 _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
 _INTEGERS |= {"UINTEGER", "UBIGINT", "UHUGEINT"}
 _SUFFIXES = (".yaml", ".yml")
@@ -152,6 +165,7 @@ class FindingDraft:
             count=int(row.get("hits") or 0),
             refs=_refs(row.get("refs")),
             key=key,
+            indicators=_indicators(row.get("indicators")),
         )
 
 
@@ -219,6 +233,7 @@ def _check_connection() -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     con.execute(requests_table())
+    con.execute(events_table())
     return con
 
 
@@ -270,6 +285,15 @@ def _check_query(hunt: Hunt, doc: Document, con: duckdb.DuckDBPyConnection) -> l
     except KeyError as e:  # a parameter DuckDB reads that our scan did not (in a string?)
         return [Problem(doc.mark(("query",)), f"query: parameter ${e.args[0]} is not declared")]
     problems = []
+    indicators = described.get("indicators")
+    if indicators is not None and indicators.replace('"', "") != INDICATORS_TYPE:
+        shown = indicators.replace('"', "")
+        problems.append(
+            Problem(
+                doc.mark(("query",)),
+                f"query: column 'indicators' is {shown}, not {INDICATORS_TYPE}",
+            )
+        )
     for column, wanted in RESULT_COLUMNS:
         got = described.get(column)
         if got is None:
@@ -385,6 +409,18 @@ def _refs(value: Any) -> tuple[tuple[str, str, int], ...]:
     return tuple(refs)
 
 
+def _indicators(value: Any) -> tuple[tuple[str, str], ...]:
+    """A result's indicators: known kinds with a value, each once, in order."""
+    out: dict[tuple[str, str], None] = {}
+    for item in value or ():
+        if not item:
+            continue
+        kind, text = item.get("kind"), item.get("value")
+        if kind in IOC_KINDS and text is not None and str(text).strip():
+            out[(str(kind), str(text).strip())] = None
+    return tuple(out)
+
+
 def run_hunts(
     store: RequestStore,
     hunts: Sequence[Hunt],
@@ -397,11 +433,13 @@ def run_hunts(
     SQL or parameters fail."""
     params = params or {}
     iocs = iocs or {}
-    rows = store.query("SELECT max(ts) AS end_ts FROM requests")
-    end = rows[0]["end_ts"] if rows else None
+    ends: dict[str, datetime | None] = {}
     drafts: list[FindingDraft] = []
     for hunt in hunts:
-        values = _values(hunt, params.get(hunt.id, {}), iocs, end)
+        if hunt.table not in ends:  # durations count back from the last row of its table
+            rows = store.query(f"SELECT max(ts) AS end_ts FROM {hunt.table}")  # noqa: S608
+            ends[hunt.table] = rows[0]["end_ts"] if rows else None
+        values = _values(hunt, params.get(hunt.id, {}), iocs, ends[hunt.table])
         try:
             result = store.query(hunt.query, values)
         except StoreError as e:

@@ -1,4 +1,5 @@
-"""The analytical store: web-server requests in DuckDB, for hunts, Sigma rules and pivots.
+"""The analytical store: web-server requests and Windows events in DuckDB, for hunts, Sigma rules
+and pivots.
 
 The store is DERIVED. It is rebuilt from the evidence at any time and is never a second
 source of truth, nor evidence itself: every row keeps the SHA-256 of the evidence file it came
@@ -16,6 +17,12 @@ Tables:
   ``source``, ``line`` and ``host``. ``ts`` is NULL without both ``date`` and ``time``.
   ``client`` is computed when read (nothing stored): the last address of ``X-Forwarded-For``
   when the log has it (behind a proxy, the address the proxy saw), else ``c_ip``.
+- ``events``: one row per Windows event log record (``EVENT_COLUMNS``, loaded by
+  ``load_events`` from what ``irtool.analysis.evtx`` reads): ``ts`` (TimeCreated, UTC),
+  ``channel``, ``provider``, ``event_id``, ``level``, ``computer``, ``data`` (MAP of the event
+  data as text), ``raw`` (the record as JSON), ``evidence_sha256``, ``source``, ``line`` (the
+  EventRecordID) and ``host``. Hunts match a record on channel AND provider AND event id: ids
+  collide across providers.
 - ``sources``: one row per source (a file, or a member of an archive) of each evidence file:
   ``evidence_sha256, source, host, rows, loaded_at`` (``loaded_at`` is NULL while loading).
 
@@ -43,10 +50,12 @@ in transactions of up to `_COMMIT_ROWS` rows (large appends go straight to the d
 file). DuckDB's memory is limited (``memory_limit``) and each statement's working set is
 bounded by `_CHUNK_ROWS`.
 
-Dedup: an evidence file (SHA-256) is loaded once. ``load`` skips the batches of an evidence
-file already in the store, or already loaded earlier in the same call, and says so in
-:attr:`LoadStats.skipped`; the batches of one evidence file are expected one after the other
-(as the reader yields them). ``forget`` drops an evidence file's rows.
+Dedup: an evidence file (SHA-256) is loaded once. ``load`` (and ``load_events``) skips the
+batches of an evidence file already in the store, or already loaded earlier in the same call,
+and says so in :attr:`LoadStats.skipped`; the batches of one evidence file are expected one
+after the other (as the reader yields them). ``forget`` drops an evidence file's rows (requests
+and events). Events are loaded as list parameters (one INSERT per piece of `_CHUNK_ROWS`
+records), on the calling thread.
 
 ``query`` runs ONE ``SELECT`` with named parameters (``$name``) and returns dicts. The
 connection has no file system access (``read_csv('/etc/passwd')`` is refused) and its
@@ -74,18 +83,19 @@ import duckdb
 
 __all__ = [
     "COLUMNS",
+    "EVENT_COLUMNS",
     "BatchLike",
+    "EventBatchLike",
     "LoadStats",
     "LoadWarning",
     "RequestStore",
     "StoreError",
-    "EVENT_COLUMNS",
     "column_name",
     "events_table",
     "requests_table",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The typed columns of `requests` for IIS fields, in table order, with their SQL types.
 _FIELD_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -215,6 +225,35 @@ class BatchLike(Protocol):
     def raw(self) -> Sequence[str]: ...
 
 
+class EventBatchLike(Protocol):
+    """What `load_events` reads of a batch: `irtool.analysis.evtx.EventBatch` is one. Every
+    list has one item per record; `data` is each record's event data as a JSON object whose
+    values are text or null."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def ts(self) -> Sequence[str | None]: ...  # ISO 8601, UTC
+    @property
+    def channel(self) -> Sequence[str | None]: ...
+    @property
+    def provider(self) -> Sequence[str | None]: ...
+    @property
+    def event_id(self) -> Sequence[int | None]: ...
+    @property
+    def level(self) -> Sequence[int | None]: ...
+    @property
+    def computer(self) -> Sequence[str | None]: ...
+    @property
+    def data(self) -> Sequence[str]: ...  # a JSON object per record: {name: text or null}
+    @property
+    def raw(self) -> Sequence[str]: ...
+    @property
+    def lines(self) -> Sequence[int]: ...
+
+
 class StoreError(Exception):
     """A query the store refuses or DuckDB rejects, or a load DuckDB failed (rolled back),
     with DuckDB's message."""
@@ -240,7 +279,7 @@ class LoadWarning:
 class LoadStats:
     """What one `load` call did."""
 
-    rows: int = 0  # rows inserted into `requests`
+    rows: int = 0  # rows inserted into `requests` (`events` for `load_events`)
     batches: int = 0  # batches read (loaded or skipped)
     loaded: list[str] = field(default_factory=list)  # evidence SHA-256s loaded by this call
     sources: list[str] = field(default_factory=list)  # their sources (display names)
@@ -445,8 +484,10 @@ class RequestStore:
         if row is not None and row[0] != str(SCHEMA_VERSION):
             # Derived data from another version: drop it; the evidence loads again.
             con.execute("DROP TABLE IF EXISTS requests")
+            con.execute("DROP TABLE IF EXISTS events")
             con.execute("DROP TABLE IF EXISTS sources")
         con.execute(requests_table())
+        con.execute(events_table())
         con.execute(
             "CREATE TABLE IF NOT EXISTS sources (evidence_sha256 VARCHAR NOT NULL, "
             "source VARCHAR NOT NULL, host VARCHAR, rows BIGINT NOT NULL, loaded_at TIMESTAMP)"
@@ -477,6 +518,7 @@ class RequestStore:
         con.execute("BEGIN")
         try:
             con.execute("DELETE FROM requests WHERE evidence_sha256 = $sha", {"sha": sha256})
+            con.execute("DELETE FROM events WHERE evidence_sha256 = $sha", {"sha": sha256})
             con.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": sha256})
             con.execute("COMMIT")
         except BaseException:
@@ -499,28 +541,46 @@ class RequestStore:
         `skip=store.loaded` to `read_paths` not to even read what is already loaded."""
         return _Loader(self, host, on_warning).run(batches)
 
+    def load_events(
+        self,
+        batches: Iterable[EventBatchLike],
+        host: str | None = None,
+        *,
+        on_warning: Callable[[LoadWarning], None] | None = None,
+    ) -> LoadStats:
+        """Load Windows event log batches (as `irtool.analysis.evtx.read_evtx_paths` yields
+        them) into `events`, with the same guarantees as `load`: an evidence file already in
+        the store is skipped (`LoadStats.skipped`), one is marked loaded once its last batch
+        is in, and if the batches raise (or DuckDB does) the rows of the evidence file being
+        loaded are removed and the error propagates. A record whose time cannot be read is
+        kept with a NULL `ts` and warned about."""
+        return _EventLoader(self, host, on_warning).run(batches)
+
     # -- reading ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def only(self, evidence: Iterable[str]) -> Iterator[None]:
-        """Within it, `requests` holds only these evidence files' rows: an analyze step's hunts
-        and rules read its sources' logs, not every log the incident's store holds."""
+        """Within it, `requests` and `events` hold only these evidence files' rows: an analyze
+        step's hunts and rules read its sources' logs, not every log the incident's store
+        holds."""
         con = self._con
         catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
-        table = '"' + catalog.replace('"', '""') + '".main.requests'
+        schema = '"' + catalog.replace('"', '""') + '".main.'
         con.execute("CREATE TEMP TABLE _only_evidence (sha256 VARCHAR)")
+        views: list[str] = []
         try:
             con.executemany("INSERT INTO _only_evidence VALUES (?)", [[sha] for sha in evidence])
-            # A temporary view is found before the table of the same name.
-            con.execute(
-                f"CREATE TEMP VIEW requests AS SELECT * FROM {table} "  # noqa: S608 - our own name
-                "WHERE evidence_sha256 IN (SELECT sha256 FROM temp._only_evidence)"
-            )
-            try:
-                yield
-            finally:
-                con.execute("DROP VIEW temp.requests")
+            for table in ("requests", "events"):
+                # A temporary view is found before the table of the same name.
+                con.execute(
+                    f"CREATE TEMP VIEW {table} AS SELECT * FROM {schema}{table} "  # noqa: S608 - our own names
+                    "WHERE evidence_sha256 IN (SELECT sha256 FROM temp._only_evidence)"
+                )
+                views.append(table)
+            yield
         finally:
+            for table in views:
+                con.execute(f"DROP VIEW temp.{table}")
             con.execute("DROP TABLE temp._only_evidence")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -894,6 +954,185 @@ class _Loader:
         file. The worker is idle once drained (its own error, if any, is dropped here)."""
         with contextlib.suppress(Exception):  # the error being handled matters more
             self.worker.drain()
+        try:
+            if self.in_tx:
+                self.in_tx = False
+                self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction left (the failed statement ended it)
+        try:
+            if self.sha is not None and not self.skipping and self.committed:
+                self.store.forget(self.sha)
+        except duckdb.Error:
+            pass  # the original error matters more; the next open removes the rows
+
+
+# One batch of events: its columns as list parameters, unnested side by side.
+_EVENTS_INSERT = (
+    "INSERT INTO events SELECT TRY_CAST(ts AS TIMESTAMP), channel, provider, event_id, level, "
+    "computer, json_transform(d, '\"MAP(VARCHAR, VARCHAR)\"'), raw, $sha, $source, line, "
+    "$host FROM (SELECT "
+    "unnest($ts::VARCHAR[]) AS ts, unnest($channel::VARCHAR[]) AS channel, "
+    "unnest($provider::VARCHAR[]) AS provider, unnest($event_id::INTEGER[]) AS event_id, "
+    "unnest($level::INTEGER[]) AS level, unnest($computer::VARCHAR[]) AS computer, "
+    "unnest($data::VARCHAR[]) AS d, "
+    "unnest($raw::VARCHAR[]) AS raw, unnest($lines::BIGINT[]) AS line)"
+)
+
+
+class _EventLoader:
+    """One `load_events` call: batches grouped by evidence file, each piece of a batch one
+    INSERT ... SELECT, in transactions of up to `_COMMIT_ROWS` rows; the evidence file's
+    `sources` rows are written with its last transaction (``loaded_at``: complete)."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        host: str | None,
+        on_warning: Callable[[LoadWarning], None] | None,
+    ) -> None:
+        self.store = store
+        self.con = store._con
+        self.host = host
+        self.on_warning = on_warning
+        self.stats = LoadStats()
+        self.sha: str | None = None
+        self.skipping = False
+        self.committed = False
+        self.in_tx = False
+        self.tx_rows = 0
+        self.done: set[str] = set()
+        self.source_rows: dict[str, int] = {}
+
+    def run(self, batches: Iterable[EventBatchLike]) -> LoadStats:
+        start = time.perf_counter()
+        try:
+            for batch in batches:
+                self.add(batch)
+            self.finish_evidence()
+        except duckdb.Error as e:
+            self.abort()
+            raise StoreError(f"loading {self.sha or 'the events'}: {e}") from e
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self.stats.seconds = time.perf_counter() - start
+        return self.stats
+
+    def add(self, batch: EventBatchLike) -> None:
+        self.stats.batches += 1
+        n = len(batch.lines)
+        if batch.sha256 != self.sha:
+            self.finish_evidence()
+            self.start_evidence(batch.sha256)
+        if self.skipping:
+            if batch.source not in self.stats.skipped:
+                self.stats.skipped.append(batch.source)
+            self.stats.skipped_rows += n
+            return
+        if n == 0:
+            return
+        if not self.in_tx:
+            self.con.execute("BEGIN")
+            self.in_tx = True
+        for i in range(0, n, _CHUNK_ROWS):
+            j = i + _CHUNK_ROWS
+            self.con.execute(
+                _EVENTS_INSERT,
+                {
+                    "ts": batch.ts[i:j],
+                    "channel": batch.channel[i:j],
+                    "provider": batch.provider[i:j],
+                    "event_id": batch.event_id[i:j],
+                    "level": batch.level[i:j],
+                    "computer": batch.computer[i:j],
+                    "data": batch.data[i:j],
+                    "raw": batch.raw[i:j],
+                    "lines": batch.lines[i:j],
+                    "sha": self.sha,
+                    "source": batch.source,
+                    "host": self.host,
+                },
+            )
+        if batch.source not in self.source_rows:
+            self.source_rows[batch.source] = 0
+            self.stats.sources.append(batch.source)
+        self.source_rows[batch.source] += n
+        self.stats.rows += n
+        self.tx_rows += n
+        if self.tx_rows >= _COMMIT_ROWS:
+            self.commit(final=False)
+
+    def start_evidence(self, sha: str) -> None:
+        self.sha = sha
+        self.committed = False
+        row = self.con.execute(
+            "SELECT count(*), count(loaded_at) FROM sources WHERE evidence_sha256 = $sha",
+            {"sha": sha},
+        ).fetchone()
+        present, complete = row if row is not None else (0, 0)
+        self.skipping = sha in self.done or complete > 0
+        if present and not complete:
+            self.store.forget(sha)  # an interrupted load's rows would be doubled
+
+    def commit(self, final: bool) -> None:
+        if not self.in_tx:
+            self.con.execute("BEGIN")
+        loaded_at = datetime.now(UTC).replace(tzinfo=None) if final else None
+        self.con.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": self.sha})
+        for source, rows in self.source_rows.items():
+            self.con.execute(
+                "INSERT INTO sources VALUES ($sha, $source, $host, $rows, $at)",
+                {"sha": self.sha, "source": source, "host": self.host, "rows": rows,
+                 "at": loaded_at},
+            )  # fmt: skip
+        self.con.execute("COMMIT")
+        self.in_tx = False
+        self.committed = True
+        self.tx_rows = 0
+
+    def finish_evidence(self) -> None:
+        if self.sha is None:
+            return
+        if not self.skipping:
+            if self.source_rows:
+                self.commit(final=True)
+                self.stats.loaded.append(self.sha)
+                self.check_times()
+            elif self.in_tx:
+                self.con.execute("COMMIT")
+                self.in_tx = False
+        self.done.add(self.sha)
+        self.sha = None
+        self.skipping = False
+        self.source_rows = {}
+
+    def check_times(self) -> None:
+        """Warn about the records of this evidence file whose time could not be read."""
+        rows = self.con.execute(
+            "SELECT source, line, "
+            "json_extract_string(raw, '$.Event.System.TimeCreated.\"#attributes\".SystemTime') "
+            "FROM events WHERE evidence_sha256 = $sha AND ts IS NULL ORDER BY source, line",
+            {"sha": self.sha},
+        ).fetchall()
+        if not rows:
+            return
+        self.stats.invalid["ts"] = self.stats.invalid.get("ts", 0) + len(rows)
+        for source, line, value in rows[:_EXAMPLES]:
+            shown = "" if value is None else f" ({value!r})"
+            message = f"ts: the record's time{shown} could not be read: stored as NULL"
+            self.warn(LoadWarning(source, line, message))
+        if len(rows) > _EXAMPLES:
+            message = f"ts: {len(rows)} records without a time (the first {_EXAMPLES} listed)"
+            self.warn(LoadWarning(rows[0][0], 0, message))
+
+    def warn(self, warning: LoadWarning) -> None:
+        self.stats.warnings.append(warning)
+        if self.on_warning is not None:
+            self.on_warning(warning)
+
+    def abort(self) -> None:
         try:
             if self.in_tx:
                 self.in_tx = False

@@ -1,8 +1,9 @@
-"""A hunt file: one question asked of the web-server requests, as data.
+"""A hunt file: one question asked of the web-server requests or the Windows events, as data.
 
 A hunt is a YAML file (shipped under ``irtool/analysis/hunts/``, or the user's own) whose
-``query`` is ONE DuckDB ``SELECT`` over the ``requests`` table of the analytical store
-(``irtool.analysis.store``); each row it returns is one finding. What the rows must hold, and
+``query`` is ONE DuckDB ``SELECT`` over its ``table`` of the analytical store
+(``irtool.analysis.store``): ``requests`` (web-server logs, the default) or ``events``
+(Windows event log records); each row it returns is one finding. What the rows must hold, and
 how hunts are found, checked and run, is in ``irtool.analysis.hunts``.
 
 Parameters are named ``$name`` in the SQL and declared under ``parameters`` with a type, a
@@ -13,9 +14,9 @@ default and a description, so that a responder can change a threshold without ed
       min_posts: {type: integer, default: 20, description: POSTs in one hour to report}
 
 A ``timestamp`` default is an ISO 8601 time (UTC) or a duration (``24h``, ``90m``, ``2d``):
-that long before the last request in the store. ``ioc_<kind>`` (``ioc_ip``,
-``ioc_user_agent``, one per kind of indicator) are given by the runner, as lists of text,
-and are not declared.
+that long before the last row of the hunt's table (the last request, or the last event).
+``ioc_<kind>`` (``ioc_ip``, ``ioc_user_agent``, one per kind of indicator) are given by the
+runner, as lists of text, and are not declared.
 """
 
 from __future__ import annotations
@@ -154,12 +155,15 @@ class HuntParameter(Model):
 
 
 class Hunt(Model):
-    """A hunt file. `query` is ONE SELECT over `requests`; each row it returns is a finding."""
+    """A hunt file. `query` is ONE SELECT over its `table` (`requests`, or `events`); each row
+    it returns is a finding."""
 
     id: ItemId
     version: str
     title: str = Field(min_length=1)
     severity: Severity
+    # What the hunt reads: a duration parameter counts back from this table's last row.
+    table: Literal["requests", "events"] = "requests"
     attack: list[Technique]
     description: str
     next_steps: str
