@@ -90,7 +90,7 @@ def test_an_incidents_analysis_names_the_rules_it_could_not_run(
         "  condition: selection | count() by c-ip > 100\n"
     )
     (rules / "process.yml").write_text(
-        "title: A process\nlogsource:\n  category: process_creation\n  product: windows\n"
+        "title: A process\nlogsource:\n  category: process_creation\n  product: linux\n"
         "detection:\n  selection:\n    Image|endswith: '\\\\cmd.exe'\n  condition: selection\n"
     )
     ran = irtool(env, "analyze", incident, "--sigma", str(rules), "--json")

@@ -125,9 +125,10 @@ def shipped() -> RuleSet:
 def test_shipped_rules_load_complete(shipped: RuleSet) -> None:
     assert shipped.unconvertible == []
     assert shipped.skipped_other_sources == 0
-    assert {r.hunt for r in shipped.rules} == SHIPPED
-    assert len(shipped.rules) >= 10
-    for rule in shipped.rules:
+    web = [r for r in shipped.rules if r.table == "requests"]
+    assert {r.hunt for r in web} == SHIPPED
+    assert len(web) >= 10
+    for rule in web:
         assert rule.path.parent == SHIPPED_RULES / "iis"
         assert len(rule.id) == 36 and rule.id.count("-") == 4  # a UUID
         assert rule.level in ("info", "low", "medium", "high", "critical")
@@ -782,7 +783,7 @@ def test_other_log_sources_and_deprecated_rules_are_skipped_and_counted(tmp_path
         """\
         title: Whoami
         id: 6d3c4c1e-0000-4000-8000-000000000031
-        logsource: {category: process_creation, product: windows}
+        logsource: {category: process_creation, product: linux}
         detection:
           selection: {Image|endswith: '\\whoami.exe'}
           condition: selection

@@ -1,24 +1,29 @@
-"""Sigma rules over the web-server requests: loaded with pySigma, converted to DuckDB SQL, run
-over the analytical store in one scan, each hit a finding like a hunt's.
+"""Sigma rules over the web-server requests and the Windows event logs: loaded with pySigma,
+converted to DuckDB SQL, run over the analytical store in one scan of each table, each hit a
+finding like a hunt's.
 
 Which rules: the shipped ones (``SHIPPED_RULES``, ``irtool/analysis/sigma/**/*.yml``), then each
 directory given (``*.yml`` and ``*.yaml``, recursively: a checkout of the public Sigma repository
-works). Only rules with ``logsource: category: webserver`` run (any product or service: the
-fields are Sigma's web-server taxonomy whatever wrote the log); the rest are counted in
-``RuleSet.skipped_other_sources``, as are rules whose status is ``deprecated`` or
+works). Rules with ``logsource: category: webserver`` run over ``requests`` (any product or
+service: the fields are Sigma's web-server taxonomy whatever wrote the log); rules with
+``product: windows`` whose category or service `irtool.analysis.sigma_windows.branches` maps run
+over ``events`` (the EVTX records; that module says which records and fields). The rest are
+counted in ``RuleSet.skipped_other_sources``, as are rules whose status is ``deprecated`` or
 ``unsupported`` in ``RuleSet.skipped_status``. A rule whose ``id`` was already loaded replaces
 the earlier one (a user's rule overrides a shipped one, a later directory an earlier one).
 
 A rule that cannot run is never dropped silently: it is listed in ``RuleSet.unconvertible`` as
 ``path:line:col: reason`` (YAML errors, a rule pySigma refuses, correlations and ``| count()``
-aggregations, a field that no web-server log has, a regular expression DuckDB's RE2 refuses).
+aggregations, a field that no web-server log (or no event of the log source) has, a regular
+expression DuckDB's RE2 refuses).
 
-Fields (the processing pipeline, `column_of`): Sigma's web-server names and IIS's spellings
-go to the store's typed columns (``cs-user-agent`` and ``cs(User-Agent)`` ->
+Fields of a web rule (the processing pipeline, `column_of`): Sigma's web-server names and
+IIS's spellings go to the store's typed columns (``cs-user-agent`` and ``cs(User-Agent)`` ->
 ``cs_user_agent``, ``c-ip`` -> ``c_ip``, ...); ``cs-uri`` is ``cs_uri_stem`` with ``?`` and
 ``cs_uri_query`` when there is one; any other W3C-shaped name (``x-foo``, ``cs(X-Custom)``) is
 read from ``extra`` (keyed by the lowercased name), NULL where the log has no such field.
 ``date`` and ``time`` (they are ``ts``) and names of other taxonomies (``Image``) are refused.
+A Windows rule's fields: see `irtool.analysis.sigma_windows`.
 
 Matching follows Sigma: strings are case-insensitive unless ``|cased``, wildcards ``*``/``?``
 are the only special characters, ``|re`` is RE2 (``regexp_matches``, case-sensitive unless
@@ -26,19 +31,23 @@ are the only special characters, ``|re`` is RE2 (``regexp_matches``, case-sensit
 field's value is a space, as the store decodes it (W3C writes a value's spaces as ``+``).
 Keywords (values bound to no field, ``keywords:``) are found anywhere in the ``raw`` line,
 case-insensitively, by RE2; a space in a keyword matches a space or a ``+``. Values reach SQL
-only as quoted literals (quotes doubled, LIKE metacharacters escaped), never as SQL.
+only as quoted literals (quotes doubled, LIKE metacharacters escaped), never as SQL. Over
+events the same, but a ``+`` is a plus and keywords search the event's data values.
 
-One scan: ``run_rules`` is ONE SELECT over ``requests``. Every rule has a cheap prefilter (its
-condition with each keyword test replaced by one shared RE2 pass over ``raw`` for all the
-rules' keywords: the costly part of a scan, done once); only the lines some prefilter keeps
-are tested with each rule's exact condition.
+One scan: ``run_rules`` is ONE SELECT over ``requests`` (and one over ``events``). Every rule
+has a cheap prefilter (its condition with each keyword test replaced by one shared RE2 pass
+over ``raw`` for all the rules' keywords: the costly part of a scan, done once); only the
+lines some prefilter keeps are tested with each rule's exact condition.
 
 Findings: ``run_rules`` returns `FindingDraft` s, ONE per rule and client address (the store's
 ``client``: behind a proxy, the X-Forwarded-For address it saw; what a responder acts on:
-block or trace that client), with ``hunt`` = ``sigma:<file stem>`` (the
-rule's id when two rules share a stem), ``version`` = the rule's ``modified`` or ``date``
-(``"1"`` without either), ``severity`` from ``level`` (informational -> info; medium without
-a level), and ``key`` = ``sigma:<rule id>:<client>`` (stable over renames of the file).
+block or trace that client) for a web rule, ONE per rule and host (the incident's host, else
+the record's computer) for a Windows rule (its summary shows the first event's values of the
+rule's ``fields:``, its indicators a service, task or account added), with ``hunt`` =
+``sigma:<file stem>`` (the rule's id when two rules share a stem), ``version`` = the rule's
+``modified`` or ``date`` (``"1"`` without either), ``severity`` from ``level``
+(informational -> info; medium without a level), and ``key`` =
+``sigma:<rule id>:<client or host>`` (stable over renames of the file).
 """
 
 from __future__ import annotations
@@ -66,16 +75,20 @@ from sigma.policy import SigmaPolicy
 from sigma.policy.regex_engine import PythonRegexEngine
 from sigma.rule import SigmaRule as PySigmaRule
 
-from irtool.analysis.hunts import MAX_REFS, FindingDraft, worst_first_drafts
+from irtool.analysis.sigma_run import RuleError, SigmaRule, run_rules, table_source
 from irtool.analysis.sigma_sql import (
-    KEYWORDS,
     DuckDBBackend,
     FieldError,
-    packed,
     pipeline,
-    quote,
 )
-from irtool.analysis.store import RequestStore, StoreError, requests_table
+from irtool.analysis.sigma_windows import (
+    EVENTS,
+    Branch,
+    EventsBackend,
+    branches,
+    shown_keys,
+)
+from irtool.analysis.store import events_table, requests_table
 from irtool.model.problems import InvalidFile, Mark
 from irtool.model.yamlsource import Document, read
 
@@ -105,39 +118,15 @@ _POLICY = SigmaPolicy(regex_engine=PythonRegexEngine())
 _SKIPPED_STATUS = ("deprecated", "unsupported")
 
 
-class RuleError(Exception):
-    """A rule whose SQL failed while running (after it was checked when loaded), named."""
-
-
-@dataclass(frozen=True)
-class SigmaRule:
-    """A web-server Sigma rule, converted: `query` is a boolean SQL condition over `requests`."""
-
-    id: str  # the rule's own id (a UUID), or its file stem without one
-    hunt: str  # the findings' hunt id: "sigma:<file stem>" (or "sigma:<id>")
-    title: str
-    level: str  # irtool's severity: info, low, medium, high, critical
-    version: str
-    path: Path
-    query: str
-    # A condition true wherever `query` is (and cheap): its keywords read the column
-    # `_irtool_keywords`, one regex over the raw line for every rule's `keywords` (RE2).
-    prefilter: str = ""
-    keywords: tuple[str, ...] = ()
-    description: str = ""
-    tags: tuple[str, ...] = ()
-    falsepositives: tuple[str, ...] = ()
-    references: tuple[str, ...] = ()
-
-
 @dataclass
 class RuleSet:
     """What `load_rules` found."""
 
     rules: list[SigmaRule] = field(default_factory=list)
     unconvertible: list[str] = field(default_factory=list)  # "path:line:col: reason"
-    skipped_other_sources: int = 0  # rules of another logsource than webserver
-    skipped_status: int = 0  # webserver rules marked deprecated or unsupported
+    # rules of another logsource than webserver and the Windows ones `branches` maps
+    skipped_other_sources: int = 0
+    skipped_status: int = 0  # rules that would run, marked deprecated or unsupported
 
     def notes(self) -> list[str]:
         """One line per kind of rule that does not run, for the responder."""
@@ -223,6 +212,7 @@ def _reason(error: Exception) -> str:
 @dataclass
 class _Loader:
     backend: DuckDBBackend
+    events: EventsBackend
     check: duckdb.DuckDBPyConnection
     result: RuleSet = field(default_factory=RuleSet)
     by_id: dict[str, SigmaRule] = field(default_factory=dict)
@@ -237,9 +227,9 @@ class _Loader:
         except OSError as e:
             self.problem(Mark(str(path), 1, 1), f"cannot read: {e.strerror}")
             return
-        # Cheap and exact: a web-server rule names its category; most of a checkout of the
-        # Sigma repository does not, and is counted without being parsed.
-        if b"webserver" not in raw:
+        # Cheap and exact: a web-server rule names its category, a Windows rule its product;
+        # the rest of a checkout of the Sigma repository does not, and is counted unparsed.
+        if b"webserver" not in raw and b"windows" not in raw.lower():
             if any(key in raw for key in (b"logsource", b"detection", b"correlation")):
                 self.result.skipped_other_sources += 1
             # else: not a Sigma rule at all (a CI workflow or a config file of the checkout)
@@ -265,13 +255,15 @@ class _Loader:
             return
         logsource = data.get("logsource")
         category = logsource.get("category") if isinstance(logsource, dict) else None
-        if not isinstance(category, str) or category.lower() != "webserver":
+        web = isinstance(category, str) and category.lower() == "webserver"
+        windows = None if web else branches(logsource)
+        if not web and windows is None:
             self.result.skipped_other_sources += 1
             return
         if str(data.get("status", "")).lower() in _SKIPPED_STATUS:
             self.result.skipped_status += 1
             return
-        rule = self.convert(path, doc)
+        rule = self.convert(path, doc, windows)
         if rule is None:
             return
         if rule.id in seen_here:
@@ -283,31 +275,68 @@ class _Loader:
         self.by_id.pop(rule.id, None)  # a later directory's rule replaces an earlier one
         self.by_id[rule.id] = rule
 
-    def translate(self, data: dict[str, Any], prefilter: bool) -> tuple[PySigmaRule, list[str]]:
+    def translate(
+        self, data: dict[str, Any], prefilter: bool, backend: DuckDBBackend
+    ) -> tuple[PySigmaRule, list[str]]:
         """The rule parsed (errors collected) and converted, exactly or as a prefilter."""
         parsed = PySigmaRule.from_dict(data, collect_errors=True, policy=_POLICY)
         if parsed.errors:
             return parsed, []
-        self.backend.prefilter = prefilter
-        self.backend.fragments = []
-        self.backend.keywords_negated = False
-        return parsed, self.backend.convert_rule(parsed)
+        backend.prefilter = prefilter
+        backend.fragments = []
+        backend.keywords_negated = False
+        return parsed, backend.convert_rule(parsed)
 
-    def convert(self, path: Path, doc: Document) -> SigmaRule | None:
+    def conditions(
+        self, data: dict[str, Any], windows: tuple[Branch, ...] | None
+    ) -> tuple[PySigmaRule, str, str, tuple[str, ...]]:
+        """The rule parsed, its condition, its prefilter and its keyword patterns (empty
+        conditions when pySigma found errors in it). A Windows rule is converted once per
+        branch of its log source (each has its own field names), each within its scope."""
+        parts: list[tuple[Branch | None, DuckDBBackend]] = [(None, self.backend)]
+        if windows is not None:
+            self.events.keys = []
+            parts = [(branch, self.events) for branch in windows]
+        condition: list[str] = []
+        prefilter: list[str] = []
+        keywords: list[str] = []
+        parsed = None
+        for branch, backend in parts:
+            if branch is not None:
+                self.events.branch = branch
+            parsed, queries = self.translate(data, prefilter=False, backend=backend)
+            if parsed.errors or not queries:
+                return parsed, "", "", ()
+            _, prefilters = self.translate(data, prefilter=True, backend=backend)
+            found = tuple(backend.fragments)
+            if backend.keywords_negated:
+                prefilters, found = queries, ()
+            exact = " OR ".join(f"({q})" for q in queries)
+            cheap = " OR ".join(f"({q})" for q in prefilters)
+            if branch is not None:
+                exact, cheap = f"({branch.scope}) AND ({exact})", f"({branch.scope}) AND ({cheap})"
+            condition.append(exact)
+            prefilter.append(cheap)
+            keywords += found
+        assert parsed is not None  # a log source has at least one branch
+        if len(parts) == 1:
+            return parsed, condition[0], prefilter[0], tuple(keywords)
+        joined = " OR ".join(f"({c})" for c in condition)
+        return parsed, joined, " OR ".join(f"({c})" for c in prefilter), tuple(keywords)
+
+    def convert(
+        self, path: Path, doc: Document, windows: tuple[Branch, ...] | None
+    ) -> SigmaRule | None:
         data = doc.data
         if "id" in data and not isinstance(data["id"], str):  # pySigma trips on it
             self.problem(doc.mark(("id",)), "id: a rule's id is a string (a UUID)")
             return None
         try:
-            parsed, queries = self.translate(data, prefilter=False)
+            parsed, condition, prefilter, keywords = self.conditions(data, windows)
             for error in parsed.errors:
                 self.problem(_where(doc, error), _reason(error))
             if parsed.errors:
                 return None
-            _, prefilters = self.translate(data, prefilter=True)
-            keywords = tuple(self.backend.fragments)
-            if self.backend.keywords_negated:
-                prefilters, keywords = queries, ()
         except SigmaError as e:
             self.problem(_where(doc, e), _reason(e))
             return None
@@ -319,12 +348,11 @@ class _Loader:
             # AttributeError): a user's rule is listed, whatever broke, never a traceback.
             self.problem(_where(doc, e), f"pySigma cannot read it: {type(e).__name__}: {e}")
             return None
-        if not queries:
+        if not condition:
             self.problem(doc.mark(("detection",), key=True), "the detection converts to nothing")
             return None
-        condition = " OR ".join(f"({q})" for q in queries)
-        prefilter = " OR ".join(f"({q})" for q in prefilters)
-        refused = self.check_sql(condition, ()) or self.check_sql(prefilter, keywords)
+        table = "requests" if windows is None else EVENTS
+        refused = self.check_sql(condition, (), table) or self.check_sql(prefilter, keywords, table)
         if refused:
             self.problem(doc.mark(("detection",), key=True), f"DuckDB refuses it: {refused}")
             return None
@@ -348,13 +376,15 @@ class _Loader:
             tags=tuple(f"{t.namespace}.{t.name}" for t in parsed.tags),
             falsepositives=_texts(data.get("falsepositives")),
             references=_texts(data.get("references")),
+            table=table,
+            shown=() if windows is None else shown_keys(data, self.events.keys),
         )
 
-    def check_sql(self, condition: str, keywords: Sequence[str]) -> str | None:
+    def check_sql(self, condition: str, keywords: Sequence[str], table: str) -> str | None:
         """DuckDB's complaint about the condition (bind errors, RE2 syntax), or None; it runs
         on one row of every column so that the functions are run, not only bound."""
         # The condition is pySigma's output through this backend: values are quoted literals.
-        sql = f"SELECT count(*) FROM {_source(keywords)} WHERE {condition}"  # noqa: S608
+        sql = f"SELECT count(*) FROM {table_source(keywords, table)} WHERE {condition}"  # noqa: S608
         try:
             statements = self.check.extract_statements(sql)
             if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
@@ -376,14 +406,19 @@ def _check_connection() -> duckdb.DuckDBPyConnection:
         "INSERT INTO requests (ts, cs_uri_stem, cs_uri_query, raw, sc_status, extra) VALUES "
         "(TIMESTAMP '2000-01-01', '/a', 'b=1', 'x', 200, MAP {'x-a': 'b'})"
     )
+    con.execute(events_table())
+    con.execute(
+        "INSERT INTO events (ts, channel, provider, event_id, computer, data, raw) VALUES "
+        "(TIMESTAMP '2000-01-01', 'Security', 'p', 1, 'c', MAP {'A': 'b'}, '{}')"
+    )
     return con
 
 
 def load_rules(dirs: Sequence[Path] = (), *, shipped: bool = True) -> RuleSet:
-    """The web-server rules of the shipped set (unless `shipped` is False) and of `dirs`,
-    converted; what does not run is counted or listed (see `RuleSet`), never raised."""
+    """The web-server and Windows rules of the shipped set (unless `shipped` is False) and of
+    `dirs`, converted; what does not run is counted or listed (see `RuleSet`), never raised."""
     backend = DuckDBBackend(pipeline())  # pySigma's __new__ types keywords wrongly
-    loader = _Loader(backend, _check_connection())
+    loader = _Loader(backend, EventsBackend(), _check_connection())
     try:
         for directory in (SHIPPED_RULES,) * shipped + tuple(Path(d) for d in dirs):
             if not directory.exists():
@@ -396,87 +431,3 @@ def load_rules(dirs: Sequence[Path] = (), *, shipped: bool = True) -> RuleSet:
         loader.check.close()
     loader.result.rules = list(loader.by_id.values())
     return loader.result
-
-
-# -- running ----------------------------------------------------------------------------------
-
-
-def _source(keywords: Sequence[str]) -> str:
-    """`requests` with the prefilter's column: whether the line has any of the keywords."""
-    patterns = packed([f"(?:{k})" for k in dict.fromkeys(keywords)], "")
-    found = " OR ".join(f"regexp_matches(raw, {quote(p)})" for p in patterns) or "false"
-    return f"(SELECT *, ({found}) AS {KEYWORDS} FROM requests)"  # noqa: S608 - quoted
-
-
-# One scan: the prefilters (cheap, and one regex for every keyword) choose the lines, and
-# only on those is each rule's exact condition evaluated; a line can match several rules.
-_MATCHES = """
-SELECT rule, client, ts, host, evidence_sha256, source, line, cs_uri_stem, sc_status
-FROM (SELECT unnest(list_filter([{cases}], lambda r: r IS NOT NULL)) AS rule, *
-      FROM {source} WHERE {any})
-"""
-_GROUPED = f"""
-SELECT rule, client, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS hits,
-       min_by({{'sha256': evidence_sha256, 'source': source, 'line': line}},
-              {{'ts': ts, 'line': line}}, {MAX_REFS}) AS refs,
-       list(DISTINCT host ORDER BY host) FILTER (WHERE host IS NOT NULL) AS hosts,
-       count(DISTINCT cs_uri_stem) AS uris,
-       list(DISTINCT cs_uri_stem ORDER BY cs_uri_stem)[1:3] AS some_uris,
-       list(DISTINCT sc_status ORDER BY sc_status) FILTER (WHERE sc_status IS NOT NULL)
-           AS statuses
-FROM matches GROUP BY rule, client
-"""  # noqa: S608 - constants
-
-
-def _sql(rules: Sequence[SigmaRule]) -> str:
-    cases = ", ".join(f"CASE WHEN {r.query} THEN {i} END" for i, r in enumerate(rules))
-    any_rule = " OR ".join(f"({r.prefilter or r.query})" for r in rules)
-    source = _source([k for r in rules for k in r.keywords])
-    matches = _MATCHES.format(cases=cases, source=source, any=any_rule)
-    return f"WITH matches AS ({matches}) {_GROUPED} ORDER BY rule, client"
-
-
-def _summary(rule: SigmaRule, row: dict[str, Any]) -> str:
-    hits = int(row["hits"])
-    client = row.get("client") or "an unknown client"
-    uris = [u for u in row.get("some_uris") or () if u]
-    more = int(row.get("uris") or 0) - len(uris)
-    where = " ".join(uris) + (f" and {more} more" if more > 0 else "")
-    statuses = ", ".join(str(s) for s in row.get("statuses") or ())
-    text = f"{rule.title}: {hits} request{'s' * (hits != 1)} from {client}"
-    if where:
-        text += f" to {where}"
-    if statuses:
-        text += f" ({statuses})"
-    return text
-
-
-def run_rules(store: RequestStore, rules: Sequence[SigmaRule]) -> list[FindingDraft]:
-    """Every rule over the store in one scan; one finding per rule and client, sorted as
-    `run_hunts` sorts. Raises RuleError naming a rule whose SQL fails."""
-    if not rules:
-        return []
-    try:
-        rows = [(rules[int(row["rule"])], row) for row in store.query(_sql(rules))]
-    except StoreError:
-        # The combined query names no rule (or is too large for RE2 while each rule is not):
-        # each rule alone, one scan each, the failing one named.
-        rows = []
-        for rule in rules:
-            try:
-                rows += [(rule, row) for row in store.query(_sql([rule]))]
-            except StoreError as e:
-                raise RuleError(f"Sigma rule {rule.hunt} ({rule.path}) failed: {e}") from e
-    drafts = [
-        FindingDraft.of_row(
-            row,
-            hunt=rule.hunt,
-            version=rule.version,
-            severity=rule.level,
-            title=rule.title,
-            summary=_summary(rule, row),
-            key=f"sigma:{rule.id}:{row.get('client') or '-'}",
-        )
-        for rule, row in rows
-    ]
-    return worst_first_drafts(drafts)

@@ -128,14 +128,14 @@ def packed(fragments: Sequence[str], prefix: str) -> list[str]:
     return patterns
 
 
-def _keyword_regex(parts: Sequence[str | SpecialChars]) -> str:
+def _keyword_regex(parts: Sequence[str | SpecialChars], space: str = "[ +]") -> str:
     """An RE2 pattern found anywhere in a line where the Sigma string is (`*` and `?` are
-    its only wildcards; every other character is literal)."""
+    its only wildcards; every other character is literal). A space matches `space`: W3C
+    writes a space inside a value as '+', so a web log's keyword space matches either."""
     return "".join(
         (".*" if p == SpecialChars.WILDCARD_MULTI else ".")
         if isinstance(p, SpecialChars)
-        # W3C writes a space inside a value as '+': a keyword's space matches either.
-        else _RE2_SPECIAL.sub(r"\\\1", p).replace(" ", "[ +]")
+        else _RE2_SPECIAL.sub(r"\\\1", p).replace(" ", space)
         for p in parts
     )
 
@@ -192,6 +192,13 @@ class DuckDBBackend(TextQueryBackend):
         SigmaCompareExpression.CompareOperators.GTE: ">=",
     }
 
+    # What differs for another table (`irtool.analysis.sigma_windows.EventsBackend`): the
+    # text keywords and `|re` without a field search, what a keyword's space matches, and
+    # whether a value's '+' is a space (W3C's encoding of it).
+    keyword_text: ClassVar[str] = "raw"
+    keyword_space: ClassVar[str] = "[ +]"
+    decode_plus: ClassVar[bool] = True
+
     # -- fields ---------------------------------------------------------------------------
 
     def escape_and_quote_field(self, field_name: str) -> str:
@@ -239,7 +246,9 @@ class DuckDBBackend(TextQueryBackend):
         """The field matches the Sigma string `value`."""
         # The store decodes every '+' of a W3C value to a space (how W3C writes spaces), so a
         # rule written against the log as it reads ("net+user") is decoded the same way.
-        parts = [p.replace("+", " ") if isinstance(p, str) else p for p in self._parts(value)]
+        parts = self._parts(value)
+        if self.decode_plus:
+            parts = [p.replace("+", " ") if isinstance(p, str) else p for p in parts]
         wild = [p for p in parts if isinstance(p, SpecialChars)]
         inner = parts
         shape = "eq"
@@ -262,7 +271,7 @@ class DuckDBBackend(TextQueryBackend):
             literal = pattern
         else:
             literal = "".join(p for p in inner if isinstance(p, str))
-        if self._column(field_name) == _URI and shape != "like" and "?" not in literal:
+        if self._is_uri(field_name) and shape != "like" and "?" not in literal:
             # stem || '?' || query, without building it for every row (it is costly): a
             # value with no '?' lies inside the stem or inside the query.
             stem = _render("cs_uri_stem", shape, literal, cased)
@@ -274,6 +283,9 @@ class DuckDBBackend(TextQueryBackend):
                 "ends_with": f"(CASE WHEN cs_uri_query IS NULL THEN {stem} ELSE {query} END)",
             }[shape]
         return _render(self.escape_and_quote_field(field_name), shape, literal, cased)
+
+    def _is_uri(self, field_name: str) -> bool:
+        return self._column(field_name) == _URI
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -301,7 +313,7 @@ class DuckDBBackend(TextQueryBackend):
         patterns: list[str] = []
         for cased in (False, True):
             fragments = [
-                _keyword_regex(self._parts(v))
+                _keyword_regex(self._parts(v), self.keyword_space)
                 for v in values
                 if isinstance(v, SigmaCasedString) == cased
             ]
@@ -309,7 +321,8 @@ class DuckDBBackend(TextQueryBackend):
         if self.prefilter:
             self.fragments += patterns
             return KEYWORDS
-        return "(" + " OR ".join(f"regexp_matches(raw, {quote(p)})" for p in patterns) + ")"
+        text = self.keyword_text
+        return "(" + " OR ".join(f"regexp_matches({text}, {quote(p)})" for p in patterns) + ")"
 
     def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
         values = [a.value for a in cond.args if isinstance(a, ConditionValueExpression)]
@@ -332,7 +345,7 @@ class DuckDBBackend(TextQueryBackend):
         self, cond: ConditionValueExpression, state: ConversionState
     ) -> str:
         assert isinstance(cond.value, SigmaRegularExpression)
-        return f"regexp_matches(raw, {self.convert_value_re(cond.value, state)})"
+        return f"regexp_matches({self.keyword_text}, {self.convert_value_re(cond.value, state)})"
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
         # Sigma's flags as RE2 reads them inline: (?i), (?m), (?s).
@@ -387,10 +400,10 @@ class DuckDBBackend(TextQueryBackend):
 
 
 class FieldError(SigmaFeatureNotSupportedByBackendError):
-    def __init__(self, name: str) -> None:
-        if name.strip().lower() in _NOT_FIELDS:
+    """A field the records do not have, named (the loader locates the rule's line by it)."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        if message is None and name.strip().lower() in _NOT_FIELDS:
             message = f"field '{name}' is not supported (the store has date and time as ts)"
-        else:
-            message = f"field '{name}' is not a web-server log field"
-        super().__init__(message)
+        super().__init__(message or f"field '{name}' is not a web-server log field")
         self.field = name
