@@ -27,6 +27,7 @@ COMMANDS = {
     "export": ("irtool.cli.export", "export"),
     "findings": ("irtool.cli.analyze", "findings"),
     "incident": ("irtool.cli.incident", "incident"),
+    "manifest": ("irtool.cli.manifest", "manifest"),
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),
     "schema": ("irtool.cli.schema", "schema"),
