@@ -569,7 +569,9 @@ class RequestStore:
         con.execute("CREATE TEMP TABLE _only_evidence (sha256 VARCHAR)")
         views: list[str] = []
         try:
-            con.executemany("INSERT INTO _only_evidence VALUES (?)", [[sha] for sha in evidence])
+            shas = [[sha] for sha in evidence]
+            if shas:  # none: the step's sources kept no log, and the tables are seen empty
+                con.executemany("INSERT INTO _only_evidence VALUES (?)", shas)
             for table in ("requests", "events"):
                 # A temporary view is found before the table of the same name.
                 con.execute(

@@ -1,13 +1,18 @@
-"""Findings in an incident: the hunts and Sigma rules run over the web logs its evidence
-holds, each hit a `finding.raised` event, each analysis an `analysis.ran` event (what it read
-and ran, and which rules it could not convert), and a responder's confirmation or dismissal of
-a finding an event too. An analysis runs on demand (`irtool analyze ID`) or as a runbook's
-analyze step, which names the collect steps whose logs it reads.
+"""Findings in an incident: what the analysers find in its evidence, each hit a
+`finding.raised` event, each analysis an `analysis.ran` event (what it read and ran, and what
+it could not), and a responder's confirmation or dismissal of a finding an event too. An
+analysis runs on demand (`irtool analyze ID`) or as a runbook's analyze step, which names the
+collect steps whose evidence it reads.
 
-Which evidence is a web log: a fetched file (or a collector's output) that starts like a
-W3C extended log (`#Software`, `#Version`, `#Date`, `#Fields`). It is loaded, with the host
-it came from, into the incident's derived store (`analysis.duckdb` in its directory:
-delete it and the next analysis rebuilds it from the evidence), once per evidence file.
+What is read, and by what:
+- web logs (evidence that starts like a W3C extended log: `#Software`, `#Fields`, ...) and
+  Windows event logs (EVTX: `ElfFile`) are loaded, with the host they came from, into the
+  incident's derived store (`analysis.duckdb` in its directory: delete it and the next analysis
+  rebuilds it from the evidence), once per evidence file; the hunts and the Sigma rules run
+  over them;
+- the collectors' structured records are stacked across the hosts, compared with each host's
+  baseline, and the web-root listings with the known-good manifest, YARA scanning the fetched
+  files that differ (`irtool.engine.known_good`).
 
 A finding is raised once for the same evidence: its `key` (the hunt and what it is about,
 a client or a URI) and the evidence files its lines are in. More lines in a later log make
@@ -17,16 +22,19 @@ a new event; running the hunts again over the same logs writes nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from irtool.analysis.hunts import FindingDraft, load_hunts, run_hunts
+from irtool.analysis.evtx import MAGIC as EVTX_MAGIC
+from irtool.analysis.evtx import EvtxStats, read_evtx_stream
+from irtool.analysis.hunts import FindingDraft, load_hunts, run_hunts, worst_first_drafts
 from irtool.analysis.sigma import RuleSet, SigmaRule, load_rules, run_rules
 from irtool.analysis.store import RequestStore
 from irtool.analysis.w3c import ReadStats, read_stream
 from irtool.engine import kinds
+from irtool.engine.known_good import Compared, compare_hosts
 from irtool.engine.learned import Finding
 from irtool.engine.refusal import Refused
 from irtool.engine.session import IncidentSession
@@ -34,6 +42,7 @@ from irtool.engine.state import IncidentState
 from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, EventDraft
 from irtool.model.hunt import worst_first as severity_rank
+from irtool.model.problems import InvalidFile
 from irtool.model.steps import AnalyzeStep
 
 STORE_FILE = "analysis.duckdb"
@@ -57,8 +66,28 @@ def web_logs(
 ) -> list[WebLog]:
     """The incident's evidence files that are W3C logs, each once, in the order collected;
     with `reads`, only those kept by the collect steps (and collectors) it accepts."""
+    return _logs(state, store, reads, _W3C_STARTS)
+
+
+def event_logs(
+    state: IncidentState,
+    store: EvidenceStore,
+    reads: Callable[[str, str | None], bool] | None = None,
+) -> list[WebLog]:
+    """The incident's evidence files that are Windows event logs (EVTX), as `web_logs`."""
+    return _logs(state, store, reads, (EVTX_MAGIC,))
+
+
+def _logs(
+    state: IncidentState,
+    store: EvidenceStore,
+    reads: Callable[[str, str | None], bool] | None,
+    starts: tuple[bytes, ...],
+) -> list[WebLog]:
     found: dict[str, WebLog] = {}
     for item in state.evidence:
+        if item.purpose == "provided":
+            continue  # a manifest or a baseline: read by its own analyser
         if reads is not None and not (item.step and reads(item.step, item.item)):
             continue
         for stream, kept in item.files.items():
@@ -70,7 +99,7 @@ def web_logs(
                     start = head.read(16)
             except OSError:
                 continue  # verify reports a missing evidence file; analysis reads what is there
-            if start.startswith(_W3C_STARTS):
+            if start.startswith(starts):
                 where = item.command if stream == "file" else f"{item.step}/{item.item or ''}"
                 found[sha256] = WebLog(sha256, item.host, f"{item.host}:{where}")
     return list(found.values())
@@ -78,15 +107,18 @@ def web_logs(
 
 @dataclass(frozen=True)
 class Analyzed:
-    """What one analysis did: the findings it raised (new ones only), the requests it read
-    over, the read counts, the Sigma rules as loaded (with those that cannot run, located),
-    and its `analysis.ran` event (which `state.analyses` folds)."""
+    """What one analysis did: the findings it raised (new ones only), the requests and event
+    log records it read over, the read counts, the Sigma rules as loaded (with those that
+    cannot run, located), what the host comparisons read and noted, and its `analysis.ran`
+    event (which `state.analyses` folds)."""
 
     raised: list[Event]
     requests: int
     stats: ReadStats
     rules: RuleSet
     record: Event
+    events: int = 0
+    compared: Compared | None = None
 
 
 def analyze_incident(
@@ -100,60 +132,103 @@ def analyze_incident(
     params: dict[str, dict[str, Any]] | None = None,
     rules: Sequence[str] | None = None,
     sigma_dirs: Sequence[Path] = (),
+    yara_dirs: Sequence[Path] = (),
+    manifest: Path | None = None,
+    baselines: Mapping[str, Path] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> Analyzed:
-    """Load the incident's web logs not yet in its store, run the hunts and the Sigma rules,
-    raise each new finding, and record the analysis (`analysis.ran`).
+    """Load the incident's web and event logs not yet in its store, run the hunts and the
+    Sigma rules, compare the hosts' records (with each other, their baselines, the known-good
+    manifest given now or earlier, YARA over the fetched files that differ), raise each new
+    finding, and record the analysis (`analysis.ran`).
 
-    With `step` (an analyze step of the runbook), the step says what is read: the web logs
-    its sources kept, its hunts and its rules; the hunts and rules see only those logs'
-    requests. Otherwise every web log of the incident, the hunts `only` names and the Sigma
-    rules `rules` names: None is every one loaded, an empty list none."""
+    With `step` (an analyze step of the runbook), the step says what is read: the logs and
+    records its sources kept, its hunts and its rules; the hunts and rules see only those
+    logs. Otherwise all of the incident's evidence, the hunts `only` names and the Sigma rules
+    `rules` names: None is every one loaded, an empty list none."""
     warn = on_warning or (lambda text: None)
     state = session.state
     reads = None
+    spec: AnalyzeStep | None = None
     if step is not None:
-        spec = state.runbook.step(step)
-        if not isinstance(spec, AnalyzeStep):
+        found = state.runbook.step(step)
+        if not isinstance(found, AnalyzeStep):
             raise Refused(f"'{step}' is not an analyze step of runbook {state.runbook.id}")
+        spec = found
         reads = spec.reads
         only, rules = spec.hunts, spec.rules
     hunts = [] if only is not None and not only else load_hunts(hunt_dirs, only or ())
     rule_set = load_rules(sigma_dirs)
     chosen = chosen_rules(rule_set.rules, rules)
-    stats = ReadStats()
+    stats, event_stats = ReadStats(), EvtxStats()
     logs = web_logs(state, evidence, reads)
-    with RequestStore(session.directory / STORE_FILE) as requests:
-        for log in logs:
-            if requests.loaded(log.sha256):
-                continue
-            with evidence.path(log.sha256).open("rb") as stream:
-                batches = read_stream(
-                    stream,
-                    source=log.source,
-                    sha256=log.sha256,
-                    on_warning=lambda w: warn(str(w)),
-                    stats=stats,
-                )
-                requests.load(batches, host=log.host, on_warning=lambda w: warn(str(w)))
-        with _scope(requests, [log.sha256 for log in logs] if reads else None):
-            total = int(requests.query("SELECT count(*) AS n FROM requests")[0]["n"])
-            drafts = run_hunts(requests, hunts, params, state.iocs) if total else []
-            drafts += run_rules(requests, chosen) if total and chosen else []
-    raised = raise_findings(session, actor, drafts, step)
+    evtx = event_logs(state, evidence, reads)
+    capturing = spec is not None and spec.baseline == "capture"
+    with RequestStore(session.directory / STORE_FILE) as store:
+        _load(store, evidence, logs, evtx, stats, event_stats, warn)
+        with _scope(store, [log.sha256 for log in (*logs, *evtx)] if reads else None):
+            total = int(store.query("SELECT count(*) AS n FROM requests")[0]["n"])
+            events = int(store.query("SELECT count(*) AS n FROM events")[0]["n"])
+            drafts: list[FindingDraft] = []
+            if (total or events) and not capturing:
+                drafts += run_hunts(store, hunts, params, state.iocs)
+                drafts += run_rules(store, chosen) if chosen else []
+    compared = compare_hosts(
+        session, evidence, actor, step=spec, manifest=manifest, baselines=baselines,
+        yara_dirs=yara_dirs,
+    )  # fmt: skip
+    for note in compared.notes:
+        warn(note)
+    raised = raise_findings(session, actor, worst_first_drafts(drafts + compared.drafts), step)
     record = record_analysis(
         session,
         actor,
         step=step,
-        evidence=[log.sha256 for log in logs],
+        evidence=[log.sha256 for log in (*logs, *evtx)],
         requests=total,
         hunts=[f"{h.id}@{h.version}" for h in hunts],
         rules=[f"{r.hunt}@{r.version}" for r in chosen],
         unconvertible=list(rule_set.unconvertible),
         findings=[e.seq for e in raised],
-        warnings=stats.invalid + stats.torn,
+        warnings=stats.invalid + stats.torn + event_stats.warnings,
+        events=events,
+        compared=compared,
     )
-    return Analyzed(raised, total, stats, rule_set, record)
+    return Analyzed(raised, total, stats, rule_set, record, events, compared)
+
+
+def _load(
+    store: RequestStore,
+    evidence: EvidenceStore,
+    logs: Sequence[WebLog],
+    evtx: Sequence[WebLog],
+    stats: ReadStats,
+    event_stats: EvtxStats,
+    warn: Callable[[str], None],
+) -> None:
+    """Load the web and event logs not yet in the store."""
+    for log in logs:
+        if store.loaded(log.sha256):
+            continue
+        with evidence.path(log.sha256).open("rb") as stream:
+            batches = read_stream(
+                stream, source=log.source, sha256=log.sha256,
+                on_warning=lambda w: warn(str(w)), stats=stats,
+            )  # fmt: skip
+            store.load(batches, host=log.host, on_warning=lambda w: warn(str(w)))
+    for log in evtx:
+        if store.loaded(log.sha256):
+            continue
+        with evidence.path(log.sha256).open("rb") as stream:
+            try:
+                records = read_evtx_stream(
+                    stream, source=log.source, sha256=log.sha256,
+                    on_warning=lambda w: warn(str(w)), stats=event_stats,
+                )  # fmt: skip
+                store.load_events(records, host=log.host, on_warning=lambda w: warn(str(w)))
+            except InvalidFile as broken:  # no EVTX after all: said, the rest goes on
+                for problem in broken.problems:
+                    warn(str(problem))
 
 
 def record_analysis(
@@ -168,10 +243,12 @@ def record_analysis(
     unconvertible: list[str],
     findings: list[int],
     warnings: int,
+    events: int = 0,
+    compared: Compared | None = None,
 ) -> Event:
     """`analysis.ran`: what an analysis read and ran, and the findings it raised (by seq).
     Hunts and rules are named `id@version`: a finding is judged by the hunt that raised it."""
-    data = {
+    data: dict[str, Any] = {
         "step": step,
         "evidence": evidence,
         "requests": requests,
@@ -181,6 +258,18 @@ def record_analysis(
         "findings": findings,
         "warnings": warnings,
     }
+    if events:
+        data["events"] = events
+    if compared is not None and (compared.hosts or compared.manifest or compared.baselines):
+        data["records_from"] = compared.hosts
+        if compared.manifest:
+            data["manifest"] = compared.manifest
+        if compared.baselines:
+            data["baselines"] = compared.baselines
+        if compared.scanned:
+            data["yara_scanned"] = compared.scanned
+        if compared.notes:
+            data["notes"] = compared.notes[:50]
     return session._write(lambda _state: EventDraft(kinds.ANALYSIS_RAN, actor, data))
 
 
