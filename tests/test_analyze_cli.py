@@ -38,7 +38,7 @@ def test_a_web_shell_is_found_and_named_by_its_lines(attacked: tuple[Path, Manif
     assert all(r["source"] == str(log) for r in hits[0]["refs"])
     assert shell.client in hits[0]["summary"] or shell.uri in hits[0]["summary"]
     assert {f["severity"] for f in findings} <= {"info", "low", "medium", "high", "critical"}
-    assert "request(s) in the store" in err
+    assert "request(s) and 0 event(s) in the store" in err
 
 
 def test_a_kept_store_does_not_read_a_log_twice(
@@ -75,7 +75,7 @@ def test_nothing_readable_is_exit_2_with_located_warnings(tmp_path: Path) -> Non
     junk.write_bytes(b"\x00\x01garbage\xff\n" * 20)
     code, _, err = analyze(str(junk))
     assert code == 2
-    assert f"{junk}:" in err and "no request could be read" in err
+    assert f"{junk}:" in err and "no request or event could be read" in err
     assert "Traceback" not in err
     missing = analyze(str(tmp_path / "nope.log"))
     assert missing[0] == 2 and "nope.log" in missing[2] and "Traceback" not in missing[2]
@@ -132,3 +132,27 @@ def test_a_users_sigma_rules_run_beside_the_shipped_ones_and_a_bad_one_is_named(
     assert "0 hunt(s), 1 Sigma rule(s)" in err
     code, out, err = analyze(str(log), "--rule", "no_such_rule")
     assert code == 2 and "no Sigma rule no_such_rule" in err
+
+
+EVTX = Path(__file__).resolve().parent / "data" / "evtx"
+
+
+def test_event_logs_handed_over_are_hunted_beside_a_web_log(
+    attacked: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    log, _ = attacked
+    renamed = tmp_path / "System.bin"  # an EVTX file is known by its first bytes
+    renamed.write_bytes((EVTX / "system.evtx").read_bytes())
+    code, out, err = analyze(str(EVTX / "security.evtx"), str(renamed), str(log), "--json")
+    assert code == 1, err
+    found = {f["hunt"]: f for f in json.loads(out)}
+    assert {"win-new-local-user", "win-service-installed", "win-log-cleared"} <= set(found)
+    assert "iis-webshell" in found  # the web log still read
+    cleared = found["win-log-cleared"]
+    assert all(r["source"] == str(renamed) and r["line"] > 0 for r in cleared["refs"])
+    assert "4142 event(s)" in err
+
+
+def test_comparing_hosts_needs_an_incident(tmp_path: Path) -> None:
+    code, _, err = analyze(str(EVTX / "system.evtx"), "--manifest", str(EVTX / "README.md"))
+    assert code == 2 and "give the incident's ID" in err

@@ -1,11 +1,18 @@
-"""`irtool analyze PATH...`: hunt the web logs a responder was handed, offline.
+"""`irtool analyze PATH...`: hunt the logs a responder was handed, offline; `irtool analyze ID`:
+an incident's evidence.
 
-The logs (files, directories, .gz and .zip archives) are read with their SHA-256 and line
-numbers, loaded into a DuckDB store (a temporary one, or `--store FILE` to keep it and load
-more into it later: an evidence file already in it is not read again), and every hunt runs
-over them: the shipped ones, and those of `--hunts DIR`. Each finding names the lines it
-stands on (file:line). Exit 0 when nothing was found, 1 when something was, 2 when nothing
+Offline, the logs (IIS W3C logs and Windows event logs (.evtx): files, directories, .gz and
+.zip archives of web logs) are read with their SHA-256 and line or record numbers, loaded into
+a DuckDB store (a temporary one, or `--store FILE` to keep it and load more into it later: an
+evidence file already in it is not read again), and every hunt and Sigma rule runs over them:
+the shipped ones, and those of `--hunts DIR` and `--sigma DIR`. Each finding names the lines
+(records) it stands on. Exit 0 when nothing was found, 1 when something was, 2 when nothing
 could be read or a hunt file is broken (located, path:line:col).
+
+For an incident, the analysis also compares its hosts' collector records (with each other,
+with each host's baseline: `--baseline HOST=FILE` or irtool's baseline library) and their web
+roots with the known-good manifest (`--manifest FILE`, kept as evidence; YARA, with the shipped
+rules and those of `--yara DIR`, over the fetched files that differ).
 
 The store is derived: delete it and analyze again, and the findings are the same.
 """
@@ -90,6 +97,28 @@ def _parameters(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Keep the DuckDB store in this file (default: a temporary one).",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="With an incident: the known-good manifest of the web root (irtool manifest build); "
+    "kept as evidence and used by later analyses too.",
+)
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="HOST=FILE",
+    help="With an incident: HOST's known-good baseline (irtool baseline capture); default: "
+    "irtool's baseline library.",
+)
+@click.option(
+    "--yara",
+    "yara_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="With an incident: a folder of your own YARA rules (repeat), run beside the shipped "
+    "ones over the fetched files that differ from known good.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The findings as a JSON list.")
 def analyze(
     paths: tuple[Path, ...],
@@ -101,12 +130,17 @@ def analyze(
     rule_ids: tuple[str, ...],
     sigma_dirs: tuple[Path, ...],
     step: str | None,
+    manifest: Path | None,
+    baselines: tuple[str, ...],
+    yara_dirs: tuple[Path, ...],
 ) -> None:
-    """Hunt web server logs (IIS W3C) with the hunts and the Sigma rules: an incident's (ID)
-    or logs handed to you (files, folders, .gz and .zip archives), offline.
+    """Hunt web server logs (IIS W3C) and Windows event logs (EVTX) with the hunts and the
+    Sigma rules: an incident's (ID), or logs handed to you (files, folders, .gz and .zip
+    archives of web logs), offline.
 
     --hunt and --rule choose what runs: given either, only what they name runs."""
     # Imported here: DuckDB and the reader cost every other command's start-up.
+    from irtool.analysis.evtx import EvtxStats, read_evtx_paths
     from irtool.analysis.hunts import HuntError, load_hunts, run_hunts
     from irtool.analysis.sigma import RuleError, load_rules, run_rules
     from irtool.analysis.store import RequestStore, StoreError
@@ -120,11 +154,18 @@ def analyze(
     incident = _incident(paths)
     if incident is not None:
         _analyze_incident(
-            incident, step, hunts_wanted, hunt_dirs, overrides, rules_wanted, sigma_dirs, as_json
-        )
+            incident, step, hunts_wanted, hunt_dirs, overrides, rules_wanted, sigma_dirs,
+            as_json, manifest, _baselines(baselines), yara_dirs,
+        )  # fmt: skip
         return
     if step is not None:
         fail("--step names an analyze step of an incident's runbook: give the incident's ID")
+    if manifest or baselines or yara_dirs:
+        fail(
+            "--manifest, --baseline and --yara compare an incident's hosts: give the incident's "
+            "ID (offline: irtool manifest compare, irtool baseline diff)"
+        )
+    web_paths, evtx_paths = _split(paths)
     try:
         # A broken hunt file: located problems, exit 2.
         hunts = [] if hunts_wanted == [] else load_hunts(hunt_dirs, only)
@@ -137,17 +178,22 @@ def analyze(
     known = {h.id for h in hunts}
     if unknown := sorted(set(overrides) - known):
         fail(f"no hunt {', '.join(unknown)} (hunts: {', '.join(sorted(known)) or 'none'})")
-    stats = ReadStats()
+    stats, event_stats = ReadStats(), EvtxStats()
     try:
         with _store_path(store) as where, RequestStore(where) as requests:
-            batches = read_paths(paths, on_warning=lambda w: _say(str(w)), stats=stats,
+            batches = read_paths(web_paths, on_warning=lambda w: _say(str(w)), stats=stats,
                                  skip=requests.loaded)  # fmt: skip
             loaded = requests.load(batches, on_warning=lambda w: _say(str(w)))
+            records = read_evtx_paths(evtx_paths, on_warning=lambda w: _say(str(w)),
+                                      stats=event_stats, skip=requests.loaded)  # fmt: skip
+            events_loaded = requests.load_events(records, on_warning=lambda w: _say(str(w)))
             total = requests.query("SELECT count(*) AS n FROM requests")[0]["n"]
-            if not total:
+            events = requests.query("SELECT count(*) AS n FROM events")[0]["n"]
+            if not total and not events:
                 fail(
-                    f"no request could be read from {len(paths)} path(s) "
-                    f"({stats.lines} lines, {stats.invalid + stats.torn} invalid)"
+                    f"no request or event could be read from {len(paths)} path(s) "
+                    f"({stats.lines} lines, {stats.invalid + stats.torn} invalid; "
+                    f"{event_stats.records} event records)"
                 )
             findings = run_hunts(requests, hunts, overrides)
             findings += run_rules(requests, rules) if rules else []
@@ -160,9 +206,10 @@ def analyze(
     except (HuntError, RuleError) as bad:
         fail(str(bad))
         return
+    already = stats.skipped + len(loaded.skipped) + event_stats.skipped + len(events_loaded.skipped)
     _say(
-        f"{total} request(s) in the store ({loaded.rows} read now, "
-        f"{stats.skipped + len(loaded.skipped)} file(s) already in it); {len(hunts)} hunt(s), "
+        f"{total} request(s) and {events} event(s) in the store ({loaded.rows} and "
+        f"{events_loaded.rows} read now, {already} file(s) already in it); {len(hunts)} hunt(s), "
         f"{len(rules)} Sigma rule(s), {len(findings)} finding(s)"
     )
     if as_json:
@@ -175,6 +222,40 @@ def analyze(
             if len(finding.refs) > LINES_SHOWN:
                 click.echo(f"    ... and {len(finding.refs) - LINES_SHOWN} more line(s)")
     sys.exit(Exit.FAILED if findings else Exit.OK)
+
+
+def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """(web-log paths, event-log paths): a file by its first bytes, a folder to both readers
+    (each takes what is its own in it)."""
+    from irtool.analysis.evtx import is_evtx
+
+    web: list[Path] = []
+    evtx: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            web.append(path)
+            evtx.append(path)
+            continue
+        try:
+            with path.open("rb") as f:
+                head = f.read(8)
+        except OSError:
+            head = b""  # the reader says why it cannot be read
+        (evtx if is_evtx(head) or path.suffix.lower() == ".evtx" else web).append(path)
+    return web, evtx
+
+
+def _baselines(pairs: tuple[str, ...]) -> dict[str, Path]:
+    """`--baseline HOST=FILE` -> {host: file}."""
+    found: dict[str, Path] = {}
+    for pair in pairs:
+        host, sep, file = pair.partition("=")
+        if not sep or not host or not file:
+            raise click.BadParameter(f"'{pair}' is not HOST=FILE", param_hint="--baseline")
+        if not Path(file).is_file():
+            raise click.BadParameter(f"{file}: no such file", param_hint="--baseline")
+        found[host] = Path(file)
+    return found
 
 
 def _rules_said(rule_set: RuleSet) -> None:
@@ -207,9 +288,13 @@ def _analyze_incident(
     rules: list[str] | None,
     sigma_dirs: tuple[Path, ...],
     as_json: bool,
+    manifest: Path | None = None,
+    baselines: dict[str, Path] | None = None,
+    yara_dirs: tuple[Path, ...] = (),
 ) -> None:
-    """The incident's web log evidence, loaded into its store, hunted; each new finding a
-    `finding.raised` event (the same finding on the same evidence is never raised twice)."""
+    """The incident's log evidence, loaded into its store, hunted, and its hosts compared;
+    each new finding a `finding.raised` event (the same finding on the same evidence is never
+    raised twice)."""
     from irtool.analysis.hunts import HuntError
     from irtool.analysis.sigma import RuleError
     from irtool.analysis.store import StoreError
@@ -227,6 +312,7 @@ def _analyze_incident(
             done = analyze_incident(
                 current, store, who(None), step=step, only=only, hunt_dirs=hunt_dirs,
                 params=overrides, rules=rules, sigma_dirs=sigma_dirs, on_warning=_say,
+                manifest=manifest, baselines=baselines, yara_dirs=yara_dirs,
             )  # fmt: skip
         except ValueError as unknown_hunt:
             fail(str(unknown_hunt))
@@ -237,7 +323,12 @@ def _analyze_incident(
         findings = current.state.findings
     raised = done.raised
     _rules_said(done.rules)
-    _say(f"{done.requests} request(s) analysed; {len(raised)} new finding(s)")
+    compared = done.compared
+    hosts = f", records of {len(compared.hosts)} host(s)" if compared and compared.hosts else ""
+    _say(
+        f"{done.requests} request(s) and {done.events} event(s) analysed{hosts}; "
+        f"{len(raised)} new finding(s)"
+    )
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in raised], indent=1, sort_keys=True))
     else:
@@ -298,7 +389,7 @@ def _line(finding: Any) -> str:
     if finding.last_seen and finding.last_seen != finding.first_seen:
         when += f" .. {finding.last_seen}"
     return (
-        f"{finding.severity.upper():8} {finding.hunt} ({finding.count} request(s), {when}): "
+        f"{finding.severity.upper():8} {finding.hunt} ({finding.count} hit(s), {when}): "
         f"{finding.summary}"
     )
 
@@ -316,4 +407,5 @@ def _as_dict(finding: Any) -> dict[str, Any]:
         "count": finding.count,
         "key": finding.key,
         "refs": [{"sha256": s, "source": src, "line": n} for s, src, n in finding.refs],
+        "indicators": [list(pair) for pair in finding.indicators],
     }
