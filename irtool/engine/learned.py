@@ -188,6 +188,10 @@ class Analysis:
     unconvertible: list[str]
     findings: list[int]
     warnings: int
+    events: int = 0  # Windows event log records read over
+    records_from: list[str] = field(default_factory=list)  # hosts whose records were compared
+    manifest: str | None = None  # the known-good manifest's SHA-256, when one was used
+    baselines: dict[str, str] = field(default_factory=dict)  # host -> its baseline's SHA-256
 
 
 def _analysis(state: IncidentState, event: Event) -> None:
@@ -205,6 +209,10 @@ def _analysis(state: IncidentState, event: Event) -> None:
             list(data.get("unconvertible") or []),
             [int(s) for s in data.get("findings") or []],
             int(data.get("warnings") or 0),
+            int(data.get("events") or 0),
+            list(data.get("records_from") or []),
+            data.get("manifest"),
+            dict(data.get("baselines") or {}),
         )
     )
 

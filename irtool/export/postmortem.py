@@ -215,11 +215,27 @@ def _findings(state: IncidentState) -> Iterator[Block]:
         last = state.analyses[-1]
         yield Para(
             (
-                f"{len(state.analyses)} analysis run(s) read {len(logs)} web log(s); the last, "
+                f"{len(state.analyses)} analysis run(s) read {len(logs)} log(s); the last, "
                 f"at {moment(last.at)} by {last.actor}, ran {len(last.hunts)} hunt(s) and "
-                f"{len(last.rules)} Sigma rule(s) over {last.requests} request(s).",
+                f"{len(last.rules)} Sigma rule(s) over {last.requests} request(s) and "
+                f"{last.events} event(s).",
             )
         )
+        compared = [a for a in state.analyses if a.records_from]
+        if compared:
+            latest = compared[-1]
+            against = [
+                "with each other" if len(latest.records_from) >= 3 else "",
+                f"with {len(latest.baselines)} baseline(s)" if latest.baselines else "",
+                "web roots with the known-good manifest" if latest.manifest else "",
+            ]
+            said = ", ".join(a for a in against if a) or "nothing to compare with"
+            yield Para(
+                (
+                    f"The records of {len(latest.records_from)} host(s) were compared: {said}.",
+                    *((" Manifest: ", Code(latest.manifest), ".") if latest.manifest else ()),
+                )
+            )
         for reason in last.unconvertible:
             yield Para((f"Not run (could not be converted): {reason}",))
     rows = [
@@ -228,7 +244,7 @@ def _findings(state: IncidentState) -> Iterator[Block]:
                 (f.severity,),
                 (Code(f.hunt),),
                 (f.summary,),
-                (f"{f.count} request(s), {f.first_seen or '?'} .. {f.last_seen or '?'}",),
+                (f"{f.count} hit(s), {f.first_seen or '?'} .. {f.last_seen or '?'}",),
                 ("; ".join(f"{r.get('source')}:{r.get('line')}" for r in f.refs[:5]),),
                 tuple(Code(sha) for sha in dict.fromkeys(str(r.get("sha256")) for r in f.refs)),
                 (f"{f.judged_by}: {f.reason}",),

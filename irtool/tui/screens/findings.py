@@ -455,7 +455,7 @@ class FindingsScreen(Screen[None]):
             ),
             self._plain(f.summary),
             self._plain(
-                f"hosts {', '.join(f.hosts) or '-'} · {f.count} request(s) · "
+                f"hosts {', '.join(f.hosts) or '-'} · {f.count} hit(s) · "
                 f"first {when(f.first_seen)} · last {when(f.last_seen)} ({zone_label()})"
             ),
         ]

@@ -58,7 +58,10 @@ def _analysis(state: IncidentState, spec: AnalyzeStep) -> list[Text]:
     hunts = ", ".join(spec.hunts) if spec.hunts is not None else "every hunt"
     rules = ", ".join(spec.rules) if spec.rules is not None else "every shipped Sigma rule"
     parts = [
-        Text(f"reads the web logs of: {', '.join(spec.sources)}"),
+        Text(
+            f"reads the logs and records of: {', '.join(spec.sources)}"
+            + (" (keeps each host's baseline)" if spec.baseline == "capture" else "")
+        ),
         Text(f"runs: {hunts or 'no hunt'}; {rules or 'no Sigma rule'}", style="dim"),
     ]
     ran = [a for a in state.analyses if a.step == spec.id]
@@ -69,8 +72,9 @@ def _analysis(state: IncidentState, spec: AnalyzeStep) -> list[Text]:
     parts.append(
         Text(
             visible(
-                f"analysed by {last.actor} at {shown(last.at)}: {last.requests} request(s) from "
-                f"{len(last.evidence)} log(s); r again once more logs are in"
+                f"analysed by {last.actor} at {shown(last.at)}: {last.requests} request(s) and "
+                f"{last.events} event(s) from {len(last.evidence)} log(s), records of "
+                f"{len(last.records_from)} host(s); r again once more evidence is in"
             )
         )
     )
