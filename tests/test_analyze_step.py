@@ -95,6 +95,30 @@ def test_the_tabletop_finds_its_web_shell_behind_the_load_balancer(
     assert kinds_written.count(kinds.ANALYSIS_RAN) == 2
 
 
+def test_the_tabletop_stacks_the_farm_and_finds_its_backdoor_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scenario's story: a malicious native module and a scheduled task on two of the
+    # three farm members. Stacking the triage's records shows both without reading any JSON.
+    session, evidence = tabletop(tmp_path, monkeypatch)
+    runner = Runner(
+        session,
+        transports_for(session.state, lambda: pytest.fail("an exercise reached for a host")),
+        EvidenceStore(evidence),
+        "fiona",
+    )
+    for step in ("triage-iis-config", "triage-persistence"):
+        assert not runner.run(step, None).failed
+    done = analyze_incident(session, EvidenceStore(evidence), "fiona", step="triage-review")
+    rare = {(e.data["hunt"], tuple(e.data["hosts"])): e.data["summary"] for e in done.raised}
+    module = rare[("stack:global-module", ("web01", "web02"))]
+    assert "CacheHelperModule" in module and "2 of 3 hosts" in module
+    assert "WebCacheRefresh" in rare[("stack:scheduled-task", ("web01", "web02"))]
+    # UriCacheModule is on every member (its hash differs by patch level): not rare
+    assert not [s for s in rare.values() if "UriCacheModule" in s]
+    assert session.state.analyses[-1].records_from == ["web01", "web02", "web03", "web04"]
+
+
 def two_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[IncidentSession, Path]:
     """An incident whose collect step kept two web logs, by collectors `front` and `back`;
     the analyze step reads only `front`'s."""
