@@ -48,7 +48,10 @@ def test_a_json_object_with_the_list_at_its_path() -> None:
         f"cache|%windir%\\system32\\inetsrv\\cache.dll|{SHA_B.lower()},{SHA_A.lower()}"
     )
     assert record.show == "Cache %windir%\\System32\\inetsrv\\Cache.dll"
-    assert record.line == 1 and record.source == "web01:triage/global-modules"
+    # The line the record starts on in the output, as the evidence viewer shows it.
+    assert out.splitlines()[record.line - 1].strip() == "{"
+    assert '"name": "Cache"' in out.splitlines()[record.line]
+    assert record.source == "web01:triage/global-modules"
 
 
 def test_the_same_module_in_another_case_and_order_is_the_same_record() -> None:

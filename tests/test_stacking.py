@@ -84,7 +84,10 @@ def test_only_the_module_on_one_of_five_hosts_is_a_finding() -> None:
     )
     assert draft.key == f"stack:global-module:{identity}"
     (ref,) = draft.refs
-    assert ref[1:] == ("web03:triage-iis-config/global-modules", 3)  # the third module listed
+    assert ref[1] == "web03:triage-iis-config/global-modules"
+    # the line the third module listed starts on in web03's output
+    output = json.dumps({"computer": "WEB03", "modules": [*STOCK, ODD]}, indent=4)
+    assert '"name": "CacheHelperModule"' in output.splitlines()[ref[2]]
     assert ("module", "CacheHelperModule") in draft.indicators
     assert ("sha256", sha("cachehlp.dll").lower()) in draft.indicators
     assert ("file", "C:\\Windows\\System32\\inetsrv\\cachehlp.dll") in draft.indicators

@@ -387,3 +387,31 @@ async def test_n_walks_a_findings_lines_on_into_its_next_evidence_file(
         assert "file 2 of 2 (n/N)" in screen_text(app)
         await pilot.press("escape")
         assert app.screen is screen  # back to the findings, not to the first file
+
+
+async def test_enter_on_an_event_log_finding_reads_its_records_not_the_binary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = open_collect_incident(
+        tmp_path, monkeypatch, {"web01": {"address": "127.0.0.1", "transport": "local"}}
+    )
+    evidence = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
+    security = Path(__file__).resolve().parent / "data" / "evtx" / "security.evtx"
+    Runner(session, {"local": LocalTransport()}, evidence, "ann").fetch("web01", str(security))
+    analyze_incident(session, evidence, "ann")
+    state = session.state
+    session.close_journal()
+    users = next(f for f in state.findings.values() if f.hunt == "win-new-local-user")
+    first = min(int(r["line"]) for r in users.refs)
+    app = IrtoolApp(actor="ann", incident=state.id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await findings_screen(pilot, app)
+        await select(pilot, screen, users.seq)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: f"record {first}" in screen_text(app), what="the record")
+        shown = screen_text(app)
+        assert '"EventID": 4720' in shown and "ElfFile" not in shown
+        folder = Path(app.screen.folder.name)  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen), what="findings")
+        assert not folder.exists()  # the records' text was a temporary file

@@ -31,6 +31,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,6 +213,10 @@ def _json_rows(
     rows: list[tuple[int, dict[str, Any], str]] = []
     for number, document in documents:
         found = _at_path(document, spec.path)
+        # A finding names the line each record starts on, as the viewer shows the output.
+        starts = element_lines(text, spec.path) if number == 0 and found else None
+        if starts is not None and len(starts) != len(found or ()):
+            starts = None  # a shape the scan does not follow: the record's place instead
         computer = canonical(document.get(COMPUTER)) if isinstance(document, dict) else ""
         if found is None:
             result.problems.append(
@@ -220,7 +225,8 @@ def _json_rows(
             continue
         for index, item in enumerate(found, 1):
             if isinstance(item, dict):
-                rows.append((number or index, item, canonical(item.get(COMPUTER)) or computer))
+                line = number or (starts[index - 1] if starts else index)
+                rows.append((line, item, canonical(item.get(COMPUTER)) or computer))
             elif item is not None:
                 result.problems.append(
                     Problem(
@@ -229,6 +235,52 @@ def _json_rows(
                     )
                 )
     return rows
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def element_lines(text: str, path: str | None) -> list[int]:
+    """The line (1-based) each object of the list at `path` starts on, in order: what
+    `_at_path` reaches, found by a scan of the text's brackets and strings (no second parse).
+    PowerShell's `{"value": [...], "Count": n}` wrapping is looked through."""
+    wanted = tuple(path.split(".")) if path else ()
+    found: list[int] = []
+    # frames: [is_object, logical path, last key (objects)]
+    frames: list[list[Any]] = []
+    line, at = 1, 0
+    expect_key = False
+    for token in _TOKEN.finditer(text):
+        lexeme = token.group()
+        if lexeme in "{[":
+            parent = frames[-1] if frames else None
+            if parent is None:
+                where: tuple[str, ...] = ()
+            elif parent[0]:  # a value of an object: its key extends the path
+                key = parent[2]
+                where = parent[1] if key == "value" else (*parent[1], key)
+            else:
+                where = parent[1]  # an item of a list: the list's path
+            if lexeme == "{" and (parent is None or not parent[0]) and where == wanted:
+                line += text.count("\n", at, token.start())
+                at = token.start()
+                found.append(line)
+            frames.append([lexeme == "{", where, None])
+            expect_key = lexeme == "{"
+        elif lexeme in "}]":
+            if frames:
+                frames.pop()
+            expect_key = False
+        elif lexeme == ",":
+            expect_key = bool(frames and frames[-1][0])
+        elif lexeme == ":":
+            expect_key = False
+        elif expect_key and frames:
+            frames[-1][2] = json.loads(lexeme)
+            expect_key = False
+    if not wanted and len(found) > 1 and text.lstrip().startswith("{"):
+        return found[1:]  # the root object was PowerShell's wrapper of the list it holds
+    return found
 
 
 def _at_path(document: Any, path: str | None) -> list[Any] | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from irtool.analysis.evtx import MAGIC as EVTX_MAGIC
 from irtool.analysis.store import RequestStore, StoreError
 from irtool.engine.findings import STORE_FILE, web_logs
 from irtool.evidence.store import EvidenceStore
@@ -35,6 +36,8 @@ __all__ = [
     "Pivot",
     "PivotUnavailable",
     "Request",
+    "event_records",
+    "is_event_log",
     "pivot",
     "pivot_on_ref",
     "request_at",
@@ -252,3 +255,34 @@ def pivot_on_ref(
             raise PivotUnavailable(f"{source}:{line}: the request has no {PIVOTS[column]}")
         found = _pivot_in(store, column, value, limit)
         return replace(found, unloaded=_unloaded(store, directory, state))
+
+
+def event_records(
+    directory: Path, state: IncidentState | None, refs: list[tuple[str, str, int]]
+) -> list[tuple[str, int, str]]:
+    """The Windows event log records a finding names ((sha256, source, record id) refs), as
+    the store keeps them: (source, record id, the record as JSON). An EVTX file is binary: a
+    responder reads its records, not its bytes."""
+    store = _open(directory, state)
+    try:
+        found = []
+        for sha256, source, line in refs:
+            rows = store.query(
+                "SELECT raw FROM events WHERE evidence_sha256 = $sha AND line = $line LIMIT 1",
+                {"sha": sha256, "line": line},
+            )
+            if rows:
+                found.append((source, line, str(rows[0]["raw"])))
+        return found
+    finally:
+        store.close()
+
+
+def is_event_log(directory: Path, sha256: str) -> bool:
+    """Whether an incident's evidence file is a Windows event log (EVTX), by its first bytes:
+    a finding's references into it are record numbers, read from the store."""
+    try:
+        with EvidenceStore(directory / EVIDENCE_DIR, create=False).path(sha256).open("rb") as f:
+            return f.read(len(EVTX_MAGIC)) == EVTX_MAGIC
+    except (OSError, ValueError):
+        return False

@@ -14,6 +14,8 @@ text, written out by `visible`, never read as markup, and redacted like the evid
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +32,15 @@ from textual.worker import Worker, get_current_worker
 
 from irtool.engine.findings import judge_finding, worst_first
 from irtool.engine.learned import Finding
-from irtool.engine.pivots import PIVOTS, Pivot, PivotUnavailable, pivot, pivot_on_ref
+from irtool.engine.pivots import (
+    PIVOTS,
+    Pivot,
+    PivotUnavailable,
+    event_records,
+    is_event_log,
+    pivot,
+    pivot_on_ref,
+)
 from irtool.engine.state import Evidence, IncidentState
 
 # row_starts: the viewer's own cutting of a long line, so rows are counted as it shows them.
@@ -104,14 +114,15 @@ class Mark:
 
 def marks_of(refs: Iterable[dict[str, Any]]) -> list[Mark]:
     """A finding's references as the viewer walks them: file by file (in the order the
-    finding names them), in line order within each."""
+    finding names them), in line order within each. A reference to a whole file (line 0: a
+    fetched file YARA matched) opens it at its first line."""
     files: dict[str, int] = {}
     marks = []
     for ref in refs:
         sha = str(ref.get("sha256") or "")
-        if sha and ref.get("line"):
+        if sha and ref.get("line") is not None:
             files.setdefault(sha, len(files))
-            marks.append(Mark(sha, str(ref.get("source") or ""), int(ref["line"])))
+            marks.append(Mark(sha, str(ref.get("source") or ""), max(1, int(ref["line"]))))
     unique = dict.fromkeys(marks)  # a line named twice is read once
     return sorted(unique, key=lambda m: (files[m.sha256], m.line))
 
@@ -257,6 +268,33 @@ class LinesViewer(ViewerScreen):
             self.app.switch_screen(
                 LinesViewer(self.incident, self.marks, index, self.redactor, self.label)
             )
+
+
+class RecordsViewer(ViewerScreen):
+    """The event log records a finding names, one indented JSON object each under a
+    `# SOURCE record N` line: written to a temporary file the viewer reads (the evidence
+    viewer reads files), removed when it closes. The store holds them as the evtx parser read
+    them from the evidence file the header names."""
+
+    def __init__(self, records: Sequence[tuple[str, int, str]], redactor: Redactor, label: str):
+        self.folder = tempfile.TemporaryDirectory(prefix="irtool-records-")
+        path = Path(self.folder.name) / "records.txt"
+        parts = []
+        for source, number, raw in records:
+            try:
+                shown = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+            except ValueError:
+                shown = raw
+            parts.append(f"# {source} record {number}\n{shown}\n")
+        path.write_text("".join(parts), encoding="utf-8")
+        super().__init__(
+            EvidenceText(path), None, "stdout", redactor,
+            about=f"{label}: {len(records)} event log record(s), from the analysis store",
+        )  # fmt: skip
+
+    def on_unmount(self) -> None:
+        super().on_unmount()
+        self.folder.cleanup()
 
 
 # -- the findings ------------------------------------------------------------------------------
@@ -529,9 +567,26 @@ class FindingsScreen(Screen[None]):
         if not marks:
             self.notify("this finding names no line of evidence", severity="warning")
             return
+        label = f"finding #{f.seq}"
+        if is_event_log(incident_dir(self.state.id), marks[0].sha256):
+            self.read_records(marks, label)
+            return
         with guarded(self.app):
-            label = f"finding #{f.seq}"
             self.app.push_screen(LinesViewer(self.state, marks, 0, self.redactor, label))
+
+    def read_records(self, marks: Sequence[Mark], label: str) -> None:
+        """An event log is binary: its records, as the store keeps them, in a viewer."""
+        refs = [(m.sha256, m.source, m.line) for m in marks]
+        try:
+            found = event_records(incident_dir(self.state.id), self.state, refs)
+        except PivotUnavailable as why:
+            self.notify(visible(str(why)), severity="warning", markup=False)
+            return
+        if not found:
+            self.notify("its records are not in the store: run the analysis again")
+            return
+        with guarded(self.app):
+            self.app.push_screen(RecordsViewer(found, self.redactor, label))
 
     def action_pivot(self, column: str) -> None:
         f = self.selected
