@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from irtool.analysis.manifest import build_manifest
+from irtool.cli import cli
 from irtool.engine import kinds
 from irtool.engine.findings import analyze_incident
 from irtool.engine.known_good import library_path
@@ -203,3 +205,22 @@ def test_records_are_stacked_and_compared_with_baselines_and_the_known_good_web_
     assert items == {"baseline", "known-good-manifest"}
     # a later analysis uses the same manifest without being given it, and raises nothing new
     assert analyze_incident(session, runner.evidence, "ann", step="review").raised == []
+
+
+def test_the_stack_view_lists_each_kind_the_fewest_hosts_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, runner = _open(tmp_path, monkeypatch)
+    assert not runner.run("records", list(HOSTS)).failed
+    incident = session.state.id
+    session.close_journal()
+    shown = CliRunner().invoke(cli, ["stack", incident, "--kind", "global-module"])
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if line.strip()]
+    assert lines[0] == "global-module (5 host(s) read)"
+    assert "1/5" in lines[1] and "CacheHelperModule" in lines[1] and "[web03]" in lines[1]
+    assert "5/5" in lines[2] and "UriCacheModule" in lines[2]
+    group = CliRunner().invoke(cli, ["stack", incident, "--hosts", "web01", "--json"])
+    listed = json.loads(group.output)
+    assert {s["kind"] for s in listed} == {"global-module", "service"}
+    assert all(s["hosts"] == ["web01"] and s["of"] == 1 for s in listed)

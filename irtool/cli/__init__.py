@@ -31,6 +31,7 @@ COMMANDS = {
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),
     "schema": ("irtool.cli.schema", "schema"),
+    "stack": ("irtool.cli.stack", "stack"),
     "start": ("irtool.cli.tui", "start"),
     "sweep": ("irtool.cli.sweep", "sweep"),
     "validate": ("irtool.cli.validate", "validate"),
