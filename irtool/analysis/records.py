@@ -225,8 +225,8 @@ def _json_rows(
             continue
         for index, item in enumerate(found, 1):
             if isinstance(item, dict):
-                line = number or (starts[index - 1] if starts else index)
-                rows.append((line, item, canonical(item.get(COMPUTER)) or computer))
+                starts_on = number or (starts[index - 1] if starts else index)
+                rows.append((starts_on, item, canonical(item.get(COMPUTER)) or computer))
             elif item is not None:
                 result.problems.append(
                     Problem(

@@ -77,8 +77,8 @@ def stack(
         shown[one.kind] = shown.get(one.kind, 0) + 1
         if limit and shown[one.kind] > limit:
             continue
-        count = f"{one.count:3}/{totals.get(one.kind, 0):<3}"
-        click.echo(visible(f"  {count} {one.records[0].show}  [{', '.join(one.hosts)}]"))
+        of = f"{one.count:3}/{totals.get(one.kind, 0):<3}"
+        click.echo(visible(f"  {of} {one.records[0].show}  [{', '.join(one.hosts)}]"))
     for kind, count in shown.items():
         if limit and count > limit:
             click.echo(f"({kind}: {count - limit} more, commoner; --limit 0 shows all)")
