@@ -54,8 +54,10 @@ Dedup: an evidence file (SHA-256) is loaded once. ``load`` (and ``load_events``)
 batches of an evidence file already in the store, or already loaded earlier in the same call,
 and says so in :attr:`LoadStats.skipped`; the batches of one evidence file are expected one
 after the other (as the reader yields them). ``forget`` drops an evidence file's rows (requests
-and events). Events are loaded as list parameters (one INSERT per piece of `_CHUNK_ROWS`
-records), on the calling thread.
+and events). This bookkeeping per evidence file (skipping, the ``sources`` rows, transactions,
+removing a partly loaded file) is `_EvidenceLoad`, the same for both tables; events are loaded
+by :mod:`irtool.analysis.event_load`, as list parameters (one INSERT per piece of
+`_CHUNK_ROWS` records), on the calling thread.
 
 ``query`` runs ONE ``SELECT`` with named parameters (``$name``) and returns dicts. The
 connection has no file system access (``read_csv('/etc/passwd')`` is refused) and its
@@ -77,15 +79,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import duckdb
+
+if TYPE_CHECKING:
+    from irtool.analysis.event_load import EventBatchLike
 
 __all__ = [
     "COLUMNS",
     "EVENT_COLUMNS",
     "BatchLike",
-    "EventBatchLike",
     "LoadStats",
     "LoadWarning",
     "RequestStore",
@@ -175,6 +179,21 @@ def events_table(name: str = "events") -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)})"
 
 
+# The statement that fills `events` from one batch's columns (list parameters, unnested side
+# by side): it names no columns, so it follows EVENT_COLUMNS' order and lives beside it. The
+# store hands it to the events loader (`irtool.analysis.event_load`).
+_EVENTS_INSERT = (
+    "INSERT INTO events SELECT TRY_CAST(ts AS TIMESTAMP), channel, provider, event_id, level, "
+    "computer, json_transform(d, '\"MAP(VARCHAR, VARCHAR)\"'), raw, $sha, $source, line, "
+    "$host FROM (SELECT "
+    "unnest($ts::VARCHAR[]) AS ts, unnest($channel::VARCHAR[]) AS channel, "
+    "unnest($provider::VARCHAR[]) AS provider, unnest($event_id::INTEGER[]) AS event_id, "
+    "unnest($level::INTEGER[]) AS level, unnest($computer::VARCHAR[]) AS computer, "
+    "unnest($data::VARCHAR[]) AS d, "
+    "unnest($raw::VARCHAR[]) AS raw, unnest($lines::BIGINT[]) AS line)"
+)
+
+
 def requests_table(name: str = "requests") -> str:
     """The DDL of the requests table (the store's, and the empty one queries are checked on)."""
     stored = [f"{column} {sql_type}" for column, sql_type in _STORED]
@@ -208,50 +227,29 @@ def column_name(field_name: str) -> str | None:
     return name if name in _FIELD_TYPES else None
 
 
-class BatchLike(Protocol):
-    """What `load` reads of a batch: `irtool.analysis.w3c.Batch` is one."""
+class _EvidenceBatch(Protocol):
+    """What `_EvidenceLoad` reads of any batch (`BatchLike`, `EventBatchLike`)."""
 
     @property
     def source(self) -> str: ...
     @property
     def sha256(self) -> str: ...
+    @property
+    def lines(self) -> Sequence[int]: ...
+
+
+class BatchLike(_EvidenceBatch, Protocol):
+    """What `load` reads of a batch: `irtool.analysis.w3c.Batch` is one."""
+
     @property
     def fields(self) -> Sequence[str]: ...
     @property
     def columns(self) -> Sequence[Sequence[str | None]]: ...
     @property
-    def lines(self) -> Sequence[int]: ...
-    @property
     def raw(self) -> Sequence[str]: ...
 
 
-class EventBatchLike(Protocol):
-    """What `load_events` reads of a batch: `irtool.analysis.evtx.EventBatch` is one. Every
-    list has one item per record; `data` is each record's event data as a JSON object whose
-    values are text or null."""
-
-    @property
-    def source(self) -> str: ...
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def ts(self) -> Sequence[str | None]: ...  # ISO 8601, UTC
-    @property
-    def channel(self) -> Sequence[str | None]: ...
-    @property
-    def provider(self) -> Sequence[str | None]: ...
-    @property
-    def event_id(self) -> Sequence[int | None]: ...
-    @property
-    def level(self) -> Sequence[int | None]: ...
-    @property
-    def computer(self) -> Sequence[str | None]: ...
-    @property
-    def data(self) -> Sequence[str]: ...  # a JSON object per record: {name: text or null}
-    @property
-    def raw(self) -> Sequence[str]: ...
-    @property
-    def lines(self) -> Sequence[int]: ...
+_B = TypeVar("_B", bound=_EvidenceBatch)
 
 
 class StoreError(Exception):
@@ -554,7 +552,10 @@ class RequestStore:
         is in, and if the batches raise (or DuckDB does) the rows of the evidence file being
         loaded are removed and the error propagates. A record whose time cannot be read is
         kept with a NULL `ts` and warned about."""
-        return _EventLoader(self, host, on_warning).run(batches)
+        # Imported here: the events loader builds on this module's `_EvidenceLoad`.
+        from irtool.analysis.event_load import EventLoader
+
+        return EventLoader(self, host, on_warning, _EVENTS_INSERT).run(batches)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -701,9 +702,22 @@ class _Worker:
         self.thread.join()
 
 
-class _Loader:
-    """One `load` call: batches grouped by evidence file, each batch one INSERT ... SELECT,
-    in transactions of up to `_COMMIT_ROWS` rows, run by a `_Worker`."""
+class _EvidenceLoad(Generic[_B]):
+    """One load call's bookkeeping per evidence file, the same whichever table it fills.
+
+    Batches come grouped by evidence file (SHA-256). One already in the store, or finished
+    earlier in the call, is skipped (`LoadStats.skipped`); rows of an earlier, interrupted
+    load of it are removed first. Rows go in in transactions of up to `_COMMIT_ROWS` rows,
+    each of which writes the evidence file's `sources` rows too (``loaded_at`` NULL), so that
+    a load killed half-way is found and removed when the store next opens; the last one sets
+    ``loaded_at`` (complete). If the batches raise (or DuckDB does), the transaction is rolled
+    back and what was committed of the current evidence file is removed.
+
+    A subclass inserts a batch's rows (`put`), and may run its statements elsewhere than on
+    the calling thread (`execute`, with `drain`, `deliver` and `close`), prepare a commit
+    (`before_commit`) and look over an evidence file once it is in (`finished`)."""
+
+    what = "the batches"  # named by an error raised before the first evidence file
 
     def __init__(
         self,
@@ -723,15 +737,8 @@ class _Loader:
         self.source_rows: dict[str, int] = {}  # rows per source of the current evidence file
         self.in_tx = False
         self.tx_rows = 0
-        # Written by the worker, read by the loading thread after a drain:
-        self.examples: dict[tuple[str, str], int] = {}  # (source, column) -> warned
-        self.invalid: dict[tuple[str, str], int] = {}  # (source, column) -> values
-        self.pending: deque[LoadWarning] = deque()  # warnings to hand to on_warning
-        # [source, layout, first line, last line] inserted since the last commit, unchecked
-        self.segments: list[list[Any]] = []
-        self.worker = _Worker()
 
-    def run(self, batches: Iterable[BatchLike]) -> LoadStats:
+    def run(self, batches: Iterable[_B]) -> LoadStats:
         start = time.perf_counter()
         try:
             for batch in batches:
@@ -740,23 +747,50 @@ class _Loader:
             self.finish_evidence()
         except duckdb.Error as e:
             self.abort()
-            raise StoreError(f"loading {self.sha or 'the batches'}: {e}") from e
+            raise StoreError(f"loading {self.sha or self.what}: {e}") from e
         except BaseException:
             self.abort()
             raise
         finally:
-            self.worker.close()
+            self.close()
             self.stats.seconds = time.perf_counter() - start
         self.deliver()
         return self.stats
 
+    # -- what a loader changes ------------------------------------------------------------
+
+    def put(self, batch: _B) -> None:
+        """Insert the rows of a batch (not empty) of the current evidence file, within the
+        open transaction."""
+        raise NotImplementedError
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        def job() -> None:
-            self.con.execute(sql, params)
+        """Run a statement of the load (in order with the others)."""
+        self.con.execute(sql, params)
 
-        self.worker.submit(job)
+    def drain(self) -> None:
+        """Wait for the statements given to `execute` (the connection is free after)."""
 
-    def add(self, batch: BatchLike) -> None:
+    def deliver(self) -> None:
+        """Hand the warnings found elsewhere than in the loading thread to `warn`."""
+
+    def close(self) -> None:
+        """The load is over (done or failed)."""
+
+    def before_commit(self) -> None:
+        """The current transaction is about to commit."""
+
+    def finished(self) -> None:
+        """The current evidence file is in (committed, statements drained)."""
+
+    # -- the bookkeeping ------------------------------------------------------------------
+
+    def warn(self, warning: LoadWarning) -> None:
+        self.stats.warnings.append(warning)
+        if self.on_warning is not None:
+            self.on_warning(warning)
+
+    def add(self, batch: _B) -> None:
         self.stats.batches += 1
         n = len(batch.lines)
         if batch.sha256 != self.sha:
@@ -769,11 +803,10 @@ class _Loader:
             return
         if n == 0:
             return
-        if n > _CHUNK_ROWS:  # DuckDB's working memory follows the statement's size
-            for i in range(0, n, _CHUNK_ROWS):
-                self.insert(_Slice.of(batch, i, i + _CHUNK_ROWS))
-        else:
-            self.insert(batch)
+        if not self.in_tx:
+            self.execute("BEGIN")
+            self.in_tx = True
+        self.put(batch)
         if batch.source not in self.source_rows:
             self.source_rows[batch.source] = 0
             self.stats.sources.append(batch.source)
@@ -782,6 +815,123 @@ class _Loader:
         self.tx_rows += n
         if self.tx_rows >= _COMMIT_ROWS:
             self.commit(final=False)
+
+    def start_evidence(self, sha: str) -> None:
+        self.drain()  # the store is read here, on the calling thread
+        self.sha = sha
+        self.committed = False
+        row = self.con.execute(
+            "SELECT count(*), count(loaded_at) FROM sources WHERE evidence_sha256 = $sha",
+            {"sha": sha},
+        ).fetchone()
+        present, complete = row if row is not None else (0, 0)
+        self.skipping = sha in self.done or complete > 0
+        if present and not complete:
+            # Rows of an earlier, interrupted load of this file would be doubled.
+            self.store.forget(sha)
+
+    def commit(self, final: bool) -> None:
+        """Record the current evidence file's sources (loaded when `final`) and commit."""
+        if not self.in_tx:
+            self.execute("BEGIN")
+        self.before_commit()
+        loaded_at = datetime.now(UTC).replace(tzinfo=None) if final else None
+        self.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": self.sha})
+        for source, rows in self.source_rows.items():
+            self.execute(
+                "INSERT INTO sources VALUES ($sha, $source, $host, $rows, $at)",
+                {
+                    "sha": self.sha,
+                    "source": source,
+                    "host": self.host,
+                    "rows": rows,
+                    "at": loaded_at,
+                },
+            )
+        self.execute("COMMIT")
+        self.in_tx = False
+        self.committed = True
+        self.tx_rows = 0
+
+    def finish_evidence(self) -> None:
+        """The current evidence file's last batch is in: mark it loaded, commit."""
+        if self.sha is None:
+            return
+        if not self.skipping:
+            if self.source_rows:
+                self.commit(final=True)
+                self.stats.loaded.append(self.sha)
+            elif self.in_tx:
+                self.execute("COMMIT")
+                self.in_tx = False
+            self.drain()
+            self.finished()
+        self.done.add(self.sha)
+        self.sha = None
+        self.skipping = False
+        self.source_rows = {}
+
+    def abort(self) -> None:
+        """The batches (or the load) raised: remove what was loaded of the current evidence
+        file. The statements are drained first (an error of theirs is dropped here)."""
+        with contextlib.suppress(Exception):  # the error being handled matters more
+            self.drain()
+        try:
+            if self.in_tx:
+                self.in_tx = False
+                self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction left (the failed statement ended it)
+        try:
+            if self.sha is not None and not self.skipping and self.committed:
+                self.store.forget(self.sha)
+        except duckdb.Error:
+            pass  # the original error matters more; the next open removes the rows
+
+
+class _Loader(_EvidenceLoad[BatchLike]):
+    """One `load` call into `requests`: each batch (or piece of `_CHUNK_ROWS` lines) one
+    INSERT ... SELECT, run by a `_Worker` while the reader parses the next batch, and the
+    values that did not fit their column counted and located (`check`)."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        host: str | None,
+        on_warning: Callable[[LoadWarning], None] | None,
+    ) -> None:
+        super().__init__(store, host, on_warning)
+        # Written by the worker, read by the loading thread after a drain:
+        self.examples: dict[tuple[str, str], int] = {}  # (source, column) -> warned
+        self.invalid: dict[tuple[str, str], int] = {}  # (source, column) -> values
+        self.pending: deque[LoadWarning] = deque()  # warnings to hand to on_warning
+        # [source, layout, first line, last line] inserted since the last commit, unchecked
+        self.segments: list[list[Any]] = []
+        self.worker = _Worker()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        def job() -> None:
+            self.con.execute(sql, params)
+
+        self.worker.submit(job)
+
+    def drain(self) -> None:
+        self.worker.drain()
+
+    def close(self) -> None:
+        self.worker.close()
+
+    def start_evidence(self, sha: str) -> None:
+        super().start_evidence(sha)
+        self.segments = []
+
+    def put(self, batch: BatchLike) -> None:
+        n = len(batch.lines)
+        if n > _CHUNK_ROWS:  # DuckDB's working memory follows the statement's size
+            for i in range(0, n, _CHUNK_ROWS):
+                self.insert(_Slice.of(batch, i, i + _CHUNK_ROWS))
+        else:
+            self.insert(batch)
 
     def insert(self, batch: BatchLike) -> None:
         fields = tuple(batch.fields)
@@ -801,9 +951,6 @@ class _Loader:
             self.stats.slow_batches += 1
         consecutive, params = _Sql.params(batch, text)
         sql = _Sql(layout, text is not None, dirty, consecutive)
-        if not self.in_tx:
-            self.execute("BEGIN")
-            self.in_tx = True
         insert = dict(params, sha=self.sha, source=batch.source, host=self.host)
         if layout.extra:
             insert["keys"] = [key for key, _ in layout.extra]
@@ -842,45 +989,12 @@ class _Loader:
             params = {"sha": sha, "source": source, "first": first, "last": last}
             self.check(sql, rows, params, source)
 
-    def start_evidence(self, sha: str) -> None:
-        self.worker.drain()
-        self.sha = sha
-        self.segments = []
-        self.committed = False
-        row = self.con.execute(
-            "SELECT count(*), count(loaded_at) FROM sources WHERE evidence_sha256 = $sha",
-            {"sha": sha},
-        ).fetchone()
-        present, complete = row if row is not None else (0, 0)
-        self.skipping = sha in self.done or complete > 0
-        if present and not complete:
-            # Rows of an earlier, interrupted load of this file would be doubled.
-            self.store.forget(sha)
-
-    def commit(self, final: bool) -> None:
-        """Record the current evidence file's sources (loaded when `final`) and commit."""
-        if not self.in_tx:
-            self.execute("BEGIN")
+    def before_commit(self) -> None:
+        # The rows inserted since the last commit are checked for values that did not fit,
+        # in the transaction that commits them.
         if self.segments:
             segments, sha, self.segments = self.segments, self.sha, []
             self.worker.submit(lambda: self.check_stored(segments, sha))
-        loaded_at = datetime.now(UTC).replace(tzinfo=None) if final else None
-        self.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": self.sha})
-        for source, rows in self.source_rows.items():
-            self.execute(
-                "INSERT INTO sources VALUES ($sha, $source, $host, $rows, $at)",
-                {
-                    "sha": self.sha,
-                    "source": source,
-                    "host": self.host,
-                    "rows": rows,
-                    "at": loaded_at,
-                },
-            )
-        self.execute("COMMIT")
-        self.in_tx = False
-        self.committed = True
-        self.tx_rows = 0
 
     def check(self, sql: _Sql, rows: str, params: dict[str, Any], source: str) -> None:
         """Count the values of `rows` (`sql.source()`, or stored rows split again) that did
@@ -914,30 +1028,9 @@ class _Loader:
     def deliver(self) -> None:
         """Hand the warnings found so far to `on_warning`, in the loading thread."""
         while self.pending:
-            warning = self.pending.popleft()
-            self.stats.warnings.append(warning)
-            if self.on_warning is not None:
-                self.on_warning(warning)
+            self.warn(self.pending.popleft())
 
-    def finish_evidence(self) -> None:
-        """The current evidence file's last batch is in: mark it loaded, commit."""
-        if self.sha is None:
-            return
-        if not self.skipping:
-            if self.source_rows:
-                self.commit(final=True)
-                self.stats.loaded.append(self.sha)
-            elif self.in_tx:
-                self.execute("COMMIT")
-                self.in_tx = False
-            self.worker.drain()
-            self.summarise()
-        self.done.add(self.sha)
-        self.sha = None
-        self.skipping = False
-        self.source_rows = {}
-
-    def summarise(self) -> None:
+    def finished(self) -> None:
         """One warning per source and column whose bad values were not all listed."""
         for (source, column), count in self.invalid.items():
             warned = self.examples.get((source, column), 0)
@@ -950,202 +1043,6 @@ class _Loader:
         self.invalid.clear()
         self.examples.clear()
         self.deliver()
-
-    def abort(self) -> None:
-        """The batches (or the load) raised: remove what was loaded of the current evidence
-        file. The worker is idle once drained (its own error, if any, is dropped here)."""
-        with contextlib.suppress(Exception):  # the error being handled matters more
-            self.worker.drain()
-        try:
-            if self.in_tx:
-                self.in_tx = False
-                self.con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction left (the failed statement ended it)
-        try:
-            if self.sha is not None and not self.skipping and self.committed:
-                self.store.forget(self.sha)
-        except duckdb.Error:
-            pass  # the original error matters more; the next open removes the rows
-
-
-# One batch of events: its columns as list parameters, unnested side by side.
-_EVENTS_INSERT = (
-    "INSERT INTO events SELECT TRY_CAST(ts AS TIMESTAMP), channel, provider, event_id, level, "
-    "computer, json_transform(d, '\"MAP(VARCHAR, VARCHAR)\"'), raw, $sha, $source, line, "
-    "$host FROM (SELECT "
-    "unnest($ts::VARCHAR[]) AS ts, unnest($channel::VARCHAR[]) AS channel, "
-    "unnest($provider::VARCHAR[]) AS provider, unnest($event_id::INTEGER[]) AS event_id, "
-    "unnest($level::INTEGER[]) AS level, unnest($computer::VARCHAR[]) AS computer, "
-    "unnest($data::VARCHAR[]) AS d, "
-    "unnest($raw::VARCHAR[]) AS raw, unnest($lines::BIGINT[]) AS line)"
-)
-
-
-class _EventLoader:
-    """One `load_events` call: batches grouped by evidence file, each piece of a batch one
-    INSERT ... SELECT, in transactions of up to `_COMMIT_ROWS` rows; the evidence file's
-    `sources` rows are written with its last transaction (``loaded_at``: complete)."""
-
-    def __init__(
-        self,
-        store: RequestStore,
-        host: str | None,
-        on_warning: Callable[[LoadWarning], None] | None,
-    ) -> None:
-        self.store = store
-        self.con = store._con
-        self.host = host
-        self.on_warning = on_warning
-        self.stats = LoadStats()
-        self.sha: str | None = None
-        self.skipping = False
-        self.committed = False
-        self.in_tx = False
-        self.tx_rows = 0
-        self.done: set[str] = set()
-        self.source_rows: dict[str, int] = {}
-
-    def run(self, batches: Iterable[EventBatchLike]) -> LoadStats:
-        start = time.perf_counter()
-        try:
-            for batch in batches:
-                self.add(batch)
-            self.finish_evidence()
-        except duckdb.Error as e:
-            self.abort()
-            raise StoreError(f"loading {self.sha or 'the events'}: {e}") from e
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            self.stats.seconds = time.perf_counter() - start
-        return self.stats
-
-    def add(self, batch: EventBatchLike) -> None:
-        self.stats.batches += 1
-        n = len(batch.lines)
-        if batch.sha256 != self.sha:
-            self.finish_evidence()
-            self.start_evidence(batch.sha256)
-        if self.skipping:
-            if batch.source not in self.stats.skipped:
-                self.stats.skipped.append(batch.source)
-            self.stats.skipped_rows += n
-            return
-        if n == 0:
-            return
-        if not self.in_tx:
-            self.con.execute("BEGIN")
-            self.in_tx = True
-        for i in range(0, n, _CHUNK_ROWS):
-            j = i + _CHUNK_ROWS
-            self.con.execute(
-                _EVENTS_INSERT,
-                {
-                    "ts": batch.ts[i:j],
-                    "channel": batch.channel[i:j],
-                    "provider": batch.provider[i:j],
-                    "event_id": batch.event_id[i:j],
-                    "level": batch.level[i:j],
-                    "computer": batch.computer[i:j],
-                    "data": batch.data[i:j],
-                    "raw": batch.raw[i:j],
-                    "lines": batch.lines[i:j],
-                    "sha": self.sha,
-                    "source": batch.source,
-                    "host": self.host,
-                },
-            )
-        if batch.source not in self.source_rows:
-            self.source_rows[batch.source] = 0
-            self.stats.sources.append(batch.source)
-        self.source_rows[batch.source] += n
-        self.stats.rows += n
-        self.tx_rows += n
-        if self.tx_rows >= _COMMIT_ROWS:
-            self.commit(final=False)
-
-    def start_evidence(self, sha: str) -> None:
-        self.sha = sha
-        self.committed = False
-        row = self.con.execute(
-            "SELECT count(*), count(loaded_at) FROM sources WHERE evidence_sha256 = $sha",
-            {"sha": sha},
-        ).fetchone()
-        present, complete = row if row is not None else (0, 0)
-        self.skipping = sha in self.done or complete > 0
-        if present and not complete:
-            self.store.forget(sha)  # an interrupted load's rows would be doubled
-
-    def commit(self, final: bool) -> None:
-        if not self.in_tx:
-            self.con.execute("BEGIN")
-        loaded_at = datetime.now(UTC).replace(tzinfo=None) if final else None
-        self.con.execute("DELETE FROM sources WHERE evidence_sha256 = $sha", {"sha": self.sha})
-        for source, rows in self.source_rows.items():
-            self.con.execute(
-                "INSERT INTO sources VALUES ($sha, $source, $host, $rows, $at)",
-                {"sha": self.sha, "source": source, "host": self.host, "rows": rows,
-                 "at": loaded_at},
-            )  # fmt: skip
-        self.con.execute("COMMIT")
-        self.in_tx = False
-        self.committed = True
-        self.tx_rows = 0
-
-    def finish_evidence(self) -> None:
-        if self.sha is None:
-            return
-        if not self.skipping:
-            if self.source_rows:
-                self.commit(final=True)
-                self.stats.loaded.append(self.sha)
-                self.check_times()
-            elif self.in_tx:
-                self.con.execute("COMMIT")
-                self.in_tx = False
-        self.done.add(self.sha)
-        self.sha = None
-        self.skipping = False
-        self.source_rows = {}
-
-    def check_times(self) -> None:
-        """Warn about the records of this evidence file whose time could not be read."""
-        rows = self.con.execute(
-            "SELECT source, line, "
-            "json_extract_string(raw, '$.Event.System.TimeCreated.\"#attributes\".SystemTime') "
-            "FROM events WHERE evidence_sha256 = $sha AND ts IS NULL ORDER BY source, line",
-            {"sha": self.sha},
-        ).fetchall()
-        if not rows:
-            return
-        self.stats.invalid["ts"] = self.stats.invalid.get("ts", 0) + len(rows)
-        for source, line, value in rows[:_EXAMPLES]:
-            shown = "" if value is None else f" ({value!r})"
-            message = f"ts: the record's time{shown} could not be read: stored as NULL"
-            self.warn(LoadWarning(source, line, message))
-        if len(rows) > _EXAMPLES:
-            message = f"ts: {len(rows)} records without a time (the first {_EXAMPLES} listed)"
-            self.warn(LoadWarning(rows[0][0], 0, message))
-
-    def warn(self, warning: LoadWarning) -> None:
-        self.stats.warnings.append(warning)
-        if self.on_warning is not None:
-            self.on_warning(warning)
-
-    def abort(self) -> None:
-        try:
-            if self.in_tx:
-                self.in_tx = False
-                self.con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction left (the failed statement ended it)
-        try:
-            if self.sha is not None and not self.skipping and self.committed:
-                self.store.forget(self.sha)
-        except duckdb.Error:
-            pass  # the original error matters more; the next open removes the rows
 
 
 _layouts: dict[tuple[str, ...], _Layout] = {}
