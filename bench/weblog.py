@@ -197,7 +197,7 @@ def irtool_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "irtool"]
 
 
-_STORED = re.compile(r"^(\d+) request\(s\) in the store", re.M)
+_STORED = re.compile(r"^(\d+) request\(s\)(?: and \d+ event\(s\))? in the store", re.M)
 
 
 def run_irtool(log: Log, work: Path) -> tuple[Run, str]:

@@ -52,7 +52,7 @@ STEPS = """\
   title: The web root, hashed
   shell: sh
   timeout: 20
-  targets: [host:web01]
+  targets: [host:web01, host:web02]
   commands:
     - id: webroot
       title: Web root listing

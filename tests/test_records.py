@@ -256,7 +256,8 @@ def test_the_webroot_ps3_variant_prints_a_json_list(tmp_path: Path) -> None:
     step = next(s for s in fragment["steps"] if s["id"] == "triage-files")
     webroot = next(c for c in step["commands"] if c["id"] == "webroot")
     forms = {v["id"]: v["command"] for v in webroot["variants"]}
-    assert "ConvertTo-Json -InputObject @($rows) -Depth 3 -Compress" in forms["ps3"]
+    # Not compressed: one line per value, so that a finding names the line of its file.
+    assert "ConvertTo-Json -InputObject @($rows) -Depth 3\n" in forms["ps3"] + "\n"
     assert "ConvertTo-Csv" not in forms["ps3"] and "ConvertTo-Csv" in forms["ps2"]
 
 

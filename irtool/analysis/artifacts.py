@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -92,6 +93,15 @@ def read_directory(
             relative = path.relative_to(root).as_posix()
             if path.is_symlink():
                 warnings.append(Problem(Mark(str(path), 1, 1), "a link, not followed", WARNING))
+                continue
+            try:
+                regular = stat.S_ISREG(path.lstat().st_mode)
+            except OSError:
+                regular = True  # gone since it was listed: hash_file says so
+            if not regular:  # a FIFO or a device: opening it would wait forever
+                warnings.append(
+                    Problem(Mark(str(path), 1, 1), "not a regular file, not read", WARNING)
+                )
                 continue
             if hashed is None or hashed(relative):
                 size, sha256 = hash_file(path)
@@ -290,7 +300,12 @@ def webdeploy_root(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> str | None
         info = names[manifest]
         if info.file_size > 64 << 20 or info.flag_bits & 0x1:
             raise InvalidFile([Problem(Mark(f"{path}:archive.xml", 1, 1), "too big to read")])
-        paths = _provider_paths(archive.read(info), f"{path}:archive.xml")
+        try:
+            described = archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as bad:
+            where = Mark(f"{path}:archive.xml", 1, 1)
+            raise InvalidFile([Problem(where, f"cannot be read: {bad}")]) from None
+        paths = _provider_paths(described, f"{path}:archive.xml")
         folders = {n.rsplit("/", 1)[0].lower() for n in names if "/" in n}
         for provider_path in paths:
             candidate = _package_path(provider_path)

@@ -146,6 +146,8 @@ def read_baseline(path: Path) -> Baseline:
         raise InvalidFile([Problem(Mark(name, 1, 1), f"larger than {MAX_BYTES} bytes")])
     try:
         document = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise InvalidFile([Problem(Mark(name, 1, 1), "nested too deep: not a baseline")]) from None
     except UnicodeDecodeError as bad:
         line = raw.count(b"\n", 0, bad.start) + 1
         col = bad.start - (raw.rfind(b"\n", 0, bad.start) + 1) + 1

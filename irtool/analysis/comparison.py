@@ -23,7 +23,8 @@ KINDS = ("added", "changed", "missing", "unhashed")
 #: Added or changed, these are how a web shell or a backdoor module gets in.
 _HIGH = frozenset((
     ".aspx", ".ashx", ".asmx", ".asp", ".ascx", ".asax", ".cshtml", ".vbhtml", ".svc", ".php",
-    ".phtml", ".jsp", ".jspx", ".config",
+    ".phtml", ".jsp", ".jspx", ".config", ".xamlx", ".xoml", ".rules", ".aspq", ".cshtm",
+    ".vbhtm", ".shtm", ".shtml", ".stm", ".asa", ".idc", ".soap", ".rem", ".cer", ".cdx",
 ))  # fmt: skip
 
 
@@ -86,7 +87,8 @@ def compare(manifest: Manifest, target: Path, *, volatile: Iterable[str] = ()) -
     warnings: list[Problem] = []
     rows: Iterable[Listed]
     if target.is_dir():
-        rows = _directory_rows(target, is_volatile, warnings)
+        # Read whole before the warnings are taken: a link or an unreadable folder is said.
+        rows = list(_directory_rows(target, is_volatile, warnings))
     else:
         rows = read_listing(target)
     return _compared(manifest, rows, str(target), is_volatile, tuple(warnings))

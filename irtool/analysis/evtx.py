@@ -293,6 +293,7 @@ def read_evtx_stream(
     stream.seek(start)
     if not is_evtx(head):
         raise InvalidFile([Problem(Mark(source, 1, 1), _not_evtx(head))])
+    _cut_short(stream, start, source, on_warning, st)
     try:
         parser = _evtx.PyEvtxParser(stream, indent=False)
         records = parser.records_json()
@@ -332,6 +333,26 @@ def read_evtx_stream(
     if out.lines:
         st.records += len(out.lines)
         yield out
+
+
+def _cut_short(
+    stream: BinaryIO, start: int, source: str, sink: WarningSink | None, st: EvtxStats
+) -> None:
+    """A file whose end is not on a chunk's end was cut (a copy stopped early, a disk full):
+    the parser drops the partial chunk without a word, so it is said here. The records of
+    the whole chunks before it are read."""
+    end = stream.seek(0, os.SEEK_END)
+    stream.seek(start)
+    body = end - start - _FILE_HEADER
+    partial = body % _CHUNK if body > 0 else 0
+    if partial:  # (a file shorter than its header: the parser says so itself)
+        chunk = body // _CHUNK
+        message = (
+            f"cut short: chunk {chunk} at offset 0x{_FILE_HEADER + chunk * _CHUNK:x} has "
+            f"{partial} of its {_CHUNK} bytes: its records are lost"
+        )
+        st.corrupt_chunks += 1
+        _emit(ReadWarning(source, 0, message), sink, st)
 
 
 def _reason(e: BaseException) -> str:

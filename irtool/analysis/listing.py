@@ -56,13 +56,20 @@ def read_listing(path: Path) -> list[Listed]:
     if start == len(text):
         raise InvalidFile([Problem(Mark(where, 1, 1), "empty: no listing")])
     problems: list[Problem] = []
-    if text[start] in "[{":
-        rows = list(_json_rows(text, start, where, problems))
-    else:
-        rows = list(_csv_rows(text, where, problems))
+    try:
+        if text[start] in "[{":
+            rows = list(_json_rows(text, start, where, problems))
+        else:
+            rows = list(_csv_rows(text, where, problems))
+    except RecursionError:  # JSON nested deeper than any listing: a hostile host's output
+        raise InvalidFile([Problem(Mark(where, 1, 1), "nested too deep: not a listing")]) from None
     if problems:
         raise InvalidFile(problems[:MAX_PROBLEMS])
     return rows
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _decoded(data: bytes) -> str:
@@ -90,7 +97,7 @@ def _row(values: dict[str, Any], line: int, where: str, problems: list[Problem])
         return None
     try:
         size = int(keys.get("size") or keys.get("length") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON Infinity
         problems.append(Problem(Mark(where, line, 1), "size: not a number"))
         return None
     modified = keys.get("modified_utc")
@@ -166,7 +173,8 @@ class _Columns:
         if (
             len(hashes) != 64 * count
             or not _HEXES.fullmatch(hashes)
-            or (sizes is not None and ("" in sizes or not "".join(sizes).isdigit()))
+            # isascii: `isdigit` is true of "²", which `int` refuses
+            or (sizes is not None and ("" in sizes or not _digits("".join(sizes))))
             or "" in paths
         ):
             return None
@@ -196,7 +204,7 @@ class _Columns:
         self, record: list[str], line: int, where: str, problems: list[Problem]
     ) -> Listed | None:
         sha256, size = record[self.sha256], record[self.size] if self.size is not None else "0"
-        if _SHA256.fullmatch(sha256) and size.isdigit() and record[self.path]:
+        if _SHA256.fullmatch(sha256) and _digits(size) and record[self.path]:
             modified = record[self.modified] or None if self.modified is not None else None
             return Listed(record[self.path], int(size), sha256.lower(), line, modified)
         # Anything unusual (a locked file's error, a bad size) through the checks that say why.

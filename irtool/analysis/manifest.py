@@ -46,6 +46,10 @@ SERVER_CODE = frozenset((
     ".aspx", ".ashx", ".asmx", ".asp", ".ascx", ".asax", ".axd", ".cshtml", ".vbhtml", ".svc",
     ".rem", ".soap", ".php", ".php5", ".phtml", ".jsp", ".jspx", ".cer", ".cdx", ".shtml",
     ".stm", ".config", ".dll", ".exe",
+    # ASP.NET 4's handlers IIS registers too, and classic ASP's include and IDC pages
+    ".xamlx", ".xoml", ".rules", ".aspq", ".cshtm", ".vbhtm", ".shtm", ".asa", ".idc",
+    ".asr", ".htr", ".ashx", ".master", ".resx", ".resources", ".vb", ".cs", ".browser",
+    ".sitemap", ".skin", ".licx", ".webinfo", ".compiled",
 ))  # fmt: skip
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _HEXES = re.compile(r"[0-9a-fA-F]*")
@@ -97,8 +101,10 @@ def normalised_all(paths: list[str]) -> list[str]:
     joined = "\n".join(paths)
     if joined.count("\n") != len(paths) - 1 or not paths:
         return [normalised(p) for p in paths]
-    keys = joined.replace("\\", "/").lower().split("\n")
-    if "\n/" in joined or "\n./" in joined or joined.startswith(("/", "./")):
+    slashed = joined.replace("\\", "/")
+    keys = slashed.lower().split("\n")
+    # Checked after `\` became `/`: a listing's `\Default.aspx` or `.\web.config` too.
+    if "\n/" in slashed or "\n./" in slashed or slashed.startswith(("/", "./")):
         return [normalised(k) if k.startswith(("/", "./")) else k for k in keys]
     return keys
 
@@ -267,6 +273,8 @@ def read_manifest(path: Path) -> Manifest:
         raise InvalidFile(
             [Problem(Mark(where, exc.lineno, exc.colno), f"not JSON: {exc.msg}")]
         ) from None
+    except RecursionError:
+        raise InvalidFile([Problem(Mark(where, 1, 1), "nested too deep: not a manifest")]) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise InvalidFile([Problem(Mark(where, 1, 1), f"not an {FORMAT} file (no format key)")])
     problems: list[Problem] = []

@@ -83,11 +83,15 @@ def read_records(data: bytes, spec: RecordSpec, *, source: str, sha256: str = ""
     body = text.lstrip()
     if not body:
         return result
-    if body[0] in "[{":
-        rows = _json_rows(text, spec, source, result)
-    else:
-        result.format = "csv"
-        rows = _csv_rows(text, spec, source, result)
+    try:
+        if body[0] in "[{":
+            rows = _json_rows(text, spec, source, result)
+        else:
+            result.format = "csv"
+            rows = _csv_rows(text, spec, source, result)
+    except RecursionError:  # JSON nested deeper than any collector writes: a hostile host
+        result.problems.append(Problem(Mark(source, 1, 1), "nested too deep: not records"))
+        return result
     show_names = spec.show or spec.key
     for line, row, computer in rows:
         identity = _identity(row, spec.key, computer)

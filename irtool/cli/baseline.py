@@ -113,7 +113,7 @@ def diff(incident_id: str, host: str, baseline_file: Path) -> None:
         known = read_baseline(baseline_file)
     except InvalidFile as invalid:
         for problem in invalid.problems:
-            click.echo(str(problem), err=True)
+            _say(str(problem))  # the file's own text may be in it: never a terminal control
         sys.exit(Exit.INVALID)
     _state, found = _host_records(incident_id, host)
     drafts = baseline_drafts(known, [r for got in found for r in got.records], host=host)

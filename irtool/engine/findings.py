@@ -30,6 +30,7 @@ from typing import Any
 from irtool.analysis.evtx import MAGIC as EVTX_MAGIC
 from irtool.analysis.evtx import EvtxStats, read_evtx_stream
 from irtool.analysis.hunts import FindingDraft, load_hunts, run_hunts, worst_first_drafts
+from irtool.analysis.manifest import read_manifest
 from irtool.analysis.sigma import RuleSet, SigmaRule, load_rules, run_rules
 from irtool.analysis.store import RequestStore
 from irtool.analysis.w3c import ReadStats, read_stream
@@ -147,6 +148,8 @@ def analyze_incident(
     logs. Otherwise all of the incident's evidence, the hunts `only` names and the Sigma rules
     `rules` names: None is every one loaded, an empty list none."""
     warn = on_warning or (lambda text: None)
+    if manifest is not None:
+        read_manifest(manifest)  # not a manifest: refused (located) before anything is read
     state = session.state
     reads = None
     spec: AnalyzeStep | None = None
@@ -298,7 +301,15 @@ def _scope(requests: RequestStore, shas: list[str] | None) -> Iterator[None]:
         yield
 
 
+# Findings about what a host HAS (a file unlike its release, a record unlike its baseline or
+# its peers) are the same finding whatever output showed it: a new listing of the same web
+# root (its times changed) must not raise its differences again. Their key says it all.
+_STATE_HUNTS = ("webroot:", "baseline:", "stack:", "yara:")
+
+
 def _identity(draft: FindingDraft) -> tuple[str, tuple[str, ...]]:
+    if draft.hunt.startswith(_STATE_HUNTS):
+        return draft.key, ()
     return draft.key, tuple(sorted({sha for sha, _source, _line in draft.refs}))
 
 
@@ -312,7 +323,8 @@ def raise_findings(
         def decide(state: IncidentState, draft: FindingDraft = draft) -> EventDraft:
             key, shas = _identity(draft)
             if any(
-                f.key == key and tuple(sorted(f.evidence)) == shas for f in state.findings.values()
+                f.key == key and (not shas or tuple(sorted(f.evidence)) == shas)
+                for f in state.findings.values()
             ):
                 raise _AlreadyRaised()
             return EventDraft(

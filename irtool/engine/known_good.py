@@ -86,9 +86,11 @@ def compare_hosts(
     if step is not None and step.baseline == "capture":
         _capture(session, evidence, actor, step, found, done)
         return done
-    records = by_host(found)
+    # The web root is compared with its deployment, not stacked: each host's own logs,
+    # uploads and caches would each be "rare".
+    stacked = {h: [r for r in rs if r.kind != WEBROOT] for h, rs in by_host(found).items()}
     rare = rare_drafts(
-        stack(records), hosts_total=hosts_per_kind(found), threshold=step.rare_below if step else 2
+        stack(stacked), hosts_total=hosts_per_kind(found), threshold=step.rare_below if step else 2
     )
     done.drafts += rare.drafts
     if rare.note and found:
@@ -166,6 +168,7 @@ def _manifest_path(
     """The known-good manifest: the one given now (kept as evidence), else the one the
     incident was last given."""
     if given is not None:
+        read_manifest(given)  # a file that is not a manifest is refused, located, not kept
         sha = keep_provided(
             session, evidence, given, item=KNOWN_GOOD_MANIFEST, actor=actor,
             reason="the known-good manifest of the web root",
@@ -212,7 +215,10 @@ def _against_manifest(
         try:
             comparison = compare(manifest, evidence.path(got.sha256))
         except InvalidFile as bad:
-            done.notes += [str(p) for p in bad.problems]
+            done.notes += [f"{p} ({host}'s web root not compared)" for p in bad.problems]
+            continue
+        except (OSError, ValueError) as bad:  # one host's output never stops the others
+            done.notes.append(f"{got.source}: {bad} ({host}'s web root not compared)")
             continue
         done.notes += [str(p) for p in comparison.warnings]
         done.drafts += comparison_drafts(
@@ -251,20 +257,23 @@ def _scan_fetched(
         return
     rules = load_yara(yara_dirs)
     done.notes += [str(p) for p in rules.problems]
-    scanned, problems = scan_files(rules, [evidence.path(sha) for _, _, sha in wanted])
+    # The store is content-addressed: the same file fetched from two hosts is one file,
+    # scanned once, and a hit for each host that had it.
+    files = list(dict.fromkeys(evidence.path(sha) for _, _, sha in wanted))
+    scanned, problems = scan_files(rules, files)
     done.notes += [str(p) for p in problems]
     done.scanned = len(scanned)
-    by_path = {evidence.path(sha): (host, path, sha) for host, path, sha in wanted}
+    results = {result.path: result for result in scanned}
     hits = []
-    for result in scanned:
-        host, path, sha = by_path[result.path]
-        for match in result.matches:
+    for host, path, sha in wanted:
+        result = results.get(evidence.path(sha))
+        for match in result.matches if result is not None else ():
             hits.append(
                 YaraHit.of(
                     match,
                     host=host,
                     path=path,
-                    sha256=result.sha256,
+                    sha256=result.sha256,  # type: ignore[union-attr]
                     evidence_sha256=sha,
                     source=f"{host}:{path}",
                 )

@@ -274,6 +274,8 @@ def event_records(
             if rows:
                 found.append((source, line, str(rows[0]["raw"])))
         return found
+    except StoreError as error:
+        raise PivotUnavailable(f"{error}: run the analysis again") from error
     finally:
         store.close()
 

@@ -146,7 +146,10 @@ def plan_sweep(
         skipped[shell] = unchecked(indicators, shell)
         if not checked(indicators, shell):
             continue  # nothing this shell can look for: no host of it is contacted
-        script = sweep_script(indicators, shell, webroot=webroot, also=also, log_days=log_days)
+        try:
+            script = sweep_script(indicators, shell, webroot=webroot, also=also, log_days=log_days)
+        except ValueError as bad:  # a folder that cannot be quoted for the shell (not UTF-8)
+            raise Refused(f"cannot sweep the {shell} hosts: {visible(str(bad))}") from None
         scripts[shell] = (members, script)
     if not scripts:
         said = "; ".join(
