@@ -25,7 +25,7 @@ from irtool.model.problems import InvalidFile
 from irtool.remote.ssh import SshTransport
 from irtool.secrets.run import RunSecrets
 from tests.support.runbooks import runbook
-from tests.support.sshd import SshdFarm
+from tests.support.sshd import SshdFarm, inventory_entry
 
 USERS = [
     {"name": "Administrator", "sid": "S-1-5-21-1-500", "enabled": True},
@@ -91,17 +91,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def ssh_host(farm: SshdFarm) -> dict[str, Any]:
-    return {
-        "address": "127.0.0.1",
-        "port": farm[0].port,
-        "transport": "ssh",
-        "os": "linux",
-        "user": farm.user,
-        "auth": "key",
-        "identity_file": str(farm.client_key),
-        "host_key": farm[0].fingerprint,
-        "connect_timeout": 5,
-    }
+    return inventory_entry(farm)
 
 
 def host_state(host_dir: Path, users: list[dict[str, Any]], services: list[dict[str, Any]]) -> None:

@@ -42,7 +42,7 @@ from irtool.remote.winrm import WinrmTransport
 from irtool.secrets.run import RunSecrets
 from tests.support.powershell import syntax_problems
 from tests.support.runbooks import runbook
-from tests.support.sshd import SshdFarm
+from tests.support.sshd import SshdFarm, inventory_entry
 from tests.support.wsman import DEFAULT_PASSWORD, DEFAULT_USER, WsmanServer
 
 # One collect step whose collectors each test sets (`commands` is filled in per test).
@@ -92,17 +92,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def ssh_host(farm: SshdFarm) -> dict[str, Any]:
-    return {
-        "address": "127.0.0.1",
-        "port": farm[0].port,
-        "transport": "ssh",
-        "os": "linux",
-        "user": farm.user,
-        "auth": "key",
-        "identity_file": str(farm.client_key),
-        "host_key": farm[0].fingerprint,
-        "connect_timeout": 5,
-    }
+    return inventory_entry(farm)
 
 
 def winrm_host(server: WsmanServer) -> dict[str, Any]:

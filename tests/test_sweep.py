@@ -32,7 +32,7 @@ from irtool.remote.ssh import SshTransport
 from irtool.secrets.run import RunSecrets
 from tests.support.powershell import decode_verbatim, parser, string_problems, syntax_problems
 from tests.support.runbooks import open_collect_incident
-from tests.support.sshd import BlackHole, SshdFarm, closed_port
+from tests.support.sshd import BlackHole, SshdFarm, closed_port, inventory_entry
 
 SHELL = b'<%@ Page Language="C#" %><% System.Diagnostics.Process.Start("cmd.exe"); %>'
 SHELL_SHA = hashlib.sha256(SHELL).hexdigest()
@@ -245,18 +245,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFarm]:
 
 
 def ssh_host(farm: SshdFarm, **settings: Any) -> dict[str, Any]:
-    return {
-        "address": "127.0.0.1",
-        "port": farm[0].port,
-        "transport": "ssh",
-        "os": "linux",
-        "user": farm.user,
-        "auth": "key",
-        "identity_file": str(farm.client_key),
-        "host_key": farm[0].fingerprint,
-        "connect_timeout": 2,
-        **settings,
-    }
+    return inventory_entry(farm, **{"connect_timeout": 2, **settings})
 
 
 def plant(tmp_path: Path) -> tuple[Path, Path]:

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ADDRESS = "127.0.0.1"
 START_TIMEOUT = 15.0
@@ -265,6 +266,23 @@ class SshdFarm:
 
     def __len__(self) -> int:
         return len(self.hosts)
+
+
+def inventory_entry(farm: SshdFarm, index: int = 0, **settings: Any) -> dict[str, Any]:
+    """An inventory host entry for the farm's sshd `index`: key auth, its host key pinned;
+    `settings` add to it or override it (a shorter connect_timeout, vars)."""
+    return {
+        "address": "127.0.0.1",
+        "port": farm[index].port,
+        "transport": "ssh",
+        "os": "linux",
+        "user": farm.user,
+        "auth": "key",
+        "identity_file": str(farm.client_key),
+        "host_key": farm[index].fingerprint,
+        "connect_timeout": 5,
+        **settings,
+    }
 
 
 def rotate_host_key(host: SshHost) -> None:
