@@ -21,6 +21,7 @@ from irtool.engine.known_good import library_path
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
+from irtool.export.postmortem import _findings
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.loader import load_inventory, load_runbook
 from irtool.remote.local import LocalTransport
@@ -166,6 +167,7 @@ def test_records_are_stacked_and_compared_with_baselines_and_the_known_good_web_
         assert kept["host"] == name and "service" in kept["records"]
     provided = [e for e in session.state.evidence if e.purpose == "provided"]
     assert sorted(e.host for e in provided) == list(HOSTS)
+    assert session.state.analyses[-1].captured
 
     # Later: web04 has a new service; web01's web root was changed and its shell fetched.
     (tmp_path / "web04" / "services.json").write_text(json.dumps([SERVICE, NEW]))
@@ -200,6 +202,10 @@ def test_records_are_stacked_and_compared_with_baselines_and_the_known_good_web_
     # the manifest and the baselines compared with are evidence of the incident
     ran = done.record.data
     assert ran["manifest"] and sorted(ran["baselines"]) == list(HOSTS)
+    assert "baselines_captured" not in ran  # compared with, not kept
+    said = str(list(_findings(session.state)))  # the post-mortem's findings section
+    assert "Baselines kept (known good, at admission): web01, web02" in said
+    assert "compared: with each other, with 5 baseline(s), web roots" in said
     assert ran["yara_scanned"] == 1
     items = {e.item for e in session.state.evidence if e.purpose == "provided"}
     assert items == {"baseline", "known-good-manifest"}

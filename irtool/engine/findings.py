@@ -269,6 +269,8 @@ def record_analysis(
             data["manifest"] = compared.manifest
         if compared.baselines:
             data["baselines"] = compared.baselines
+            if compared.captured:
+                data["baselines_captured"] = True
         if compared.scanned:
             data["yara_scanned"] = compared.scanned
         if compared.notes:

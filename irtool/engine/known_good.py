@@ -53,6 +53,7 @@ class Compared:
     baselines: dict[str, str] = field(default_factory=dict)  # host -> baseline sha256 used/kept
     manifest: str | None = None  # the known-good manifest's sha256
     scanned: int = 0  # files scanned with YARA
+    captured: bool = False  # the baselines were kept (an admission), not compared
 
 
 def baseline_library() -> Path:
@@ -85,6 +86,7 @@ def compare_hosts(
             done.notes += [str(p) for p in got.read.problems]
     if step is not None and step.baseline == "capture":
         _capture(session, evidence, actor, step, found, done)
+        done.captured = True
         return done
     # The web root is compared with its deployment, not stacked: each host's own logs,
     # uploads and caches would each be "rare".

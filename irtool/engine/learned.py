@@ -192,6 +192,7 @@ class Analysis:
     records_from: list[str] = field(default_factory=list)  # hosts whose records were compared
     manifest: str | None = None  # the known-good manifest's SHA-256, when one was used
     baselines: dict[str, str] = field(default_factory=dict)  # host -> its baseline's SHA-256
+    captured: bool = False  # those baselines were kept by this analysis (an admission)
 
 
 def _analysis(state: IncidentState, event: Event) -> None:
@@ -213,6 +214,7 @@ def _analysis(state: IncidentState, event: Event) -> None:
             list(data.get("records_from") or []),
             data.get("manifest"),
             dict(data.get("baselines") or {}),
+            bool(data.get("baselines_captured")),
         )
     )
 

@@ -221,7 +221,10 @@ def _findings(state: IncidentState) -> Iterator[Block]:
                 f"{last.events} event(s).",
             )
         )
-        compared = [a for a in state.analyses if a.records_from]
+        kept = sorted({h for a in state.analyses if a.captured for h in a.baselines})
+        if kept:
+            yield Para((f"Baselines kept (known good, at admission): {', '.join(kept)}.",))
+        compared = [a for a in state.analyses if a.records_from and not a.captured]
         if compared:
             latest = compared[-1]
             against = [

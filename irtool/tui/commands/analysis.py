@@ -63,8 +63,8 @@ def _summary(result: Analyzed, warnings: int) -> str:
     text = f"analysis: {result.requests} request(s), {result.events} event(s)"
     if result.compared and result.compared.hosts:
         text += f", records of {len(result.compared.hosts)} host(s)"
-    if result.compared and result.compared.baselines and not result.raised:
-        text += f", {len(result.compared.baselines)} baseline(s)"
+    if result.compared and result.compared.captured:
+        text += f", baselines kept for {len(result.compared.baselines)} host(s)"
     text += f", {len(result.raised)} new finding(s)"
     if warnings:
         text += f", {warnings} unreadable line(s) or value(s)"
