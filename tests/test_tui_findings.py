@@ -28,6 +28,7 @@ from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event, Journal
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
 from irtool.model.hunt import SEVERITIES
+from irtool.model.steps import Shell
 from irtool.remote.local import LocalTransport
 from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.findings import (
@@ -38,6 +39,7 @@ from irtool.tui.screens.findings import (
     screen_rows,
 )
 from irtool.tui.screens.prompts import TextPrompt
+from irtool.tui.screens.run import RunScreen
 from tests.support.findings import analyzed, log_rows
 from tests.support.runbooks import open_collect_incident
 from tests.support.tui import notifications, opened, screen_text, wait_for
@@ -415,3 +417,51 @@ async def test_enter_on_an_event_log_finding_reads_its_records_not_the_binary_fi
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, FindingsScreen), what="findings")
         assert not folder.exists()  # the records' text was a temporary file
+
+
+async def test_s_sweeps_a_findings_indicators_on_the_hosts_named_and_raises_the_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webroot = tmp_path / "www"
+    (webroot / "uploads").mkdir(parents=True)
+    (webroot / "uploads" / "errors.aspx").write_text("<% eval %>")
+    hosts = {
+        name: {"address": "127.0.0.1", "transport": "local", "os": "linux"}
+        for name in ("web01", "web02")
+    }
+    session = open_collect_incident(tmp_path, monkeypatch, hosts)
+    draft = FindingDraft(
+        "webroot:added", "1", "high", "A file the release does not have", "errors.aspx",
+        ("web01",), None, None, 1, (), "webroot:web01:errors.aspx", (("file", "errors.aspx"),),
+    )  # fmt: skip
+    (raised,) = raise_findings(session, "ann", [draft])
+    incident = session.state.id
+    session.close_journal()
+    monkeypatch.setattr("irtool.model.sweep.DEFAULT_WEBROOT", {Shell.SH: str(webroot)})
+    monkeypatch.setattr("irtool.model.sweep.DEFAULT_ALSO", {Shell.SH: ()})  # not all of /tmp
+    app = IrtoolApp(actor="ann", incident=incident)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await findings_screen(pilot, app)
+        await select(pilot, screen, raised.seq)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), what="the hosts")
+        await pilot.press(*"web02", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the run")
+        run = app.screen
+        assert isinstance(run, RunScreen)
+        await wait_for(pilot, lambda: run.report is not None, what="the sweep's end")
+        assert list(run.report.results) == ["web02"]  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await wait_for(
+            pilot,
+            lambda: any("sweep for finding" in n for n in notifications(app)),
+            what="the sweep's result",
+        )
+        said = next(n for n in notifications(app) if "sweep for finding" in n)
+        assert "1 hit(s) on 1 host(s), 1 new finding(s)" in said
+        hit = max(rows(screen))
+        assert hit != raised.seq
+    found = [e for e in events_of(incident, kinds.FINDING_RAISED) if e.seq != raised.seq]
+    assert [e.data["hunt"] for e in found] == ["sweep:file"] and found[0].data["hosts"] == ["web02"]
+    ran = [e for e in events_of(incident, kinds.COMMAND_RAN) if e.host == "web02"]
+    assert ran and ran[-1].data["ad_hoc"] is True  # the sweep's run, with its custody

@@ -11,7 +11,7 @@ script stops before its summary line, is named; the others finish.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from irtool.analysis.hunts import FindingDraft
@@ -19,7 +19,10 @@ from irtool.engine.adhoc import ad_hoc_run
 from irtool.engine.findings import raise_findings
 from irtool.engine.refusal import Refused
 from irtool.engine.runner import Runner
+from irtool.engine.runreport import RunReport
+from irtool.engine.session import IncidentSession
 from irtool.engine.state import AD_HOC, IncidentState
+from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event
 from irtool.model.indicators import IOC_KINDS, ioc_kind, ioc_value
 from irtool.model.inventory import OsFamily
@@ -185,41 +188,66 @@ def sweep_finding(
         also=also,
         log_days=log_days,
     )
+    why = reason.strip() or sweep_reason(plan)
+    reports = {
+        shell: runner.collect_ad_hoc(hosts, script, str(shell), why)
+        for shell, (hosts, script) in plan.scripts.items()
+    }
+    return sweep_results(session, runner.evidence, plan, reports, runner.actor)
+
+
+def sweep_reason(plan: SweepPlan) -> str:
+    """What a sweep's runs say they are for."""
+    return f"indicator sweep of finding {plan.finding}"
+
+
+def sweep_results(
+    session: IncidentSession,
+    evidence: EvidenceStore,
+    plan: SweepPlan,
+    reports: Mapping[Shell, RunReport],
+    actor: str,
+) -> SweepResult:
+    """What the sweep's runs (one per shell, however they were run: here, or by the terminal
+    UI's run screen) found: each host's hits read from its kept output, raised as findings."""
+    session.refresh()  # the runs may have been written through another session
     result = SweepResult(plan)
-    why = reason.strip() or f"indicator sweep of finding {finding_seq}"
-    for shell, (hosts, script) in plan.scripts.items():
-        report = runner.collect_ad_hoc(hosts, script, str(shell), why)
+    for shell, report in reports.items():
         result.runs[shell] = report.step
         run = ad_hoc_run(report.step)
         for host, outcome in report.results.items():
             if outcome.failure is not None:
                 result.failed[host] = outcome.why()
-            _read_host(runner, result, host, run, shell)
+            _read_host(session, evidence, result, host, run)
     seen: dict[str, FindingDraft] = {}
     for draft in result.drafts:
         seen.setdefault(draft.key, draft)
     result.drafts = list(seen.values())
-    result.raised = raise_findings(session, runner.actor, result.drafts)
+    result.raised = raise_findings(session, actor, result.drafts)
     return result
 
 
 def _read_host(
-    runner: Runner, result: SweepResult, host: str, run: int | None, shell: Shell
+    session: IncidentSession,
+    evidence: EvidenceStore,
+    result: SweepResult,
+    host: str,
+    run: int | None,
 ) -> None:
     """The hits in what `host` sent back in run `run` (what arrived, even from a host that
     failed: a hit before a timeout is still a hit)."""
     kept = [
         e
-        for e in runner.session.state.evidence
+        for e in session.state.evidence
         if e.run == run and e.host == host and e.files.get("stdout")
     ]
     if not kept:
         result.failed.setdefault(host, "no output was kept")
         return
-    evidence = kept[-1]
-    sha256 = str(evidence.files["stdout"]["sha256"])
+    output_kept = kept[-1]
+    sha256 = str(output_kept.files["stdout"]["sha256"])
     try:
-        with runner.evidence.path(sha256).open("rb") as stream:
+        with evidence.path(sha256).open("rb") as stream:
             output = read_sweep_output(stream.read(), result.plan.indicators)
     except OSError as lost:
         result.failed.setdefault(host, f"its output is not in the evidence store: {lost}")
@@ -234,7 +262,7 @@ def _read_host(
     result.hits[host] = len(output.hits)
     source = f"{host}:{AD_HOC}-{run}"
     for hit in output.hits:
-        result.drafts.append(_draft(result.plan.finding, host, hit, sha256, source, evidence.at))
+        result.drafts.append(_draft(result.plan.finding, host, hit, sha256, source, output_kept.at))
 
 
 def _draft(

@@ -20,13 +20,14 @@ from irtool.journal import Event
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.steps import ActionStep
 from irtool.tui.screens.confirm import Confirmed
-from irtool.tui.screens.run import RunRequest
+from irtool.tui.screens.run import RunRequest, Transports
 
 
 class Hub(Protocol):
     session: IncidentSession
     actor: str
     clock: Callable[[], datetime]
+    transports: Transports
 
     @property
     def app(self) -> App[Any]: ...

@@ -41,12 +41,17 @@ from irtool.engine.pivots import (
     pivot,
     pivot_on_ref,
 )
-from irtool.engine.state import Evidence, IncidentState
+from irtool.engine.refusal import Refused
+from irtool.engine.runreport import RunReport
+from irtool.engine.state import AD_HOC, Evidence, IncidentState
+from irtool.engine.sweep import SweepPlan, plan_sweep, sweep_reason, sweep_results
 
 # row_starts: the viewer's own cutting of a long line, so rows are counted as it shows them.
 from irtool.evidence.reader import CHUNK, LINE_LIMIT, EvidenceText, row_starts
+from irtool.evidence.store import EvidenceStore
 from irtool.journal import Event
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+from irtool.model.steps import Shell
 from irtool.model.untrusted import visible
 from irtool.model.when import zone, zone_label
 from irtool.secrets.redact import Redactor
@@ -54,6 +59,7 @@ from irtool.tui.guard import guarded
 from irtool.tui.screens.evidence import known_secrets
 from irtool.tui.screens.prompts import Text as Typed
 from irtool.tui.screens.prompts import TextPrompt
+from irtool.tui.screens.run import AdHoc, RunRequest, RunScreen
 from irtool.tui.screens.viewer import ViewerScreen
 from irtool.tui.widgets.tables import row_under_cursor
 
@@ -355,6 +361,13 @@ class FindingsScreen(Screen[None]):
             id="findings.hide",
             tooltip="Hide or show the dismissed findings",
         ),
+        Binding(
+            "s",
+            "sweep",
+            "Sweep",
+            id="findings.sweep",
+            tooltip="Look for its indicators on other hosts, read-only",
+        ),
     ]
     DEFAULT_CSS = """
     FindingsScreen #findings { height: 1fr; }
@@ -518,6 +531,8 @@ class FindingsScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("lines", "pivot", "judge"):
             return self.selected is not None
+        if action == "sweep":
+            return self.selected is not None and bool(self.selected.indicators)
         return True
 
     # -- the filter ------------------------------------------------------------------------
@@ -613,6 +628,89 @@ class FindingsScreen(Screen[None]):
         self.app.push_screen(
             TextPrompt(f"{verb} finding #{seq}: {f.title}", "Why:", ok=verb), judged
         )
+
+    # -- a sweep ---------------------------------------------------------------------------
+
+    def action_sweep(self) -> None:
+        """The finding's indicators looked for on hosts the responder names: one read-only
+        ad-hoc run per shell on the run screen (custody as any run), then each hit a finding."""
+        f = self.selected
+        if f is None or not f.indicators:
+            return
+        seq = f.seq
+        shown = ", ".join(f"{kind} {value}" for kind, value in f.indicators[:4])
+
+        def given(targets: Typed | None) -> None:
+            if targets is None:
+                return
+            try:
+                plan = plan_sweep(self.state, seq, targets.text.split())
+            except Refused as why:
+                self.notify(visible(str(why)), severity="warning", markup=False)
+                return
+            self._sweep(plan, list(plan.scripts.items()), {})
+
+        self.app.push_screen(
+            TextPrompt(
+                f"Sweep for finding #{seq}'s indicators ({shown})",
+                "Hosts (a host, group:G, tag:T or all):",
+                placeholder="group:similar",
+                ok="Sweep",
+            ),
+            given,
+        )
+
+    def _sweep(
+        self,
+        plan: SweepPlan,
+        left: list[tuple[Shell, tuple[list[str], str]]],
+        reports: dict[Shell, RunReport],
+    ) -> None:
+        if not left:
+            if reports:
+                self._swept(plan, reports)
+            return
+        shell, (hosts, script) = left[0]
+        request = RunRequest(
+            self.state.id,
+            AD_HOC,
+            f"sweep for finding #{plan.finding} ({shell})",
+            hosts,
+            reason=sweep_reason(plan),
+            ad_hoc=AdHoc(script, str(shell)),
+        )
+
+        def finished(report: RunReport | None) -> None:
+            if report is not None:
+                reports[shell] = report
+            self._sweep(plan, left[1:], reports)
+
+        hub = self.hub
+        self.app.push_screen(
+            RunScreen(request, hub.actor, hub.transports, clock=hub.clock), finished
+        )
+
+    def _swept(self, plan: SweepPlan, reports: dict[Shell, RunReport]) -> None:
+        evidence = EvidenceStore(incident_dir(self.state.id) / EVIDENCE_DIR, create=False)
+        with guarded(self.app):
+            result = sweep_results(self.hub.session, evidence, plan, reports, self.hub.actor)
+            hits = sum(result.hits.values())
+            text = (
+                f"sweep for finding #{plan.finding}: {hits} hit(s) on "
+                f"{sum(1 for n in result.hits.values() if n)} host(s), "
+                f"{len(result.raised)} new finding(s)"
+            )
+            if result.failed:
+                text += "; not swept: " + "; ".join(
+                    f"{h}: {why}" for h, why in sorted(result.failed.items())
+                )
+            self.notify(
+                visible(text),
+                severity="warning" if result.failed else "information",
+                markup=False,
+                timeout=10,
+            )
+            self.redraw()
 
 
 # -- a pivot -----------------------------------------------------------------------------------
