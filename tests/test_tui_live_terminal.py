@@ -87,8 +87,7 @@ def test_a_live_incident_unfolds_at_a_real_terminal(
         term.send("Escape")
         term.wait_for("x Ad hoc")  # the hub's key bar: the hub is in front again
         # An action item outlives the incident: closing lists it and asks why it closes over it.
-        term.send("i")
-        term.wait_for("Owner")
+        term.press_for("i", "Owner")
         term.send("patch the upload form", "Tab")
         term.wait_for(" patch the upload form")
         term.send("ben")

@@ -69,6 +69,19 @@ class Tmux:
                 raise AssertionError(f"'{needle}' never showed; the screen:\n{screen}")
             time.sleep(0.1)  # polling the screen: the condition above is the synchronisation
 
+    def press_for(self, key: str, needle: str, tries: int = 3, timeout: float = 10) -> str:
+        """Press a one-key command until what it opens shows: a key the app reads while a
+        screen it left is still being taken down can be lost (seen on a loaded machine), and
+        pressing it again is harmless while nothing it opens is on screen."""
+        for attempt in range(tries):
+            self.send(key)
+            try:
+                return self.wait_for(needle, timeout)
+            except AssertionError:
+                if attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def __enter__(self) -> Tmux:
         return self
 
