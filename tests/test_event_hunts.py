@@ -217,6 +217,22 @@ def test_a_logon_from_a_source_new_in_the_window_is_found_routine_ones_are_not(
     }
 
 
+def test_each_hosts_window_ends_at_its_own_last_event(st: RequestStore, hunts: list[Hunt]) -> None:
+    # web02's log was fetched days before web01's: its new source, in its own last hours,
+    # is new on web02 although it is days before the last event of all.
+    for host, end_day in (("web01", 9), ("web02", 6)):
+        events = Events(name=f"{host}.evtx", computer=host.upper())
+        for day in range(end_day + 1):
+            logon(events, T0 + timedelta(days=day), "10.0.0.5")
+        logon(events, T0 + timedelta(days=end_day, hours=2), "203.0.113.9", "10", "Administrator")
+        events.load(st, host=host)
+    found = of(run_hunts(st, hunts), "win-new-logon-source")
+    assert sorted(d.key for d in found) == [
+        "win-new-logon-source:web01 203.0.113.9",
+        "win-new-logon-source:web02 203.0.113.9",
+    ]
+
+
 # -- what the real logs cannot show: one case per hunt ----------------------------------------
 
 
