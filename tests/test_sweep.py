@@ -310,9 +310,8 @@ def test_a_sweep_over_ssh_raises_exactly_the_planted_hits_with_custody_while_dea
         runner = make_runner(session, tmp_path)
         runner.ad_hoc_timeout = 20
         began = time.monotonic()
-        result = sweep_finding(
-            runner, seq, ["all"], webroot=str(root), also=[str(temp)], reason="sweep"
-        )
+        plan = plan_sweep(session.state, seq, ["all"], webroot=str(root), also=[str(temp)])
+        result = sweep_finding(runner, plan, reason="sweep")
         took = time.monotonic() - began
     assert took < 20, took  # the hung host failed within its deadline, not after it
     assert set(result.failed) == {"hung", "gone"} and "web02" not in result.failed
@@ -377,7 +376,8 @@ def test_a_host_whose_sweep_stops_early_is_named_and_its_hits_still_count(
     seq = with_finding(session)
     runner = make_runner(session, tmp_path)
     runner.transports = {"ssh": CutShort(runner.transports["ssh"])}
-    result = sweep_finding(runner, seq, ["web02"], webroot=str(root), also=[str(temp)])
+    plan = plan_sweep(session.state, seq, ["web02"], webroot=str(root), also=[str(temp)])
+    result = sweep_finding(runner, plan)
     assert "stopped before its summary line" in result.failed["web02"]
     assert result.hits == {"web02": 2} and len(result.raised) == 2
 
@@ -451,3 +451,22 @@ def test_a_sweep_refuses_what_it_cannot_do(
         plan_sweep(state, seq, ["web02"], kinds=["ip"])
     with pytest.raises(Refused, match="not a kind of indicator"):
         plan_sweep(state, seq, ["web02"], kinds=["colour"])
+
+
+def test_a_sweep_again_raises_only_what_is_new_on_the_host(
+    farm: SshdFarm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, temp = plant(tmp_path)
+    session = open_collect_incident(tmp_path, monkeypatch, {"web02": ssh_host(farm)})
+    seq = with_finding(session)
+    runner = make_runner(session, tmp_path)
+    plan = plan_sweep(session.state, seq, ["web02"], webroot=str(root), also=[str(temp)])
+    first = sweep_finding(runner, plan)
+    assert first.hits == {"web02": 3} and len(first.raised) == 3
+    # A copy of the shell dropped since: the host's output changed, and only it is new.
+    (temp / "cache.bin").write_bytes(SHELL)
+    again = sweep_finding(runner, plan)
+    assert again.hits == {"web02": 4}
+    assert [e.data["key"] for e in again.raised] == [
+        f"sweep:web02:sha256:{SHELL_SHA}:{temp}/cache.bin"
+    ]

@@ -256,6 +256,7 @@ def baseline_drafts(
                 refs=tuple(refs),
                 key=f"baseline:{host}:{kind}:{identity}",
                 indicators=indicators(found),
+                same_by_key=True,
             )
         )
     return drafts

@@ -183,6 +183,7 @@ def comparison_drafts(
                 refs=((evidence_sha256, ref_source, difference.line),),
                 key=f"webroot:{host}:{normalised(difference.path)}:{key_hash}",
                 indicators=indicators,
+                same_by_key=True,
             )
         )
     return drafts

@@ -145,6 +145,11 @@ class FindingDraft:
     # What the finding names that can be looked for elsewhere (an indicator sweep): (kind,
     # value), kind one of `irtool.model.indicators.IOC_KINDS` (ip, sha256, file, task, ...).
     indicators: tuple[tuple[str, str], ...] = ()
+    # True for a finding about what a host HAS (a file unlike its release, a record unlike its
+    # baseline or its peers, a sweep's hit): the same key is the same finding whatever output
+    # showed it, so a new listing of the same web root raises nothing again. False (a log's
+    # finding): more lines in a later log are news, raised again with that evidence.
+    same_by_key: bool = False
 
     @classmethod
     def of_row(

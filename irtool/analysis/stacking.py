@@ -141,6 +141,7 @@ def _draft(found: Stack, hosts_total: int) -> FindingDraft:
         refs=tuple(refs),
         key=f"stack:{found.kind}:{found.identity}",
         indicators=indicators(found.records),
+        same_by_key=True,
     )
 
 

@@ -450,6 +450,7 @@ def hits_drafts(hits: Iterable[YaraHit]) -> list[FindingDraft]:
                 refs=tuple(refs),
                 key=key,
                 indicators=(("sha256", digest), *(("file", n) for n in names)),
+                same_by_key=True,
             )
         )
     return worst_first_drafts(drafts)

@@ -137,15 +137,15 @@ def sweep(
             "also": list(also) or None,
             "log_days": days,
         }
+        plan = plan_sweep(current.state, finding_seq, list(targets), **options)
         if dry_run:
-            plan = plan_sweep(current.state, finding_seq, list(targets), **options)
             click.echo(visible(_plan_text(plan), lines=True))
             return
         runner = _runner(current, who(actor), pool, as_json)
         runner.on_warning = lambda text: _say(f"irtool: WARNING {text}")
         runner.ad_hoc_timeout = float(timeout)
         with _cancel_on_interrupt(runner.cancel):
-            result = sweep_finding(runner, finding_seq, list(targets), reason=reason, **options)
+            result = sweep_finding(runner, plan, reason)
         play_scenario(current, runner.actor)
     with contextlib.suppress(OSError):  # the terminal may be gone: the records are kept
         if as_json:

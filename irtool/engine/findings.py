@@ -303,14 +303,8 @@ def _scope(requests: RequestStore, shas: list[str] | None) -> Iterator[None]:
         yield
 
 
-# Findings about what a host HAS (a file unlike its release, a record unlike its baseline or
-# its peers) are the same finding whatever output showed it: a new listing of the same web
-# root (its times changed) must not raise its differences again. Their key says it all.
-_STATE_HUNTS = ("webroot:", "baseline:", "stack:", "yara:")
-
-
 def _identity(draft: FindingDraft) -> tuple[str, tuple[str, ...]]:
-    if draft.hunt.startswith(_STATE_HUNTS):
+    if draft.same_by_key:
         return draft.key, ()
     return draft.key, tuple(sorted({sha for sha, _source, _line in draft.refs}))
 

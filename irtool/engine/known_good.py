@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from irtool.analysis.baseline import capture, read_baseline, write_baseline
+from irtool.analysis.baseline import baseline_drafts, capture, read_baseline, write_baseline
 from irtool.analysis.comparison import compare, comparison_drafts
 from irtool.analysis.hunts import FindingDraft
 from irtool.analysis.manifest import normalised, read_manifest
@@ -142,8 +142,6 @@ def _against_baselines(
     given: Mapping[str, Path],
     done: Compared,
 ) -> None:
-    from irtool.analysis.baseline import baseline_drafts
-
     for host, outputs in found.items():
         path = given.get(host) or library_path(host)
         if not path.is_file():

@@ -163,37 +163,15 @@ def plan_sweep(
     return SweepPlan(finding_seq, indicators, scripts, skipped, invalid)
 
 
-def sweep_finding(
-    runner: Runner,
-    finding_seq: int,
-    targets: Sequence[str],
-    *,
-    kinds: Sequence[str] | None = None,
-    with_iocs: bool = False,
-    webroot: str | None = None,
-    also: Sequence[str] | None = None,
-    log_days: int = 7,
-    reason: str = "",
-) -> SweepResult:
-    """Sweep the chosen hosts for finding `finding_seq`'s indicators: one read-only ad-hoc run
-    per shell, its hits raised as findings by `runner.actor`."""
-    session = runner.session
-    plan = plan_sweep(
-        session.state,
-        finding_seq,
-        targets,
-        kinds=kinds,
-        with_iocs=with_iocs,
-        webroot=webroot,
-        also=also,
-        log_days=log_days,
-    )
+def sweep_finding(runner: Runner, plan: SweepPlan, reason: str = "") -> SweepResult:
+    """Run a planned sweep (`plan_sweep`): one read-only ad-hoc run per shell, its hits
+    raised as findings by `runner.actor`."""
     why = reason.strip() or sweep_reason(plan)
     reports = {
         shell: runner.collect_ad_hoc(hosts, script, str(shell), why)
         for shell, (hosts, script) in plan.scripts.items()
     }
-    return sweep_results(session, runner.evidence, plan, reports, runner.actor)
+    return sweep_results(runner.session, runner.evidence, plan, reports, runner.actor)
 
 
 def sweep_reason(plan: SweepPlan) -> str:
@@ -288,4 +266,5 @@ def _draft(
         refs=((sha256, source, hit.line),),
         key=f"sweep:{host}:{hit.kind}:{hit.value}:{hit.where}",
         indicators=tuple(indicators),
+        same_by_key=True,
     )
