@@ -153,9 +153,10 @@ def test_call_tree_moves_to_the_backup_on_no_answer(incident: IncidentSession) -
     incident.reach("security", "ann", "no-answer", "judy")
     assert incident.state.calls["security"].next_person == "ben"
     incident.reach("security", "ben", "reached", "judy", method="email")
-    tree = reopen(incident).state.calls["security"]
-    assert tree.reached == "ben" and tree.next_person is None
-    assert [(a.person, a.outcome.value) for a in tree.attempts] == [
+    state = reopen(incident).state
+    tree = state.calls["security"]
+    assert tree.reached == "ben" and tree.next_person is None and tree.tried == 3
+    assert [(a.person, a.outcome.value) for a in state.attempts("security")] == [
         ("ann", "left-message"),
         ("ann", "no-answer"),
         ("ben", "reached"),

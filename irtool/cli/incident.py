@@ -205,7 +205,7 @@ def summary(state: IncidentState) -> dict[str, Any]:
                 "next_to_call": tree.next_person,
                 "attempts": [
                     {"person": a.person, "outcome": a.outcome.value, "at": a.at, "by": a.by}
-                    for a in tree.attempts
+                    for a in state.attempts(role)
                 ],
             }
             for role, tree in state.calls.items()
@@ -303,7 +303,7 @@ def show(incident_id: str, as_json: bool) -> None:
             if tree.reached
             else f"call {tree.next_person or 'nobody left'}"
         )
-        _say(f"  {role}: {status} ({len(tree.attempts)} attempt(s))")
+        _say(f"  {role}: {status} ({tree.tried} attempt(s))")
     for run in runs:
         _say(
             f"RUN {run['run']} ({run['purpose']} of {run['step']}, by {run['by']} at "

@@ -31,20 +31,12 @@ def open_items(state: IncidentState, spooled: int = 0) -> list[str]:
                     f"{len(unanswered)} post-mortem question(s) of '{step_state.id}' "
                     f"unanswered, first: {unanswered[0]}"
                 )
-    runs = sorted(state.runs.values(), key=lambda r: r.seq)
-    for run in runs:
+    # The fold keeps the runs still open: unfinished, or interrupted and not run again since.
+    for run in sorted(state.open_runs.values(), key=lambda r: r.seq):
         what = f"run {run.seq} of '{run.step or AD_HOC}' ({run.purpose})"
-        redone = any(
-            later.seq > run.seq
-            and later.step == run.step
-            and later.purpose == run.purpose
-            and later.finished
-            and not later.interrupted
-            for later in runs
-        )
         if not run.finished:
             items.append(f"{what} has not finished")
-        elif run.interrupted and not (redone and run.step):
+        else:
             items.append(f"{what} was interrupted: its process ended first")
     if spooled:
         items.append(f"{spooled} custody record(s) wait in the spool (irtool incident recover)")

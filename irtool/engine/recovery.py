@@ -128,7 +128,7 @@ _HOST_FACTS = (
 
 def _finish(session: IncidentSession, seq: int, actor: str, busy_timeout: float | None) -> None:
     state = session.state
-    run = state.runs[seq]
+    run = state.open_runs[seq]
     mine = [e for e in state.evidence if e.run == seq]
     ok = sorted(
         h

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from irtool.engine import kinds, window
+from irtool.engine import checkpoint, kinds, window
 from irtool.engine.closing import open_items
 from irtool.engine.exercise_commands import ExerciseCommands
 from irtool.engine.meeting_commands import MeetingCommands
 from irtool.engine.refusal import Refused as Refused
 from irtool.engine.refusal import check_responder, no_step
-from irtool.engine.state import IncidentState, Outcome, Status
+from irtool.engine.state import RECORD_KINDS, IncidentState, Outcome, Status
 from irtool.engine.unfolding import UnfoldingCommands, answers_by_question
 from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
@@ -58,6 +59,40 @@ def _rotations(
                 raise Refused(f"'{item}' was not rotated: say why (what is pending)")
             said[item] = {"rotated": rotated, "note": note.strip()}
     return said
+
+
+def _folded(journal: Journal, opened: Callable[[Event], IncidentState]) -> IncidentState:
+    """Every event of the journal folded, from its opening event on."""
+    events = journal.events()
+    first = next(events, None)
+    if first is None or first.kind != kinds.INCIDENT_OPENED:
+        raise Refused(f"incident {journal.incident} has no opening event")
+    state = opened(first)
+    for event in events:
+        state.apply(event)
+    return state
+
+
+def _standing(journal: Journal) -> IncidentState:
+    """The standing state, from a sound checkpoint and the events since, or folded anew (and
+    checkpointed once the tail is long enough to be worth it); records read when asked for."""
+    state, tail = checkpoint.load(journal), 0
+    if state is not None:
+        try:
+            tail = checkpoint.fold_tail(state, journal.events(after=state.last_seq))
+        except checkpoint.TailBroken:
+            state = None  # not the journal the checkpoint was made of: fold it all again
+    if state is None:
+        state = _folded(journal, partial(IncidentState.opened, records=False))
+        tail = state.last_seq
+    if tail >= checkpoint.EVERY:
+        checkpoint.save(state)
+    state.bind_records(partial(_record_events, journal))
+    return state
+
+
+def _record_events(journal: Journal, after: int, upto: int) -> Iterator[Event]:
+    return journal.events(after, upto=upto, kinds=RECORD_KINDS)
 
 
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
@@ -130,19 +165,29 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         return cls(journal, IncidentState.opened(opening))
 
     @classmethod
-    def open(cls, incident: str, clock: Callable[[], datetime] | None = None) -> IncidentSession:
-        """Reopen an incident exactly where its journal says it stands."""
+    def open(
+        cls,
+        incident: str,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        records: bool = True,
+    ) -> IncidentSession:
+        """Reopen an incident exactly where its journal says it stands.
+
+        `records=False`: from the checkpoint of its standing state when there is a sound one
+        (only the events since are read, and checked to follow it), without the records
+        (evidence, notes, runs), which are read from the journal when first asked for. What
+        a command checks before it writes is all in the standing state, so a write costs the
+        same at event 10 and at event 1,000,000."""
         path = journal_path(incident)
         if not path.exists():
             raise Refused(f"no incident {incident}")
         journal = Journal(path, incident, clock=clock)
-        events = journal.events()
-        first = next(events, None)
-        if first is None or first.kind != kinds.INCIDENT_OPENED:
-            raise Refused(f"incident {incident} has no opening event")
-        state = IncidentState.opened(first)
-        for event in events:
-            state.apply(event)
+        try:
+            state = _standing(journal) if not records else _folded(journal, IncidentState.opened)
+        except BaseException:
+            journal.close()
+            raise
         return cls(journal, state)
 
     def close_journal(self) -> None:

@@ -1,7 +1,17 @@
-"""Where an incident stands: a fold over its journal, so reopening is the same path as opening."""
+"""Where an incident stands: a fold over its journal, so reopening is the same path as opening.
+
+The state has two parts. The standing state (steps, calls, actions, what is applied, runs
+still open, findings, what was learned) is what every check reads; it stays small however long
+the incident runs, so a checkpoint can hold it (`engine.checkpoint`). The records (every piece
+of evidence, note and run) grow with every event: a state folded with `records=False` leaves
+them out, and reads them from the journal the first time something asks for them
+(`bind_records`), so a scribe's note never pays for a million events it does not look at.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -76,8 +86,9 @@ class CallTree:
     role: str
     order: list[str]
     position: int = 0
-    attempts: list[Attempt] = field(default_factory=list)
     reached: str | None = None
+    tried: int = 0  # attempts made (each is a record: `IncidentState.attempts`)
+    last: Attempt | None = None  # the latest of them
 
     @property
     def next_person(self) -> str | None:
@@ -185,28 +196,99 @@ class IncidentState:
     facts: dict[str, HostFacts] = field(default_factory=dict)  # what each host said it is
     findings: dict[int, Finding] = field(default_factory=dict)  # by the seq that raised it
     analyses: list[Analysis] = field(default_factory=list)  # in the order they ran
-    notes: list[Note] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
     calls: dict[str, CallTree] = field(default_factory=dict)
     meeting: str | None = None  # the agenda step whose meeting is open
     reconvene_at: str | None = None
     actions: dict[str, ActionState] = field(default_factory=dict)
     corrections: dict[int, list[int]] = field(default_factory=dict)
-    evidence: list[Evidence] = field(default_factory=list)
-    runs: dict[int, RunState] = field(default_factory=dict)
+    # Runs not finished, or interrupted and not since run again to the end (what close lists).
+    open_runs: dict[int, RunState] = field(default_factory=dict)
+    # (step, purpose) -> the latest run.started seq of a run of it that finished uninterrupted
+    clean_runs: dict[tuple[str, str], int] = field(default_factory=dict)
     # action step -> host -> seq of the command.ran that changed it; rollback removes the host
     applied: dict[str, dict[str, int]] = field(default_factory=dict)
     exercise: ExerciseState | None = None  # its scenario, clock and injects; None when live
     last_seq: int = 0
     last_at: str = ""  # when the latest event was recorded
     head: str = ""
+    # The records: folded with everything else (the default), or read when first asked for.
+    _records: Records | None = field(default=None, repr=False, compare=False)
+    _read_records: RecordReader | None = field(default=None, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
 
+    # -- the records -------------------------------------------------------------
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """Every command's output and fetched file, in the journal's order."""
+        return self.records().evidence
+
+    @property
+    def notes(self) -> list[Note]:
+        return self.records().notes
+
+    @property
+    def runs(self) -> dict[int, RunState]:
+        """Every run, by the seq of its run.started."""
+        return self.records().runs
+
+    def attempts(self, role: str) -> list[Attempt]:
+        """Every call made for `role`, in order."""
+        return self.records().attempts.get(role, [])
+
+    @property
+    def records_read(self) -> bool:
+        """The records are in memory (folded, or read since): asking for them costs nothing."""
+        return self._records is not None
+
+    def bind_records(self, read: RecordReader) -> None:
+        """Where the records are read from when first asked for: `read(after, upto)` gives
+        the journal's events of RECORD_KINDS with after < seq <= upto, in order."""
+        self._read_records = read
+
+    def records(self) -> Records:
+        """The records, read from the journal first if this state was folded without them.
+
+        Read outside the lock (a million events take seconds, and the UI folds new events
+        meanwhile), then brought up to the state's own last event under it."""
+        found = self._records
+        if found is not None:
+            return found
+        with self._reading:  # a second asker waits for the first reader, not reads again
+            if self._records is not None:
+                return self._records
+            read = self._read_records
+            if read is None:
+                raise RuntimeError("this state was folded without its records: none to read")
+            records, upto = Records(), self.last_seq
+            for event in read(0, upto):
+                records.apply(event)
+            with self._lock:
+                for event in read(upto, self.last_seq):
+                    records.apply(event)
+                self._records = records
+            return records
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the standing state alone (no records, no reader, no lock)."""
+        kept = dict(self.__dict__)
+        kept.update(_records=None, _read_records=None)
+        del kept["_lock"], kept["_reading"]
+        return kept
+
+    def __setstate__(self, kept: dict[str, Any]) -> None:
+        self.__dict__.update(kept, _lock=threading.RLock(), _reading=threading.Lock())
+
     @classmethod
-    def opened(cls, event: Event) -> IncidentState:
+    def opened(cls, event: Event, *, records: bool = True) -> IncidentState:
+        """The state after the opening event. `records=False`: without the records (see
+        `records()`); they are read when asked for, once `bind_records` says from where."""
         data = event.data
         runbook = Runbook.model_validate(data["runbook"]["model"])
         contacts = data.get("contacts")
@@ -228,6 +310,7 @@ class IncidentState:
                 for phase, step in runbook.steps()
             },
             exercise=ExerciseState.opened(event),
+            _records=Records() if records else None,
         )
         for role in runbook.roles:
             order = (
@@ -250,7 +333,7 @@ class IncidentState:
 
     def unfinished_runs(self) -> list[RunState]:
         """Runs with no run.finished: in flight, or left by a process that died."""
-        return [run for run in self.runs.values() if not run.finished]
+        return [run for run in self.open_runs.values() if not run.finished]
 
     def available(self) -> list[str]:
         """Pending steps the flow has reached: the first step, and wherever done steps lead."""
@@ -277,12 +360,148 @@ class IncidentState:
 
     def apply(self, event: Event) -> None:
         """Fold one more event into the state."""
-        handler = _HANDLERS.get(event.kind)
-        if handler:
-            handler(self, event)
-        if self.exercise:
-            self.exercise.apply(event)
-        self.last_seq, self.last_at, self.head = event.seq, event.recorded_at, event.hash
+        with self._lock:
+            handler = _HANDLERS.get(event.kind)
+            if handler:
+                handler(self, event)
+            if self._records is not None and event.kind in RECORD_KINDS:
+                self._records.apply(event)
+            if self.exercise:
+                self.exercise.apply(event)
+            self.last_seq, self.last_at, self.head = event.seq, event.recorded_at, event.hash
+
+
+@dataclass
+class Records:
+    """What grows with every event: evidence, notes, runs and calls made, each folded from its
+    own event."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    runs: dict[int, RunState] = field(default_factory=dict)
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # role -> calls made
+    _notes_by_seq: dict[int, Note] = field(default_factory=dict, repr=False)
+
+    def apply(self, event: Event) -> None:
+        kind = event.kind
+        if kind == kinds.CONTACT_ATTEMPTED:
+            self.attempts.setdefault(event.data["role"], []).append(attempt_of(event))
+        elif kind in (kinds.COMMAND_RAN, kinds.FILE_FETCHED):
+            self.evidence.append(evidence_of(event))
+        elif kind == kinds.NOTE_ADDED:
+            note = note_of(event)
+            self.notes.append(note)
+            self._notes_by_seq[note.seq] = note
+        elif kind == kinds.EVENT_CORRECTED:
+            corrected = self._notes_by_seq.get(event.data["corrects"])
+            if corrected is not None:
+                correct_note(corrected, event)
+        elif kind == kinds.RUN_STARTED:
+            self.runs[event.seq] = run_of(event)
+        elif kind == kinds.RUN_FINISHED:
+            run = self.runs.get(event.data.get("run", -1))
+            if run is not None:
+                finish_run(run, event)
+
+
+# after < seq <= upto, RECORD_KINDS only, in the journal's order
+RecordReader = Callable[[int, int], Iterable[Event]]
+
+RECORD_KINDS = frozenset(
+    {
+        kinds.CONTACT_ATTEMPTED,
+        kinds.COMMAND_RAN,
+        kinds.FILE_FETCHED,
+        kinds.NOTE_ADDED,
+        kinds.EVENT_CORRECTED,
+        kinds.RUN_STARTED,
+        kinds.RUN_FINISHED,
+    }
+)
+
+
+# -- one record from one event, as the fold makes it (exports stream them the same way) ------
+
+
+def attempt_of(event: Event) -> Attempt:
+    data = event.data
+    return Attempt(
+        event.seq,
+        event.occurred_at,
+        event.actor,
+        data["person"],
+        data.get("method"),
+        Outcome(data["outcome"]),
+    )
+
+
+def note_of(event: Event) -> Note:
+    return Note(event.seq, event.occurred_at, event.recorded_at, event.actor, event.data["text"])
+
+
+def correct_note(note: Note, event: Event) -> None:
+    """`event` (event.corrected) corrects `note`: its text or time as the correction gives."""
+    note.corrected_by = event.seq
+    replacement = event.data.get("replacement", {})
+    note.text = replacement.get("text", note.text)
+    note.at = replacement.get("occurred_at", note.at)
+
+
+def action_item_of(event: Event) -> ActionItem:
+    data = event.data
+    return ActionItem(
+        event.seq, event.occurred_at, event.actor, data["text"], data["owner"], data.get("due")
+    )
+
+
+def run_of(event: Event) -> RunState:
+    data = event.data
+    return RunState(
+        event.seq,
+        event.step or "",
+        data.get("purpose", ""),
+        list(data.get("hosts", [])),
+        event.actor,
+        event.occurred_at,
+        data.get("pid"),
+        data.get("machine"),
+        ad_hoc=bool(data.get("ad_hoc")),
+        command=data.get("command"),
+        shell=data.get("shell"),
+        rollback=data.get("rollback"),
+        irreversible=data.get("irreversible"),
+    )
+
+
+def finish_run(run: RunState, event: Event) -> None:
+    """`event` (run.finished) ends `run`."""
+    run.finished = True
+    run.interrupted = bool(event.data.get("interrupted"))
+    run.failed = sorted(event.data.get("failed", {}))
+
+
+def evidence_of(event: Event) -> Evidence:
+    """One command.ran or file.fetched as the evidence it records."""
+    data = event.data
+    files = {name: data[name] for name in ("stdout", "stderr", "file") if data.get(name)}
+    return Evidence(
+        event.seq,
+        event.occurred_at,
+        event.actor,
+        event.step,
+        event.host or "",
+        data["purpose"],
+        data.get("item"),
+        data.get("command") or data.get("path", ""),
+        data.get("identity"),
+        data.get("exit_status"),
+        files,
+        data.get("failure"),
+        data.get("run"),
+        bool(data.get("interrupted")),
+        bool(data.get("ad_hoc")),
+        data.get("variant"),
+    )
 
 
 def _finish(state: IncidentState, event: Event, status: Status) -> None:
@@ -299,41 +518,19 @@ def _finish(state: IncidentState, event: Event, status: Status) -> None:
     }
 
 
-def _note(state: IncidentState, event: Event) -> None:
-    state.notes.append(
-        Note(event.seq, event.occurred_at, event.recorded_at, event.actor, event.data["text"])
-    )
-
-
 def _action_item(state: IncidentState, event: Event) -> None:
-    data = event.data
-    state.action_items.append(
-        ActionItem(
-            event.seq, event.occurred_at, event.actor, data["text"], data["owner"], data.get("due")
-        )
-    )
+    state.action_items.append(action_item_of(event))
 
 
 def _corrected(state: IncidentState, event: Event) -> None:
-    target = event.data["corrects"]
-    state.corrections.setdefault(target, []).append(event.seq)
-    for note in state.notes:
-        if note.seq == target:
-            note.corrected_by = event.seq
-            replacement = event.data.get("replacement", {})
-            note.text = replacement.get("text", note.text)
-            note.at = replacement.get("occurred_at", note.at)
+    state.corrections.setdefault(event.data["corrects"], []).append(event.seq)
 
 
 def _contact(state: IncidentState, event: Event) -> None:
     data = event.data
     tree = state.calls.setdefault(data["role"], CallTree(data["role"], []))
-    outcome = Outcome(data["outcome"])
-    tree.attempts.append(
-        Attempt(
-            event.seq, event.occurred_at, event.actor, data["person"], data.get("method"), outcome
-        )
-    )
+    tree.last, tree.tried = attempt_of(event), tree.tried + 1
+    outcome = tree.last.outcome
     if outcome is Outcome.REACHED:
         tree.reached = data["person"]
     elif outcome is Outcome.NO_ANSWER and data["person"] in tree.order:
@@ -381,55 +578,32 @@ def _rolled_back(state: IncidentState, event: Event) -> None:
 
 
 def _run_started(state: IncidentState, event: Event) -> None:
-    data = event.data
-    state.runs[event.seq] = RunState(
-        event.seq,
-        event.step or "",
-        data.get("purpose", ""),
-        list(data.get("hosts", [])),
-        event.actor,
-        event.occurred_at,
-        data.get("pid"),
-        data.get("machine"),
-        ad_hoc=bool(data.get("ad_hoc")),
-        command=data.get("command"),
-        shell=data.get("shell"),
-        rollback=data.get("rollback"),
-        irreversible=data.get("irreversible"),
-    )
+    state.open_runs[event.seq] = run_of(event)
 
 
 def _run_finished(state: IncidentState, event: Event) -> None:
-    run = state.runs.get(event.data.get("run", -1))
-    if run is not None:
-        run.finished = True
-        run.interrupted = bool(event.data.get("interrupted"))
-        run.failed = sorted(event.data.get("failed", {}))
+    """A run that ended cleanly leaves the open runs, and so do the interrupted runs of its
+    step before it (run again, to the end); an interrupted one stays, unless a later run of
+    its step already ended cleanly. An ad-hoc run is never counted as run again."""
+    seq = event.data.get("run", -1)
+    run = state.open_runs.get(seq)
+    if run is None:
+        return
+    finish_run(run, event)
+    key = (run.step, run.purpose)
+    if not run.interrupted:
+        del state.open_runs[seq]
+        state.clean_runs[key] = max(state.clean_runs.get(key, 0), seq)
+        if run.step:
+            for other in [r for r in state.open_runs.values() if r.interrupted]:
+                if (other.step, other.purpose) == key and other.seq < seq:
+                    del state.open_runs[other.seq]
+    elif run.step and state.clean_runs.get(key, 0) > seq:
+        del state.open_runs[seq]
 
 
 def _command_ran(state: IncidentState, event: Event) -> None:
     data, host = event.data, event.host or ""
-    files = {name: data[name] for name in ("stdout", "stderr", "file") if data.get(name)}
-    state.evidence.append(
-        Evidence(
-            event.seq,
-            event.occurred_at,
-            event.actor,
-            event.step,
-            host,
-            data["purpose"],
-            data.get("item"),
-            data.get("command") or data.get("path", ""),
-            data.get("identity"),
-            data.get("exit_status"),
-            files,
-            data.get("failure"),
-            data.get("run"),
-            bool(data.get("interrupted")),
-            bool(data.get("ad_hoc")),
-            data.get("variant"),
-        )
-    )
     # An ad-hoc change is kept under its run ("ad-hoc-SEQ"), so close lists it while applied.
     step = event.step or f"{AD_HOC}-{data.get('undoes') or data.get('run')}"
     if data["purpose"] == "action":
@@ -453,7 +627,6 @@ _HANDLERS = {
     kinds.STEP_COMPLETED: lambda s, e: _finish(s, e, Status.DONE),
     kinds.DECISION_MADE: lambda s, e: _finish(s, e, Status.DONE),
     kinds.STEP_SKIPPED: lambda s, e: _finish(s, e, Status.SKIPPED),
-    kinds.NOTE_ADDED: _note,
     kinds.ACTION_ITEM_ASSIGNED: _action_item,
     kinds.EVENT_CORRECTED: _corrected,
     kinds.CONTACT_ATTEMPTED: _contact,

@@ -119,7 +119,7 @@ def review(state: IncidentState) -> Review:
         unanswered=[
             Unanswered(tree.role, attempt.person, attempt.outcome.value, span(attempt.at))
             for tree in state.calls.values()
-            for attempt in tree.attempts
+            for attempt in state.attempts(tree.role)
             if attempt.outcome is not Outcome.REACHED
         ],
         unreached=[role for role, tree in state.calls.items() if not tree.reached],

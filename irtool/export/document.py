@@ -91,7 +91,7 @@ def state_document(state: IncidentState) -> dict[str, Any]:
                         "method": a.method,
                         "outcome": a.outcome.value,
                     }
-                    for a in tree.attempts
+                    for a in state.attempts(role)
                 ],
             }
             for role, tree in state.calls.items()

@@ -146,7 +146,7 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
                         "; ".join(
                             f"{moment(a.at)} {a.person}: {a.outcome.value}"
                             + (f" ({a.method})" if a.method else "")
-                            for a in tree.attempts
+                            for a in state.attempts(role)
                         )
                         or "none",
                     ),

@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -66,6 +66,7 @@ CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only: record a correction instead'); END;
 """
 
+_PAGE = 2000  # events read per page by `events()`
 _COLUMNS = "seq, incident, occurred_at, recorded_at, actor, kind, step, host, data, prev_hash, hash"
 
 
@@ -287,14 +288,35 @@ class Journal:
 
     # -- reading ---------------------------------------------------------------
 
-    def events(self, after: int = 0) -> Iterator[Event]:
+    def events(
+        self, after: int = 0, *, upto: int | None = None, kinds: Collection[str] | None = None
+    ) -> Iterator[Event]:
+        """The events after seq `after` (and up to `upto`), of `kinds` if given, in order.
+
+        Read a page at a time, the lock held per page only: a million events never sit in
+        memory at once, and a writer on another thread is not kept waiting for the reader."""
+        where, base = "seq > ?", list[int | str]()
+        if upto is not None:
+            where += " AND seq <= ?"
+            base.append(upto)
+        if kinds is not None:
+            where += f" AND kind IN ({','.join('?' * len(kinds))})"
+            base += sorted(kinds)
+        query = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT {_PAGE}"  # noqa: S608 - constant columns
+        while True:
+            with self._lock:
+                rows = self._db.execute(query, (after, *base)).fetchall()
+            for row in rows:
+                yield _row_event(row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of event `seq`, None when there is no such event."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq",  # noqa: S608 - constant columns
-                (after,),
-            ).fetchall()
-        for row in rows:
-            yield _row_event(row)
+            row = self._db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
 
     def first(self) -> Event | None:
         """The opening event alone: what a screen shows while the rest is read."""

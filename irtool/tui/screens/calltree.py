@@ -37,7 +37,7 @@ def tree_status(tree: CallTree) -> str:
         return f"reached {tree.reached}"
     if tree.next_person is None:
         return "no one left to call" if tree.order else "no contacts for this role"
-    last = tree.attempts[-1] if tree.attempts else None
+    last = tree.last
     waiting = f" ({last.person}: {last.outcome})" if last else ""
     return f"call {tree.next_person}{waiting}"
 
@@ -86,7 +86,7 @@ class CallTreeScreen(Screen[None]):
                 table.add_row(
                     Text(visible(role)),
                     Text(visible(tree_status(tree)), style=style),
-                    str(len(tree.attempts)),
+                    str(tree.tried),
                     key=role,
                 )
         self.show_role()
@@ -114,7 +114,7 @@ class CallTreeScreen(Screen[None]):
             if isinstance(step, NotifyStep) and role in step.roles and step.message.strip():
                 lines.append(Text(visible(f"Tell them ({step.title}):"), style="bold"))
                 lines.append(Text(visible(step.message.strip(), lines=True)))
-        for attempt in tree.attempts[-3:]:
+        for attempt in self.state.attempts(role)[-3:]:
             lines.append(
                 Text(
                     visible(

@@ -1,4 +1,5 @@
-"""Opening an incident: its identity on screen at once, the journal folded in a thread.
+"""Opening an incident: its identity on screen at once, the journal folded in a thread, from
+the checkpoint of its standing state, then its records in the background.
 
 Reading the opening event needs only SQLite; folding every event needs the
 models (pydantic), which take longer to load than the screen takes to draw.
@@ -77,7 +78,9 @@ class OpeningScreen(Screen[None]):
         from irtool.tui.screens import incident  # the screen's own imports, off the loop too
 
         del incident
-        session = IncidentSession.open(self.incident, clock=self.app.clock)  # type: ignore[attr-defined]
+        # The standing state, from its checkpoint: the steps are on screen in the same time
+        # at event 10 and at event 1,000,000. The records follow in the background.
+        session = IncidentSession.open(self.incident, clock=self.app.clock, records=False)  # type: ignore[attr-defined]
         # What a dead run or a busy journal left becomes part of the record before the
         # responder sees the incident; what that did, or what still waits, is said.
         from irtool.engine.recovery import recover
@@ -91,7 +94,13 @@ class OpeningScreen(Screen[None]):
         if event.worker.group != "open":
             return
         if event.state is WorkerState.SUCCESS and event.worker.result is not None:
-            self.on_open(event.worker.result)
+            session = event.worker.result
+            self.on_open(session)
+            # Every piece of evidence, note and run, read while the responder reads the
+            # steps; a screen that needs them before this is done waits for it.
+            self.app.run_worker(
+                session.state.records, thread=True, group="records", exit_on_error=False
+            )
         elif event.state is WorkerState.ERROR and event.worker.error is not None:
             notify_error(self.app, event.worker.error)
             reason = Text(visible(f"cannot open: {event.worker.error}"))

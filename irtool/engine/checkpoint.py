@@ -1,0 +1,154 @@
+"""A checkpoint of an incident's standing state, so that opening costs the same at event 10
+and at event 1,000,000.
+
+It is derived, never part of the record: kept outside the incident's directory (an archive of
+the incident carries none), keyed by the seq and hash of the last event it covers, and
+thrown away whenever it does not match the journal:
+
+- the journal's event at that seq must have that hash (an edited or rewritten journal gives
+  another), and the events after it must follow it, hash by hash (`fold_tail`);
+- it must have been written by this irtool, from this code: a fingerprint of the fold's
+  source goes into it, so a changed fold rebuilds rather than trusting an older one's
+  result;
+- it is sealed with an HMAC under a key only this user's irtool holds (`checkpoint.key`,
+  mode 0600, beside the incidents): the state is a pickle, and a pickle from anyone else
+  would run their code. A checkpoint that fails the seal is not read, only replaced.
+
+`verify` and every export still read the whole journal from event 1: a journal tampered
+before the checkpoint is caught there, whatever a checkpoint says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import pickle
+import secrets
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from irtool import __version__
+from irtool.engine.state import IncidentState
+from irtool.journal import Event, Journal, event_hash
+from irtool.journal.incidents import home
+
+FORMAT = b"irtool-checkpoint-1\n"
+EVERY = 256  # events folded past the checkpoint before a new one is written
+_MAC = hashlib.sha256().digest_size
+# The code whose result a checkpoint holds: the fold, the models it builds, the journal.
+_FOLD_CODE = ("engine", "model", "journal")
+
+
+def _root() -> Path:
+    return home().parent / "checkpoints"
+
+
+def path_of(incident: str) -> Path:
+    return _root() / f"{incident}.state"
+
+
+def _key() -> bytes:
+    """This user's checkpoint key, made on first use: 32 random bytes no one else can read."""
+    path = _root() / "checkpoint.key"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
+    try:
+        os.write(fd, secrets.token_bytes(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # Two processes making it at once: the first link wins, both read the winner's key.
+    with contextlib.suppress(FileExistsError):
+        os.link(temporary, path)
+    os.unlink(temporary)
+    return path.read_bytes()
+
+
+_fingerprint: bytes | None = None
+
+
+def fingerprint() -> bytes:
+    """This irtool's version and its fold's source files (name, size, mtime): a checkpoint
+    made by other code is rebuilt, never trusted to mean what this code would fold."""
+    global _fingerprint
+    if _fingerprint is None:
+        package = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256(__version__.encode())
+        for part in _FOLD_CODE:
+            for source in sorted((package / part).glob("*.py")):
+                found = source.stat()
+                digest.update(f"{part}/{source.name}:{found.st_size}:{found.st_mtime_ns};".encode())
+        _fingerprint = digest.digest()
+    return _fingerprint
+
+
+def save(state: IncidentState) -> None:
+    """Write the checkpoint of `state` (its standing part), all or nothing. Best effort: a
+    checkpoint that cannot be written (a read-only or full disk) only costs the next open."""
+    payload = pickle.dumps(
+        (fingerprint(), state.id, state.last_seq, state.head, state),
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    path = path_of(state.id)
+    try:
+        key = _key()
+        seal = hmac.new(key, payload, hashlib.sha256).digest()
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as out:
+            out.write(FORMAT + seal + payload)
+        os.replace(temporary, path)  # derived: no fsync; a torn file fails its seal
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(temporary)
+
+
+def load(journal: Journal) -> IncidentState | None:
+    """The checkpoint of `journal`'s incident, if there is one that this irtool sealed, from
+    this code, whose last event the journal holds with the same hash; else None."""
+    try:
+        found = path_of(journal.incident).read_bytes()
+        key = _key()
+    except OSError:
+        return None
+    seal, payload = found[len(FORMAT) : len(FORMAT) + _MAC], found[len(FORMAT) + _MAC :]
+    if not found.startswith(FORMAT) or not hmac.compare_digest(
+        seal, hmac.new(key, payload, hashlib.sha256).digest()
+    ):
+        return None
+    try:
+        made_by, incident, seq, head, state = pickle.loads(payload)  # noqa: S301 - sealed above
+    except Exception:  # sealed but unreadable (a class since renamed): rebuild
+        return None
+    if made_by != fingerprint() or incident != journal.incident:
+        return None
+    if not isinstance(state, IncidentState) or (state.last_seq, state.head) != (seq, head):
+        return None
+    if journal.hash_at(seq) != head:
+        return None  # the journal was rewritten or cut short: the checkpoint is of another
+    return state
+
+
+class TailBroken(Exception):
+    """The events after the checkpoint do not follow it: the journal was altered there."""
+
+
+def fold_tail(state: IncidentState, events: Iterable[Event]) -> int:
+    """Fold the events after the checkpoint into `state`, checking each links to the one
+    before and matches its own hash (TailBroken if not); how many were folded."""
+    count = 0
+    for event in events:
+        if (
+            event.seq != state.last_seq + 1
+            or event.prev_hash != state.head
+            or event_hash(event.content()) != event.hash
+            or event.incident != state.id
+        ):
+            raise TailBroken(f"event {event.seq} does not follow event {state.last_seq}")
+        state.apply(event)
+        count += 1
+    return count

@@ -1,0 +1,225 @@
+"""Opening from a checkpoint: the same state as folding every event, and a checkpoint that
+disagrees with the journal is rebuilt, never trusted."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from irtool.engine import checkpoint, kinds
+from irtool.engine.session import IncidentSession
+from irtool.engine.state import IncidentState
+from irtool.journal import EventDraft, Journal
+from irtool.journal.incidents import journal_path
+
+
+def standing(state: IncidentState) -> dict[str, Any]:
+    """Everything a check reads: every field but the records and the machinery."""
+    return {f.name: getattr(state, f.name) for f in fields(state) if not f.name.startswith("_")}
+
+
+def records(state: IncidentState) -> tuple[Any, ...]:
+    return state.evidence, state.notes, state.runs
+
+
+@pytest.fixture
+def home(recorded: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the recorded incidents (every live and every exercise event kind)."""
+    copy = tmp_path / "home"
+    shutil.copytree(recorded["home"], copy)
+    monkeypatch.setenv("IRTOOL_HOME", str(copy))
+    return copy
+
+
+def grow(incident: str, notes: int, text: str = "note") -> None:
+    """`notes` more notes, a transaction per 500: past the point a checkpoint is written."""
+    session = IncidentSession.open(incident, records=False)
+    with session.journal as journal:
+        for start in range(0, notes, 500):
+            with journal.transaction() as tx:
+                for i in range(start, min(notes, start + 500)):
+                    tx.append(EventDraft(kinds.NOTE_ADDED, "scribe", {"text": f"{text} {i}"}))
+
+
+def loaded(incident: str) -> IncidentState | None:
+    """The checkpoint, if `load` takes it as sound."""
+    with Journal(journal_path(incident), incident) as journal:
+        return checkpoint.load(journal)
+
+
+def lean(incident: str) -> IncidentState:
+    session = IncidentSession.open(incident, records=False)
+    session.close_journal()
+    return session.state
+
+
+def full(incident: str) -> IncidentState:
+    session = IncidentSession.open(incident)
+    session.close_journal()
+    return session.state
+
+
+@pytest.mark.parametrize("which", ["live", "exercise"])
+def test_the_standing_state_and_the_records_read_later_are_those_of_the_whole_fold(
+    home: Path, recorded: dict[str, Any], which: str
+) -> None:
+    incident = recorded[which]
+    grow(incident, checkpoint.EVERY + 10)
+    first = lean(incident)  # folded anew, and checkpointed
+    assert checkpoint.path_of(incident).is_file()
+    again = IncidentSession.open(incident, records=False)  # from the checkpoint
+    whole = full(incident)
+    assert standing(first) == standing(whole) == standing(again.state)
+    assert not again.state.records_read
+    assert records(again.state) == records(whole)  # read from the journal when asked for
+    # and kept up to date from then on, as the whole fold is
+    again.note("after the records were read", "ann")
+    whole_after = full(incident)
+    assert records(again.state) == records(whole_after)
+    assert standing(again.state) == standing(whole_after)
+    again.close_journal()
+
+
+def test_open_runs_are_those_close_would_list(home: Path, recorded: dict[str, Any]) -> None:
+    """The fold keeps only runs still open; close lists the same as it did from every run."""
+    incident = recorded["live"]
+    state = full(incident)
+    still_open = sorted(
+        seq
+        for seq, run in state.runs.items()
+        if not run.finished
+        or (
+            run.interrupted
+            and not (
+                run.step
+                and any(
+                    later.seq > seq
+                    and (later.step, later.purpose) == (run.step, run.purpose)
+                    and later.finished
+                    and not later.interrupted
+                    for later in state.runs.values()
+                )
+            )
+        )
+    )
+    assert sorted(state.open_runs) == still_open
+    assert sorted(lean(incident).open_runs) == still_open
+
+
+def test_a_checkpoint_of_another_journal_is_not_trusted(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    """The journal replaced by one that went another way after a common start: the
+    checkpoint's last event is not the journal's, so every event is folded again."""
+    incident = recorded["live"]
+    path = journal_path(incident)
+    before = path.read_bytes()
+    grow(incident, checkpoint.EVERY + 5)
+    first = lean(incident)
+    assert checkpoint.path_of(incident).is_file()
+    path.write_bytes(before)  # the same incident, another history from here
+    session = IncidentSession.open(incident)
+    session.assign_action_item("taken on the other branch", "bob", "ann")
+    session.close_journal()
+    grow(incident, checkpoint.EVERY + 4, text="other")
+    assert lean(incident).last_seq == first.last_seq  # same length: only the hashes tell
+    assert lean(incident).action_items[-1].text == "taken on the other branch"
+    assert standing(lean(incident)) == standing(full(incident))
+
+
+def test_a_checkpoint_that_fails_its_seal_is_not_read(
+    home: Path, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    lean(incident)
+    path = checkpoint.path_of(incident)
+    # A step marked done in the checkpoint by someone without the key.
+    forged = lean(incident)
+    forged.commander = "mallory"
+    with monkeypatch.context() as patched:
+        patched.setattr(checkpoint, "_key", lambda: b"someone else's key")
+        checkpoint.save(forged)
+    assert loaded(incident) is None
+    assert lean(incident).commander != "mallory"
+    # A torn or flipped file: the same.
+    sealed = path.read_bytes()
+    path.write_bytes(sealed[:-40] + bytes(40))
+    assert loaded(incident) is None
+    assert standing(lean(incident)) == standing(full(incident))
+
+
+def test_a_checkpoint_made_by_other_code_is_rebuilt(
+    home: Path, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    lean(incident)
+    assert loaded(incident) is not None
+    monkeypatch.setattr(checkpoint, "_fingerprint", b"a fold of another version")
+    assert loaded(incident) is None
+
+
+def tamper(path: Path, sql: str) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TRIGGER events_are_never_updated")
+    db.execute(sql)
+    db.close()
+
+
+def test_a_tail_that_does_not_follow_the_checkpoint_is_folded_again(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    checkpointed = lean(incident).last_seq
+    grow(incident, 20, text="tail")
+    tamper(
+        journal_path(incident),
+        f'UPDATE events SET data = \'{{"text":"rewritten"}}\' WHERE seq = {checkpointed + 3}',
+    )
+    # The open does not trust the tail's edited event to follow the checkpoint; it reads
+    # the journal as it now stands, which verify calls broken at that event.
+    assert standing(lean(incident)) == standing(full(incident))
+    shown = irtool(home, "verify", incident)
+    assert shown.returncode != 0 and f"event {checkpointed + 3}" in shown.stdout + shown.stderr
+
+
+def irtool(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "irtool", *args],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "IRTOOL_HOME": str(home)},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("form", ["markdown", "json", "csv"])
+def test_a_journal_tampered_before_the_checkpoint_is_caught_by_verify_and_export(
+    home: Path, recorded: dict[str, Any], form: str, tmp_path: Path
+) -> None:
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    lean(incident)
+    tamper(journal_path(incident), "UPDATE events SET actor = 'mallory' WHERE seq = 5")
+    assert loaded(incident) is not None  # the checkpoint still matches its key
+    shown = irtool(home, "verify", incident)
+    assert shown.returncode != 0 and "event 5" in shown.stdout + shown.stderr
+    exported = irtool(home, "export", incident, "--format", form, "-o", str(tmp_path / "out"))
+    assert exported.returncode == 1
+    assert "BROKEN at event 5" in exported.stderr
+
+
+def test_the_key_is_the_users_alone(home: Path, recorded: dict[str, Any]) -> None:
+    grow(recorded["live"], checkpoint.EVERY + 5)
+    lean(recorded["live"])
+    key = checkpoint.path_of(recorded["live"]).parent / "checkpoint.key"
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
