@@ -7,7 +7,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from irtool.engine.session import IncidentSession
 from irtool.engine.state import IncidentState
 from irtool.journal import EventDraft, Journal
 from irtool.journal.incidents import journal_path
+from irtool.model.loader import load_contacts, load_inventory, load_runbook
+from tests.conftest import ROOT
 
 
 def standing(state: IncidentState) -> dict[str, Any]:
@@ -223,3 +227,54 @@ def test_the_key_is_the_users_alone(home: Path, recorded: dict[str, Any]) -> Non
     lean(recorded["live"])
     key = checkpoint.path_of(recorded["live"]).parent / "checkpoint.key"
     assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
+
+
+def test_no_write_reads_the_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command a scribe or the commander writes is checked against the standing state
+    alone: none reads the evidence, notes, runs or calls made (at a million events that read
+    is what made a note cost seconds)."""
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path))
+    valid = ROOT / "tests" / "corpus" / "valid"
+    opened = IncidentSession.new(
+        load_runbook(valid / "every-kind.yaml"),
+        {"attacker_ip": "203.0.113.7", "account": "CORP\\mallory"},
+        actor="ann",
+        contacts=load_contacts(valid / "contacts.yaml"),
+        inventory=load_inventory(valid / "inventory.yaml"),
+    )
+    incident = opened.state.id
+    opened.close_journal()
+    now = datetime.now(UTC)
+    writes: list[Callable[[IncidentSession], object]] = [
+        lambda s: s.note("the scribe's first note", "sam"),
+        lambda s: s.correct(s.state.last_seq, "sam", "typo", text="the scribe's note"),
+        lambda s: s.reach("security", "ann", "left-message", "judy"),
+        lambda s: s.escalate("security", "judy", "no answer"),
+        lambda s: s.reach("security", "ben", "reached", "judy", method="phone"),
+        lambda s: s.complete("assemble", "ann"),
+        lambda s: s.open_meeting("meet", "ann"),
+        lambda s: s.close_meeting("ann", reconvene_at=now + timedelta(hours=1)),
+        lambda s: s.set_reconvene(now + timedelta(hours=2), "ann"),
+        lambda s: s.assign_action_item("patch the shop", "bob", "ann"),
+        lambda s: s.set_parameter("attacker_ip", ["198.51.100.9"], "ann", "a second address"),
+        lambda s: s.change_ioc("add", "ip", "198.51.100.9", "ann", "seen in the logs"),
+        lambda s: s.start_early("evidence", "ann", "logs roll over at midnight"),
+        lambda s: s.complete("meet", "ann"),
+        lambda s: s.complete("scope", "ann"),
+        lambda s: s.decide("ongoing", "yes", "ann"),
+        lambda s: s.request_action("block", "ann", "the attacker is still active"),
+        lambda s: s.approve("block", "ben"),
+        lambda s: s.handover("ben", "ann"),
+        lambda s: s.answer("lessons", {"1": "the web shell, found in the logs"}, "ben"),
+        lambda s: s.skip("evidence", "ben", "collected by the host team"),
+        lambda s: s.close("ben", "contained", over="left for the post-mortem"),
+        lambda s: s.note("after closing", "sam"),
+    ]
+    for write in writes:
+        session = IncidentSession.open(incident, records=False)
+        try:
+            write(session)
+            assert not session.state.records_read, write
+        finally:
+            session.close_journal()
+    assert full(incident).closed

@@ -511,9 +511,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                 raise Refused(f"step '{step}' is not an action")
             if not spec.reversible:
                 raise Refused(f"action '{step}' is irreversible: {spec.irreversible}")
-            applied_somewhere = any(
-                e.step == step and e.purpose == "action" for e in state.evidence
-            )  # a --host run applies it before the step is done
+            applied_somewhere = step in state.acted_on  # a --host run, before the step is done
             if state.actions.get(step) and state.actions[step].rolled_back:
                 raise Refused(f"action '{step}' was already rolled back")
             if state.steps[step].status is not Status.DONE and not applied_somewhere:

@@ -208,6 +208,7 @@ class IncidentState:
     clean_runs: dict[tuple[str, str], int] = field(default_factory=dict)
     # action step -> host -> seq of the command.ran that changed it; rollback removes the host
     applied: dict[str, dict[str, int]] = field(default_factory=dict)
+    acted_on: set[str] = field(default_factory=set)  # action steps that ever ran on a host
     exercise: ExerciseState | None = None  # its scenario, clock and injects; None when live
     last_seq: int = 0
     last_at: str = ""  # when the latest event was recorded
@@ -608,6 +609,7 @@ def _command_ran(state: IncidentState, event: Event) -> None:
     step = event.step or f"{AD_HOC}-{data.get('undoes') or data.get('run')}"
     if data["purpose"] == "action":
         state.applied.setdefault(step, {})[host] = event.seq
+        state.acted_on.add(step)
     elif data["purpose"] == "rollback" and data.get("exit_status") == 0:
         state.applied.get(step, {}).pop(host, None)
         if not state.applied.get(step):
