@@ -1,8 +1,9 @@
-"""Remote collection speed: a 10-command triage on 50 SSH hosts, irtool beside Ansible.
+"""Remote collection speed: a 10-command triage on 50 SSH hosts, irtool beside paramiko and Ansible.
 
 Run (from the repository root):
 
     .venv/bin/python bench/remote.py [--hosts 50] [--repeat 3] [--quick] [--no-ansible]
+        [--baseline REV | --baseline-tree DIR] [--ansible]
 
 What it does, all inside one temporary directory (nothing is written elsewhere):
 
@@ -35,9 +36,20 @@ exchange, sessions, shells, the commands). On loopback both share this machine's
 ``floor`` = (tool cpu + hosts cpu) / cores is the shortest wall time the run could have had
 here. Other processes on the machine (the load average is printed) only add to wall time.
 
+The control (bench/remote_control.py), in every repeat right after irtool's runs of the same
+hosts: bare paramiko doing the run's wire work and nothing else, from a process of its own:
+the same connects (a first one per host for the facts probe irtool sends on first contact, a
+second for the ten commands), logins (key auth, host key pinned), exec channels (each command
+line as irtool sends it, stdout and stderr read to EOF, the exit status) and parallelism.
+irtool's own CPU per remote command is irtool's tool cpu less the control's, per exec channel
+(11 a host): on N hosts and on one host (both carry irtool's start-up: interpreter, imports,
+journal), and once started: ((irtool N - irtool 1) - (control N - control 1)) / ((N - 1) x 11),
+each from the runs of one repeat, then the median.
+
 Targets (from the issue): irtool on N hosts takes at most 1.5x its own single-host time;
 Ansible takes at least 3x irtool's time on N hosts; peak RSS while collecting 1 GiB stays
-under 200 MB. Each is printed as PASS or FAIL with its numbers. The exit status is 0 when
+under 200 MB; irtool's own CPU once started is at most 1 ms per remote command. Each is
+printed as PASS or FAIL with its numbers. The exit status is 0 when
 every run succeeded and was verified, whatever the targets; 1 when a run failed.
 
 ``--quick``: 5 hosts, 64 MiB, one repeat: a smoke test (tests/test_bench_smoke.py runs it
@@ -62,8 +74,12 @@ that drift of the machine hits both alike. For each figure (wall and tool cpu of
 and of the one-host triage, wall, tool cpu and peak RSS of the memory run) it prints the
 median of each side, the ratio after/before of each pair, their median, and PASS when that
 median is <= 1.05; the usual table and targets, printed first, are the working tree's. Ansible
-does not depend on the revision and is skipped with ``--baseline`` unless ``--ansible``. For
-the issue's figures:
+does not depend on the revision and is skipped with ``--baseline`` unless ``--ansible``; the
+control runs once a repeat, and each side's own CPU per remote command is taken from it.
+
+``--baseline-tree DIR`` does the same with the 'before' irtool from DIR, a tree already checked
+out (a git worktree of the revision; no worktree is added or removed), e.g.
+``--baseline-tree /tmp/before``. For the issue's figures:
 
     .venv/bin/python bench/remote.py --baseline HEAD
 
@@ -468,6 +484,64 @@ def median_memory(memories: Sequence[Memory]) -> Memory:
     )
 
 
+# -- the bare-paramiko control ------------------------------------------------------------
+
+
+class Control:
+    """bench/remote_control.py: the same connects, logins and exec channels as an irtool run
+    of the triage, with bare paramiko: per host a first connection for the facts probe (irtool's
+    first contact with a host in an incident), a second for the ten commands, each command line
+    exactly as irtool sends it (``sh -c`` and the script quoted), the same parallelism."""
+
+    SCRIPT = Path(__file__).resolve().parent / "remote_control.py"
+
+    def __init__(self, work: Path, farm: SshdFarm, env: dict[str, str], meter: Meter) -> None:
+        from irtool.model.facts import LINUX_PROBE
+        from irtool.model.quoting import sh_literal
+
+        self.work, self.farm, self.meter = work, farm, meter
+        self.env = env
+        self.connections = [
+            ["sh -c " + sh_literal(LINUX_PROBE)],
+            ["sh -c " + sh_literal(command) for _item, _title, command in TRIAGE],
+        ]
+
+    @property
+    def per_host(self) -> int:
+        """Exec channels per host: the probe and the triage's commands."""
+        return sum(len(lines) for lines in self.connections)
+
+    def triage(self, hosts: Sequence[SshHost], pool: int) -> Sample:
+        spec = self.work / f"control-{len(hosts)}.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "user": self.farm.user,
+                    "key": str(self.farm.client_key),
+                    "parallel": pool,
+                    "hosts": [
+                        {"address": h.address, "port": h.port, "pin": h.fingerprint} for h in hosts
+                    ],
+                    "connections": self.connections,
+                }
+            )
+        )
+        self.meter.start()
+        result = subprocess.run(
+            [sys.executable, str(self.SCRIPT), str(spec)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.work,
+            timeout=RUN_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        sample = self.meter.finish(self.meter.lap())
+        check(result.returncode == 0, f"bare paramiko on {len(hosts)} host(s)", result)
+        return sample
+
+
 # -- Ansible -----------------------------------------------------------------------------
 
 
@@ -611,6 +685,23 @@ def resolve(rev: str) -> Revision | None:
     return Revision(rev, commit, short, subject, changed)
 
 
+def described(tree: Path) -> Revision:
+    """What ``--baseline-tree DIR`` holds: its commit when it is a git checkout (read only)."""
+    found = subprocess.run(
+        ["git", "-C", str(tree), "log", "-1", "--format=%H %h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    commit, short, subject = [*found.stdout.strip().split(" ", 2), "", "", ""][:3]
+    if found.returncode or not commit:
+        return Revision(str(tree), "", "?", "(not a git checkout)", -1)
+    tracked = git("diff", "--name-only", commit, "--", "irtool").stdout.splitlines()
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "irtool").stdout
+    changed = len(set(tracked) | set(untracked.splitlines()))
+    return Revision(str(tree), commit, short, subject, changed)
+
+
 @contextlib.contextmanager
 def checkout(revision: Revision, where: Path) -> Iterator[Path]:
     """REV's tree at ``where``, a detached git worktree, removed again however the run ends."""
@@ -669,7 +760,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure git revision REV's irtool too (the 'before'), in pairs with the working "
         "tree's (the 'after'), and compare: within 5%% or not; skips Ansible unless --ansible",
     )
-    parser.add_argument("--ansible", action="store_true", help="with --baseline: run Ansible too")
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="DIR",
+        type=Path,
+        help="as --baseline, with the 'before' irtool from DIR, a tree already checked out (a "
+        "git worktree of the revision): no git worktree is added or removed",
+    )
+    parser.add_argument(
+        "--ansible", action="store_true", help="with --baseline(-tree): run Ansible too"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.hosts, args.repeat, args.memory_mib = 5, 1, 64
@@ -680,12 +780,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_host = args.memory_mib * MiB // MEMORY_HOSTS
     revision = None
     skipped = "--no-ansible"
+    if args.baseline is not None and args.baseline_tree is not None:
+        parser.error("--baseline and --baseline-tree: one or the other")
     if args.baseline is not None:
         revision = resolve(args.baseline)
         if revision is None:
             parser.error(f"--baseline: {args.baseline!r} names no commit of {ROOT}")
-        if not (args.ansible or args.no_ansible):
-            args.no_ansible, skipped = True, "--baseline without --ansible"
+    if args.baseline_tree is not None:
+        if not (args.baseline_tree / "irtool" / "__init__.py").is_file():
+            parser.error(f"--baseline-tree: {args.baseline_tree} holds no irtool/ package")
+        revision = described(args.baseline_tree.resolve())
+    if revision is not None and not (args.ansible or args.no_ansible):
+        args.no_ansible, skipped = True, "--baseline without --ansible"
     if not args.no_ansible:
         ensure_ansible()
 
@@ -697,7 +803,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A home of its own: no ~/.ssh/config, ~/.ansible or known_hosts of the user's leaks in.
         env = {**os.environ, "HOME": str(home)}
         trees = [("after", ROOT)]
-        if revision:
+        if revision and args.baseline_tree is not None:
+            log(f"before: the tree {revision.rev} ({revision.short} {revision.subject})")
+            trees.append(("before", args.baseline_tree.resolve()))
+        elif revision:
             log(f"checking out {revision.rev} ({revision.short} {revision.subject}) ...")
             trees.append(("before", stack.enter_context(checkout(revision, work / "baseline"))))
         log(f"starting {args.hosts} sshd on 127.0.0.1 ...")
@@ -724,6 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             side.tool.validate(book, bulk, fleet)
         ansible = None if args.no_ansible else Ansible(work, farm, env, meter)
         version = ansible.version() if ansible else ""
+        control = Control(work, farm, env, meter)
 
         def memory(side: Side) -> None:
             log(f"memory: {args.memory_mib} MiB from {MEMORY_HOSTS} hosts{side.tag} ...")
@@ -733,18 +843,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"  {done.sample.wall:.2f} s, peak RSS {done.peak_rss_mb:.1f} MB")
 
         n = args.hosts
+        controls: dict[str, list[Sample]] = {}
         scenarios = [
-            (f"irtool, {n} hosts", "irtool-n", fleet, n),
-            ("irtool, 1 host", "irtool-1", single, 1),
+            (f"irtool, {n} hosts", "irtool-n", fleet, farm.hosts),
+            ("irtool, 1 host", "irtool-1", single, farm.hosts[:1]),
         ]
         for round_ in range(1, args.repeat + 1):
             log(f"repeat {round_} of {args.repeat}:")
             # With --baseline the two sides take turns at going first.
             order = sides if round_ % 2 else sides[::-1]
-            for label, key, hosts, pool in scenarios:
+            for label, key, hosts, reached in scenarios:
+                pool = len(reached)
                 for side in order:
                     triage = functools.partial(side.tool.triage, book, hosts, pool)
                     measure(label + side.tag, side.runs, key, triage)
+                # The control's wire work, in the same repeat: what irtool's own CPU is over.
+                bare = functools.partial(control.triage, reached, pool)
+                measure(label.replace("irtool", "bare paramiko"), controls, key, bare)
             if ansible:
                 measure(
                     f"ansible, {n} hosts",
@@ -772,8 +887,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_before,
         os.getloadavg(),
     )
+    own_cpu(args.hosts, control.per_host, after.runs, controls)
     if revision:
         compare(args, revision, before=sides[1], after=after)
+        own_cpu_compare(args.hosts, control.per_host, sides[1], after, controls)
     return 0
 
 
@@ -853,6 +970,101 @@ def report(
         f"  peak RSS collecting {mib:.0f} MiB = {memory.peak_rss_mb:.1f} MB "
         f"(target < 200 MB): {verdict(memory.peak_rss_mb < 200)}"
     )
+
+
+# -- irtool's own CPU per remote command -----------------------------------------------------
+
+OWN_CPU_TARGET_MS = 1.0
+"""The issue's target: irtool's own CPU per remote command, on top of paramiko's wire work."""
+
+
+@dataclass(frozen=True)
+class OwnCpu:
+    """irtool's CPU beyond bare paramiko's for the same wire work, per exec channel (ms), from
+    one repeat's runs: on N hosts, on one host (both with irtool's start-up: interpreter,
+    imports, journal), and per command once started (N hosts less one host, for both)."""
+
+    many: float
+    one: float
+    marginal: float
+
+
+def own_cpu_of(
+    n: int, per_host: int, many: Sample, one: Sample, bare_many: Sample, bare_one: Sample
+) -> OwnCpu:
+    return OwnCpu(
+        1000 * (many.tool_cpu - bare_many.tool_cpu) / (n * per_host),
+        1000 * (one.tool_cpu - bare_one.tool_cpu) / per_host,
+        1000
+        * ((many.tool_cpu - one.tool_cpu) - (bare_many.tool_cpu - bare_one.tool_cpu))
+        / max(1, (n - 1) * per_host),
+    )
+
+
+def own_cpus(
+    n: int, per_host: int, runs: dict[str, list[Sample]], controls: dict[str, list[Sample]]
+) -> list[OwnCpu]:
+    """One per repeat, each from the runs of that repeat."""
+    return [
+        own_cpu_of(n, per_host, *four)
+        for four in zip(
+            runs["irtool-n"], runs["irtool-1"], controls["irtool-n"], controls["irtool-1"],
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+def own_cpu(
+    n: int, per_host: int, runs: dict[str, list[Sample]], controls: dict[str, list[Sample]]
+) -> None:
+    """The bare-paramiko control beside irtool, and irtool's own CPU per remote command."""
+    print(
+        f"irtool's own CPU per remote command: irtool's tool cpu less bare paramiko's "
+        f"(bench/remote_control.py: the same connects, logins and {per_host} exec channels a "
+        f"host, the facts probe and the {per_host - 1} commands), per exec channel"
+    )
+    print(f"  {'run':<44} {'wall s':>7} {'tool cpu':>9} {'hosts cpu':>10}   tool cpu of each run")
+    for label, key in ((f"{n} hosts", "irtool-n"), ("1 host", "irtool-1")):
+        for who, samples in (("irtool", runs[key]), ("bare paramiko", controls[key])):
+            each = " ".join(f"{s.tool_cpu:.2f}" for s in samples)
+            print(
+                f"  {f'{who}, {label}':<44} {_median(samples, 'wall'):7.2f} "
+                f"{_median(samples, 'tool_cpu'):9.2f} {_median(samples, 'hosts_cpu'):10.2f}   "
+                f"{each}"
+            )
+    found = own_cpus(n, per_host, runs, controls)
+    many = statistics.median(f.many for f in found)
+    one = statistics.median(f.one for f in found)
+    marginal = statistics.median(f.marginal for f in found)
+    print(
+        f"  {n} hosts, start-up included: {many:.2f} ms a command "
+        f"({n} x {per_host} = {n * per_host} commands)"
+    )
+    print(f"  1 host, start-up included: {one:.2f} ms a command ({per_host} commands)")
+    print(
+        f"  once started ({n} hosts less 1 host, both sides): {marginal:.2f} ms a command "
+        f"(target <= {OWN_CPU_TARGET_MS:g} ms): {verdict(marginal <= OWN_CPU_TARGET_MS)}"
+    )
+
+
+def own_cpu_compare(
+    n: int, per_host: int, before: Side, after: Side, controls: dict[str, list[Sample]]
+) -> None:
+    """Before and after, each repeat's figures from that repeat's control."""
+    old = own_cpus(n, per_host, before.runs, controls)
+    new = own_cpus(n, per_host, after.runs, controls)
+    print("  irtool's own CPU per remote command, ms (less bare paramiko's, the same repeat's)")
+    print(f"  {'figure':<36} {'before':>8} {'after':>8}   after of each repeat")
+    for label, attribute in (
+        (f"{n} hosts, start-up included", "many"),
+        ("1 host, start-up included", "one"),
+        ("once started", "marginal"),
+    ):
+        values = [getattr(f, attribute) for f in new]
+        print(
+            f"  {label:<36} {statistics.median(getattr(f, attribute) for f in old):8.2f} "
+            f"{statistics.median(values):8.2f}   " + " ".join(f"{v:.2f}" for v in values)
+        )
 
 
 def ratio(after: float, before: float) -> float:

@@ -51,29 +51,84 @@ class CustodyRecords(RunnerParts):
 
     def _record(self, draft: EventDraft) -> Event | None:
         """A custody record, into the journal or, when it will not take it, the spool: a
-        command that ran is never recorded as not having run. None: spooled."""
-        draft = EventDraft(
-            draft.kind,
-            draft.actor,
-            self.redactor.data(draft.data),
-            step=draft.step,
-            host=draft.host,
-            occurred_at=draft.occurred_at or self.clock(),
+        command that ran is never recorded as not having run. None: spooled.
+
+        Group commit: records that arrive while another is being written wait, and the next
+        writer takes them all in one transaction (one commit and one fsync, not one each).
+        Each returns only once its own record is durable, as before."""
+        waiting = _Waiting(
+            EventDraft(
+                draft.kind,
+                draft.actor,
+                self.redactor.data(draft.data),
+                step=draft.step,
+                host=draft.host,
+                occurred_at=draft.occurred_at or self.clock(),
+            )
         )
+        with self._queued_lock:
+            self._queued.append(waiting)
         with self._lock:
-            if not self._spooled:
+            if not waiting.settled:
+                with self._queued_lock:
+                    batch, self._queued = self._queued, []
                 try:
-                    return self.session.record_custody(draft, busy_timeout=CUSTODY_WAIT_S)
-                except JournalError as refused:
-                    self._spool_why = str(refused)
+                    self._write_together(batch)
+                except BaseException as failed:
+                    # The others of the batch wait on this writer: none may read its record
+                    # as written (or as spooled) when neither happened.
+                    for other in batch:
+                        if not other.settled:
+                            other.fail(JournalError(f"the record was not written: {failed}"))
+                    raise
+        return waiting.result()
+
+    def _write_together(self, batch: list[_Waiting]) -> None:
+        """`batch` into the journal in one transaction, or each into the spool, in order."""
+        if not self._spooled:
             try:
-                self.session.spool.put(draft, self._spool_why, self.session.state.last_seq)
+                events = self.session.record_custody_together(
+                    [w.draft for w in batch], busy_timeout=CUSTODY_WAIT_S
+                )
+            except JournalError as refused:
+                self._spool_why = str(refused)
+            else:
+                for waiting, event in zip(batch, events, strict=True):
+                    waiting.settle(event)
+                return
+        for waiting in batch:
+            try:
+                self.session.spool.put(waiting.draft, self._spool_why, self.session.state.last_seq)
             except SpoolError as lost:
                 # Neither the journal nor the disk takes it: say so, whole, where the
                 # responder sees it; nothing else can keep it now.
-                raise JournalError(
-                    f"{self._spool_why}; and {lost.strerror}: the record of {draft.kind} "
-                    f"on {draft.host or 'the run'} is lost"
-                ) from None
+                waiting.fail(
+                    JournalError(
+                        f"{self._spool_why}; and {lost.strerror}: the record of "
+                        f"{waiting.draft.kind} on {waiting.draft.host or 'the run'} is lost"
+                    )
+                )
+                continue
             self._spooled += 1
-            return None
+            waiting.settle(None)
+
+
+class _Waiting:
+    """One custody record on its way: the event it became (None: spooled), or why it is lost."""
+
+    def __init__(self, draft: EventDraft) -> None:
+        self.draft = draft
+        self.settled = False
+        self._event: Event | None = None
+        self._error: JournalError | None = None
+
+    def settle(self, event: Event | None) -> None:
+        self._event, self.settled = event, True
+
+    def fail(self, error: JournalError) -> None:
+        self._error, self.settled = error, True
+
+    def result(self) -> Event | None:
+        if self._error is not None:
+            raise self._error
+        return self._event

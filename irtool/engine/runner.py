@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +68,8 @@ from irtool.journal.runlock import StepBusy, step_lock
 from irtool.model.inventory import Inventory, ResolvedHost
 from irtool.model.params import Parameter
 from irtool.model.plan import FETCH_SHELL, PlanError, PlanRow, build_plan, parameters_used
-from irtool.model.steps import ActionStep, CollectStep, Shell
+from irtool.model.runbook import Runbook
+from irtool.model.steps import ActionStep, CollectStep, Shell, StepBase
 from irtool.remote.base import Cancel, Connection, Deadline, Failure, HostFailure, Transport
 from irtool.remote.fanout import DEFAULT_POOL, fan_out
 from irtool.secrets.redact import Redactor
@@ -111,7 +113,14 @@ class Runner(
         # Once one custody record waits in the spool, the rest queue behind it, in order.
         self._spooled = 0
         self._spool_why = ""
+        # Custody records waiting for the next group commit (custody_records.py).
+        self._queued: list[Any] = []
+        self._queued_lock = threading.Lock()
         self.ad_hoc_timeout = AD_HOC_TIMEOUT_S
+        # A run asks for its step's commands to confirm, run and conclude it: the plan is
+        # made again only when what it is made of changed (a host's facts, a parameter).
+        self._planned: tuple[_PlanInputs, list[PlanRow]] | None = None
+        self._used: dict[int, tuple[StepBase, list[str]]] = {}
 
     # -- what a run would do ------------------------------------------------------
 
@@ -130,9 +139,17 @@ class Runner(
             return []
         return [
             (name, state.runbook.parameters[name])
-            for name in parameters_used(spec)
+            for name in self._parameters_used(spec)
             if name in state.runbook.parameters and state.parameters.get(name) is None
         ]
+
+    def _parameters_used(self, spec: StepBase) -> list[str]:
+        # Parsing every template of a step is most of the cost of asking (a run asks four
+        # times); the step's spec is immutable, and kept here so that its id stays its own.
+        kept = self._used.get(id(spec))
+        if kept is None or kept[0] is not spec:
+            kept = self._used[id(spec)] = (spec, parameters_used(spec))
+        return kept[1]
 
     def failed_hosts(self, step_id: str) -> list[str]:
         """Hosts of the step whose latest attempt failed: what "retry the failed" runs."""
@@ -161,11 +178,15 @@ class Runner(
     def _rows(
         self, state: IncidentState, pinned: Mapping[tuple[str, str], str] | None = None
     ) -> list[PlanRow]:
+        inventory = self._inventory(state)
+        made_of = _PlanInputs.of(state, inventory, pinned)
+        if self._planned is not None and self._planned[0] == made_of:
+            return self._planned[1]
         try:
-            return build_plan(
+            rows = build_plan(
                 state.runbook,
                 state.parameters,
-                self._inventory(state),
+                inventory,
                 state.iocs,
                 facts=state.host_facts(),
                 incident=state.id,
@@ -173,6 +194,8 @@ class Runner(
             )
         except PlanError as bad:
             raise Refused("; ".join(bad.messages)) from None
+        self._planned = (made_of, rows)
+        return rows
 
     def commands(
         self,
@@ -549,6 +572,44 @@ class Runner(
         )
         if failure:
             raise failure
+
+
+@dataclass(frozen=True, eq=False)
+class _PlanInputs:
+    """What a plan is made of, as it was: equal inputs make the same plan. The runbook and
+    the inventory are compared by identity (the state replaces, never edits, them); the
+    rest by value, copied, since the state edits its dicts and lists in place."""
+
+    runbook: Runbook
+    inventory: Inventory
+    values: tuple[Any, ...]
+
+    @classmethod
+    def of(
+        cls,
+        state: IncidentState,
+        inventory: Inventory,
+        pinned: Mapping[tuple[str, str], str] | None,
+    ) -> _PlanInputs:
+        values = (
+            state.id,
+            {k: tuple(v) if isinstance(v, list) else v for k, v in state.parameters.items()},
+            {k: tuple(v) for k, v in state.iocs.items()},
+            state.host_facts(),
+            dict(pinned or {}),
+        )
+        return cls(state.runbook, inventory, values)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _PlanInputs)
+            and self.runbook is other.runbook
+            and self.inventory is other.inventory
+            and self.values == other.values
+        )
+
+    def __hash__(self) -> int:
+        return id(self.runbook)
 
 
 def to_command(row: PlanRow, unheard: str | None = None) -> Command:

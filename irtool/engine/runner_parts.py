@@ -31,6 +31,8 @@ class RunnerParts:
     ad_hoc_timeout: float
     _lock: threading.Lock
     _spooled: int
+    _queued: list[Any]
+    _queued_lock: threading.Lock
     _spool_why: str
 
     def _inventory(self, state: IncidentState) -> Inventory:

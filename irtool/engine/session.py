@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -243,6 +243,19 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
             event = tx.append(draft)
         self.state.apply(event)
         return event
+
+    def record_custody_together(
+        self, drafts: Sequence[EventDraft], busy_timeout: float | None = None
+    ) -> list[Event]:
+        """Custody records of several hosts in one transaction (one commit, one fsync), in
+        order: all of them are durable when this returns, or none is written."""
+        with self.journal.transaction(busy_timeout) as tx:
+            for event in tx.events(after=self.state.last_seq):
+                self.state.apply(event)
+            events = [tx.append(draft) for draft in drafts]
+        for event in events:
+            self.state.apply(event)
+        return events
 
     def append_pending(self, busy_timeout: float | None = None) -> list[Event]:
         """Append what the spool holds, in order; raises JournalError if the journal still

@@ -23,11 +23,12 @@ import hashlib
 import json
 import os
 import re
+import threading
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PARTIAL = ".partial-"
@@ -65,8 +66,8 @@ class EvidenceWriter:
     def __init__(self, directory: Path, name: str | None = None) -> None:
         self.directory = directory
         self.name = name or f"{_PARTIAL}{uuid.uuid4().hex}"
-        self._temp = directory / self.name
-        self._file: BinaryIO | None = None
+        self._temp = os.path.join(directory, self.name)
+        self._fd: int | None = None
         self._digest = hashlib.sha256()
         self.size = 0  # bytes on disk
         self.received = 0  # bytes handed to write()
@@ -74,9 +75,9 @@ class EvidenceWriter:
 
     def open(self) -> None:
         """Make the file now, before any byte (never raises, as `write`)."""
-        if self._file is None and self.error is None:
+        if self._fd is None and self.error is None:
             try:
-                self._file = self._temp.open("xb", buffering=0)
+                self._fd = _create(self._temp)
             except OSError as failed:
                 self.error = _reason(failed)
 
@@ -87,11 +88,11 @@ class EvidenceWriter:
         if self.error is not None:
             return
         try:
-            if self._file is None:
-                self._file = self._temp.open("xb", buffering=0)
+            if self._fd is None:
+                self._fd = _create(self._temp)
             view = memoryview(data)
             while view:
-                written = self._file.write(view) or 0
+                written = os.write(self._fd, view)
                 self._digest.update(view[:written])
                 self.size += written
                 view = view[written:]
@@ -109,47 +110,61 @@ class EvidenceWriter:
 
     def _commit_whole(self) -> Item:
         sha256 = self._digest.hexdigest()
-        final = self.directory / sha256
-        if self.size == 0 and final.exists():  # nothing came, and the empty file is kept
-            if self._file is not None:
-                self._file.close()
-                self._temp.unlink()
+        final = os.path.join(self.directory, sha256)
+        if self.size == 0 and os.path.exists(final):  # nothing came, and the empty file is kept
+            if self._fd is not None:
+                self._close()
+                os.unlink(self._temp)
             return Item(sha256, 0)
-        if self._file is None:
-            self._file = self._temp.open("xb", buffering=0)
-        os.fsync(self._file.fileno())
-        self._file.close()
+        if self._fd is None:
+            self._fd = _create(self._temp)
+        os.fsync(self._fd)
+        self._close()
         self._name(final)
         return Item(sha256, self.size)
 
     def _commit_partial(self) -> Item:
         """After a failure: the bytes on disk are the truth, so they are hashed again from
         disk before the file is named; when even that fails, nothing is named."""
-        if self._file is None:
+        if self._fd is None:
             return Item(None, 0, self.received, self.error)
         with contextlib.suppress(OSError):
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
         with contextlib.suppress(OSError):
-            self._file.close()
+            self._close()
         try:
-            sha256, size = _hash_file(self._temp)
-            self._name(self.directory / sha256)
+            sha256, size = _hash_file(Path(self._temp))
+            self._name(os.path.join(self.directory, sha256))
         except OSError:
             return Item(None, 0, self.received, self.error)  # the partial file stays a leftover
         return Item(sha256, size, self.received, self.error)
 
-    def _name(self, final: Path) -> None:
-        if final.exists():
-            self._temp.unlink()  # the same bytes are already kept
+    def _name(self, final: str) -> None:
+        if os.path.exists(final):
+            os.unlink(self._temp)  # the same bytes are already kept
         else:
+            # Made read-only (_create): renamed as it is, with no chmod to follow.
             os.replace(self._temp, final)
-            final.chmod(0o444)
-            _fsync_dir(self.directory)
+            _directory_sync(self.directory).sync()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, -1  # -1: closed (None: never opened)
+        if fd is not None and fd >= 0:
+            os.close(fd)
 
     def discard(self) -> None:
-        if self._file is not None and not self._file.closed:
-            self._file.close()
-        self._temp.unlink(missing_ok=True)
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temp)
+
+
+def _create(path: str) -> int:
+    """A new evidence file, read-only from the start (the descriptor returned may still write
+    it): what the store names by a hash must not be changed, and a chmod per file costs."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o444)
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -161,12 +176,56 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), length
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: Path | str) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _DirectorySync:
+    """fsync of one directory, shared by the threads renaming files into it.
+
+    A rename is durable once an fsync of its directory that began after the rename has
+    returned. Fifty hosts finishing commands at once need not make fifty fsyncs: a thread
+    that finds one begun after its rename (and now finished) has what it needs; otherwise it
+    makes one, which serves every rename made before it began."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = directory
+        self._turn = threading.Lock()  # one fsync at a time
+        self._counts = threading.Lock()
+        self._begun = 0  # fsyncs begun
+        self._done = 0  # the latest begun that has returned
+
+    def sync(self) -> None:
+        """Return once the renames made in the directory before this call are durable;
+        raises OSError as fsync does (and then nothing is taken as synced)."""
+        with self._counts:
+            wanted = self._begun + 1  # the first fsync to begin from now on
+        with self._turn:
+            with self._counts:
+                if self._done >= wanted:
+                    return
+                self._begun += 1
+                mine = self._begun
+            _fsync_dir(self.directory)
+            with self._counts:
+                self._done = mine
+
+
+_SYNCS: dict[str, _DirectorySync] = {}
+_SYNCS_LOCK = threading.Lock()
+
+
+def _directory_sync(directory: Path | str) -> _DirectorySync:
+    key = os.fspath(directory)
+    with _SYNCS_LOCK:
+        found = _SYNCS.get(key)
+        if found is None:
+            found = _SYNCS[key] = _DirectorySync(key)
+        return found
 
 
 class InFlight:

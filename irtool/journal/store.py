@@ -470,6 +470,9 @@ class Transaction:
         return self._insert(draft, head_time, seq, prev)
 
     def _insert(self, draft: EventDraft, recorded: datetime, seq: int, prev: str) -> Event:
+        # Written once: the stored text, and (read back) the data as only JSON can hold it,
+        # what the hash and every reader see. Canonical JSON reads back to the same text.
+        data = canonical_json(draft.data)
         content = {
             "seq": seq + 1,
             "incident": self._journal.incident,
@@ -479,7 +482,7 @@ class Transaction:
             "kind": draft.kind,
             "step": draft.step,
             "host": draft.host,
-            "data": json.loads(canonical_json(draft.data)),  # only JSON survives the round trip
+            "data": json.loads(data),
             "prev_hash": prev,
         }
         digest = event_hash(content)
@@ -495,7 +498,7 @@ class Transaction:
                 event.kind,
                 event.step,
                 event.host,
-                canonical_json(event.data),
+                data,
                 event.prev_hash,
                 event.hash,
             ),

@@ -1,20 +1,70 @@
-"""The concrete transports by their inventory name: faces build this, the engine takes it."""
+"""The concrete transports by their inventory name: faces build this, the engine takes it.
+
+Each is built, and its module imported, the first time a run uses it: an SSH-only run never
+imports pywinrm and requests (~90 ms), a WinRM-only one never paramiko.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from irtool.remote.base import Secrets, Transport
-from irtool.remote.local import LocalTransport
-from irtool.remote.ssh import SshTransport
-from irtool.remote.winrm import WinrmTransport
+from irtool.model.inventory import ResolvedHost
+from irtool.remote.base import Connection, Deadline, Secrets, Transport
+from irtool.remote.limits import UNKNOWN_TRANSPORT
+
+
+class OnFirstUse:
+    """A transport that is built the first time it is used (a connect, or a question about
+    what a host costs it); what it was given (its `secrets`) can be asked before that."""
+
+    def __init__(self, name: str, build: Callable[[], Transport], secrets: Secrets | None) -> None:
+        self.name = name
+        self.secrets = secrets  # for irtool.secrets.run.preload, which must not build it
+        self._build = build
+        self._built: Transport | None = None
+        self._lock = threading.Lock()
+
+    def built(self) -> Transport:
+        if self._built is None:
+            with self._lock:  # host threads may all connect at once
+                if self._built is None:
+                    self._built = self._build()
+        return self._built
+
+    @property
+    def descriptors_per_host(self) -> int:
+        """What a host in flight costs it (irtool.remote.limits asks only of transports used)."""
+        return int(getattr(self.built(), "descriptors_per_host", UNKNOWN_TRANSPORT))
+
+    def connect(self, host: ResolvedHost, deadline: Deadline) -> Connection:
+        return self.built().connect(host, deadline)
+
+    def __repr__(self) -> str:
+        return f"OnFirstUse({self.name!r}, built={self._built is not None})"
 
 
 def live_transports(
     secrets: Secrets, ssh_config: Path | None = None, known_hosts: Path | None = None
 ) -> dict[str, Transport]:
+    def ssh() -> Transport:
+        from irtool.remote.ssh import SshTransport
+
+        return SshTransport(secrets, config_file=ssh_config, known_hosts_file=known_hosts)
+
+    def winrm() -> Transport:
+        from irtool.remote.winrm import WinrmTransport
+
+        return WinrmTransport(secrets)
+
+    def local() -> Transport:
+        from irtool.remote.local import LocalTransport
+
+        return LocalTransport()
+
     return {
-        "ssh": SshTransport(secrets, config_file=ssh_config, known_hosts_file=known_hosts),
-        "winrm": WinrmTransport(secrets),
-        "local": LocalTransport(),
+        "ssh": OnFirstUse("ssh", ssh, secrets),
+        "winrm": OnFirstUse("winrm", winrm, secrets),
+        "local": OnFirstUse("local", local, None),
     }

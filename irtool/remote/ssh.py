@@ -240,6 +240,9 @@ class SshTransport:
         self.config_file = config_file or home / "config"
         self.known_hosts_file = known_hosts_file or home / "known_hosts"
         self.keepalive = keepalive
+        # Unencrypted identity files as read (each host connects twice a run, the probe and
+        # the step, and parsing a key is a tenth of a millisecond): the same file unchanged.
+        self._keys: dict[tuple[str, int, int, int, int], paramiko.PKey] = {}
         self._config = paramiko.SSHConfig()
         if self.config_file.is_file():
             self._config = paramiko.SSHConfig.from_path(str(self.config_file))
@@ -449,7 +452,17 @@ class SshTransport:
 
     def _load_key(self, path: str, host: ResolvedHost | None) -> paramiko.PKey:
         try:
-            return paramiko.PKey.from_path(path)
+            seen = os.stat(path)
+            kept = (path, seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+        except OSError:
+            kept = None
+        if kept is not None and kept in self._keys:
+            return self._keys[kept]
+        try:
+            key = paramiko.PKey.from_path(path)
+            if kept is not None:
+                self._keys[kept] = key
+            return key
         except (paramiko.PasswordRequiredException, TypeError) as locked:
             # OpenSSH-format keys report a missing passphrase as TypeError (from cryptography).
             if isinstance(locked, TypeError) and "password" not in str(locked):
@@ -473,6 +486,11 @@ class SshTransport:
                 Failure.CREDENTIAL,
                 f"the passphrase in credential '{host.credential}' does not open {path}",
             ) from None
+
+
+def _wait_s(deadline: Deadline) -> float:
+    """How long one wait for a host may block: a deadline or a cancel is seen within it."""
+    return min(0.5, max(deadline.remaining(), 0.01))
 
 
 def _close_quietly(channel: paramiko.Channel) -> None:
@@ -594,25 +612,29 @@ class SshConnection(Connection):
         waiting.register(channel.fileno(), select.POLLIN)
         while True:
             deadline.check()
-            waiting.poll(1000 * min(0.5, max(deadline.remaining(), 0.01)))
+            waiting.poll(1000 * _wait_s(deadline))
             while channel.recv_ready():
                 on_output("stdout", channel.recv(CHUNK))
             while channel.recv_stderr_ready():
                 on_output("stderr", channel.recv_stderr(CHUNK))
             drained = not channel.recv_ready() and not channel.recv_stderr_ready()
             # sshd may send the exit status before the last output: only EOF ends the output.
-            ended = channel.eof_received or channel.closed
-            if ended and drained and channel.exit_status_ready():
-                if guarded.cut:
-                    raise deadline.cut_short()
-                status = int(channel.recv_exit_status())
-                if status == -1:
-                    # No exit-status came, and not because we closed it: a signal killed it.
-                    deadline.check()
-                    raise HostFailure(
-                        Failure.ERROR, "the command ended without an exit status (killed?)"
-                    )
-                return status
+            if drained and (channel.eof_received or channel.closed):
+                break
+        # Past EOF the pipe stays readable: polling it would spin (a hundred turns a command)
+        # until sshd has reaped the command. Its exit status, or a close (the host's, or ours
+        # at the deadline or on a cancel), sets this event instead.
+        while not channel.exit_status_ready():
+            deadline.check()
+            channel.status_event.wait(_wait_s(deadline))
+        if guarded.cut:
+            raise deadline.cut_short()
+        status = int(channel.recv_exit_status())
+        if status == -1:
+            # No exit-status came, and not because we closed it: a signal killed it.
+            deadline.check()
+            raise HostFailure(Failure.ERROR, "the command ended without an exit status (killed?)")
+        return status
 
     def _stop(self, channel: paramiko.Channel) -> None:
         """Ask sshd to kill the command (RFC 4254 'signal'), then close: a hung command must not
