@@ -9,6 +9,8 @@ frame, and the incident screen replaces this one as soon as it is ready.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +50,13 @@ def identity(incident: str) -> tuple[Text, int]:
         no_wrap=True,
     )
     return line, count
+
+
+def _read_behind(session: IncidentSession) -> None:
+    # Unread when it fails here (the incident was closed meanwhile): whatever asks for the
+    # records reads them then, and says what went wrong, where the responder sees it.
+    with contextlib.suppress(Exception):
+        session.state.records()
 
 
 class OpeningScreen(Screen[None]):
@@ -97,10 +106,10 @@ class OpeningScreen(Screen[None]):
             session = event.worker.result
             self.on_open(session)
             # Every piece of evidence, note and run, read while the responder reads the
-            # steps; a screen that needs them before this is done waits for it.
-            self.app.run_worker(
-                session.state.records, thread=True, group="records", exit_on_error=False
-            )
+            # steps; a screen that needs them before this is done waits for it. A daemon
+            # thread, not a worker: it only reads, and quitting must not wait for it (at a
+            # million events it takes seconds).
+            threading.Thread(target=_read_behind, args=(session,), daemon=True).start()
         elif event.state is WorkerState.ERROR and event.worker.error is not None:
             notify_error(self.app, event.worker.error)
             reason = Text(visible(f"cannot open: {event.worker.error}"))
