@@ -1,8 +1,10 @@
-"""Export speed: an incident of 100,000 journal events, in every export format, side by side.
+"""Export speed and memory: an incident of 100,000 journal events (or 1,000,000), in every
+export format, side by side, and beside the code before streaming.
 
 Run (from the repository root):
 
-    .venv/bin/python bench/export.py [--events 100000] [--repeat 3] [--quick]
+    .venv/bin/python bench/export.py [--events 100000] [--repeat 3] [--quick] [--cli-only]
+        [--before DIR]
 
 Everything lives in one temporary directory under the working directory; IRTOOL_HOME points
 into it.
@@ -32,16 +34,29 @@ That comes to about 56% command.ran and 1% file.fetched, 30% run.started and run
 live incident's own evidence files (copied beside the new journal), so the evidence check
 passes; as it hashes each distinct file once, it costs next to nothing here, unlike in an
 incident whose every run collected new output. Before measuring, the incident is read
-(``read_incident``: intact, ``--events`` events) and exported once in each format.
+(``read_incident``: intact, ``--events`` events).
 
-Then, ``--repeat`` times, interleaved: ``read_incident`` (verify the chain, fold the state,
-check the evidence), timed; each format of ``irtool.export.formats.FORMATS`` (whatever it
-holds when this runs) timed alone on the incident just read; and ``irtool export ID --format F
--o FILE`` as a process, its wall time from start to exit (interpreter start, imports, read,
-format, the durable write) and its peak RSS (``os.wait4`` in a small wrapper process: see
-``CLI_WRAPPER``). The CLI's file is compared with the bytes the format function gave; a
-difference is printed as a NOTE. Medians are printed; MB is 10^6 bytes. The exit status is 0
-when every export worked, 1 when one failed.
+Then, ``--repeat`` times, interleaved: ``read_incident`` (verify the chain, fold the standing
+state, check the evidence), timed; each format of ``irtool.export.formats.FORMATS`` (whatever
+it holds when this runs) timed alone on the incident just read, written to a file; and
+``irtool export ID --format F -o FILE`` as a process, its wall time from start to exit
+(interpreter start, imports, read, format, the durable write) and its peak RSS (``os.wait4``
+in a small wrapper process: see ``CLI_WRAPPER``). The CLI's file is compared with the bytes
+the format function wrote; a difference is printed as a NOTE.
+
+``--cli-only``: the format functions are not timed alone (their column shows ``-``); the CLI
+runs are, and the files of the code now and before compared. At 1,000,000 events this saves a
+third of the run.
+
+``--before DIR``: the same CLI run is also made with ``PYTHONPATH=DIR``, a checkout of the tree
+before exports streamed (``git worktree add DIR 9d8e20a``), right after the current one, one
+at a time (the old code takes up to 7.5 GB at 1,000,000 events); its time, peak RSS and the
+ratios are printed beside, and its file must hold the same bytes (else a NOTE). Both CLIs run
+from the temporary directory, so ``python -m irtool`` finds no package in the working
+directory before the one PYTHONPATH names; which tree each imports is checked first.
+
+Medians are printed; MB is 10^6 bytes. The exit status is 0 when every export worked, 1 when
+one failed.
 
 ``--quick``: 2,000 events, one repeat: a smoke test (tests/test_bench_export_smoke.py).
 """
@@ -50,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import random
 import shlex
@@ -355,19 +371,22 @@ def build(work: Path, events: int) -> str:
 
 @dataclass
 class Measured:
-    """One format: the function alone, and the CLI around it."""
+    """One format: the function alone, and the CLI around it (now, and before if asked)."""
 
     name: str
     format_s: list[float] = field(default_factory=list)
     cli_s: list[float] = field(default_factory=list)
     cli_rss: list[int] = field(default_factory=list)  # bytes
+    before_s: list[float] = field(default_factory=list)
+    before_rss: list[int] = field(default_factory=list)  # bytes
     size: int = 0  # bytes of the output
     differed: int = 0  # runs whose CLI file was not the format function's output
+    before_differed: int = 0  # runs whose file from the code before held other bytes
 
 
 def irtool_argv() -> list[str]:
-    script = Path(sys.executable).parent / "irtool"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "irtool"]
+    # `-m`: the same entry for the code now and before (PYTHONPATH chooses the tree).
+    return [sys.executable, "-m", "irtool"]
 
 
 # Run from a small wrapper process, which reports its one child's rusage: on Linux a child's
@@ -383,7 +402,31 @@ print(time.perf_counter() - start, os.waitstatus_to_exitcode(status), usage.ru_m
 """
 
 
-def cli_export(incident: str, form: str, output: Path, work: Path) -> tuple[float, int]:
+def tree_env(before: Path | None) -> dict[str, str]:
+    """The environment of a CLI run: the code now, or the tree `before` ahead of it."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if before is not None:
+        env["PYTHONPATH"] = str(before)
+    return env
+
+
+def imported_from(work: Path, before: Path | None) -> Path:
+    """The irtool package a CLI run imports, from where it runs."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import irtool; print(irtool.__file__)"],
+        cwd=work,
+        env=tree_env(before),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(done.stdout.strip()).parent
+
+
+def cli_export(
+    incident: str, form: str, output: Path, work: Path, before: Path | None = None
+) -> tuple[float, int]:
     """`irtool export ID --format F -o FILE` as a process: (wall seconds, peak RSS in bytes)."""
     errors = work / "cli.stderr"  # a file: a full pipe would stall the export
     argv = [*irtool_argv(), "export", incident, "--format", form, "-o", str(output)]
@@ -395,6 +438,8 @@ def cli_export(incident: str, form: str, output: Path, work: Path) -> tuple[floa
             stderr=stderr,
             text=True,
             check=False,
+            cwd=work,
+            env=tree_env(before),
         )
     try:
         seconds, status, maxrss = wrapper.stdout.split()
@@ -409,41 +454,78 @@ def cli_export(incident: str, form: str, output: Path, work: Path) -> tuple[floa
     return float(seconds), rss
 
 
+def digest(path: Path) -> str:
+    """The file's SHA-256, read a megabyte at a time (a 1M-event json is over a gigabyte)."""
+    found = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            found.update(chunk)
+    return found.hexdigest()
+
+
 def timed_read(incident: str, events: int) -> tuple[float, Recorded]:
     start = time.perf_counter()
     recorded = read_incident(incident)
     seconds = time.perf_counter() - start
-    if not recorded.intact or len(recorded.events) != events:
+    if not recorded.intact or recorded.events_read != events:
         problems = "; ".join(recorded.broken()) or "intact"
-        raise BenchError(f"read {len(recorded.events)} events of {events}: {problems}")
+        recorded.close()
+        raise BenchError(f"read {recorded.events_read} events of {events}: {problems}")
     return seconds, recorded
 
 
+def write_format(recorded: Recorded, name: str, path: Path) -> float:
+    """The format function alone, writing to a file as the CLI does: its seconds."""
+    start = time.perf_counter()
+    with path.open("w", encoding="utf-8", newline="") as out:
+        FORMATS[name](recorded, out)
+    return time.perf_counter() - start
+
+
 def measure(
-    incident: str, events: int, repeat: int, work: Path
+    incident: str, events: int, repeat: int, work: Path, before: Path | None, cli_only: bool
 ) -> tuple[list[float], list[Measured]]:
     reads: list[float] = []
     measured = [Measured(name) for name in FORMATS]
-    output = work / "export.out"
+    ours, output = work / "format.out", work / "export.out"
     for round_ in range(1, repeat + 1):
         seconds, recorded = timed_read(incident, events)
         reads.append(seconds)
-        for m in measured:
-            start = time.perf_counter()
-            text = FORMATS[m.name](recorded)
-            m.format_s.append(time.perf_counter() - start)
-            ours = text.encode("utf-8")
-            m.size = len(ours)
-            del text
-            seconds, rss = cli_export(incident, m.name, output, work)
-            m.cli_s.append(seconds)
-            m.cli_rss.append(rss)
-            if output.read_bytes() != ours:
-                m.differed += 1
-                log(f"  {m.name}: the CLI's file differs from the format function's output")
-            output.unlink()
-        del recorded
-        each = ", ".join(f"{m.name} {m.format_s[-1]:.2f}/{m.cli_s[-1]:.2f} s" for m in measured)
+        with recorded:
+            for m in measured:
+                expected = None
+                if not cli_only:
+                    m.format_s.append(write_format(recorded, m.name, ours))
+                    expected = digest(ours)
+                    ours.unlink()
+                seconds, rss = cli_export(incident, m.name, output, work)
+                m.cli_s.append(seconds)
+                m.cli_rss.append(rss)
+                m.size = output.stat().st_size
+                if not m.size:
+                    raise BenchError(f"the {m.name} export is empty")
+                if expected is not None and digest(output) != expected:
+                    m.differed += 1
+                    log(f"  {m.name}: the CLI's file differs from the format function's output")
+                expected = expected or digest(output)
+                output.unlink()
+                if before is None:
+                    continue
+                seconds, rss = cli_export(incident, m.name, output, work, before)
+                m.before_s.append(seconds)
+                m.before_rss.append(rss)
+                if digest(output) != expected:
+                    m.before_differed += 1
+                    log(f"  {m.name}: the code before wrote other bytes")
+                output.unlink()
+                log(
+                    f"    {m.name}: cli {m.cli_s[-1]:.2f} s {m.cli_rss[-1] / MB:.0f} MB; "
+                    f"before {m.before_s[-1]:.2f} s {m.before_rss[-1] / MB:.0f} MB"
+                )
+        each = ", ".join(
+            f"{m.name} {m.format_s[-1] if m.format_s else float('nan'):.2f}/{m.cli_s[-1]:.2f} s"
+            for m in measured
+        )
         log(f"  round {round_} of {repeat}: read {reads[-1]:.2f} s; format/cli {each}")
     return reads, measured
 
@@ -452,8 +534,8 @@ def measure(
 
 
 def mix(recorded: Recorded) -> str:
-    counts = Counter(e.kind for e in recorded.events)
-    total = len(recorded.events)
+    counts: Counter[str] = recorded.counts
+    total = recorded.events_read
     return ", ".join(
         f"{kind} {count / total:.1%}" if count / total >= 0.001 else f"{kind} {count}"
         for kind, count in counts.most_common()
@@ -480,24 +562,44 @@ def report(
     print(f"  {READ_LABEL}  {read:.3f} s  {args.events / read:,.0f} events/s")
     width = max(len(m.name) for m in measured)
     for m in measured:
-        fmt, cli = statistics.median(m.format_s), statistics.median(m.cli_s)
-        rss = statistics.median(m.cli_rss) / MB
+        cli, rss = statistics.median(m.cli_s), statistics.median(m.cli_rss) / MB
+        if m.format_s:
+            fmt = statistics.median(m.format_s)
+            alone = f"format {fmt:7.3f} s"
+            rate = f"{args.events / fmt:>11,.0f} events/s"
+        else:  # --cli-only
+            alone, rate = "format       - s", f"{'-':>11} events/s"
         print(
-            f"  {m.name:<{width}}  format {fmt:7.3f} s  cli {cli:7.3f} s  "
-            f"{m.size / MB:8.1f} MB  {args.events / fmt:>11,.0f} events/s  "
-            f"peak RSS {rss:6.0f} MB"
+            f"  {m.name:<{width}}  {alone}  cli {cli:7.3f} s  "
+            f"{m.size / MB:8.1f} MB  {rate}  peak RSS {rss:6.0f} MB"
         )
+    if args.before:
+        print(f"the code before ({args.before}), the same CLI run, median of {args.repeat}:")
+        for m in measured:
+            was_s, was_rss = statistics.median(m.before_s), statistics.median(m.before_rss)
+            now_s, now_rss = statistics.median(m.cli_s), statistics.median(m.cli_rss)
+            print(
+                f"  {m.name:<{width}}  before cli {was_s:7.3f} s  peak RSS {was_rss / MB:6.0f} MB"
+                f"  |  now/before: time {now_s / was_s:4.2f}x  peak RSS {now_rss / was_rss:4.2f}x"
+                f"  |  RSS per event before {was_rss / args.events / 1000:5.2f} KB,"
+                f" now {now_rss / args.events / 1000:5.2f} KB"
+            )
     print(
-        "  (format: the format function alone, on the incident already read; events/s: of the"
-        " format alone;\n   cli: `irtool export ID --format F -o FILE` as a process, start to"
-        " exit: interpreter, imports,\n   read, format, durable write; peak RSS: of that process;"
-        " MB: 10^6 bytes)"
+        "  (format: the format function alone, on the incident already read, to a file;"
+        " events/s: of the format alone;\n   cli: `irtool export ID --format F -o FILE` as a"
+        " process, start to exit: interpreter, imports,\n   read, format, durable write; peak"
+        " RSS: of that process; MB: 10^6 bytes; KB: 10^3 bytes)"
     )
     for m in measured:
         if m.differed:
             print(
                 f"  NOTE: {m.name}: in {m.differed} of {args.repeat} run(s) the CLI wrote other"
                 " bytes than the format function gave (irtool/ edited during the run?)"
+            )
+        if m.before_differed:
+            print(
+                f"  NOTE: {m.name}: in {m.before_differed} of {args.repeat} run(s) the code before"
+                " wrote other bytes than the code now"
             )
 
 
@@ -506,6 +608,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events in the journal")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--quick", action="store_true", help="2,000 events, one repeat")
+    parser.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="time only the CLI runs, not each format function alone (saves time at 1M)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of the tree before exports streamed: its CLI is measured beside",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeat = 2000, 1
@@ -516,14 +628,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         incident = build(work, args.events)
         built_s = time.perf_counter() - start
+        if args.before is not None:
+            args.before = args.before.resolve()
+            for tree, expected in ((None, ROOT), (args.before, args.before)):
+                found = imported_from(work, tree)
+                if found != expected / "irtool":
+                    raise BenchError(f"the CLI imports {found}, not {expected / 'irtool'}")
         _, recorded = timed_read(incident, args.events)
-        kinds_mix = mix(recorded)
-        for name, form in FORMATS.items():
-            if not form(recorded):
-                raise BenchError(f"the {name} export is empty")
-        del recorded
+        with recorded:
+            kinds_mix = mix(recorded)
         log(f"  built in {built_s:.1f} s; measuring, {args.repeat} round(s) ...")
-        reads, measured = measure(incident, args.events, args.repeat, work)
+        reads, measured = measure(
+            incident, args.events, args.repeat, work, args.before, args.cli_only
+        )
     report(args, built_s, kinds_mix, reads, measured)
     return 0
 

@@ -23,6 +23,7 @@ from markdown_it.token import Token
 
 from irtool.engine import kinds
 from irtool.export.report import TARGET
+from irtool.journal import GENESIS, event_hash
 from tests.support.cli import irtool
 from tests.support.recorded import HOSTILE_NOTE
 
@@ -44,6 +45,22 @@ def test_the_recorded_incidents_hold_every_event_kind(recorded: dict[str, Any]) 
     for which in ("live", "exercise"):
         seen |= {e["kind"] for e in json.loads(export(recorded, which, "json"))["events"]}
     assert seen == EVERY_KIND
+
+
+@pytest.mark.parametrize("which", ["live", "exercise"])
+def test_the_json_holds_every_event_as_the_journal_does(
+    recorded: dict[str, Any], which: str
+) -> None:
+    """The chain can be checked from the file: every event's hash is that of its content and
+    links to the one before. (The opening event's parameters were once shown amended by
+    what was learned later, as the fold had changed them in place: its hash no longer held.)"""
+    events = json.loads(export(recorded, which, "json"))["events"]
+    previous = GENESIS
+    for event in events:
+        content = {key: value for key, value in event.items() if key != "hash"}
+        assert event_hash(content) == event["hash"], event["seq"]
+        assert event["prev_hash"] == previous, event["seq"]
+        previous = event["hash"]
 
 
 @pytest.mark.parametrize("which", ["live", "exercise"])

@@ -23,7 +23,7 @@ import yaml
 from irtool.engine.runner import Runner
 from irtool.engine.session import IncidentSession
 from irtool.evidence.store import EvidenceStore
-from irtool.export.formats import FORMATS
+from irtool.export.formats import FORMATS, exported
 from irtool.export.recorded import read_incident
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.context import load_context
@@ -150,8 +150,8 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     patch.setenv("IRTOOL_HOME", str(folder / "home"))
     patch.setenv("IRTOOL_TZ", "Europe/Paris")  # the responder's zone: CET in December
     try:
-        recorded = read_incident(record(folder))
-        return {form: write(recorded) for form, write in FORMATS.items()}
+        with read_incident(record(folder)) as recorded:
+            return {form: exported(recorded, form) for form in FORMATS}
     finally:
         patch.undo()
 

@@ -1,9 +1,13 @@
-"""Checking the chain of custody: every evidence file an event names is there, whole."""
+"""Checking the chain of custody: every evidence file an event names is there, whole.
+
+Both checks read each event once, in the journal's order, and keep only what they must: the
+files already hashed and the runs not yet finished. An export feeds them the events of its
+one pass over the journal (`EvidenceCheck`, `OpenRuns`); `verify` calls the functions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from irtool.engine import kinds
@@ -25,58 +29,111 @@ class EvidenceProblem:
         return f"event {self.seq} ({self.host}): {self.problem}"
 
 
-def check_evidence(
-    events: Iterable[Event], store: EvidenceStore
-) -> tuple[int, list[EvidenceProblem]]:
-    """(files checked, problems): each file hashed again and compared with its custody event."""
-    checked, problems = 0, []
-    seen: dict[str, str | None] = {}
-    for event in events:
+@dataclass
+class EvidenceCheck:
+    """Each evidence file hashed again, once however many events name it, and compared with
+    its custody event."""
+
+    store: EvidenceStore
+    checked: int = 0
+    problems: list[EvidenceProblem] = field(default_factory=list)
+    # Digests of the files that matched, as 32 bytes each (a million files hold 50 MB of
+    # hex text); what did not match, with why, by the name the event gave.
+    _whole: set[bytes] = field(default_factory=set)
+    _bad: dict[str, str] = field(default_factory=dict)
+
+    def see(self, event: Event) -> None:
         probe = event.kind in (kinds.HOST_FACTS, kinds.HOST_WARNING)
         if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED) and not probe:
-            continue
+            return
         # What a host said it is on first contact (read or not) is evidence too.
         for stream in ("output",) if probe else _STREAMS:
             item = event.data.get(stream)
             if not item:
                 continue
-            sha256, size = item.get("sha256", ""), item.get("size")
-            if sha256 not in seen:
-                checked += 1
-                try:
-                    seen[sha256] = store.check(sha256, size)
-                except ValueError as bad:  # the event itself was tampered with
-                    seen[sha256] = str(bad)
-            if seen[sha256]:
-                problems.append(EvidenceProblem(event.seq, event.host, f"{stream}: {seen[sha256]}"))
-    return checked, problems
+            problem = self._problem(item.get("sha256", ""), item.get("size"))
+            if problem:
+                self.problems.append(EvidenceProblem(event.seq, event.host, f"{stream}: {problem}"))
+
+    def _problem(self, sha256: str, size: int | None) -> str | None:
+        digest = _digest(sha256)
+        if digest is not None and digest in self._whole:
+            return None
+        if sha256 in self._bad:
+            return self._bad[sha256]
+        self.checked += 1
+        try:
+            problem = self.store.check(sha256, size)
+        except ValueError as bad:  # the event itself was tampered with
+            problem = str(bad)
+        if digest is not None and problem is None:
+            self._whole.add(digest)
+        else:  # kept by the name the event gave: an odd name is checked once too
+            self._bad[sha256] = problem or ""
+        return problem
+
+
+def _digest(sha256: str) -> bytes | None:
+    """The 32 bytes a SHA-256 names, when it is written as the store writes it."""
+    if len(sha256) != 64:
+        return None
+    try:
+        digest = bytes.fromhex(sha256)
+    except ValueError:
+        return None
+    return digest if digest.hex() == sha256 else None
+
+
+@dataclass
+class OpenRuns:
+    """The runs started and not (yet) finished, as the journal's order leaves them."""
+
+    started: dict[int, Event] = field(default_factory=dict)
+
+    def see(self, event: Event) -> None:
+        if event.kind == kinds.RUN_STARTED:
+            self.started[event.seq] = event
+        elif event.kind == kinds.RUN_FINISHED:
+            self.started.pop(event.data.get("run", -1), None)
+
+
+def check_evidence(
+    events: Iterable[Event], store: EvidenceStore
+) -> tuple[int, list[EvidenceProblem]]:
+    """(files checked, problems): each file hashed again and compared with its custody event."""
+    check = EvidenceCheck(store)
+    for event in events:
+        check.see(event)
+    return check.checked, check.problems
 
 
 def custody_gaps(incident_dir: Path, events: Iterable[Event], store: EvidenceStore) -> list[str]:
     """What the journal does not yet say: records waiting in the spool, runs with no end
     (in flight, or left by a process that died), and partial evidence files no record or
     marker accounts for. One line each; empty when the record is whole."""
-    gaps = [
+    runs = OpenRuns()
+    for event in events:
+        runs.see(event)
+    return gaps(incident_dir, runs, store)
+
+
+def gaps(incident_dir: Path, runs: OpenRuns, store: EvidenceStore) -> list[str]:
+    """`custody_gaps` once the events were read: the runs they left open."""
+    found = [
         f"PENDING {p.describe()}: not yet in the journal (irtool incident recover)"
         for p in Spool(incident_dir).pending()
     ]
-    started: dict[int, Event] = {}
-    for event in events:
-        if event.kind == kinds.RUN_STARTED:
-            started[event.seq] = event
-        elif event.kind == kinds.RUN_FINISHED:
-            started.pop(event.data.get("run", -1), None)
-    for seq, run in started.items():
+    for seq, run in runs.started.items():
         live = is_running(incident_dir, run.step or "")
         state = "still running" if live else "interrupted: its process is gone"
-        gaps.append(
+        found.append(
             f"RUN {seq} ({run.data.get('purpose')} of {run.step} by {run.actor}, pid "
             f"{run.data.get('pid')}) has not finished: {state}"
         )
     accounted = {name for orphan in store.orphans() for name in orphan.names()}
     for path in sorted(store.leftovers(accounted)):
-        gaps.append(
+        found.append(
             f"LEFTOVER {path.name} ({path.stat().st_size} bytes) in the evidence directory: "
             "no record or run accounts for it"
         )
-    return gaps
+    return found

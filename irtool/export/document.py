@@ -21,14 +21,24 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
-from irtool.engine.state import IncidentState
+from irtool.engine import kinds
+from irtool.engine.state import (
+    Attempt,
+    Evidence,
+    IncidentState,
+    Note,
+    correct_note,
+    evidence_of,
+    note_of,
+)
 from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
-from irtool.export.unfolded import Change, Unfolded, in_time_order, unfold
+from irtool.export.unfolded import Change, Unfolded
 from irtool.journal import Event
 
 SCHEMA = "irtool-export/1"
@@ -57,27 +67,52 @@ def _seconds(delta: timedelta | None) -> float | None:
     return None if delta is None else delta.total_seconds()
 
 
-def state_document(state: IncidentState) -> dict[str, Any]:
+class Streamed:
+    """A list written as its items come (every event, every piece of evidence): never held."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
+def steps_document(state: IncidentState) -> list[dict[str, Any]]:
+    """Each step and where it stands (`irtool incident show --json` gives the same)."""
+    return [
+        {
+            "id": s.id,
+            "phase": s.phase,
+            "kind": s.kind,
+            "title": s.title,
+            "status": s.status.value,
+            "by": s.by,
+            "at": s.at,
+            "note": s.note,
+            "checklist": s.checklist,
+            "option": s.option,
+            "reason": s.reason,
+            "answers": s.answers,
+        }
+        for s in state.steps.values()
+    ]
+
+
+def evidence_document(e: Evidence) -> dict[str, Any]:
+    # vars, not asdict: asdict deep-copies, and an incident may hold 1,000,000 of these.
+    return dict(vars(e))
+
+
+def state_document(
+    state: IncidentState,
+    evidence: Iterable[dict[str, Any]] | None = None,
+    notes: Iterable[dict[str, Any]] | None = None,
+    attempts: dict[str, list[Attempt]] | None = None,
+) -> dict[str, Any]:
+    """Where the incident stands. `evidence`, `notes` and `attempts` (by role): as an export
+    streams them; else the state's own records, read now."""
     exercise = state.exercise
+    calls = attempts if attempts is not None else {r: state.attempts(r) for r in state.calls}
     return {
         "reconvene_at": state.reconvene_at,
-        "steps": [
-            {
-                "id": s.id,
-                "phase": s.phase,
-                "kind": s.kind,
-                "title": s.title,
-                "status": s.status.value,
-                "by": s.by,
-                "at": s.at,
-                "note": s.note,
-                "checklist": s.checklist,
-                "option": s.option,
-                "reason": s.reason,
-                "answers": s.answers,
-            }
-            for s in state.steps.values()
-        ],
+        "steps": steps_document(state),
         "contacts": {
             role: {
                 "order": tree.order,
@@ -91,16 +126,17 @@ def state_document(state: IncidentState) -> dict[str, Any]:
                         "method": a.method,
                         "outcome": a.outcome.value,
                     }
-                    for a in state.attempts(role)
+                    for a in calls.get(role, [])
                 ],
             }
             for role, tree in state.calls.items()
         },
         "actions": {step: asdict(action) for step, action in sorted(state.actions.items())},
         "applied": {step: hosts for step, hosts in sorted(state.applied.items())},
-        # vars, not asdict: asdict deep-copies, and an incident may hold 100,000 of these.
-        "evidence": [dict(vars(e)) for e in state.evidence],
-        "notes": [asdict(n) for n in state.notes],
+        "evidence": Streamed(evidence)
+        if evidence is not None
+        else [evidence_document(e) for e in state.evidence],
+        "notes": Streamed(notes) if notes is not None else [asdict(n) for n in state.notes],
         "action_items": [asdict(i) for i in state.action_items],
         "corrections": {str(seq): by for seq, by in sorted(state.corrections.items())},
         # Every finding, open, confirmed or dismissed, with the lines it stands on.
@@ -165,9 +201,10 @@ def unfolding_document(found: Unfolded) -> dict[str, Any]:
     }
 
 
-def timeline_document(events: list[Event], found: Unfolded) -> list[dict[str, Any]]:
-    return [
-        {
+def timeline_document(events: Iterable[Event], found: Unfolded) -> Iterator[dict[str, Any]]:
+    """Each event's line, for `events` in the order things happened."""
+    for e in events:
+        yield {
             "seq": e.seq,
             "occurred_at": e.occurred_at,
             "kind": e.kind,
@@ -175,13 +212,25 @@ def timeline_document(events: list[Event], found: Unfolded) -> list[dict[str, An
             "corrected_by": found.corrections(e.seq),
             "after_close": e.seq in found.after_close,
         }
-        for e in in_time_order(events)
-    ]
 
 
-def as_json(recorded: Recorded) -> str:
-    verification = recorded.verification
-    found = unfold(recorded.events)
+def notes(recorded: Recorded) -> Iterator[Note]:
+    """Every note as its corrections leave it, in the journal's order."""
+    corrections = recorded.state.corrections
+    for event in recorded.events(kinds.NOTE_ADDED):
+        note = note_of(event)
+        for correction in recorded.at(corrections.get(note.seq, ())):
+            if correction.kind == kinds.EVENT_CORRECTED:
+                correct_note(note, correction)
+        yield note
+
+
+def as_json(recorded: Recorded, out: TextIO) -> None:
+    verification, found = recorded.verification, recorded.found
+    evidence = (
+        evidence_document(evidence_of(e))
+        for e in recorded.events(kinds.COMMAND_RAN, kinds.FILE_FETCHED)
+    )
     document = {
         "schema": SCHEMA,
         "incident": incident_facts(recorded.state),
@@ -196,12 +245,15 @@ def as_json(recorded: Recorded) -> str:
             "evidence_problems": [str(p) for p in recorded.evidence_problems],
             "custody_gaps": recorded.gaps,
         },
-        "state": state_document(recorded.state),
+        "state": state_document(
+            recorded.state, evidence, (asdict(n) for n in notes(recorded)), recorded.attempts()
+        ),
         "unfolding": unfolding_document(found),
-        "timeline": timeline_document(recorded.events, found),
-        "events": [event.as_dict() for event in recorded.events],
+        "timeline": Streamed(timeline_document(recorded.events(order="time"), found)),
+        "events": Streamed(event.as_dict() for event in recorded.events()),
     }
-    return _dump(document) + "\n"
+    _write(out, document)
+    out.write("\n")
 
 
 # What json leaves raw with ensure_ascii=False: DEL and everything beyond ASCII. Of those only
@@ -227,15 +279,34 @@ def _compact(value: Any) -> str:
     return text if _RAW.search(text) is None else _RAW.sub(_escape, text)
 
 
-def _dump(value: Any, indent: str = "") -> str:
+def _write(out: TextIO, value: Any, indent: str = "") -> None:
     """Objects spread over lines, two spaces a level; a list's items one to a line, each on
     that line whole: an event per line, readable and diffable. (json's own `indent` would
     give the same shape a line per key, and turn off its C encoder: 4x slower at 100k events.)
     """
     inner = indent + "  "
     if isinstance(value, dict) and value:
-        members = (f"{inner}{_compact(str(k))}: {_dump(value[k], inner)}" for k in sorted(value))
-        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    if isinstance(value, list) and value:
-        return "[\n" + ",\n".join(inner + _compact(v) for v in value) + f"\n{indent}]"
-    return _compact(value)
+        out.write("{\n")
+        for n, key in enumerate(sorted(value)):
+            out.write((",\n" if n else "") + f"{inner}{_compact(str(key))}: ")
+            _write(out, value[key], inner)
+        out.write(f"\n{indent}}}")
+    elif isinstance(value, Streamed | list):
+        _items(out, value.items if isinstance(value, Streamed) else value, inner, indent)
+    else:
+        out.write(_compact(value))
+
+
+def _items(out: TextIO, items: Iterable[Any], inner: str, indent: str) -> None:
+    """A list, its items written a thousand lines at a time; `[]` when it has none."""
+    batch: list[str] = []
+    opened = False
+    for item in items:
+        batch.append(inner + _compact(item))
+        if len(batch) == 1000:
+            out.write((",\n" if opened else "[\n") + ",\n".join(batch))
+            batch, opened = [], True
+    if batch:
+        out.write((",\n" if opened else "[\n") + ",\n".join(batch))
+        opened = True
+    out.write(f"\n{indent}]" if opened else "[]")

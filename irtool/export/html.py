@@ -9,9 +9,10 @@ evidence files beside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from html import escape
-from typing import TypeGuard
+from typing import TextIO, TypeGuard
 
 from irtool.export.postmortem import postmortem
 from irtool.export.recorded import Recorded
@@ -28,10 +29,15 @@ from irtool.export.report import (
 )
 from irtool.model.untrusted import visible
 
+# Most text is printable ASCII with nothing to escape: one search says so (millions of cells).
+_AS_IT_IS = re.compile(r"[^\x20-\x7e\t\n]|[&<>\"']")
+
 
 def _escape(text: str) -> str:
     """Escaped for html, and every control and bidi character written out: the file is also
     read with `cat` and `less`, and a reader must see what a host sent, not its effect."""
+    if _AS_IT_IS.search(text) is None:
+        return text
     return escape(visible(text, lines=True))
 
 
@@ -114,68 +120,87 @@ def _spans(spans: Inline) -> str:
     return "".join(out)
 
 
-def _table(table: Table) -> str:
+def _table(table: Table) -> Iterator[str]:
     kind = f' class="{table.kind}"' if table.kind else ""
-    out = [f'<div class="wide"><table{kind}>\n<thead><tr>']
-    out += [f"<th>{_escape(h)}</th>" for h in table.head]
-    out.append("</tr></thead>\n<tbody>\n")
+    yield (
+        f'<div class="wide"><table{kind}>\n<thead><tr>'
+        + "".join(f"<th>{_escape(h)}</th>" for h in table.head)
+        + "</tr></thead>\n<tbody>\n"
+    )
     for row in table.rows:
-        out.append(f'<tr id="{_escape(row.id)}">' if row.id else "<tr>")
-        out += [f"<td>{_spans(c)}</td>" for c in row.cells]
-        out.append("</tr>\n")
-    out.append("</tbody>\n</table></div>\n")
-    return "".join(out)
+        yield (
+            (f'<tr id="{_escape(row.id)}">' if row.id else "<tr>")
+            + "".join(f"<td>{_spans(c)}</td>" for c in row.cells)
+            + "</tr>\n"
+        )
+    yield "</tbody>\n</table></div>\n"
 
 
-def _block(block: Block) -> str:
+def _block(block: Block) -> Iterator[str]:
     if isinstance(block, Heading):
         anchor = f' id="{_escape(block.id)}"' if block.id else ""
-        return f"<h{block.level}{anchor}>{_escape(block.text)}</h{block.level}>\n"
-    if isinstance(block, Para):
-        return f"<p>{_spans(block.spans)}</p>\n"
-    if isinstance(block, Callout):
-        return f'<div class="callout {block.tone}" role="note">{_spans(block.spans)}</div>\n'
-    if isinstance(block, Bullets):
-        return "<ul>\n" + "".join(f"<li>{_spans(i)}</li>\n" for i in block.items) + "</ul>\n"
-    return _table(block)
+        yield f"<h{block.level}{anchor}>{_escape(block.text)}</h{block.level}>\n"
+    elif isinstance(block, Para):
+        yield f"<p>{_spans(block.spans)}</p>\n"
+    elif isinstance(block, Callout):
+        yield f'<div class="callout {block.tone}" role="note">{_spans(block.spans)}</div>\n'
+    elif isinstance(block, Bullets):
+        yield "<ul>\n" + "".join(f"<li>{_spans(i)}</li>\n" for i in block.items) + "</ul>\n"
+    else:
+        yield from _table(block)
 
 
 def _section(block: Block) -> TypeGuard[Heading]:
     return isinstance(block, Heading) and block.level == 2 and block.id is not None
 
 
-def render(blocks: Iterable[Block]) -> str:
-    """A whole html page: the first heading is its title, the sections get a contents list."""
-    document = list(blocks)
-    title = next((b.text for b in document if isinstance(b, Heading)), "irtool report")
+_NAV = '<nav class="contents" aria-label="Contents"><strong>Contents</strong>'
+
+
+def render(blocks: Callable[[], Iterable[Block]], out: TextIO) -> None:
+    """A whole html page: the first heading is its title, the sections get a contents list.
+
+    `blocks` is called twice: once for the title and the sections (a table's rows are not
+    read), then for the page, written as it comes."""
+    title, sections = None, []
+    for block in blocks():
+        if isinstance(block, Heading):
+            title = block.text if title is None else title
+            if _section(block):
+                sections.append(block)
     contents = [
-        f'<li><a href="#{_escape(b.id or "")}">{_escape(b.text)}</a></li>\n'
-        for b in document
-        if _section(b)
+        f'<li><a href="#{_escape(b.id or "")}">{_escape(b.text)}</a></li>\n' for b in sections
     ]
-    out = [
+    pieces = [
         "<!DOCTYPE html>\n",
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         '<meta name="generator" content="irtool">\n',
-        f"<title>{_escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        f"<title>{_escape('irtool report' if title is None else title)}</title>\n",
+        f"<style>{STYLE}</style>\n</head>\n<body>\n",
     ]
     in_section = False
-    for block in document:
+    for block in blocks():
         if _section(block):
             if in_section:
-                out.append("</section>\n")
+                pieces.append("</section>\n")
             else:  # the contents come after the title and the callouts, before the first section
-                out.append('<nav class="contents" aria-label="Contents"><strong>Contents</strong>')
-                out += ["<ol>\n", *contents, "</ol></nav>\n"]
-            out.append("<section>\n")
+                pieces.append(
+                    '<nav class="contents" aria-label="Contents"><strong>Contents</strong>'
+                )
+                pieces += ["<ol>\n", *contents, "</ol></nav>\n"]
+            pieces.append("<section>\n")
             in_section = True
-        out.append(_block(block))
-    out.append("</section>\n" if in_section else "")
-    out.append("</body>\n</html>\n")
-    return "".join(out)
+        for piece in _block(block):
+            pieces.append(piece)
+            if len(pieces) >= 1000:  # a long table: written a thousand rows at a time
+                out.write("".join(pieces))
+                pieces = []
+    pieces.append("</section>\n" if in_section else "")
+    pieces.append("</body>\n</html>\n")
+    out.write("".join(pieces))
 
 
-def as_html(recorded: Recorded) -> str:
-    return render(postmortem(recorded))
+def as_html(recorded: Recorded, out: TextIO) -> None:
+    render(lambda: postmortem(recorded), out)

@@ -3,15 +3,31 @@ link to an evidence file."""
 
 from __future__ import annotations
 
+import os
+from datetime import tzinfo
+
 from irtool.export.report import TARGET, Code, Inline, Link, Span
 from irtool.journal import Event
-from irtool.model.when import shown
+from irtool.model.when import shown, zone
 
 
 def moment(at: str | None) -> str:
     """A moment as a responder reads it (`2026-11-21 03:24:00 CET`); the machine exports keep
     the journal's ISO 8601 UTC."""
-    return shown(at)
+    return shown(at, _zone())
+
+
+_ZONES: dict[tuple[str | None, str | None], tzinfo] = {}
+
+
+def _zone() -> tzinfo:
+    """The responder's zone, found once for the settings that name it (not once a row: a
+    timeline of a million rows would look it up a million times)."""
+    said = (os.environ.get("IRTOOL_TZ"), os.environ.get("TZ"))
+    found = _ZONES.get(said)
+    if found is None:
+        found = _ZONES[said] = zone()
+    return found
 
 
 def or_empty(value: object) -> str:

@@ -3,11 +3,13 @@ the runbook rotates, as the team attested it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from irtool.engine.state import Evidence, IncidentState, Status
+from irtool.engine import kinds
+from irtool.engine.state import Evidence, IncidentState, Status, evidence_of
 from irtool.export.links import event_link, evidence_link, moment
+from irtool.export.recorded import Recorded
 from irtool.export.report import Block, Code, Heading, Para, Row, Table
 from irtool.export.unfolded import Unfolded
 from irtool.model.steps import RotateStep
@@ -49,9 +51,9 @@ def _rotated(step: Any, said: dict[str, tuple[bool, str]], item: str) -> str:
     return f"not attested per credential (step {who}{note})"
 
 
-def evidence(state: IncidentState, found: Unfolded) -> Iterator[Block]:
+def evidence(recorded: Recorded) -> Iterator[Block]:
     yield Heading(2, "Evidence manifest", "evidence")
-    if not state.evidence:
+    if not recorded.any(kinds.COMMAND_RAN, kinds.FILE_FETCHED):
         yield Para(("No evidence was collected.",))
         return
     yield Para(
@@ -62,8 +64,17 @@ def evidence(state: IncidentState, found: Unfolded) -> Iterator[Block]:
             "command's other output, not given a row of its own.",
         )
     )
-    rows = []
-    for e in state.evidence:
+    kept = (evidence_of(e) for e in recorded.events(kinds.COMMAND_RAN, kinds.FILE_FETCHED))
+    yield Table(
+        ("Event", "Host", "Step / item", "Purpose", "Exit", "File", "Bytes", "SHA-256", "By"),
+        _rows(kept, recorded.found),
+        "evidence",
+    )
+
+
+def _rows(kept: Iterable[Evidence], found: Unfolded) -> Iterator[Row]:
+    """Each piece of evidence's rows, as it is read."""
+    for e in kept:
         if e.seq in found.ad_hoc:
             what = f"ad hoc: {e.command}"
         else:
@@ -71,26 +82,19 @@ def evidence(state: IncidentState, found: Unfolded) -> Iterator[Block]:
         exit_status = str(e.exit_status) if e.exit_status is not None else e.failure or "–"
         for stream, item in _streams(e):
             sha256 = item.get("sha256") or ""  # none: nothing of the stream could be kept
-            rows.append(
-                Row(
-                    (
-                        (event_link(e.seq, str(e.seq)),),
-                        (e.host,),
-                        (what,),
-                        (e.purpose,),
-                        (exit_status,),
-                        (stream,),
-                        (_kept(item),),
-                        (evidence_link(sha256, Code(sha256)),),
-                        (e.by,),
-                    )
+            yield Row(
+                (
+                    (event_link(e.seq, str(e.seq)),),
+                    (e.host,),
+                    (what,),
+                    (e.purpose,),
+                    (exit_status,),
+                    (stream,),
+                    (_kept(item),),
+                    (evidence_link(sha256, Code(sha256)),),
+                    (e.by,),
                 )
             )
-    yield Table(
-        ("Event", "Host", "Step / item", "Purpose", "Exit", "File", "Bytes", "SHA-256", "By"),
-        rows,
-        "evidence",
-    )
 
 
 def _empty(item: dict[str, Any]) -> bool:

@@ -6,8 +6,10 @@ note cannot break a table.
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TextIO
 
 from irtool.exercise.review import Review
 from irtool.export.after_action import after_action
@@ -32,9 +34,15 @@ from irtool.model.untrusted import visible
 _SPECIAL = re.compile(r"[\\<\[\]`]")
 
 
+# Most text is printable ASCII with nothing to escape: one search says so (millions of cells).
+_AS_IT_IS = re.compile(r"[^\x20-\x7e\t\n]|[\\<\[\]`]")
+
+
 def _text(text: str) -> str:
     """Text as text, so a viewer of the report loads nothing a note or a host put there, and
     a terminal that shows the file (`cat`, `less -R`) acts on no escape a host sent."""
+    if _AS_IT_IS.search(text) is None:
+        return text
     text = visible(text, lines=True)  # line breaks are the renderer's to keep or join
     # Most cells need nothing: a search and, rarely, C-speed replaces (str.translate with a
     # table of strings is 3x slower, and there are two million cells in a 100k-event report).
@@ -72,42 +80,55 @@ def _spans(spans: Inline, table: bool = False) -> str:
 
 def _line(spans: Inline) -> str:
     """A table cell or a list item: lines and runs of spaces joined, pipes escaped."""
+    if len(spans) == 1 and type(spans[0]) is str:  # most cells: one plain text
+        text = _text(spans[0])
+        return " ".join((text.replace("|", "\\|") if "|" in text else text).split())
     return " ".join(_spans(spans, table=True).split())
 
 
-def _table(table: Table) -> str:
-    head = "|" + "|".join(f" {_text(h)} " if h else " " for h in table.head) + "|\n"
-    rule = "|" + "|".join("---" for _ in table.head) + "|\n"
-    rows = []
+def _table(table: Table) -> Iterator[str]:
+    yield "|" + "|".join(f" {_text(h)} " if h else " " for h in table.head) + "|\n"
+    yield "|" + "|".join("---" for _ in table.head) + "|\n"
     for row in table.rows:
         cells = [_line(c) for c in row.cells]
         if row.id:
             cells[0] = f'<a id="{row.id}"></a>{cells[0]}'
-        rows.append("| " + " | ".join(cells) + " |\n")
-    return head + rule + "".join(rows)
+        yield "| " + " | ".join(cells) + " |\n"
 
 
-def _block(block: Block) -> str:
+def _block(block: Block) -> Iterator[str]:
     if isinstance(block, Heading):
-        return f"{'#' * block.level} {_text(visible(block.text))}\n"
-    if isinstance(block, Para):
-        return _spans(block.spans) + "\n"
-    if isinstance(block, Callout):
-        return "> " + _line(block.spans) + "\n"
-    if isinstance(block, Bullets):
-        return "".join(f"- {_line(item)}\n" for item in block.items)
-    return _table(block)
+        yield f"{'#' * block.level} {_text(visible(block.text))}\n"
+    elif isinstance(block, Para):
+        yield _spans(block.spans) + "\n"
+    elif isinstance(block, Callout):
+        yield "> " + _line(block.spans) + "\n"
+    elif isinstance(block, Bullets):
+        yield from (f"- {_line(item)}\n" for item in block.items)
+    else:
+        yield from _table(block)
 
 
-def render(blocks: Iterable[Block]) -> str:
-    """Blocks with a blank line between them."""
-    return "\n".join(_block(b) for b in blocks)
+def render(blocks: Iterable[Block], out: TextIO) -> None:
+    """Blocks with a blank line between them, written as they come."""
+    pieces: list[str] = []
+    for n, block in enumerate(blocks):
+        if n:
+            pieces.append("\n")
+        for piece in _block(block):
+            pieces.append(piece)
+            if len(pieces) >= 1000:  # a long table: written a thousand rows at a time
+                out.write("".join(pieces))
+                pieces = []
+    out.write("".join(pieces))
 
 
-def as_markdown(recorded: Recorded) -> str:
-    return render(postmortem(recorded))
+def as_markdown(recorded: Recorded, out: TextIO) -> None:
+    render(postmortem(recorded), out)
 
 
 def review_markdown(found: Review) -> str:
     """The after-action review alone: the facilitator's screen and `irtool incident review`."""
-    return render(after_action(found))
+    out = io.StringIO()
+    render(after_action(found), out)
+    return out.getvalue()

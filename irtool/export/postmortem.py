@@ -3,11 +3,16 @@
 Everything comes from the journal; nothing is summarised away. A broken chain is said first.
 Evidence links are relative to the incident's directory (`evidence/<sha256>`), where the
 files are, so the report can travel with the directory.
+
+Sections that list events (the timeline, the evidence, meetings, decisions) read them from the
+journal as their rows are written, so the report takes the same memory at any size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import heapq
+from collections.abc import Iterable, Iterator
 
 from irtool.engine import kinds
 from irtool.engine.state import IncidentState, Status
@@ -32,7 +37,7 @@ from irtool.export.report import (
     Table,
     inline,
 )
-from irtool.export.unfolded import Unfolded, in_time_order, unfold
+from irtool.export.unfolded import Unfolded
 from irtool.journal import Event
 from irtool.model.params import value_text
 from irtool.model.steps import AgendaStep, PostmortemStep
@@ -40,13 +45,8 @@ from irtool.model.steps import AgendaStep, PostmortemStep
 AFTER_CLOSE = "written after closing"
 
 
-def _of(events: list[Event], *wanted: str) -> list[Event]:
-    return [e for e in events if e.kind in wanted]
-
-
 def postmortem(recorded: Recorded) -> Iterator[Block]:
-    state, events = recorded.state, recorded.events
-    found = unfold(events)
+    state, found = recorded.state, recorded.found
     yield Heading(1, f"Post-mortem: {state.title}")
     if state.mode == "exercise":
         yield Callout(
@@ -68,25 +68,43 @@ def postmortem(recorded: Recorded) -> Iterator[Block]:
         yield Callout(
             inline(Strong(f"{gap}."), " The journal does not yet say how this ended."), "danger"
         )
-    yield from _incident(state, events, found)
+    yield from _incident(state, recorded.opening, found)
     yield from _summary(state, found)
-    yield from _people(state, events)
-    yield from _hosts(events)
+    yield from _people(recorded)
+    yield from _hosts(recorded)
     yield from _findings(state)
-    yield from _agenda(state, events)
-    yield from _decisions(state, events)
+    yield from _agenda(recorded)
+    yield from _decisions(recorded)
     yield from unfolding(found)
-    yield from _containment(events, found)
+    yield from _containment(recorded)
     yield from rotation(state, found)
-    yield from evidence(state, found)
-    yield from _postmortem(state, events, found)
+    yield from evidence(recorded)
+    yield from _postmortem(recorded)
     if state.exercise is not None:
-        yield from after_action(review(state))
-    yield from _timeline(events, found)
+        yield from after_action(review(_with_containment(recorded)))
+    yield from _timeline(recorded)
     yield from _journal(recorded)
 
 
-def _incident(state: IncidentState, events: list[Event], found: Unfolded) -> Iterator[Block]:
+def _with_containment(recorded: Recorded) -> IncidentState:
+    """The state as the after-action review reads it: its records only what the review looks
+    at (the calls made, the first collection, what contained or was rolled back), not every
+    command."""
+    view = copy.copy(recorded.state)  # shares the standing state; has no records of its own
+    first = [recorded.first_collected] if recorded.first_collected else []
+    wanted = sorted(first + recorded.containment)
+
+    def read(after: int, upto: int) -> Iterable[Event]:
+        calls = recorded.events(kinds.CONTACT_ATTEMPTED)
+        custody = recorded.at(s for s in wanted if after < s <= upto)
+        merged = heapq.merge(calls, custody, key=lambda e: e.seq)
+        return (e for e in merged if after < e.seq <= upto)
+
+    view.bind_records(read)
+    return view
+
+
+def _incident(state: IncidentState, opening: Event, found: Unfolded) -> Iterator[Block]:
     yield Heading(2, "The incident", "incident")
     rows: list[tuple[Inline, Inline]] = [
         (("Incident",), (Code(state.id),)),
@@ -101,7 +119,7 @@ def _incident(state: IncidentState, events: list[Event], found: Unfolded) -> Ite
         (("Incident commander",), (state.commander,)),
     ]
     # The values at the end, from the opening and every amendment since (`parameter.set`).
-    parameters = dict(events[0].data.get("parameters") or {}) if events else {}
+    parameters = dict(opening.data.get("parameters") or {})
     parameters |= {str(c.get("name")): c.get("value") for c in found.parameters}
     rows += [(("Parameter ", Code(k)), (value_text(v),)) for k, v in parameters.items() if v]
     yield Table(("", ""), [Row(r) for r in rows], "facts")
@@ -131,9 +149,10 @@ def _summary(state: IncidentState, found: Unfolded) -> Iterator[Block]:
     )
 
 
-def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
+def _people(recorded: Recorded) -> Iterator[Block]:
+    state, attempts = recorded.state, recorded.attempts()
     yield Heading(2, "Responders, roles and command", "people")
-    actors = sorted({e.actor for e in events})
+    actors = sorted(recorded.actors)
     yield Para((f"Responders who wrote to the timeline: {', '.join(actors)}.",))
     yield Table(
         ("Role", "Reached", "Attempts"),
@@ -146,7 +165,7 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
                         "; ".join(
                             f"{moment(a.at)} {a.person}: {a.outcome.value}"
                             + (f" ({a.method})" if a.method else "")
-                            for a in state.attempts(role)
+                            for a in attempts.get(role, [])
                         )
                         or "none",
                     ),
@@ -155,7 +174,7 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
             for role, tree in state.calls.items()
         ],
     )
-    handovers = _of(events, kinds.COMMAND_HANDED_OVER)
+    handovers = recorded.events(kinds.COMMAND_HANDED_OVER)
     yield Para(
         (
             "Command: "
@@ -171,19 +190,18 @@ def _people(state: IncidentState, events: list[Event]) -> Iterator[Block]:
     )
 
 
-def _hosts(events: list[Event]) -> Iterator[Block]:
+def _hosts(recorded: Recorded) -> Iterator[Block]:
     """What each host said it is (the form of every command it got follows from it)."""
-    said = _of(events, kinds.HOST_FACTS)
-    if not said:
+    if not recorded.any(kinds.HOST_FACTS):
         return
     yield Heading(2, "Hosts as they said they are", "hosts")
-    rows = []
-    for e in said:
-        how = str(e.data.get("source", "probe"))
-        if e.data.get("inventory_said"):
-            how += "; the inventory said otherwise"
-        rows.append(
-            Row(
+
+    def rows() -> Iterator[Row]:
+        for e in recorded.events(kinds.HOST_FACTS):
+            how = str(e.data.get("source", "probe"))
+            if e.data.get("inventory_said"):
+                how += "; the inventory said otherwise"
+            yield Row(
                 (
                     (Code(e.host or ""),),
                     (str(e.data.get("summary", "")),),
@@ -191,8 +209,8 @@ def _hosts(events: list[Event]) -> Iterator[Block]:
                     (moment(e.occurred_at),),
                 )
             )
-        )
-    yield Table(("Host", "What it is", "How it is known", "When"), rows)
+
+    yield Table(("Host", "What it is", "How it is known", "When"), rows())
 
 
 def _findings(state: IncidentState) -> Iterator[Block]:
@@ -261,14 +279,13 @@ def _findings(state: IncidentState) -> Iterator[Block]:
         )
 
 
-def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:
+def _agenda(recorded: Recorded) -> Iterator[Block]:
+    state = recorded.state
     yield Heading(2, "The standing agenda", "agenda")
-    meetings = _of(events, kinds.MEETING_CLOSED)
-    reconvenes = _of(events, kinds.RECONVENE_SET)
-    if not meetings and not reconvenes:
+    if not recorded.any(kinds.MEETING_CLOSED, kinds.RECONVENE_SET):
         yield Para(("No meeting was recorded.",))
         return
-    for meeting in meetings:
+    for meeting in recorded.events(kinds.MEETING_CLOSED):
         spec = state.runbook.step(meeting.step or "")
         titles = {t.id: t.title for t in spec.topics} if isinstance(spec, AgendaStep) else {}
         yield Heading(3, f"{moment(meeting.occurred_at)}, {spec.title if spec else meeting.step}")
@@ -282,24 +299,24 @@ def _agenda(state: IncidentState, events: list[Event]) -> Iterator[Block]:
             yield Para(("No outcome was written down.",))
         if meeting.data.get("reconvene_at"):
             yield Para((f"Reconvene at {moment(meeting.data['reconvene_at'])}.",))
-    if reconvenes:
+    if recorded.any(kinds.RECONVENE_SET):
         yield Bullets(
-            [(f"Reconvene set for {moment(e.data.get('at'))} by {e.actor}.",) for e in reconvenes]
+            (f"Reconvene set for {moment(e.data.get('at'))} by {e.actor}.",)
+            for e in recorded.events(kinds.RECONVENE_SET)
         )
 
 
-def _decisions(state: IncidentState, events: list[Event]) -> Iterator[Block]:
+def _decisions(recorded: Recorded) -> Iterator[Block]:
     yield Heading(2, "Decisions", "decisions")
-    made = _of(events, kinds.DECISION_MADE)
-    if not made:
+    if not recorded.any(kinds.DECISION_MADE):
         yield Para(("None.",))
         return
-    rows = []
-    for e in made:
-        spec = state.runbook.step(e.step or "")
-        question = getattr(spec, "question", e.step)
-        rows.append(
-            Row(
+
+    def rows() -> Iterator[Row]:
+        for e in recorded.events(kinds.DECISION_MADE):
+            spec = recorded.state.runbook.step(e.step or "")
+            question = getattr(spec, "question", e.step)
+            yield Row(
                 (
                     (moment(e.occurred_at),),
                     (or_empty(question),),
@@ -308,24 +325,30 @@ def _decisions(state: IncidentState, events: list[Event]) -> Iterator[Block]:
                     (or_empty(e.data.get("note")),),
                 )
             )
-        )
-    yield Table(("When", "Question", "Answer", "By", "Why"), rows)
+
+    yield Table(("When", "Question", "Answer", "By", "Why"), rows())
 
 
-def _containment(events: list[Event], found: Unfolded) -> Iterator[Block]:
+_ACTIONS = (kinds.ACTION_REQUESTED, kinds.ACTION_APPROVED, kinds.ACTION_ROLLED_BACK)
+
+
+def _containment_events(recorded: Recorded) -> Iterator[Event]:
+    """The actions' own events and the commands that applied or undid them, in the journal's
+    order: the commands looked up by the seqs the fold noted, not searched for again."""
+    return heapq.merge(
+        recorded.events(*_ACTIONS), recorded.at(recorded.containment), key=lambda e: e.seq
+    )
+
+
+def _containment(recorded: Recorded) -> Iterator[Block]:
+    found = recorded.found
     yield Heading(2, "Containment applied and rolled back", "containment")
-    relevant = [
-        e
-        for e in events
-        if e.kind in (kinds.ACTION_REQUESTED, kinds.ACTION_APPROVED, kinds.ACTION_ROLLED_BACK)
-        or (e.kind == kinds.COMMAND_RAN and e.data.get("purpose") in ("action", "rollback"))
-    ]
-    if not relevant:
+    if not recorded.any(*_ACTIONS) and not recorded.containment:
         yield Para(("None.",))
         return
     yield Table(
         ("When", "Action", "Host", "What", "By"),
-        [
+        (
             Row(
                 (
                     (event_link(e.seq, moment(e.occurred_at)),),
@@ -335,31 +358,32 @@ def _containment(events: list[Event], found: Unfolded) -> Iterator[Block]:
                     (e.actor,),
                 )
             )
-            for e in relevant
-        ],
+            for e in _containment_events(recorded)
+        ),
     )
 
 
-def _answers(events: list[Event], step: str, found: Unfolded) -> dict[str, Inline]:
-    """Each question's latest answer, from the step's completion and any answer given later
-    (the review is often held after closing, and says so)."""
-    answers: dict[str, Inline] = {}
-    for e in events:
-        if e.step == step and e.kind in (kinds.STEP_COMPLETED, kinds.POSTMORTEM_ANSWERED):
-            late: Inline = (f" ({AFTER_CLOSE})",) if e.seq in found.after_close else ()
+def _answers(recorded: Recorded, steps: set[str]) -> dict[str, dict[str, Inline]]:
+    """Each post-mortem step's questions with their latest answer, from the step's completion
+    and any answer given later (the review is often held after closing, and says so)."""
+    answers: dict[str, dict[str, Inline]] = {step: {} for step in steps}
+    for e in recorded.events(kinds.STEP_COMPLETED, kinds.POSTMORTEM_ANSWERED):
+        if e.step in answers:
+            late: Inline = (f" ({AFTER_CLOSE})",) if e.seq in recorded.found.after_close else ()
             for question, answer in (e.data.get("answers") or {}).items():
-                answers[str(question)] = (str(answer), *late)
+                answers[e.step][str(question)] = (str(answer), *late)
     return answers
 
 
-def _postmortem(state: IncidentState, events: list[Event], found: Unfolded) -> Iterator[Block]:
+def _postmortem(recorded: Recorded) -> Iterator[Block]:
+    state, found = recorded.state, recorded.found
     yield Heading(2, "Lessons learned", "lessons")
-    asked = False
+    asked = {spec.id for _, spec in state.runbook.steps() if isinstance(spec, PostmortemStep)}
+    answered = _answers(recorded, asked) if asked else {}
     for _, spec in state.runbook.steps():
         if isinstance(spec, PostmortemStep):
-            asked = True
             step = state.steps[spec.id]
-            answers = _answers(events, spec.id, found)
+            answers = answered[spec.id]
             yield Table(
                 ("#", "Question", "The team's answer"),
                 [
@@ -416,7 +440,8 @@ def _what(e: Event, found: Unfolded) -> Inline:
     return tuple(spans)
 
 
-def _timeline(events: list[Event], found: Unfolded) -> Iterator[Block]:
+def _timeline(recorded: Recorded) -> Iterator[Block]:
+    found = recorded.found
     yield Heading(2, "Timeline", "timeline")
     yield Para(
         (
@@ -426,7 +451,7 @@ def _timeline(events: list[Event], found: Unfolded) -> Iterator[Block]:
     )
     yield Table(
         ("#", "Occurred", "Recorded", "Actor", "Step", "Host", "What", "Evidence"),
-        [
+        (
             Row(
                 (
                     (str(e.seq),),
@@ -440,8 +465,8 @@ def _timeline(events: list[Event], found: Unfolded) -> Iterator[Block]:
                 ),
                 f"event-{e.seq}",
             )
-            for e in in_time_order(events)
-        ],
+            for e in recorded.events(order="time")
+        ),
         "timeline",
     )
 

@@ -3,12 +3,15 @@
 The content is written once (`postmortem`, `after_action`) and rendered twice (`markdown`,
 `html`), so the two reports cannot drift apart. Text is kept as the responders wrote it; each
 renderer escapes for its own syntax.
+
+A long table (the timeline, the evidence manifest) holds its rows as an iterator that reads
+them from the journal as the renderer writes them: a renderer goes through a block once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,7 +77,7 @@ class Callout:
 
 @dataclass(frozen=True)
 class Bullets:
-    items: Sequence[Inline]
+    items: Iterable[Inline]
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Row:
 @dataclass(frozen=True)
 class Table:
     head: Sequence[str]
-    rows: Sequence[Row] = field(default_factory=list)
+    rows: Iterable[Row] = field(default_factory=list)
     kind: str = ""  # lets the html give a table its column widths (timeline, evidence)
 
 

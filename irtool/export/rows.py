@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import csv
 import heapq
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC
-from typing import Any
+from typing import Any, TextIO
 
 from irtool.engine import kinds
 from irtool.engine.timeline import describe
 from irtool.export.recorded import Recorded
-from irtool.export.unfolded import Unfolded, in_time_order, unfold
+from irtool.export.unfolded import Unfolded
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
 from irtool.model.untrusted import visible
@@ -131,25 +130,32 @@ def first_seen_row(event: Event, mode: str, broken_at: int | None = None) -> dic
 def rows(recorded: Recorded) -> Iterator[dict[str, Any]]:
     """Every event's row in time order, and each finding's first-seen row among them."""
     broken_at = None if recorded.verification.ok else recorded.verification.first_bad_seq
-    found = unfold(recorded.events)
-    mode = recorded.state.mode
+    found, mode = recorded.found, recorded.state.mode
     first_seen = sorted(
-        (r for e in recorded.events if (r := first_seen_row(e, mode, broken_at))),
+        (
+            r
+            for e in recorded.events(kinds.FINDING_RAISED)
+            if (r := first_seen_row(e, mode, broken_at))
+        ),
         key=lambda r: (r["timestamp"], r["seq"]),
     )
-    events = (row(e, mode, broken_at, found) for e in in_time_order(recorded.events))
+    events = (row(e, mode, broken_at, found) for e in recorded.events(order="time"))
     # Both are in time order: merged, not sorted again (an incident has 100,000s of events).
     yield from heapq.merge(first_seen, events, key=lambda r: r["timestamp"])
 
 
-def as_csv(recorded: Recorded) -> str:
-    out = io.StringIO()
+def as_csv(recorded: Recorded, out: TextIO) -> None:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows(recorded))
-    return out.getvalue()
 
 
-def as_jsonl(recorded: Recorded) -> str:
+def as_jsonl(recorded: Recorded, out: TextIO) -> None:
     """Timesketch's JSONL: one object per line, keys in a fixed order."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows(recorded))
+    lines: list[str] = []
+    for r in rows(recorded):
+        lines.append(json.dumps(r, ensure_ascii=False) + "\n")
+        if len(lines) == 1000:
+            out.write("".join(lines))
+            lines = []
+    out.write("".join(lines))

@@ -8,18 +8,12 @@ events, not the engine's state, so an export of an old journal says what that jo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
-
-
-def in_time_order(events: list[Event]) -> list[Event]:
-    """The timeline as it happened: by when each event occurred, then by its place in the
-    journal. A note back-dated to 18:30 comes before the 19:01 events written ahead of it.
-    (The journal writes UTC ISO 8601 at a fixed precision, so text order is time order.)"""
-    return sorted(events, key=lambda e: (e.occurred_at, e.seq))
 
 
 @dataclass(frozen=True)
@@ -52,33 +46,54 @@ class Unfolded:
     def corrections(self, seq: int) -> list[int]:
         return self.corrected_by.get(seq, [])
 
-
-def unfold(events: list[Event]) -> Unfolded:
-    found = Unfolded()
-    for e in events:
-        change = Change(e.seq, e.occurred_at, e.actor, e.data)
+    def see(self, e: Event) -> None:
+        """One more event, in the journal's order."""
         if e.data.get("after_close"):
-            found.after_close.add(e.seq)
+            self.after_close.add(e.seq)
         if e.data.get("ad_hoc"):
-            found.ad_hoc.add(e.seq)
-        if e.kind == kinds.PARAMETER_SET:
-            found.parameters.append(change)
-        elif e.kind in (kinds.IOC_ADDED, kinds.IOC_REMOVED):
-            _indicator(found, e, change)
-        elif e.kind == kinds.SCOPE_CHANGED:
-            found.scope.append(change)
-        elif e.kind == kinds.STEP_STARTED_EARLY:
-            found.early.append(Change(e.seq, e.occurred_at, e.actor, {**e.data, "step": e.step}))
-        elif e.kind == kinds.INCIDENT_CLOSED:
-            found.closed = change
-        elif e.kind == kinds.EVENT_CORRECTED and isinstance(e.data.get("corrects"), int):
-            found.corrected_by.setdefault(e.data["corrects"], []).append(e.seq)
-        elif e.kind == kinds.STEP_COMPLETED and isinstance(e.data.get("rotations"), dict):
-            found.rotations[e.step or ""] = {
+            self.ad_hoc.add(e.seq)
+        kind = e.kind
+        if kind not in _CHANGES:
+            return
+        change = Change(e.seq, e.occurred_at, e.actor, e.data)
+        if kind == kinds.PARAMETER_SET:
+            self.parameters.append(change)
+        elif kind in (kinds.IOC_ADDED, kinds.IOC_REMOVED):
+            _indicator(self, e, change)
+        elif kind == kinds.SCOPE_CHANGED:
+            self.scope.append(change)
+        elif kind == kinds.STEP_STARTED_EARLY:
+            self.early.append(Change(e.seq, e.occurred_at, e.actor, {**e.data, "step": e.step}))
+        elif kind == kinds.INCIDENT_CLOSED:
+            self.closed = change
+        elif kind == kinds.EVENT_CORRECTED and isinstance(e.data.get("corrects"), int):
+            self.corrected_by.setdefault(e.data["corrects"], []).append(e.seq)
+        elif kind == kinds.STEP_COMPLETED and isinstance(e.data.get("rotations"), dict):
+            self.rotations[e.step or ""] = {
                 str(item): (bool(said.get("rotated")), str(said.get("note") or ""))
                 for item, said in e.data["rotations"].items()
                 if isinstance(said, dict)
             }
+
+
+_CHANGES = frozenset(
+    {
+        kinds.PARAMETER_SET,
+        kinds.IOC_ADDED,
+        kinds.IOC_REMOVED,
+        kinds.SCOPE_CHANGED,
+        kinds.STEP_STARTED_EARLY,
+        kinds.INCIDENT_CLOSED,
+        kinds.EVENT_CORRECTED,
+        kinds.STEP_COMPLETED,
+    }
+)
+
+
+def unfold(events: Iterable[Event]) -> Unfolded:
+    found = Unfolded()
+    for e in events:
+        found.see(e)
     return found
 
 
