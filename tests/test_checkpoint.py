@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import pytest
 
 from irtool.engine import checkpoint, kinds
 from irtool.engine.session import IncidentSession
-from irtool.engine.state import IncidentState
+from irtool.engine.state import RECORD_KINDS, IncidentState, Records
 from irtool.journal import EventDraft, Journal
 from irtool.journal.incidents import journal_path
 from irtool.model.loader import load_contacts, load_inventory, load_runbook
@@ -278,3 +279,79 @@ def test_no_write_reads_the_records(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         finally:
             session.close_journal()
     assert full(incident).closed
+
+
+def test_records_read_while_others_write_never_stall_a_write(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    """The records are read (the UI's background read) while this session writes and another
+    terminal appends: each write, which folds what it caught up, goes through at once, and
+    the records end with every event the state has."""
+    incident = recorded["live"]
+    session = IncidentSession.open(incident, records=False)
+    reads: list[tuple[int, int]] = []
+    stalled: list[int] = []
+
+    def read(after: int, upto: int) -> Any:
+        reads.append((after, upto))
+        if len(reads) <= 2:
+            with Journal(journal_path(incident), incident) as other:
+                other.append(EventDraft(kinds.NOTE_ADDED, "sam", {"text": "from elsewhere"}))
+            writer = threading.Thread(target=session.note, args=("meanwhile", "ann"))
+            writer.start()
+            writer.join(10)
+            if writer.is_alive():
+                stalled.append(len(reads))
+        return session.journal.events(after, upto=upto, kinds=RECORD_KINDS)
+
+    session.state.bind_records(read)
+    read_all: list[Records] = []
+    # In a thread of its own, as the UI reads them: a deadlock fails the test, not hangs it.
+    reader = threading.Thread(target=lambda: read_all.append(session.state.records()), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive() and stalled == []
+    (found,) = read_all
+    texts = [note.text for note in found.notes]
+    assert texts[-4:] == ["from elsewhere", "meanwhile", "from elsewhere", "meanwhile"]
+    assert found.notes[-1].seq == session.state.last_seq
+    session.close_journal()
+
+
+def test_a_journal_found_altered_is_never_checkpointed(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    """A checkpoint is made only of a fold whose every event held: one altered event, before
+    or after the last checkpoint, and none is written until the journal holds again."""
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    tamper(journal_path(incident), "UPDATE events SET actor = 'mallory' WHERE seq = 2")
+    lean(incident)
+    assert not checkpoint.path_of(incident).exists()
+    db = sqlite3.connect(journal_path(incident), isolation_level=None)
+    db.execute("UPDATE events SET actor = 'ann' WHERE seq = 2")  # `tamper` dropped the trigger
+    db.close()
+    lean(incident)
+    assert checkpoint.path_of(incident).is_file()
+    grow(incident, checkpoint.EVERY + 5)
+    last = lean(incident).last_seq
+    grow(incident, checkpoint.EVERY + 5)
+    db = sqlite3.connect(journal_path(incident), isolation_level=None)
+    db.execute(f"UPDATE events SET actor = 'mallory' WHERE seq = {last + 3}")
+    db.close()
+    assert lean(incident).last_seq > last
+    assert loaded(incident) is not None and loaded(incident).last_seq == last  # not replaced
+
+
+def test_a_key_others_could_have_written_is_not_trusted(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    """A home shared with others (the checkpoints directory writable by them): no checkpoint
+    is read there, since whoever wrote the key could have sealed a pickle of their own."""
+    incident = recorded["live"]
+    grow(incident, checkpoint.EVERY + 5)
+    lean(incident)
+    assert loaded(incident) is not None
+    checkpoint.path_of(incident).parent.chmod(0o777)
+    assert loaded(incident) is None
+    assert standing(lean(incident)) == standing(full(incident))

@@ -58,9 +58,10 @@ import json, sys
 from irtool.remote.registry import live_transports
 transports = live_transports(secrets=None)
 before = {name: name in sys.modules for name in ("paramiko", "winrm", "requests")}
-transports["local"].descriptors_per_host  # the local transport, built: still no network module
+# What a run over a mixed inventory asks of every transport named, to size itself.
+costs = {name: t.descriptors_per_host for name, t in transports.items()}
 after = {name: name in sys.modules for name in ("paramiko", "winrm", "requests")}
-print(json.dumps({"before": before, "after": after, "names": sorted(transports)}))
+print(json.dumps({"before": before, "after": after, "names": sorted(transports), "costs": costs}))
 """
 
 
@@ -113,3 +114,13 @@ def test_building_the_live_transports_imports_none_of_them() -> None:
     nothing = {"paramiko": False, "winrm": False, "requests": False}
     assert said["before"] == nothing
     assert said["after"] == nothing
+    # and what the registry says each costs is what each transport says, once built
+    from irtool.remote.local import LocalTransport
+    from irtool.remote.ssh import SshTransport
+    from irtool.remote.winrm import WinrmTransport
+
+    assert said["costs"] == {
+        "local": LocalTransport.descriptors_per_host,
+        "ssh": SshTransport.descriptors_per_host,
+        "winrm": WinrmTransport.descriptors_per_host,
+    }

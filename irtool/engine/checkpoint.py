@@ -31,8 +31,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from irtool import __version__
+from irtool.engine import kinds
+from irtool.engine.refusal import Refused
 from irtool.engine.state import IncidentState
-from irtool.journal import Event, Journal, event_hash
+from irtool.journal import GENESIS, Event, Journal, event_hash
 from irtool.journal.incidents import home
 
 FORMAT = b"irtool-checkpoint-1\n"
@@ -51,22 +53,47 @@ def path_of(incident: str) -> Path:
 
 
 def _key() -> bytes:
-    """This user's checkpoint key, made on first use: 32 random bytes no one else can read."""
-    path = _root() / "checkpoint.key"
-    with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """This user's checkpoint key, made on first use: 32 random bytes no one else can read or
+    replace. OSError when the key or its directory could be written by someone else (a
+    shared, group-writable home): then no checkpoint is read or written at all, since a key
+    another user could have made would let that user's pickle run as this one."""
+    root = _root()
+    path = root / "checkpoint.key"
+    if not path.exists():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_key(path)
+    for found in (root, path):
+        seen = found.stat()
+        if seen.st_uid != os.geteuid() or seen.st_mode & 0o022:
+            raise PermissionError(f"{found} could be written by another user: not trusted")
+    found_key = path.read_bytes()
+    if path.stat().st_mode & 0o077 or len(found_key) != 32:
+        raise PermissionError(f"{path} is not a key only this user can read: not trusted")
+    return found_key
+
+
+def _make_key(path: Path) -> None:
+    key = secrets.token_bytes(32)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
     try:
-        os.write(fd, secrets.token_bytes(32))
-        os.fsync(fd)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key)
+            out.flush()
+            os.fsync(out.fileno())
+        # Two processes making it at once: the first link wins, both read the winner's key.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    except OSError:
+        # No hard links here (a FAT or SMB mount): the first to create it exclusively wins.
+        with contextlib.suppress(FileExistsError):
+            made = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(made, "wb") as out:
+                out.write(key)
+                out.flush()
+                os.fsync(out.fileno())
     finally:
-        os.close(fd)
-    # Two processes making it at once: the first link wins, both read the winner's key.
-    with contextlib.suppress(FileExistsError):
-        os.link(temporary, path)
-    os.unlink(temporary)
-    return path.read_bytes()
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 _fingerprint: bytes | None = None
@@ -135,6 +162,26 @@ def load(journal: Journal) -> IncidentState | None:
 
 class TailBroken(Exception):
     """The events after the checkpoint do not follow it: the journal was altered there."""
+
+
+def fold_checked(journal: Journal) -> IncidentState:
+    """The standing state folded from event 1, every event checked against the chain as it
+    is folded (TailBroken at the first that does not hold); what a checkpoint may be made of.
+    Refused (as the engine says it) when there is no opening event."""
+    events = journal.events()
+    first = next(events, None)
+    if first is None or first.kind != kinds.INCIDENT_OPENED:
+        raise Refused(f"incident {journal.incident} has no opening event")
+    if (
+        first.seq != 1
+        or first.prev_hash != GENESIS
+        or event_hash(first.content()) != first.hash
+        or first.incident != journal.incident
+    ):
+        raise TailBroken("event 1 is not the journal's opening event as it was written")
+    state = IncidentState.opened(first, records=False)
+    fold_tail(state, events)
+    return state
 
 
 def fold_tail(state: IncidentState, events: Iterable[Event]) -> int:

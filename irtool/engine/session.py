@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -32,11 +32,13 @@ from irtool.journal.incidents import create_incident_dir, journal_path, new_inci
 from irtool.journal.spool import Spool
 from irtool.model.contacts import Contacts
 from irtool.model.inventory import Inventory
-from irtool.model.loader import Loaded
 from irtool.model.names import same_responder
 from irtool.model.runbook import Runbook
-from irtool.model.scenario import Scenario
 from irtool.model.steps import ActionStep, DecisionStep, PostmortemStep, RotateStep
+
+if TYPE_CHECKING:  # a scribe's note loads neither the YAML loader nor the scenario model
+    from irtool.model.loader import Loaded
+    from irtool.model.scenario import Scenario
 
 MODES = ("live", "exercise")
 
@@ -74,17 +76,24 @@ def _folded(journal: Journal, opened: Callable[[Event], IncidentState]) -> Incid
 
 
 def _standing(journal: Journal) -> IncidentState:
-    """The standing state, from a sound checkpoint and the events since, or folded anew (and
-    checkpointed once the tail is long enough to be worth it); records read when asked for."""
+    """The standing state, from a sound checkpoint and the events since, or folded anew;
+    records read when asked for. A checkpoint is written only of a fold whose every event
+    was checked against the chain (never of a journal found altered), and only once the
+    events folded past the last one make it worth it."""
     state, tail = checkpoint.load(journal), 0
     if state is not None:
         try:
             tail = checkpoint.fold_tail(state, journal.events(after=state.last_seq))
         except checkpoint.TailBroken:
-            state = None  # not the journal the checkpoint was made of: fold it all again
+            state = None  # not the journal the checkpoint was made of
     if state is None:
-        state = _folded(journal, partial(IncidentState.opened, records=False))
-        tail = state.last_seq
+        try:
+            state = checkpoint.fold_checked(journal)
+            tail = state.last_seq
+        except checkpoint.TailBroken:
+            # Altered somewhere: read as it now stands (verify names where), never sealed.
+            state = _folded(journal, partial(IncidentState.opened, records=False))
+            tail = 0
     if tail >= checkpoint.EVERY:
         checkpoint.save(state)
     state.bind_records(partial(_record_events, journal))

@@ -267,14 +267,20 @@ class IncidentState:
             read = self._read_records
             if read is None:
                 raise RuntimeError("this state was folded without its records: none to read")
-            records, upto = Records(), self.last_seq
-            for event in read(0, upto):
-                records.apply(event)
-            with self._lock:
-                for event in read(upto, self.last_seq):
+            # The journal is never read under the state's lock: a write holds the journal's
+            # lock and then takes the state's to fold what it caught up (the other order
+            # would deadlock). So read up to where the state stands, and again for what it
+            # folded meanwhile, until nothing came in between.
+            records, seen = Records(), 0
+            while True:
+                upto = self.last_seq
+                for event in read(seen, upto):
                     records.apply(event)
-                self._records = records
-            return records
+                seen = upto
+                with self._lock:
+                    if self.last_seq == seen:
+                        self._records = records
+                        return records
 
     def __getstate__(self) -> dict[str, Any]:
         """What a checkpoint keeps: the standing state alone (no records, no reader, no lock)."""
@@ -300,7 +306,8 @@ class IncidentState:
             mode=data["mode"],
             runbook=runbook,
             runbook_sha256=data["runbook"]["sha256"],
-            parameters=data["parameters"],
+            # a copy: what is learned later must not rewrite the opening event as it reads
+            parameters=dict(data["parameters"]),
             contacts=Contacts.model_validate(contacts["model"]) if contacts else None,
             inventory=Inventory.model_validate(inventory["model"]) if inventory else None,
             opened_at=event.occurred_at,

@@ -12,16 +12,24 @@ from pathlib import Path
 
 from irtool.model.inventory import ResolvedHost
 from irtool.remote.base import Connection, Deadline, Secrets, Transport
-from irtool.remote.limits import UNKNOWN_TRANSPORT
 
 
 class OnFirstUse:
     """A transport that is built the first time it is used (a connect, or a question about
     what a host costs it); what it was given (its `secrets`) can be asked before that."""
 
-    def __init__(self, name: str, build: Callable[[], Transport], secrets: Secrets | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], Transport],
+        secrets: Secrets | None,
+        descriptors_per_host: int,
+    ) -> None:
         self.name = name
         self.secrets = secrets  # for irtool.secrets.run.preload, which must not build it
+        # Said here, not asked of the transport: sizing a run over a mixed inventory must not
+        # import the transports its step does not use (tests keep the two the same).
+        self.descriptors_per_host = descriptors_per_host
         self._build = build
         self._built: Transport | None = None
         self._lock = threading.Lock()
@@ -32,11 +40,6 @@ class OnFirstUse:
                 if self._built is None:
                     self._built = self._build()
         return self._built
-
-    @property
-    def descriptors_per_host(self) -> int:
-        """What a host in flight costs it (irtool.remote.limits asks only of transports used)."""
-        return int(getattr(self.built(), "descriptors_per_host", UNKNOWN_TRANSPORT))
 
     def connect(self, host: ResolvedHost, deadline: Deadline) -> Connection:
         return self.built().connect(host, deadline)
@@ -64,7 +67,7 @@ def live_transports(
         return LocalTransport()
 
     return {
-        "ssh": OnFirstUse("ssh", ssh, secrets),
-        "winrm": OnFirstUse("winrm", winrm, secrets),
-        "local": OnFirstUse("local", local, None),
+        "ssh": OnFirstUse("ssh", ssh, secrets, descriptors_per_host=4),
+        "winrm": OnFirstUse("winrm", winrm, secrets, descriptors_per_host=3),
+        "local": OnFirstUse("local", local, None, descriptors_per_host=5),
     }
