@@ -78,11 +78,12 @@ async def test_enter_reads_an_output_and_search_moves_between_matches(
         redactor = viewer.redactor
         redactor.add("hunter2-secret")  # as if the keyring held it
         await wait_for(pilot, lambda: viewer.text.complete and viewer.checked == "", what="index")
+        # The status line is redrawn on the viewer's next tick, not at once.
+        await wait_for(pilot, lambda: "sha256 checked" in screen_text(app), what="the check")
         shown = screen_text(app)
         # The exact command, line for line, and the custody record.
         assert '$ echo \'{"payload"' in shown and "  echo w3wp.exe" in shown
         assert f"collect event {viewer.item.seq if viewer.item else 0} by ann" in shown
-        assert "sha256 checked" in shown
         assert "… 6 more lines (c: the whole command)" in shown
         await pilot.press("c")
         assert "  echo 'login with hunter2" not in screen_text(app)  # redacted there too
