@@ -12,6 +12,7 @@ import click
 
 from irtool import __version__
 from irtool.cli.exits import Exit
+from irtool.cli.lazy import LazyGroup
 from irtool.model.problems import InvalidFile
 from irtool.remote.limits import raise_descriptor_limit
 
@@ -38,20 +39,39 @@ COMMANDS = {
     "verify": ("irtool.cli.incident", "verify"),
 }
 
-# Modules that add commands to a group: run, rollback, fetch; the facilitator's commands;
-# meetings and action items; what is learned as it unfolds; ad-hoc commands.
-EXTENSIONS = {
-    "incident": (
-        "irtool.cli.remote",
-        "irtool.cli.facilitate",
-        "irtool.cli.minutes",
-        "irtool.cli.unfolding",
-        "irtool.cli.adhoc",
-    )
+# Each command's one-line help, for `irtool --help`, which then imports no command: the first
+# sentence of its docstring (tests/test_startup_imports.py keeps the two the same).
+SUMMARIES = {
+    "analyze": "Hunt web server logs (IIS W3C) and Windows event logs (EVTX) with the hunts and "
+    "the Sigma rules: an incident's (ID), or logs handed to you (files, folders, .gz and .zip "
+    "archives of web logs), offline.",
+    "baseline": "Known-good baselines of a host's records (users, services, tasks, modules).",
+    "creds": "Credentials in the OS keyring, by the name inventories give as `credential:`.",
+    "discover": "Find web servers in RANGE...",
+    "evidence": "Print or save one evidence file, checked against its SHA-256 as it is copied.",
+    "exercise": "Play a tabletop exercise of RUNBOOK in the terminal UI: simulated hosts, the "
+    "scenario's injects.",
+    "export": "Export incident ID: a post-mortem (markdown, html) or a timeline (json, csv, "
+    "timesketch).",
+    "findings": "An incident's findings, most severe first; --confirm or --dismiss one, with a "
+    "reason.",
+    "incident": "Open and work an incident without the terminal UI.",
+    "manifest": "Known-good manifests of a web root, and what a server has that they do not.",
+    "open": "Resume incident ID (a unique prefix is enough) in the terminal UI, exactly where it "
+    "stands.",
+    "plan": "Show every step and the exact commands it would run on each host.",
+    "schema": "Print the JSON Schema of a runbook, contacts, inventory or fragment file.",
+    "stack": "The records of incident ID's hosts, per kind, the fewest hosts first.",
+    "start": "Open a live incident from RUNBOOK in the terminal UI (a form asks for missing "
+    "values).",
+    "sweep": "Look for finding SEQ's indicators (hash, file name, task, service, module, "
+    "address) on the --targets hosts, read-only; what is found there becomes a finding.",
+    "validate": "Check files or folders of runbooks, contacts, inventories and scenarios.",
+    "verify": "Recompute the hash chain and every evidence file's hash.",
 }
 
 
-class IrtoolGroup(click.Group):
+class IrtoolGroup(LazyGroup):
     """Turns located file problems into exit 2 and anything unexpected into a one-line report."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -61,8 +81,6 @@ class IrtoolGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute = COMMANDS[cmd_name]
-        for extension in EXTENSIONS.get(cmd_name, ()):
-            importlib.import_module(extension)
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
 
@@ -96,6 +114,7 @@ class IrtoolGroup(click.Group):
 
 @click.group(
     cls=IrtoolGroup,
+    summaries=SUMMARIES,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

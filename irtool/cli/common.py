@@ -1,4 +1,5 @@
-"""What every command shares: who is acting, --json, and failing with one line and a status.
+"""What every command shares: who is acting, --json, NAME=VALUE pairs, and failing with one
+line and a status.
 
 Kept apart so `irtool open` loads this and not every command's imports.
 """
@@ -54,6 +55,33 @@ def who(actor: str | None) -> str:
     if problem:
         fail(f"{given}: {problem}")
     return name
+
+
+def parse_params(
+    pairs: tuple[str, ...], option: str = "--param", form: str = "NAME=VALUE"
+) -> dict[str, str]:
+    """`--param NAME=VALUE` (or another option's pairs: `--answer N=TEXT`), one value a name."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{pair}' is not {form}", param_hint=option)
+        params[name] = value
+    return params
+
+
+def parse_param_values(pairs: tuple[str, ...]) -> dict[str, str | list[str]]:
+    """`--param NAME=VALUE`, where a name given more than once holds several values (for a
+    `list: true` parameter; any other refuses them)."""
+    values: dict[str, str | list[str]] = {}
+    for pair in pairs:
+        ((name, value),) = parse_params((pair,)).items()
+        held = values.get(name)
+        if held is None:
+            values[name] = value
+        else:
+            values[name] = [*([held] if isinstance(held, str) else held), value]
+    return values
 
 
 def fail(message: str, status: Exit = Exit.INVALID) -> None:

@@ -4,11 +4,14 @@ its scenario), all checked."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from irtool.exercise.setup import ExerciseContext, load_exercise
 from irtool.model.context import RunbookContext, load_context
+
+if TYPE_CHECKING:
+    from irtool.exercise.setup import ExerciseContext
 
 
 def load_checked(
@@ -28,6 +31,10 @@ def load_exercise_checked(
     inventory: Path | None = None,
 ) -> ExerciseContext:
     """The same for an exercise: the runbook with its scenario (given, shipped or generic)."""
+    # Here: an exercise's setup brings the simulated hosts and the session, which `plan` and
+    # `incident new` of a live incident do not need.
+    from irtool.exercise.setup import load_exercise
+
     exercise, warnings = load_exercise(runbook, scenario, contacts, inventory)
     for problem in warnings:
         click.echo(str(problem), err=True)

@@ -16,8 +16,6 @@ import click
 from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 from irtool.cli.incident import incident, play_scenario, run_command, session
 from irtool.exercise import director
-from irtool.exercise.review import review
-from irtool.export.markdown import review_markdown
 
 
 @incident.command()
@@ -112,7 +110,7 @@ def observe(incident_id: str, text: str, actor: str | None, as_json: bool) -> No
 @json_option
 def injects(incident_id: str, actor: str | None, as_json: bool) -> None:
     """The exercise clock, the injects fired and those to come (firing what is due first)."""
-    current = session(incident_id)
+    current = session(incident_id, records=False)
     try:
         if current.state.exercise is None:
             fail(f"incident {incident_id} is live: it has no injects")
@@ -136,6 +134,11 @@ def injects(incident_id: str, actor: str | None, as_json: bool) -> None:
 @incident_argument
 def review_command(incident_id: str) -> None:
     """The after-action review of an exercise, as markdown."""
+    # Here: the review and the markdown export are for this command alone, not the
+    # facilitator's writes.
+    from irtool.exercise.review import review
+    from irtool.export.markdown import review_markdown
+
     current = session(incident_id)
     current.close_journal()
     if current.state.exercise is None:

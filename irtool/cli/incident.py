@@ -10,48 +10,57 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
-from irtool.cli.context import load_checked, load_exercise_checked
+from irtool.cli.common import (
+    actor_option,
+    fail,
+    incident_argument,
+    json_option,
+    parse_param_values,
+    parse_params,
+    who,
+)
 from irtool.cli.exits import Exit
-from irtool.cli.plan import parse_param_values, parse_params
-from irtool.engine.closing import open_items
-from irtool.engine.custody import check_evidence, custody_gaps
-from irtool.engine.listing import list_incidents
+from irtool.cli.lazy import LazyGroup
 from irtool.engine.recovery import recover as recover_incident
-from irtool.engine.recovery import unfinished
 from irtool.engine.session import IncidentSession, Refused
-from irtool.engine.state import IncidentState, RunState, Status
-from irtool.evidence.store import EvidenceStore
-from irtool.exercise import director
-from irtool.exercise.setup import open_exercise
-from irtool.export.document import incident_facts, state_document
-from irtool.journal import Event, Journal, JournalBusy, JournalError, JournalFull
-from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
-from irtool.model.params import Value, value_text
-from irtool.model.plan import PlanError, resolve_parameters
-from irtool.model.runbook import Runbook
+from irtool.journal import Event, JournalBusy, JournalError, JournalFull
 from irtool.model.untrusted import visible
-from irtool.model.when import parse_when, shown
+
+# A write (a scribe's note) imports only what it needs: what only `new`, `show`, `list` or
+# `verify` use is imported in them, and the commands other modules add load when named.
+if TYPE_CHECKING:
+    from irtool.engine.custody import EvidenceProblem
+    from irtool.engine.state import IncidentState, RunState
+    from irtool.journal.store import Verification
+    from irtool.model.params import Value
+    from irtool.model.runbook import Runbook
 
 
 def parse_time(text: str, ahead: bool = False) -> datetime:
     """A typed time: `30m` (ago, or ahead for a time to come), `19:30` today in the
     responder's zone, or ISO 8601 (without an offset: UTC, as IIS logs write it)."""
+    from irtool.model.when import parse_when
+
     try:
         return parse_when(text, datetime.now(UTC), ahead=ahead)
     except ValueError as bad:
         raise click.BadParameter(str(bad)) from None
 
 
-def session(incident: str, recover_as: str | None = None) -> IncidentSession:
+def session(
+    incident: str, recover_as: str | None = None, *, records: bool = True
+) -> IncidentSession:
     """Open an incident, first making part of the record whatever a dead or blocked writer
-    left (spooled custody records, interrupted runs); what that did is said on stderr."""
+    left (spooled custody records, interrupted runs); what that did is said on stderr.
+
+    `records=False` for a command that only writes an event: the lists of evidence, notes and
+    runs, which grow with the journal, are then read only if something asks for them."""
     try:
-        current = IncidentSession.open(incident)
+        current = IncidentSession.open(incident, records=records)
     except JournalFull as full:
         journal_failed(full)
         raise AssertionError from full  # unreachable
@@ -83,13 +92,16 @@ def play_scenario(current: IncidentSession, actor: str) -> None:
     responder on stderr (stdout stays the command's own answer)."""
     if current.state.exercise is None:
         return
+    from irtool.exercise import director
+
     for event in director.tick(current, actor, datetime.now(UTC)):
         # A scenario file's words: the facilitator's, not the responder's.
         click.echo(visible(f"INJECT for {event.data['to']}: {event.data['title']}"), err=True)
 
 
 def run_command(incident: str, as_json: bool, action: Any, message: str) -> None:
-    current = session(incident)
+    """A command that writes one event: `action` makes it from the session."""
+    current = session(incident, records=False)
     try:
         event = action(current)
         play_scenario(current, event.actor)
@@ -102,7 +114,21 @@ def run_command(incident: str, as_json: bool, action: Any, message: str) -> None
     report(event, as_json, message.format(seq=event.seq))
 
 
-@click.group()
+# The incident commands other modules add, by the module that adds them: run and rollback;
+# the facilitator's; meetings and action items; what is learned as it unfolds; ad-hoc commands.
+EXTENSIONS = {
+    **dict.fromkeys(["facts", "fetch", "rollback", "run"], "irtool.cli.remote"),
+    **dict.fromkeys(
+        ["handled", "inject", "injects", "observe", "pause", "resume", "review"],
+        "irtool.cli.facilitate",
+    ),
+    **dict.fromkeys(["action-item", "adjourn", "meet"], "irtool.cli.minutes"),
+    **dict.fromkeys(["answer", "ioc", "scope", "set", "start"], "irtool.cli.unfolding"),
+    "collect": "irtool.cli.adhoc",
+}
+
+
+@click.group(cls=LazyGroup, extensions=EXTENSIONS)
 def incident() -> None:
     """Open and work an incident without the terminal UI."""
 
@@ -139,6 +165,8 @@ def new(
     if scenario is not None:
         opened = _new_exercise(runbook, params, inventory, contacts, scenario, who(actor))
     else:
+        from irtool.cli.context import load_checked
+
         context = load_checked(runbook, contacts, inventory)
         values = _parameters(context.runbook.model, parse_param_values(params))
         opened = IncidentSession.new(
@@ -153,6 +181,8 @@ def new(
 
 
 def _parameters(runbook: Runbook, given: Mapping[str, str | list[str]]) -> dict[str, Value]:
+    from irtool.model.plan import PlanError, resolve_parameters
+
     try:
         return resolve_parameters(runbook, given)
     except PlanError as bad:
@@ -168,6 +198,9 @@ def _new_exercise(
     scenario: str,
     actor: str,
 ) -> IncidentSession:
+    from irtool.cli.context import load_exercise_checked
+    from irtool.exercise.setup import open_exercise
+
     exercise = load_exercise_checked(
         runbook, None if scenario == SHIPPED else Path(scenario), contacts, inventory
     )
@@ -179,6 +212,8 @@ def _new_exercise(
 @json_option
 def list_all(as_json: bool) -> None:
     """Incidents under the data directory, newest last."""
+    from irtool.engine.listing import list_incidents
+
     rows = list_incidents()
     if as_json:
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
@@ -193,12 +228,16 @@ def list_all(as_json: bool) -> None:
 
 def summary(state: IncidentState) -> dict[str, Any]:
     """`show --json`: the export's facts and steps (one shape for both), plus what is next."""
+    from irtool.engine.closing import open_items
+    from irtool.exercise import director
+    from irtool.export.document import incident_facts, steps_document
+
     return {
         **incident_facts(state),
         "reconvene_at": state.reconvene_at,
         "meeting_open": state.meeting,
         "next": state.available(),
-        "steps": state_document(state)["steps"],
+        "steps": steps_document(state),
         "contacts": {
             role: {
                 "reached": tree.reached,
@@ -249,6 +288,11 @@ def _run_row(run: RunState, how: str) -> dict[str, Any]:
 @json_option
 def show(incident_id: str, as_json: bool) -> None:
     """Where an incident stands: steps, what is next, contacts, reconvene time, commander."""
+    from irtool.engine.recovery import unfinished
+    from irtool.engine.state import Status
+    from irtool.model.params import value_text
+    from irtool.model.when import shown
+
     current = session(incident_id)
     state = current.state
     spooled = [p.describe() for p in current.spool.pending()]
@@ -520,6 +564,40 @@ def close(incident_id: str, summary: str, over: str, actor: str | None, as_json:
     )
 
 
+def _verified(
+    incident_id: str, head: str | None
+) -> tuple[Verification, int, list[EvidenceProblem], list[str]]:
+    """(the chain, evidence files checked, their problems, custody gaps): in one pass over a
+    snapshot of the journal, event by event, so a million events are never held at once."""
+    from irtool.engine.custody import EvidenceCheck, OpenRuns, gaps
+    from irtool.evidence.store import EvidenceStore
+    from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
+    from irtool.journal.reading import JournalSnapshot
+    from irtool.journal.store import Verification
+
+    directory = incident_dir(incident_id)
+    store = EvidenceStore(directory / EVIDENCE_DIR, create=False)
+    evidence, runs = EvidenceCheck(store), OpenRuns()
+    seen_head = head is None
+    with JournalSnapshot(journal_path(incident_id), incident_id) as journal:
+        chain = journal.verifying()
+        for event in chain:
+            evidence.see(event)
+            runs.see(event)
+            seen_head = seen_head or event.hash == head
+        result = chain.verification
+    if result.ok and not seen_head:
+        result = Verification(
+            False,
+            result.count,
+            result.head,
+            result.count + 1,
+            f"the head {head} is not in the journal: events were removed from its end",
+            result.backwards,
+        )
+    return result, evidence.checked, evidence.problems, gaps(directory, runs, store)
+
+
 @click.command()
 @incident_argument
 @click.option("--head", help="The head hash you noted earlier: catches a truncated tail too.")
@@ -533,12 +611,7 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
     clock.skewed events), and every missing or altered evidence file.
     """
     try:
-        path = journal_path(incident_id)
-        with Journal(path, incident_id) as journal:
-            result = journal.verify(head)
-            store = EvidenceStore(incident_dir(incident_id) / EVIDENCE_DIR, create=False)
-            files, problems = check_evidence(journal.events(), store)
-            gaps = custody_gaps(incident_dir(incident_id), journal.events(), store)
+        result, files, problems, gaps = _verified(incident_id, head)
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return

@@ -11,9 +11,8 @@ from datetime import datetime
 
 import click
 
-from irtool.cli.common import actor_option, incident_argument, json_option, who
+from irtool.cli.common import actor_option, incident_argument, json_option, parse_params, who
 from irtool.cli.incident import incident, parse_time, run_command
-from irtool.cli.plan import parse_params
 
 
 @incident.command()

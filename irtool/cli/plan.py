@@ -7,36 +7,11 @@ from pathlib import Path
 
 import click
 
+from irtool.cli.common import parse_param_values
 from irtool.cli.context import load_checked
 from irtool.cli.exits import Exit
 from irtool.model.inventory import Inventory
 from irtool.model.plan import PlanError, PlanRow, build_plan, resolve_parameters
-
-
-def parse_params(
-    pairs: tuple[str, ...], option: str = "--param", form: str = "NAME=VALUE"
-) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"'{pair}' is not {form}", param_hint=option)
-        params[name] = value
-    return params
-
-
-def parse_param_values(pairs: tuple[str, ...]) -> dict[str, str | list[str]]:
-    """`--param NAME=VALUE`, where a name given more than once holds several values (for a
-    `list: true` parameter; any other refuses them)."""
-    values: dict[str, str | list[str]] = {}
-    for pair in pairs:
-        ((name, value),) = parse_params((pair,)).items()
-        held = values.get(name)
-        if held is None:
-            values[name] = value
-        else:
-            values[name] = [*([held] if isinstance(held, str) else held), value]
-    return values
 
 
 def _indent(text: str, prefix: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from irtool.cli.common import IncidentId, actor_option, fail, who
+from irtool.cli.common import IncidentId, actor_option, fail, parse_params, who
 from irtool.cli.exits import Exit
 
 
@@ -54,7 +54,6 @@ def start(
     """Open a live incident from RUNBOOK in the terminal UI (a form asks for missing values)."""
     # Here, not at the top: `irtool open` and `irtool` need neither, and start-up is measured.
     from irtool.cli.context import load_checked
-    from irtool.cli.plan import parse_params
 
     context = load_checked(runbook, contacts, inventory)
     given = parse_params(params)
@@ -86,7 +85,6 @@ def exercise(
     """Play a tabletop exercise of RUNBOOK in the terminal UI: simulated hosts, the scenario's
     injects. No host is contacted and no secret is read."""
     from irtool.cli.context import load_exercise_checked
-    from irtool.cli.plan import parse_params
 
     played = load_exercise_checked(runbook, scenario, contacts, inventory)
     given = parse_params(params)

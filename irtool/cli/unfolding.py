@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
-from irtool.cli.common import actor_option, incident_argument, json_option, who
+from irtool.cli.common import actor_option, incident_argument, json_option, parse_params, who
 from irtool.cli.incident import incident, run_command
-from irtool.cli.plan import parse_params
 
 reason_option = click.option(
     "--reason", required=True, help="Why: the timeline keeps it beside the change."

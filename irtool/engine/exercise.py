@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
 from irtool.journal.events import parse_moment
-from irtool.model.scenario import Scenario
+
+if TYPE_CHECKING:
+    # Only an exercise reads its scenario: a live incident's write does not import it.
+    from irtool.model.scenario import Scenario
 
 FINISHING = (kinds.STEP_COMPLETED, kinds.STEP_SKIPPED, kinds.DECISION_MADE)
 
@@ -62,6 +65,8 @@ class ExerciseState:
         source: dict[str, Any] | None = event.data.get("scenario")
         if not source:
             return None
+        from irtool.model.scenario import Scenario
+
         return cls(
             Scenario.model_validate(source["model"]),
             bool(source.get("generic")),

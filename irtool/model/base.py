@@ -12,8 +12,15 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Wit
 class Model(BaseModel):
     """Unknown keys are errors; numbers written where text belongs are read as text."""
 
+    # defer_build: a model's validator is built when it first validates, not on import, so a
+    # command pays only for the models it reads (a scribe's note never reads a scenario or
+    # a hunt, and one reopened from a checkpoint reads none).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, coerce_numbers_to_str=True, serialize_by_alias=True
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,
+        serialize_by_alias=True,
+        defer_build=True,
     )
 
 
