@@ -14,30 +14,22 @@ import pytest
 import yaml
 
 from tests.support.cli import irtool
+from tests.support.runbooks import runbook
 from tests.support.sshd import SshdFarm, inventory_entry
 
-RUNBOOK = """\
-id: lazy
-title: One SSH host
-summary: An SSH-only run.
-version: "1"
-severity: high
-triggers: [A test]
-activation:
-  may_activate: [security]
-roles: [security]
-phases:
-  - id: work
-    title: Work
-    steps:
-      - id: look
-        type: collect
-        title: Look
-        shell: sh
-        targets: [group:fleet]
-        commands:
-          - {id: name, title: Name, command: "uname -n"}
-"""
+RUNBOOK = runbook(
+    "lazy",
+    "One SSH host",
+    """\
+    - id: look
+      type: collect
+      title: Look
+      shell: sh
+      targets: [group:fleet]
+      commands:
+        - {id: name, title: Name, command: "uname -n"}
+    """,
+)
 
 # `irtool incident run` as the command line runs it, in this process; then what it imported.
 RUN_THEN_SAY_MODULES = """
