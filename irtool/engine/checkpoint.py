@@ -27,15 +27,16 @@ import os
 import pickle
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from irtool import __version__
 from irtool.engine import kinds
 from irtool.engine.refusal import Refused
 from irtool.engine.state import IncidentState
-from irtool.journal import GENESIS, Event, Journal, event_hash
+from irtool.journal import GENESIS, Event, Journal
 from irtool.journal.incidents import home
+from irtool.journal.store import chain_problem
 
 FORMAT = b"irtool-checkpoint-1\n"
 EVERY = 256  # events folded past the checkpoint before a new one is written
@@ -164,21 +165,23 @@ class TailBroken(Exception):
     """The events after the checkpoint do not follow it: the journal was altered there."""
 
 
-def fold_checked(journal: Journal) -> IncidentState:
-    """The standing state folded from event 1, every event checked against the chain as it
-    is folded (TailBroken at the first that does not hold); what a checkpoint may be made of.
-    Refused (as the engine says it) when there is no opening event."""
+def opening(journal: Journal) -> tuple[Event, Iterator[Event]]:
+    """The journal's opening event, and an iterator of the events after it; Refused (as the
+    engine says it) when there is none: without it nothing can be folded."""
     events = journal.events()
     first = next(events, None)
     if first is None or first.kind != kinds.INCIDENT_OPENED:
         raise Refused(f"incident {journal.incident} has no opening event")
-    if (
-        first.seq != 1
-        or first.prev_hash != GENESIS
-        or event_hash(first.content()) != first.hash
-        or first.incident != journal.incident
-    ):
-        raise TailBroken("event 1 is not the journal's opening event as it was written")
+    return first, events
+
+
+def fold_checked(journal: Journal) -> IncidentState:
+    """The standing state folded from event 1, every event checked against the chain as it
+    is folded (TailBroken at the first that does not hold); what a checkpoint may be made of."""
+    first, events = opening(journal)
+    problem = chain_problem(first, 1, GENESIS, journal.incident)
+    if problem:
+        raise TailBroken(problem)
     state = IncidentState.opened(first, records=False)
     fold_tail(state, events)
     return state
@@ -189,13 +192,9 @@ def fold_tail(state: IncidentState, events: Iterable[Event]) -> int:
     before and matches its own hash (TailBroken if not); how many were folded."""
     count = 0
     for event in events:
-        if (
-            event.seq != state.last_seq + 1
-            or event.prev_hash != state.head
-            or event_hash(event.content()) != event.hash
-            or event.incident != state.id
-        ):
-            raise TailBroken(f"event {event.seq} does not follow event {state.last_seq}")
+        problem = chain_problem(event, state.last_seq + 1, state.head, state.id)
+        if problem:
+            raise TailBroken(problem)
         state.apply(event)
         count += 1
     return count

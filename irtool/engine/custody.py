@@ -2,7 +2,7 @@
 
 Both checks read each event once, in the journal's order, and keep only what they must: the
 files already hashed and the runs not yet finished. An export feeds them the events of its
-one pass over the journal (`EvidenceCheck`, `OpenRuns`); `verify` calls the functions."""
+one pass over the journal (`EvidenceCheck`, `OpenRuns`), as `verify` does its own."""
 
 from __future__ import annotations
 
@@ -107,18 +107,11 @@ def check_evidence(
     return check.checked, check.problems
 
 
-def custody_gaps(incident_dir: Path, events: Iterable[Event], store: EvidenceStore) -> list[str]:
-    """What the journal does not yet say: records waiting in the spool, runs with no end
-    (in flight, or left by a process that died), and partial evidence files no record or
-    marker accounts for. One line each; empty when the record is whole."""
-    runs = OpenRuns()
-    for event in events:
-        runs.see(event)
-    return gaps(incident_dir, runs, store)
-
-
 def gaps(incident_dir: Path, runs: OpenRuns, store: EvidenceStore) -> list[str]:
-    """`custody_gaps` once the events were read: the runs they left open."""
+    """What the journal does not yet say: records waiting in the spool, runs with no end (in
+    flight, or left by a process that died: `runs`, as the journal's events left them), and
+    partial evidence files no record or marker accounts for. One line each; empty when the
+    record is whole."""
     found = [
         f"PENDING {p.describe()}: not yet in the journal (irtool incident recover)"
         for p in Spool(incident_dir).pending()

@@ -65,10 +65,7 @@ def _rotations(
 
 def _folded(journal: Journal, opened: Callable[[Event], IncidentState]) -> IncidentState:
     """Every event of the journal folded, from its opening event on."""
-    events = journal.events()
-    first = next(events, None)
-    if first is None or first.kind != kinds.INCIDENT_OPENED:
-        raise Refused(f"incident {journal.incident} has no opening event")
+    first, events = checkpoint.opening(journal)
     state = opened(first)
     for event in events:
         state.apply(event)

@@ -140,7 +140,7 @@ def _read(journal: JournalSnapshot, incident: str) -> Recorded:
     chain = journal.verifying()
     events = iter(chain)
     opening = next(events, None)
-    if opening is None or opening.seq != 1 or opening.kind != "incident.opened":
+    if opening is None or opening.seq != 1 or opening.kind != kinds.INCIDENT_OPENED:
         # Without its opening event nothing can be folded: the runbook itself is in it.
         problem = chain.verification.problem
         raise ValueError(

@@ -419,6 +419,15 @@ def _chain_problem(
         return f"event {expected_seq} is missing (event {seq} comes next)"
     if event is None:
         return f"event {seq} holds unreadable data"
+    return chain_problem(event, expected_seq, prev, incident)
+
+
+def chain_problem(event: Event, expected_seq: int, prev: str, incident: str) -> str | None:
+    """Why `event` does not continue the chain at `expected_seq` after the hash `prev` (of
+    `incident`), or None: what `verify` checks of each event, and a checkpoint of its tail."""
+    seq = event.seq
+    if seq != expected_seq:
+        return f"event {expected_seq} is missing (event {seq} comes next)"
     if event.prev_hash != prev:
         return f"event {seq} does not follow event {seq - 1}: events were removed, added or moved"
     if event_hash(event.content()) != event.hash:
