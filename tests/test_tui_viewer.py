@@ -19,7 +19,7 @@ from irtool.tui.app import IrtoolApp
 from irtool.tui.screens.compare import CompareScreen
 from irtool.tui.screens.evidence import EvidenceScreen
 from irtool.tui.screens.run import RunScreen
-from irtool.tui.screens.viewer import ViewerScreen
+from irtool.tui.screens.viewer import ViewerScreen, viewer_path
 from tests.support.keyring_backend import FileKeyring
 from tests.support.runbooks import open_collect_incident
 from tests.support.tui import notifications, opened, screen_text, wait_for
@@ -225,3 +225,29 @@ async def test_an_altered_file_is_flagged_in_the_viewer(
         assert isinstance(viewer, ViewerScreen)
         await wait_for(pilot, lambda: "ALTERED" in screen_text(app), what="the hash check")
         assert any("was altered" in n for n in notifications(app))
+
+
+async def test_leaving_one_viewer_leaves_the_viewer_under_it_following(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A viewer's workers are its own: closing the one on top (or stepping to a finding's next
+    # file) must not stop the viewer under it from reading, as cancelling every worker did.
+    session = open_collect_incident(tmp_path, monkeypatch, HOSTS)
+    session.close_journal()
+    growing, other = tmp_path / "growing.log", tmp_path / "other.log"
+    growing.write_text("first\n")
+    other.write_text("something else\n")
+    app = IrtoolApp(actor="ann", incident=session.state.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await opened(pilot)
+        under = viewer_path(growing)
+        await app.push_screen(under)
+        await wait_for(pilot, lambda: "1 first" in screen_text(app), what="the followed file")
+        on_top = viewer_path(other)
+        await app.push_screen(on_top)
+        await wait_for(pilot, lambda: "1 something else" in screen_text(app), what="the other")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is under, what="the viewer under it")
+        with growing.open("a") as out:
+            out.write("second\n")
+        await wait_for(pilot, lambda: "2 second" in screen_text(app), what="what came after")

@@ -154,7 +154,7 @@ class ViewerScreen(Screen[None]):
         self._show_header()  # as `c` may have left it before the screen was mounted
 
     def on_unmount(self) -> None:
-        self.workers.cancel_all()
+        self.workers.cancel_node(self)  # its own: never the screen under it, nor a run
         self._wake.set()
         self.text.close()
 
