@@ -19,6 +19,7 @@ import pytest
 from irtool.engine import checkpoint, kinds
 from irtool.engine.session import IncidentSession
 from irtool.engine.state import RECORD_KINDS, IncidentState, Records
+from irtool.engine.unfolding import check_new_host
 from irtool.journal import EventDraft, Journal
 from irtool.journal.incidents import journal_path
 from irtool.model.loader import load_contacts, load_inventory, load_runbook
@@ -355,3 +356,43 @@ def test_a_key_others_could_have_written_is_not_trusted(
     checkpoint.path_of(incident).parent.chmod(0o777)
     assert loaded(incident) is None
     assert standing(lean(incident)) == standing(full(incident))
+
+
+def models(state: IncidentState) -> tuple[Any, ...]:
+    scenario = state.exercise.scenario if state.exercise else None
+    return state.runbook, state.contacts, state.inventory, state.host_facts(), scenario
+
+
+def test_the_models_made_from_the_journals_data_are_those_its_events_say(
+    home: Path, recorded: dict[str, Any]
+) -> None:
+    # The state keeps the runbook, contacts, inventory and host facts as the journal's data
+    # and makes the models when first read: read early (then kept up to date), read late,
+    # or read from a checkpoint, they are the same, scope changes and facts included.
+    incident = recorded["live"]
+    session = IncidentSession.open(incident)
+    early = IncidentSession.open(incident)
+    assert early.state.inventory is not None  # made now, before the changes below
+    entry = check_new_host("web09", "affected", {"address": "127.0.0.1", "transport": "local"})
+    said = {"os": "windows", "windows": "10.0", "build": 17763, "iis": "10.0"}
+    with session.journal.transaction() as tx:  # as the commands write them (it is closed)
+        for host, change, new_host in (("web09", "add", entry), ("web01", "remove", None)):
+            scope = {"host": host, "group": "affected", "change": change, "reason": "seen"}
+            tx.append(EventDraft(kinds.SCOPE_CHANGED, "ann", {**scope, "new_host": new_host}))
+            if new_host:
+                tx.append(EventDraft(kinds.HOST_FACTS, "ann", {"facts": said}, host=host))
+    session.close_journal()
+    early.refresh()
+    early.close_journal()
+    grow(incident, checkpoint.EVERY + 10)
+    late = lean(incident)  # folded anew and checkpointed, no model read on the way
+    again = IncidentSession.open(incident, records=False)  # from the checkpoint
+    again.close_journal()
+    inventory = late.inventory
+    assert inventory is not None and "web09" in inventory.groups["affected"]
+    assert "web01" not in inventory.groups.get("affected", [])
+    assert late.host_facts()["web09"].build == 17763
+    assert models(early.state) == models(late) == models(again.state) == models(full(incident))
+    # The checkpoint holds the data alone: no model (nor pydantic) is needed to load it.
+    pickled = checkpoint.path_of(incident).read_bytes()
+    assert b"pydantic" not in pickled and b"irtool.model" not in pickled

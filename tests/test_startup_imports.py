@@ -66,6 +66,7 @@ NOT_FOR_A_NOTE = [
     "yaml",
     "irtool.model.loader",
     "irtool.model.scenario",
+    "pydantic",  # the models are made from the journal's data only when read
 ]
 
 
@@ -144,3 +145,35 @@ def test_a_note_imports_only_what_it_writes_with(tmp_path: Path) -> None:
     modules = imported(tmp_path, "incident", "note", incident_id, "web01 isolated", "--as", "ann")
     assert "irtool.engine.session" in modules  # it did open the incident
     assert loaded(modules, NOT_FOR_A_NOTE) == []
+
+
+def test_a_note_from_a_checkpoint_imports_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past EVERY events the first note checkpoints the standing state and the next loads it:
+    # neither makes a model (the checkpoint holds the journal's data), so neither loads
+    # pydantic, scope changes and learned host facts included.
+    from irtool.engine import checkpoint, kinds
+    from irtool.engine.session import IncidentSession
+    from irtool.journal import EventDraft
+    from tests.support.runbooks import open_collect_incident
+
+    monkeypatch.setenv("IRTOOL_HOME", str(tmp_path / "home"))
+    hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
+    session = open_collect_incident(tmp_path, monkeypatch, hosts)
+    session.change_scope("web01", "affected", True, "ann", "the shell is there")
+    with session.journal.transaction() as tx:
+        tx.append(EventDraft(kinds.HOST_FACTS, "ann", {"facts": {"os": "linux"}}, host="web01"))
+        for n in range(checkpoint.EVERY):
+            tx.append(EventDraft(kinds.NOTE_ADDED, "scribe", {"text": f"note {n}"}))
+    session.close_journal()
+    incident = session.state.id
+    for _ in range(2):
+        modules = imported(tmp_path, "incident", "note", incident, "still here", "--as", "ann")
+        assert checkpoint.path_of(incident).is_file()
+        assert loaded(modules, NOT_FOR_A_NOTE) == []
+    reopened = IncidentSession.open(incident, records=False)  # from that checkpoint
+    reopened.close_journal()
+    assert reopened.state.inventory is not None
+    assert "web01" in reopened.state.inventory.groups["affected"]
+    assert reopened.state.host_facts()["web01"].os == "linux"

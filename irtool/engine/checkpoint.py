@@ -25,8 +25,6 @@ import hashlib
 import hmac
 import os
 import pickle
-import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -74,6 +72,9 @@ def _key() -> bytes:
 
 
 def _make_key(path: Path) -> None:
+    import secrets
+    import tempfile
+
     key = secrets.token_bytes(32)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
     try:
@@ -118,6 +119,8 @@ def fingerprint() -> bytes:
 def save(state: IncidentState) -> None:
     """Write the checkpoint of `state` (its standing part), all or nothing. Best effort: a
     checkpoint that cannot be written (a read-only or full disk) only costs the next open."""
+    import tempfile  # only here: a command that writes no checkpoint starts without it
+
     payload = pickle.dumps(
         (fingerprint(), state.id, state.last_seq, state.head, state),
         protocol=pickle.HIGHEST_PROTOCOL,

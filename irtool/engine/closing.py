@@ -8,7 +8,6 @@ record keeps the reason anyone closed over it.
 from __future__ import annotations
 
 from irtool.engine.state import AD_HOC, IncidentState, Status
-from irtool.model.steps import PostmortemStep
 
 
 def open_items(state: IncidentState, spooled: int = 0) -> list[str]:
@@ -22,6 +21,8 @@ def open_items(state: IncidentState, spooled: int = 0) -> list[str]:
     for item in state.action_items:
         due = f", due {item.due}" if item.due else ""
         items.append(f"action item {item.seq} is open: {item.text} ({item.owner}{due})")
+    from irtool.model.steps import PostmortemStep
+
     for step_state in state.steps.values():
         spec = state.runbook.step(step_state.id)
         if isinstance(spec, PostmortemStep) and step_state.status is not Status.SKIPPED:

@@ -52,32 +52,41 @@ class Observation:
 
 @dataclass
 class ExerciseState:
-    scenario: Scenario
+    # The scenario as the opening event holds it; `scenario` is the model, made when first
+    # read (an inject due, the facilitator's screen): the clock needs only its speed.
+    scenario_data: dict[str, Any]
     generic: bool  # the scenario was made up for a runbook that ships none
     started: datetime
     fired: dict[str, FiredInject] = field(default_factory=dict)
     pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)  # wall clock
     observations: list[Observation] = field(default_factory=list)
     finished: dict[str, timedelta] = field(default_factory=dict)  # step -> exercise time
+    _scenario: Scenario | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def opened(cls, event: Event) -> ExerciseState | None:
         source: dict[str, Any] | None = event.data.get("scenario")
         if not source:
             return None
-        from irtool.model.scenario import Scenario
+        return cls(source["model"], bool(source.get("generic")), parse_moment(event.recorded_at))
 
-        return cls(
-            Scenario.model_validate(source["model"]),
-            bool(source.get("generic")),
-            parse_moment(event.recorded_at),
-        )
+    @property
+    def scenario(self) -> Scenario:
+        if self._scenario is None:
+            from irtool.model.scenario import Scenario
+
+            self._scenario = Scenario.model_validate(self.scenario_data)
+        return self._scenario
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_scenario": None}  # a checkpoint keeps the data alone
 
     # -- the exercise clock --------------------------------------------------------
 
     @property
     def speed(self) -> float:
-        return self.scenario.speed
+        said = self.scenario_data.get("speed")  # dumped with every default, so always there
+        return float(said) if said is not None else self.scenario.speed
 
     @property
     def paused_at(self) -> datetime | None:

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
-from irtool.model.facts import HostFacts
-from irtool.model.inventory import rescoped
 
 if TYPE_CHECKING:
     from irtool.engine.state import IncidentState
@@ -104,7 +102,7 @@ def _ioc(state: IncidentState, event: Event) -> None:
 def _scope(state: IncidentState, event: Event) -> None:
     data = event.data
     host, group, change = data["host"], data["group"], data["change"]
-    state.inventory = rescoped(state.inventory, host, group, change == "add", data.get("new_host"))
+    state.rescope((host, group, change == "add", data.get("new_host")))
     state.scope_changes.append(
         ScopeChange(
             event.seq,
@@ -228,7 +226,7 @@ def _verdict(state: IncidentState, event: Event) -> None:
 
 def _facts(state: IncidentState, event: Event) -> None:
     if event.host and isinstance(event.data.get("facts"), dict):
-        state.facts[event.host] = HostFacts.model_validate(event.data["facts"])
+        state.learned_facts(event.host, event.data["facts"])
 
 
 LEARNED: dict[str, Callable[[IncidentState, Event], None]] = {

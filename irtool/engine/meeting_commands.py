@@ -11,7 +11,6 @@ from irtool.engine.refusal import Refused, check_responder
 from irtool.engine.state import IncidentState
 from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
-from irtool.model.steps import AgendaStep
 
 
 class MeetingCommands:
@@ -30,6 +29,8 @@ class MeetingCommands:
 
     def open_meeting(self, step: str, actor: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import AgendaStep
+
             if not isinstance(state.runbook.step(step), AgendaStep):
                 raise Refused(f"step '{step}' is not an agenda step")
             if state.meeting:
@@ -52,6 +53,8 @@ class MeetingCommands:
                 self._within(
                     window.reconvene(state, self.journal.now()), "the reconvene time", reconvene_at
                 )
+            from irtool.model.steps import AgendaStep
+
             spec = state.runbook.step(state.meeting)
             topics = [t.id for t in spec.topics] if isinstance(spec, AgendaStep) else []
             stray = [t for t in outcomes or {} if t not in topics]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING
 
 from irtool.model.names import responder_problem
@@ -17,6 +16,8 @@ class Refused(Exception):
 
 def no_step(state: IncidentState, step: str) -> Refused:
     """A step id nobody wrote: the refusal says what was probably meant."""
+    import difflib  # only to refuse: a command that is not refused starts without it
+
     close = difflib.get_close_matches(step, list(state.steps), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return Refused(f"no step '{step}' in runbook {state.runbook.id}{hint}")

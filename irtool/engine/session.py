@@ -16,8 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from irtool.engine import checkpoint, kinds, window
 from irtool.engine.closing import open_items
 from irtool.engine.exercise_commands import ExerciseCommands
@@ -30,14 +28,17 @@ from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
 from irtool.journal.spool import Spool
-from irtool.model.contacts import Contacts
-from irtool.model.inventory import Inventory
 from irtool.model.names import same_responder
-from irtool.model.runbook import Runbook
-from irtool.model.steps import ActionStep, DecisionStep, PostmortemStep, RotateStep
 
-if TYPE_CHECKING:  # a scribe's note loads neither the YAML loader nor the scenario model
+# A scribe's note loads no model: neither pydantic nor the YAML loader. Each command that
+# reads a step's model imports its class (the state makes the runbook when first read).
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from irtool.model.contacts import Contacts
+    from irtool.model.inventory import Inventory
     from irtool.model.loader import Loaded
+    from irtool.model.runbook import Runbook
     from irtool.model.scenario import Scenario
 
 MODES = ("live", "exercise")
@@ -47,6 +48,8 @@ def _rotations(
     spec: object, step: str, given: dict[str, tuple[bool, str]]
 ) -> dict[str, dict[str, Any]]:
     """What became of each credential of a rotation step, in the runbook's order."""
+    from irtool.model.steps import RotateStep
+
     if not isinstance(spec, RotateStep):
         raise Refused(f"step '{step}' rotates nothing: only a rotation step does")
     ids = [item.id for item in spec.items]
@@ -104,6 +107,8 @@ def _record_events(journal: Journal, after: int, upto: int) -> Iterator[Event]:
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
     """The exact files read, with their SHA-256, and the model they resolved to. A model no
     file holds (an exercise's simulated hosts) is kept with the SHA-256 of its JSON."""
+    from pydantic import BaseModel
+
     if isinstance(loaded, BaseModel):
         text = json.dumps(loaded.model_dump(mode="json"), sort_keys=True)
         return {
@@ -314,6 +319,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         rotation step what became of each credential (rotated, or not and why)."""
 
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import ActionStep, DecisionStep, PostmortemStep
+
             if state.closed and not isinstance(state.runbook.step(step), PostmortemStep):
                 raise Refused(f"incident {state.id} is closed: only a post-mortem step is done now")
             # A rolled-back action is done again only once it is applied again somewhere.
@@ -342,6 +349,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
 
     def skip(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import DecisionStep
+
             if not reason.strip():
                 raise Refused("skipping a step needs a reason")
             self._pending_available(state, step)
@@ -353,6 +362,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
 
     def decide(self, step: str, option: str, actor: str, note: str = "") -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import DecisionStep
+
             spec = state.runbook.step(step)
             if spec is not None and not isinstance(spec, DecisionStep):
                 raise Refused(f"step '{step}' is not a decision")
@@ -485,6 +496,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
 
     def request_action(self, step: str, actor: str, reason: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import ActionStep
+
             check_responder(actor)
             if state.runbook.step(step) is None:
                 raise no_step(state, step)
@@ -523,6 +536,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
 
     def record_rollback(self, step: str, actor: str, note: str = "") -> Event:
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import ActionStep
+
             spec = state.runbook.step(step)
             if spec is None:
                 raise no_step(state, step)

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from irtool.engine import kinds
+from irtool.engine import dumped, kinds
 from irtool.engine.exercise import ExerciseState
 from irtool.engine.learned import (
     LEARNED,
@@ -27,12 +27,12 @@ from irtool.engine.learned import (
     ScopeChange,
 )
 from irtool.journal import Event
-from irtool.model.contacts import Contacts
-from irtool.model.facts import HostFacts
-from irtool.model.flow import following
-from irtool.model.inventory import Inventory
-from irtool.model.runbook import Runbook
-from irtool.model.steps import DecisionStep
+
+if TYPE_CHECKING:  # made from the journal's data when first read (`engine.dumped`)
+    from irtool.model.contacts import Contacts
+    from irtool.model.facts import HostFacts
+    from irtool.model.inventory import Inventory
+    from irtool.model.runbook import Runbook
 
 AD_HOC = "ad-hoc"
 
@@ -178,11 +178,13 @@ class IncidentState:
     id: str
     title: str
     mode: str
-    runbook: Runbook
+    # The runbook, contacts and inventory as the opening event holds them (`engine.dumped`):
+    # `runbook`, `contacts` and `inventory` are the models, made when first read.
+    runbook_data: dict[str, Any]
     runbook_sha256: str
     parameters: dict[str, Any]
-    contacts: Contacts | None
-    inventory: Inventory | None
+    contacts_data: dict[str, Any] | None
+    inventory_data: dict[str, Any] | None
     opened_at: str
     opened_by: str
     commander: str
@@ -193,7 +195,8 @@ class IncidentState:
     iocs: dict[str, list[str]] = field(default_factory=dict)  # kind -> values, in order added
     ioc_changes: list[IocChange] = field(default_factory=list)
     scope_changes: list[ScopeChange] = field(default_factory=list)
-    facts: dict[str, HostFacts] = field(default_factory=dict)  # what each host said it is
+    rescopes: list[dumped.Rescope] = field(default_factory=list)  # applied to the inventory
+    facts_data: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each host said
     findings: dict[int, Finding] = field(default_factory=dict)  # by the seq that raised it
     analyses: list[Analysis] = field(default_factory=list)  # in the order they ran
     action_items: list[ActionItem] = field(default_factory=list)
@@ -218,10 +221,54 @@ class IncidentState:
     _read_records: RecordReader | None = field(default=None, repr=False, compare=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _models: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+    # -- the models, made from the journal's data when first read ------------------
+
+    def _model(self, name: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = make()
+            return self._models[name]
+
+    @property
+    def runbook(self) -> Runbook:
+        made: Runbook = self._model("runbook", lambda: dumped.runbook(self.runbook_data))
+        return made
+
+    @property
+    def contacts(self) -> Contacts | None:
+        made: Contacts | None = self._model("contacts", lambda: dumped.contacts(self.contacts_data))
+        return made
+
+    @property
+    def inventory(self) -> Inventory | None:
+        """The inventory as opened, with every scope change since."""
+        made: Inventory | None = self._model(
+            "inventory", lambda: dumped.inventory(self.inventory_data, self.rescopes)
+        )
+        return made
+
+    def rescope(self, rescope: dumped.Rescope) -> None:
+        with self._lock:
+            self.rescopes.append(rescope)
+            if "inventory" in self._models:
+                self._models["inventory"] = dumped.rescoped(self._models["inventory"], rescope)
+
+    @property
+    def facts(self) -> dict[str, HostFacts]:
+        """What each host said it is (facts.learned), by host."""
+        made: dict[str, HostFacts] = self._model("facts", lambda: dumped.facts(self.facts_data))
+        return made
+
+    def learned_facts(self, host: str, said: dict[str, Any]) -> None:
+        with self._lock:
+            self.facts_data[host] = said
+            self._models.pop("facts", None)  # made again, with this host's, when next read
 
     # -- the records -------------------------------------------------------------
 
@@ -286,47 +333,44 @@ class IncidentState:
         """What a checkpoint keeps: the standing state alone (no records, no reader, no lock)."""
         kept = dict(self.__dict__)
         kept.update(_records=None, _read_records=None)
-        del kept["_lock"], kept["_reading"]
+        # The models are made again from the data when read: loading a checkpoint imports
+        # no pydantic and builds no validator.
+        del kept["_lock"], kept["_reading"], kept["_models"]
         return kept
 
     def __setstate__(self, kept: dict[str, Any]) -> None:
-        self.__dict__.update(kept, _lock=threading.RLock(), _reading=threading.Lock())
+        self.__dict__.update(kept, _lock=threading.RLock(), _reading=threading.Lock(), _models={})
 
     @classmethod
     def opened(cls, event: Event, *, records: bool = True) -> IncidentState:
         """The state after the opening event. `records=False`: without the records (see
         `records()`); they are read when asked for, once `bind_records` says from where."""
         data = event.data
-        runbook = Runbook.model_validate(data["runbook"]["model"])
-        contacts = data.get("contacts")
-        inventory = data.get("inventory")
+        runbook = data["runbook"]["model"]
+        contacts = (data.get("contacts") or {}).get("model")
+        inventory = (data.get("inventory") or {}).get("model")
         state = cls(
             id=event.incident,
             title=data["title"],
             mode=data["mode"],
-            runbook=runbook,
+            runbook_data=runbook,
             runbook_sha256=data["runbook"]["sha256"],
             # a copy: what is learned later must not rewrite the opening event as it reads
             parameters=dict(data["parameters"]),
-            contacts=Contacts.model_validate(contacts["model"]) if contacts else None,
-            inventory=Inventory.model_validate(inventory["model"]) if inventory else None,
+            contacts_data=contacts,
+            inventory_data=inventory,
             opened_at=event.occurred_at,
             opened_by=event.actor,
             commander=data["commander"],
             steps={
-                step.id: StepState(step.id, step.type, step.title, phase.id)
-                for phase, step in runbook.steps()
+                step["id"]: StepState(step["id"], step["type"], step["title"], phase)
+                for phase, step in dumped.steps_of(runbook)
             },
             exercise=ExerciseState.opened(event),
             _records=Records() if records else None,
         )
-        for role in runbook.roles:
-            order = (
-                state.contacts.roles[role].call_order()
-                if state.contacts and role in state.contacts.roles
-                else []
-            )
-            state.calls[role] = CallTree(role, order)
+        for role in runbook["roles"]:
+            state.calls[role] = CallTree(role, dumped.call_order(contacts, role))
         state.last_seq, state.last_at, state.head = event.seq, event.recorded_at, event.hash
         return state
 
@@ -345,6 +389,9 @@ class IncidentState:
 
     def available(self) -> list[str]:
         """Pending steps the flow has reached: the first step, and wherever done steps lead."""
+        from irtool.model.flow import following
+        from irtool.model.steps import DecisionStep
+
         after = following(self.runbook)
         order = list(self.steps)
         # A step started early is reached, and so is wherever it leads once done.

@@ -16,9 +16,6 @@ from irtool.engine.refusal import Refused, no_step
 from irtool.engine.state import IncidentState, Status
 from irtool.journal import Event, EventDraft
 from irtool.model.indicators import ioc_kind, ioc_value
-from irtool.model.inventory import Host, group_problem, new_host_problems
-from irtool.model.params import parse_values, value_text
-from irtool.model.steps import PostmortemStep
 
 Decide = Callable[[IncidentState], EventDraft]
 
@@ -32,6 +29,8 @@ def _reason(reason: str, what: str) -> str:
 def check_new_host(name: str, group: str, entry: dict[str, Any]) -> dict[str, Any]:
     """A host entry as inventory.yaml holds it, checked by the same model; the problems in
     one line, each named as the file would name it (`hosts.NAME.port: ...`)."""
+    from irtool.model.inventory import Host, new_host_problems
+
     found = new_host_problems(name, group, entry)
     if found:
         raise Refused(
@@ -42,6 +41,8 @@ def check_new_host(name: str, group: str, entry: dict[str, Any]) -> dict[str, An
 
 def answers_by_question(spec: object, step: str, given: dict[str, str]) -> dict[str, str]:
     """A post-mortem's answers keyed by question text, in the runbook's order."""
+    from irtool.model.steps import PostmortemStep
+
     if not isinstance(spec, PostmortemStep):
         raise Refused(f"step '{step}' asks no questions: only a post-mortem step does")
     by_question: dict[str, str] = {}
@@ -65,6 +66,8 @@ class UnfoldingCommands:
         """Set or amend a parameter; a `list: true` parameter takes several values."""
 
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.params import parse_values, value_text
+
             param = state.runbook.parameters.get(name)
             if param is None:
                 known = ", ".join(state.runbook.parameters) or "none"
@@ -123,6 +126,8 @@ class UnfoldingCommands:
         not know comes with its entry: transport, address, port, credential reference."""
 
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.inventory import group_problem
+
             why = _reason(reason, "changing the scope")
             if not group.strip():
                 raise Refused("which group?")
@@ -201,6 +206,8 @@ class UnfoldingCommands:
         (the review is within two weeks of closing)."""
 
         def decide(state: IncidentState) -> EventDraft:
+            from irtool.model.steps import PostmortemStep
+
             spec = state.runbook.step(step)
             if not isinstance(spec, PostmortemStep):
                 raise Refused(f"step '{step}' asks no questions: only a post-mortem step does")

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -69,7 +68,7 @@ def step_lock(incident_dir: Path, step: str, actor: str, purpose: str) -> Iterat
             "purpose": purpose,
             "since": utc_text(datetime.now(UTC)),
             "pid": os.getpid(),
-            "machine": socket.gethostname(),
+            "machine": os.uname().nodename,  # what gethostname() gives, without socket
         }
         handle.seek(0)
         handle.truncate()

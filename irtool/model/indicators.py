@@ -12,7 +12,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from irtool.model.params import MAX_VALUE
+MAX_VALUE = 4096  # the longest parameter or indicator value, in characters
 
 IOC_KINDS = (
     "ip",

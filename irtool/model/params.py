@@ -10,6 +10,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from irtool.model.base import Model
+from irtool.model.indicators import MAX_VALUE
 
 
 class ParamType(StrEnum):
@@ -30,7 +31,6 @@ _USERNAME = re.compile(
     r"|[A-Za-z0-9._$-]{1,64}@[A-Za-z0-9.-]{1,253}"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_VALUE = 4096
 
 
 def _hostname(value: str) -> bool:
