@@ -13,7 +13,6 @@ import click
 from irtool import __version__
 from irtool.cli.exits import Exit
 from irtool.cli.lazy import LazyGroup
-from irtool.model.problems import InvalidFile
 from irtool.remote.limits import raise_descriptor_limit
 
 # name -> (module, attribute). Loaded when asked for, as pip does, so `irtool open` pays for
@@ -87,10 +86,6 @@ class IrtoolGroup(LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except InvalidFile as invalid:
-            for problem in invalid.problems:
-                click.echo(str(problem), err=True)
-            ctx.exit(Exit.INVALID)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:
@@ -102,6 +97,13 @@ class IrtoolGroup(LazyGroup):
             click.echo("irtool: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:
+            # Imported when one is raised: every command would import it to start with.
+            from irtool.model.problems import InvalidFile
+
+            if isinstance(exc, InvalidFile):
+                for problem in exc.problems:
+                    click.echo(str(problem), err=True)
+                ctx.exit(Exit.INVALID)
             if os.environ.get("IRTOOL_DEBUG"):
                 raise
             click.echo(
