@@ -19,6 +19,7 @@ from irtool.remote.limits import raise_descriptor_limit
 # the terminal UI's imports and not for every other command's.
 COMMANDS = {
     "analyze": ("irtool.cli.analyze", "analyze"),
+    "anchor": ("irtool.cli.incident", "anchor"),
     "baseline": ("irtool.cli.baseline", "baseline"),
     "creds": ("irtool.cli.creds", "creds"),
     "discover": ("irtool.cli.discover", "discover"),
@@ -41,6 +42,7 @@ COMMANDS = {
 # Each command's one-line help, for `irtool --help`, which then imports no command: the first
 # sentence of its docstring (tests/test_startup_imports.py keeps the two the same).
 SUMMARIES = {
+    "anchor": "Print the incident's head as one line to keep elsewhere: verify --head checks it.",
     "analyze": "Hunt web server logs (IIS W3C) and Windows event logs (EVTX) with the hunts and "
     "the Sigma rules: an incident's (ID), or logs handed to you (files, folders, .gz and .zip "
     "archives of web logs), offline.",

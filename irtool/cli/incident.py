@@ -7,7 +7,7 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from irtool.model.untrusted import visible
 if TYPE_CHECKING:
     from irtool.engine.custody import EvidenceProblem
     from irtool.engine.state import IncidentState, RunState
+    from irtool.journal.anchors import Check
     from irtool.journal.store import Verification
     from irtool.model.params import Value
     from irtool.model.runbook import Runbook
@@ -564,54 +565,90 @@ def close(incident_id: str, summary: str, over: str, actor: str | None, as_json:
     )
 
 
+def _chain(
+    incident_id: str, heads: Sequence[str], see: Callable[[Event], None] | None = None
+) -> tuple[Verification, list[Check]]:
+    """The hash chain verified in one pass over a snapshot of the journal (each event shown
+    to `see` as it goes: a million events are never held at once), and held to its anchors:
+    each of `heads`, then the head this machine saw. A chain that holds is seen to here."""
+    from dataclasses import replace
+
+    from irtool.journal import anchors
+    from irtool.journal.incidents import journal_path
+    from irtool.journal.reading import JournalSnapshot
+
+    checks = anchors.checks(incident_id, heads)  # ValueError: one line, as any bad input
+    seqs = {c.anchor.seq for c in checks if c.anchor.seq is not None}
+    bare = {c.anchor.hash for c in checks if c.anchor.seq is None}
+    pinned: dict[int, str] = {}  # seq -> hash, of the events the anchors name
+    found: set[str] = set()  # the bare hashes met
+    last = 0
+    with JournalSnapshot(journal_path(incident_id), incident_id) as journal:
+        chain = journal.verifying()
+        for event in chain:
+            if see is not None:
+                see(event)
+            last = max(last, event.seq)
+            if event.seq in seqs:
+                pinned[event.seq] = event.hash
+            if event.hash in bare:
+                found.add(event.hash)
+        result = chain.verification
+    anchors.judge(checks, last, pinned.get, found)
+    behind = [c.problem for c in checks if c.problem]
+    if result.ok and behind:
+        cut = min((c.anchor.seq or last + 1 for c in checks if c.problem), default=last + 1)
+        result = replace(
+            result, ok=False, first_bad_seq=min(cut, last + 1), problem="; ".join(behind)
+        )
+    if result.ok:  # this machine has now seen the chain whole, up to here
+        anchors.saw(anchors.Anchor(incident_id, result.count, result.head))
+    return result, checks
+
+
 def _verified(
-    incident_id: str, head: str | None
-) -> tuple[Verification, int, list[EvidenceProblem], list[str]]:
-    """(the chain, evidence files checked, their problems, custody gaps): in one pass over a
-    snapshot of the journal, event by event, so a million events are never held at once."""
+    incident_id: str, heads: Sequence[str] = ()
+) -> tuple[Verification, int, list[EvidenceProblem], list[str], list[Check]]:
+    """(the chain, evidence files checked, their problems, custody gaps, the anchors)."""
     from irtool.engine.custody import EvidenceCheck, OpenRuns, gaps
     from irtool.evidence.store import EvidenceStore
-    from irtool.journal.incidents import EVIDENCE_DIR, incident_dir, journal_path
-    from irtool.journal.reading import JournalSnapshot
-    from irtool.journal.store import Verification
+    from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 
     directory = incident_dir(incident_id)
     store = EvidenceStore(directory / EVIDENCE_DIR, create=False)
     evidence, runs = EvidenceCheck(store), OpenRuns()
-    seen_head = head is None
-    with JournalSnapshot(journal_path(incident_id), incident_id) as journal:
-        chain = journal.verifying()
-        for event in chain:
-            evidence.see(event)
-            runs.see(event)
-            seen_head = seen_head or event.hash == head
-        result = chain.verification
-    if result.ok and not seen_head:
-        result = Verification(
-            False,
-            result.count,
-            result.head,
-            result.count + 1,
-            f"the head {head} is not in the journal: events were removed from its end",
-            result.backwards,
-        )
-    return result, evidence.checked, evidence.problems, gaps(directory, runs, store)
+
+    def see(event: Event) -> None:
+        evidence.see(event)
+        runs.see(event)
+
+    result, checks = _chain(incident_id, heads, see)
+    return result, evidence.checked, evidence.problems, gaps(directory, runs, store), checks
 
 
 @click.command()
 @incident_argument
-@click.option("--head", help="The head hash you noted earlier: catches a truncated tail too.")
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    metavar="ANCHOR",
+    help="An anchor `irtool anchor` printed, or a head hash noted earlier: the journal must "
+    "still hold that event unchanged, and every event before it (repeatable).",
+)
 @json_option
-def verify(incident_id: str, head: str | None, as_json: bool) -> None:
+def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chain and every evidence file's hash.
 
     Exit 0 and the head when all is intact; 1 naming the first bad event,
     every event recorded earlier than the event before it (a writer's clock
     was behind, in a journal written before irtool recorded clock skews as
-    clock.skewed events), and every missing or altered evidence file.
+    clock.skewed events), and every missing or altered evidence file. The
+    journal must also hold the head this machine last wrote or verified, and
+    each --head anchor: a journal cut short or rewritten behind one fails.
     """
     try:
-        result, files, problems, gaps = _verified(incident_id, head)
+        result, files, problems, gaps, checks = _verified(incident_id, heads)
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return
@@ -632,6 +669,10 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
                     "evidence_files": files,
                     "evidence_problems": [str(p) for p in problems],
                     "custody_gaps": gaps,
+                    "anchors": [
+                        {"anchor": str(c.anchor), "of": c.where, "problem": c.problem}
+                        for c in checks
+                    ],
                 }
             )
         )
@@ -656,6 +697,33 @@ def verify(incident_id: str, head: str | None, as_json: bool) -> None:
             _say(f"evidence intact: {files} file(s) match their hashes")
     if not ok:
         raise SystemExit(Exit.FAILED)
+
+
+@click.command()
+@incident_argument
+@json_option
+def anchor(incident_id: str, as_json: bool) -> None:
+    """Print the incident's head as one line to keep elsewhere: verify --head checks it.
+
+    Paste it into the ticket or the team's chat: whoever holds it can tell
+    later that the journal still holds that event and every one before it,
+    unchanged. Printed only once the chain is verified.
+    """
+    from irtool.journal.anchors import Anchor
+
+    try:
+        result, _checks = _chain(incident_id, ())
+    except (ValueError, JournalError) as exc:
+        fail(str(exc))
+        return
+    if not result.ok:
+        fail(f"no anchor: the journal does not verify: {result.problem}", Exit.FAILED)
+    held = Anchor(incident_id, result.count, result.head)
+    if as_json:
+        click.echo(json.dumps({"incident": incident_id, "seq": held.seq, "hash": held.hash,
+                               "anchor": str(held)}))  # fmt: skip
+    else:
+        click.echo(str(held))
 
 
 @incident.command()

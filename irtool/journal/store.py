@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from irtool.journal import anchors
 from irtool.journal.events import (
     CLOCK_SKEWED,
     GENESIS,
@@ -45,6 +47,7 @@ from irtool.model.names import unshowable_in_name
 
 FORMAT_VERSION = 1
 BUSY_TIMEOUT_S = 15.0
+HEAD_EVERY_S = 2.0  # how often a busy writer keeps the head it reached (journal.anchors)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -191,6 +194,14 @@ class Journal:
         self._lock = threading.RLock()
         self._skew_said = False  # this writer has recorded that its clock is behind the head
         self._busy_timeout = BUSY_TIMEOUT_S  # what the connection's busy handler waits now
+        # The head this writer appended last, kept for `verify` (journal.anchors) at most
+        # every HEAD_EVERY_S and when the journal is closed: a write is not slowed by it.
+        self._keeps_heads = anchors.keeps_heads(self.path, incident)
+        self._unkept: Event | None = None
+        self._kept_at: float | None = None
+        # Checked against the head this machine saw before a first write; a journal made new
+        # starts a chain of its own (a head kept of an incident once of that id is stale).
+        self._held_to_seen = not self._keeps_heads or create
         if not create and not self.path.exists():
             raise JournalError(f"no journal at {self.path}")
         self._read_only = not create and not _writable(self.path)
@@ -233,6 +244,16 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._unkept is not None:
+                self._keep_head(self._unkept, now=True)
+
+    def _keep_head(self, event: Event, *, now: bool = False) -> None:
+        moment = time.monotonic()
+        if now or self._kept_at is None or moment - self._kept_at >= HEAD_EVERY_S:
+            anchors.saw(anchors.Anchor(self.incident, event.seq, event.hash))
+            self._unkept, self._kept_at = None, moment
+        else:
+            self._unkept = event
 
     def __enter__(self) -> Journal:
         return self
@@ -260,6 +281,8 @@ class Journal:
                     self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
                     self._busy_timeout = wait
                 self._db.execute("BEGIN IMMEDIATE")
+                if not self._held_to_seen:
+                    self._hold_to_seen()
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise JournalBusy(
@@ -270,6 +293,8 @@ class Journal:
             try:
                 yield tx
                 self._db.execute("COMMIT")
+                if tx.last is not None and self._keeps_heads:
+                    self._keep_head(tx.last)
             except BaseException as exc:
                 self._skew_said = skew_said  # a skew said in an undone transaction was not said
                 # SQLite may have rolled back already (a full disk does): then there is no
@@ -280,6 +305,23 @@ class Journal:
                 if isinstance(exc, sqlite3.Error):
                     raise _journal_error("the journal did not take the event", exc) from None
                 raise
+
+    def _hold_to_seen(self) -> None:
+        """Refuse to write on a journal cut short or rewritten behind the head this machine
+        saw: an event written there would carry the altered chain on, and in time take the
+        place of the head that shows it. Checked once, by the write lock, in one lookup."""
+        known = anchors.seen(self.incident)
+        if known is not None and known.seq is not None:
+            row = self._db.execute("SELECT hash FROM events WHERE seq = ?", (known.seq,)).fetchone()
+            if row is None or row[0] != known.hash:
+                self._db.execute("ROLLBACK")
+                raise JournalError(
+                    f"the journal of {self.incident} no longer holds event {known.seq} as this "
+                    "machine saw it: it was cut short or rewritten, and nothing is written on "
+                    f"it (irtool verify {self.incident} says more; if it was restored from a "
+                    f"backup on purpose, remove {anchors.seen_path(self.incident)})"
+                )
+        self._held_to_seen = True
 
     def append(self, draft: EventDraft) -> Event:
         """Record one event; returns only once it is durably committed."""
@@ -443,6 +485,7 @@ class Transaction:
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
         self._db = journal._db
+        self.last: Event | None = None  # the last event appended
 
     def events(self, after: int = 0) -> Iterator[Event]:
         return self._journal.events(after)
@@ -512,4 +555,5 @@ class Transaction:
                 event.hash,
             ),
         )
+        self.last = event
         return event

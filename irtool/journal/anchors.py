@@ -1,0 +1,164 @@
+"""Anchors: a head of an incident's chain (an event's seq and hash) kept somewhere the
+journal's writer cannot reach, so that a journal cut short or rewritten behind it is caught.
+
+The hash chain alone proves that the events form one unbroken chain, not that it is the
+chain that was written: whoever can write the file can drop its tail or rewrite it, hash by
+hash, from any event on. An anchor pins one event: the journal must still hold event `seq`
+with that hash, and since each hash covers every event before it, all of them unchanged.
+
+Two kinds of anchor are checked by `verify`:
+
+- the head this machine last saw of each incident: irtool keeps it outside the incident's
+  directory (an archive or a copy of the incident carries none), moved on as this machine
+  writes and verifies, never back;
+- an anchor written down elsewhere: `irtool anchor ID` prints one line to paste into a
+  ticket or a chat, and `verify --head` takes it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from irtool.journal.incidents import home, is_incident_id, journal_path
+
+_ANCHOR = re.compile(
+    r"\s*(?P<incident>ir-\d{8}-\d{6}-[0-9a-f]{4})\s+event\s+(?P<seq>\d+)\s+"
+    r"sha256:(?P<hash>[0-9a-f]{64})\s*"
+)
+_HASH = re.compile(r"\s*(?P<hash>[0-9a-f]{64})\s*")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Event `seq` of `incident` has hash `hash`; `seq` None: a bare hash, as `verify` has
+    printed it, found wherever it is in the chain."""
+
+    incident: str
+    seq: int | None
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.incident} event {self.seq} sha256:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str, incident: str) -> Anchor:
+        """An anchor as `irtool anchor` prints it, or a bare head hash; ValueError if `text`
+        is neither, or is an anchor of another incident."""
+        found = _ANCHOR.fullmatch(text)
+        if found:
+            if found["incident"] != incident:
+                raise ValueError(f"that anchor is of incident {found['incident']}, not {incident}")
+            return cls(incident, int(found["seq"]), found["hash"])
+        bare = _HASH.fullmatch(text.lower())
+        if bare:
+            return cls(incident, None, bare["hash"])
+        raise ValueError(
+            f"not an anchor: '{text[:80]}' (expected '{incident} event SEQ sha256:HASH', as "
+            "irtool anchor prints it, or a head hash)"
+        )
+
+
+@dataclass
+class Check:
+    """One anchor `verify` holds the journal to, and what is wrong, once checked."""
+
+    anchor: Anchor
+    where: str  # whose anchor, in a message
+    problem: str | None = None
+
+
+def checks(incident: str, given: Iterable[str]) -> list[Check]:
+    """The anchors to hold `incident`'s journal to: each of `given` (ValueError if one is not
+    an anchor of it), then the head this machine saw."""
+    found = [Check(Anchor.parse(text, incident), "the anchor given (--head)") for text in given]
+    known = seen(incident)
+    if known is not None:
+        found.append(Check(known, "the head this machine saw"))
+    return found
+
+
+def judge(
+    found: Iterable[Check], count: int, hash_at: Callable[[int], str | None], hashes: set[str]
+) -> None:
+    """Say of each check what is wrong with a chain of `count` events whose event seq has
+    hash `hash_at(seq)` and which holds the hashes `hashes` (those of the bare ones met)."""
+    for check in found:
+        if check.anchor.seq is None:
+            if check.anchor.hash not in hashes:
+                check.problem = (
+                    f"the head {check.anchor.hash} is not in the journal: events were removed "
+                    "from its end"
+                )
+        else:
+            check.problem = behind(check.anchor, count, hash_at, check.where)
+
+
+def behind(
+    anchor: Anchor, count: int, hash_at: Callable[[int], str | None], where: str
+) -> str | None:
+    """Why a chain of `count` events (whose event seq has hash `hash_at(seq)`) is not the one
+    `anchor` pins, or None. `where` names the anchor in the message."""
+    if anchor.seq is None:
+        return None  # a bare hash: `judge` looks for it among those met
+    if anchor.seq > count:
+        return (
+            f"the journal ends at event {count}, but {where} is event {anchor.seq}: events "
+            "were removed from its end"
+        )
+    if hash_at(anchor.seq) != anchor.hash:
+        return (
+            f"event {anchor.seq} is not the one {where} pins: the journal was rewritten behind it"
+        )
+    return None
+
+
+# -- the heads this machine has seen -----------------------------------------------------
+
+
+def keeps_heads(path: Path, incident: str) -> bool:
+    """Heads are kept of the incidents of this irtool home, opened where they live: not of a
+    journal opened from elsewhere (an archive, a copy being examined)."""
+    return is_incident_id(incident) and Path(path).absolute() == journal_path(incident).absolute()
+
+
+def seen_path(incident: str) -> Path:
+    """Where this machine keeps the head it saw of `incident`."""
+    return home().parent / "heads" / f"{incident}.head"
+
+
+def seen(incident: str) -> Anchor | None:
+    """The furthest head of `incident` this machine has written or verified, if any."""
+    if not is_incident_id(incident):
+        return None
+    try:
+        return Anchor.parse(seen_path(incident).read_text(encoding="ascii"), incident)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def saw(anchor: Anchor) -> None:
+    """Keep `anchor` as the head this machine has seen, unless it has seen one further on.
+    Best effort: a home that cannot be written only loses this check, never the event."""
+    if anchor.seq is None or not is_incident_id(anchor.incident):
+        return
+    path = seen_path(anchor.incident)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+            # Two writers at once: the one further on wins, whichever comes last.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = seen(anchor.incident)
+            if known is not None and known.seq is not None and known.seq >= anchor.seq:
+                return
+            temporary.write_text(f"{anchor}\n", encoding="ascii")
+            os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
