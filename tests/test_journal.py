@@ -107,7 +107,7 @@ def _insert(k: int) -> list[str]:
     shift = [f"UPDATE events SET seq = seq + 1 WHERE seq = {s}" for s in range(N, k - 1, -1)]
     forged = (
         f"INSERT INTO events SELECT {k}, incident, occurred_at, recorded_at, 'mallory', kind, "
-        f"step, host, data, prev_hash, 'forged{k}' FROM events WHERE seq = {k + 1}"
+        f"step, host, data, prev_hash, 'forged{k}', NULL FROM events WHERE seq = {k + 1}"
     )
     return [*shift, forged]
 

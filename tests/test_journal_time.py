@@ -120,7 +120,8 @@ def test_verify_names_a_backwards_step_an_older_journal_holds(
     }
     with db:
         db.execute(
-            "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO events (seq, incident, occurred_at, recorded_at, actor, kind, step, "
+            "host, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 *(content[k] for k in ("seq", "incident", "occurred_at", "recorded_at")),
                 *(content[k] for k in ("actor", "kind", "step", "host")),

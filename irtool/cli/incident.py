@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from irtool.model.untrusted import visible
 # `verify` use is imported in them, and the commands other modules add load when named.
 if TYPE_CHECKING:
     from irtool.engine.custody import EvidenceProblem
+    from irtool.engine.signatures import SignatureCheck
     from irtool.engine.state import IncidentState, RunState
     from irtool.journal.anchors import Check
     from irtool.journal.store import Verification
@@ -606,24 +608,47 @@ def _chain(
     return result, checks
 
 
-def _verified(
-    incident_id: str, heads: Sequence[str] = ()
-) -> tuple[Verification, int, list[EvidenceProblem], list[str], list[Check]]:
-    """(the chain, evidence files checked, their problems, custody gaps, the anchors)."""
+@dataclass
+class Verified:
+    """All `verify` found: the chain, the evidence files, the runs, anchors and signatures."""
+
+    chain: Verification
+    files: int  # evidence files checked
+    problems: list[EvidenceProblem]
+    gaps: list[str]  # custody gaps
+    anchors: list[Check]
+    signatures: SignatureCheck
+
+    @property
+    def ok(self) -> bool:
+        chain = self.chain
+        return (
+            chain.ok
+            and not self.problems
+            and not self.gaps
+            and not chain.backwards
+            and (not self.signatures.problems)
+        )
+
+
+def _verified(incident_id: str, heads: Sequence[str] = ()) -> Verified:
     from irtool.engine.custody import EvidenceCheck, OpenRuns, gaps
+    from irtool.engine.signatures import SignatureCheck
     from irtool.evidence.store import EvidenceStore
     from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 
     directory = incident_dir(incident_id)
     store = EvidenceStore(directory / EVIDENCE_DIR, create=False)
-    evidence, runs = EvidenceCheck(store), OpenRuns()
+    evidence, runs, signatures = EvidenceCheck(store), OpenRuns(), SignatureCheck()
 
     def see(event: Event) -> None:
         evidence.see(event)
         runs.see(event)
+        signatures.see(event)
 
     result, checks = _chain(incident_id, heads, see)
-    return result, evidence.checked, evidence.problems, gaps(directory, runs, store), checks
+    return Verified(result, evidence.checked, evidence.problems, gaps(directory, runs, store),
+                    checks, signatures)  # fmt: skip
 
 
 @click.command()
@@ -646,18 +671,20 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
     clock.skewed events), and every missing or altered evidence file. The
     journal must also hold the head this machine last wrote or verified, and
     each --head anchor: a journal cut short or rewritten behind one fails.
+    Each event's signature is checked against its writer's keys in the
+    contacts file, and each signer named.
     """
     try:
-        result, files, problems, gaps, checks = _verified(incident_id, heads)
+        found = _verified(incident_id, heads)
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return
-    ok = result.ok and not problems and not gaps and not result.backwards
+    result, signatures = found.chain, found.signatures
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "ok": ok,
+                    "ok": found.ok,
                     "events": result.count,
                     "head": result.head,
                     "first_bad_seq": result.first_bad_seq,
@@ -666,13 +693,19 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
                         {"seq": b.seq, "recorded_at": b.recorded_at, "previous_at": b.previous_at}
                         for b in result.backwards
                     ],
-                    "evidence_files": files,
-                    "evidence_problems": [str(p) for p in problems],
-                    "custody_gaps": gaps,
+                    "evidence_files": found.files,
+                    "evidence_problems": [str(p) for p in found.problems],
+                    "custody_gaps": found.gaps,
                     "anchors": [
                         {"anchor": str(c.anchor), "of": c.where, "problem": c.problem}
-                        for c in checks
+                        for c in found.anchors
                     ],
+                    "signatures": {
+                        "required": signatures.required,
+                        "signed": dict(sorted(signatures.signed.items())),
+                        "unsigned": signatures.unsigned,
+                        "problems": signatures.problems,
+                    },
                 }
             )
         )
@@ -689,13 +722,16 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
             _say(f"BROKEN at event {result.first_bad_seq}: {result.problem}", err=True)
         for step in result.backwards:
             _say(f"BACKWARDS {step}", err=True)
-        for problem in problems:
+        for problem in found.problems:
             _say(f"EVIDENCE {problem}", err=True)
-        for gap in gaps:
+        for gap in found.gaps:
             _say(gap, err=True)
-        if not problems:
-            _say(f"evidence intact: {files} file(s) match their hashes")
-    if not ok:
+        for wrong in signatures.problems:
+            _say(f"SIGNATURE {wrong}", err=True)
+        if not found.problems:
+            _say(f"evidence intact: {found.files} file(s) match their hashes")
+        _say(signatures.summary())
+    if not found.ok:
         raise SystemExit(Exit.FAILED)
 
 

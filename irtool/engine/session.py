@@ -28,6 +28,7 @@ from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
 from irtool.journal.spool import Spool
+from irtool.journal.store import Signer
 from irtool.model.names import same_responder
 
 # A scribe's note loads no model: neither pydantic nor the YAML loader. Each command that
@@ -104,6 +105,20 @@ def _record_events(journal: Journal, after: int, upto: int) -> Iterator[Event]:
     return journal.events(after, upto=upto, kinds=RECORD_KINDS)
 
 
+def _signer(contacts: dict[str, Any] | None) -> Signer | None:
+    """Who signs what this session writes: each responder with their own key, where the
+    contacts file lists keys or requires signatures (engine.signatures); else no one, and
+    nothing of the signing is loaded."""
+    people = (contacts or {}).get("people", {})
+    if (contacts or {}).get("signed_events") != "required" and not any(
+        said.get("keys") for said in people.values()
+    ):
+        return None
+    from irtool.engine.signatures import AgentSigner
+
+    return AgentSigner(contacts)
+
+
 def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
     """The exact files read, with their SHA-256, and the model they resolved to. A model no
     file holds (an exercise's simulated hosts) is kept with the SHA-256 of its JSON."""
@@ -133,6 +148,7 @@ def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
 class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
     def __init__(self, journal: Journal, state: IncidentState) -> None:
         self.journal, self.state = journal, state
+        journal.signer = journal.signer or _signer(state.contacts_data)
 
     # -- opening ---------------------------------------------------------------
 
@@ -157,6 +173,8 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         incident = new_incident_id((clock or (lambda: datetime.now(UTC)))())
         create_incident_dir(incident)
         journal = Journal(journal_path(incident), incident, create=True, clock=clock)
+        contacts_source = _source(contacts) if contacts else None
+        journal.signer = _signer(contacts_source["model"] if contacts_source else None)
         opening = journal.append(
             EventDraft(
                 kinds.INCIDENT_OPENED,
@@ -166,7 +184,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                     "mode": mode,
                     "runbook": _source(runbook),
                     "parameters": parameters,
-                    "contacts": _source(contacts) if contacts else None,
+                    "contacts": contacts_source,
                     "inventory": _source(inventory) if inventory else None,
                     "scenario": ({**_source(scenario), "generic": generic} if scenario else None),
                     "commander": actor,

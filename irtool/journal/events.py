@@ -60,6 +60,7 @@ class Event:
     data: dict[str, Any]
     prev_hash: str
     hash: str
+    signature: str | None = None  # its writer's SSHSIG of `hash` (not part of what is hashed)
 
     def content(self) -> dict[str, Any]:
         """Everything the hash covers: all fields but the hash itself."""

@@ -18,7 +18,6 @@ from irtool.journal.events import Event
 
 # The store's own helpers: this is its reader, beside it in the same package.
 from irtool.journal.store import (
-    _COLUMNS,
     BUSY_TIMEOUT_S,
     FORMAT_VERSION,
     JournalError,
@@ -28,6 +27,7 @@ from irtool.journal.store import (
     _open_read_only,
     _readable,
     _writable,
+    selected,
 )
 
 # Enough for one statement per batch of seqs: SQLite's own limit is 32,766 variables.
@@ -48,9 +48,10 @@ class JournalSnapshot:
             else:  # read-only media: as the journal itself opens it there
                 self._db = _open_read_only(self.path)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version != FORMAT_VERSION:
+            if version not in (1, FORMAT_VERSION):
                 self._db.close()
                 raise JournalError(f"{self.path} is not an irtool journal (format {version})")
+            self._select = selected(version)
             # One read transaction for every pass: SQLite takes its snapshot at the first read.
             self._db.execute("BEGIN")
             self.last_seq: int = self._db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -80,7 +81,7 @@ class JournalSnapshot:
         # not `yield from`, which would close the cursor of a pass left unfinished, and fail
         # once the snapshot is closed.)
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM events {condition} ORDER BY {order}",  # noqa: S608 - constant text
+            f"SELECT {self._select} FROM events {condition} ORDER BY {order}",  # noqa: S608 - constant text
             wanted,
         )
         for row in rows:  # noqa: UP028
@@ -126,7 +127,7 @@ class JournalSnapshot:
         for start in range(0, len(wanted), _BATCH):
             batch = wanted[start : start + _BATCH]
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events "  # noqa: S608 - constant text
+                f"SELECT {self._select} FROM events "  # noqa: S608 - constant text
                 f"WHERE seq IN ({','.join('?' * len(batch))})",
                 batch,
             )

@@ -45,8 +45,9 @@ from irtool.journal.events import (
 )
 from irtool.model.names import unshowable_in_name
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each event may carry its writer's signature (format 1 is read too)
 BUSY_TIMEOUT_S = 15.0
+Signer = Callable[[str, str], "str | None"]
 HEAD_EVERY_S = 2.0  # how often a busy writer keeps the head it reached (journal.anchors)
 
 _SCHEMA = """
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS events (
     host        TEXT,
     data        TEXT NOT NULL,
     prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL UNIQUE
+    hash        TEXT NOT NULL UNIQUE,
+    signature   TEXT  -- SSHSIG of the hash by the writer's key (engine.signatures); not hashed
 );
 CREATE TRIGGER IF NOT EXISTS events_are_never_updated BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only: record a correction instead'); END;
@@ -71,6 +73,13 @@ BEGIN SELECT RAISE(ABORT, 'the journal is append-only: record a correction inste
 
 _PAGE = 2000  # events read per page by `events()`
 _COLUMNS = "seq, incident, occurred_at, recorded_at, actor, kind, step, host, data, prev_hash, hash"
+_SIGNED = f"{_COLUMNS}, signature"
+
+
+def selected(version: int) -> str:
+    """The columns an event is read from, in a journal of `version` (format 1, read where it
+    cannot be upgraded, had no signatures)."""
+    return _SIGNED if version >= 2 else f"{_COLUMNS}, NULL"
 
 
 class JournalError(Exception):
@@ -171,11 +180,13 @@ def _moment(text: str) -> datetime | None:
 
 
 def _row_event(row: tuple[Any, ...]) -> Event:
-    seq, incident, occurred, recorded, actor, kind, step, host, data, prev, digest = row
+    seq, incident, occurred, recorded, actor, kind, step, host, data, prev, digest, signed = row
     content = json.loads(data)
     if not isinstance(content, dict):
         raise TypeError(f"event {seq} holds {type(content).__name__}, not an object")
-    return Event(seq, incident, occurred, recorded, actor, kind, step, host, content, prev, digest)
+    return Event(
+        seq, incident, occurred, recorded, actor, kind, step, host, content, prev, digest, signed
+    )
 
 
 class Journal:
@@ -194,6 +205,9 @@ class Journal:
         self._lock = threading.RLock()
         self._skew_said = False  # this writer has recorded that its clock is behind the head
         self._busy_timeout = BUSY_TIMEOUT_S  # what the connection's busy handler waits now
+        # (actor, hash) -> the actor's signature of the hash, or None: set by the engine,
+        # which knows whose keys are whose (engine.signatures).
+        self.signer: Signer | None = None
         # The head this writer appended last, kept for `verify` (journal.anchors) at most
         # every HEAD_EVERY_S and when the journal is closed: a write is not slowed by it.
         self._keeps_heads = anchors.keeps_heads(self.path, incident)
@@ -223,13 +237,30 @@ class Journal:
                 self._db.executescript(_SCHEMA)
                 self._db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1 and not self._read_only:
+                version = self._upgrade()
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "_db"):
                 self._db.close()  # a half-open connection holds the file, and its mount busy
             raise _journal_error(f"cannot open the journal {self.path}", exc, self.path) from None
-        if version != FORMAT_VERSION:
+        if version not in (1, FORMAT_VERSION):
             self._db.close()
             raise JournalError(f"{self.path} is not an irtool journal (format {version})")
+        self._select = selected(version)
+
+    def _upgrade(self) -> int:
+        """Format 1 to 2: the signature column, added once by whichever writer comes first."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
+                self._db.execute("ALTER TABLE events ADD COLUMN signature TEXT")
+                self._db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        return FORMAT_VERSION
 
     @property
     def read_only(self) -> bool:
@@ -344,7 +375,7 @@ class Journal:
         if kinds is not None:
             where += f" AND kind IN ({','.join('?' * len(kinds))})"
             base += sorted(kinds)
-        query = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT {_PAGE}"  # noqa: S608 - constant columns
+        query = f"SELECT {self._select} FROM events WHERE {where} ORDER BY seq LIMIT {_PAGE}"  # noqa: S608 - constant columns
         while True:
             with self._lock:
                 rows = self._db.execute(query, (after, *base)).fetchall()
@@ -364,7 +395,7 @@ class Journal:
         """The opening event alone: what a screen shows while the rest is read."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE seq = 1"  # noqa: S608 - constant columns
+                f"SELECT {self._select} FROM events WHERE seq = 1"  # noqa: S608 - constant columns
             ).fetchone()
         return _row_event(row) if row else None
 
@@ -380,7 +411,7 @@ class Journal:
         and every event recorded earlier than the one before it."""
         chain, seen_head = _Chain(self.incident), expected_head is None
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            rows = self._db.execute(f"SELECT {self._select} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
                 chain.follow(row)
                 if chain.broken:
@@ -405,7 +436,7 @@ class Journal:
         break, which is at or before it)."""
         chain, events = _Chain(self.incident), []
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            rows = self._db.execute(f"SELECT {self._select} FROM events ORDER BY seq")  # noqa: S608
             for row in rows:
                 event = chain.follow(row)
                 if event is not None:
@@ -538,9 +569,15 @@ class Transaction:
             "prev_hash": prev,
         }
         digest = event_hash(content)
-        event = Event(**content, hash=digest)
+        signer = self._journal.signer
+        # The writer signs the hash, which covers the event and, through prev_hash, every event
+        # before it. Inside the transaction: an event that must be signed and cannot be is
+        # never written (the signer raises).
+        event = Event(
+            **content, hash=digest, signature=signer(draft.actor, digest) if signer else None
+        )
         self._db.execute(
-            f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            f"INSERT INTO events ({_SIGNED}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (
                 event.seq,
                 event.incident,
@@ -553,6 +590,7 @@ class Transaction:
                 data,
                 event.prev_hash,
                 event.hash,
+                event.signature,
             ),
         )
         self.last = event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -20,6 +20,15 @@ def _timezone(value: str) -> str:
 
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 
+
+def _public_key(value: str) -> str:
+    from irtool.model.sshkeys import PublicKey
+
+    return PublicKey.parse(value).openssh()  # ValueError: said at the key's line
+
+
+PublicKeyLine = Annotated[str, AfterValidator(_public_key)]
+
 CONTACT_METHODS = ("phone", "sms", "email", "chat", "pager")
 
 
@@ -35,6 +44,11 @@ class Person(Model):
         default_factory=list, description="Contact methods in the order to try them."
     )
     notes: str = ""
+    keys: list[PublicKeyLine] = Field(
+        default_factory=list,
+        description="Public SSH keys the person signs events with, as in a .pub or "
+        "authorized_keys file: each event they write is signed with one through ssh-agent.",
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:
@@ -72,3 +86,21 @@ class Contacts(Model):
     )
     people: dict[PersonId, Person] = Field(min_length=1)
     roles: dict[RoleId, Role] = Field(min_length=1)
+    signed_events: Literal["required", "optional"] = Field(
+        default="optional",
+        description="required: every event must be signed by its writer's key (listed under "
+        "people.NAME.keys); an unsigned one is refused as it is written and fails verify.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_are_ones_own(self) -> Self:
+        # A signature names the person whose key made it: a key two people list names neither.
+        owners: dict[str, str] = {}
+        for person, said in self.people.items():
+            for line in said.keys:
+                other = owners.setdefault(line.split()[1], person)
+                if other != person:
+                    raise ValueError(
+                        f"{other} and {person} list the same key: a key is one person's"
+                    )
+        return self

@@ -1,0 +1,150 @@
+"""Signed events: each event signed by the responder who wrote it, with their SSH key through
+ssh-agent (SSHSIG, as `ssh-keygen -Y sign` and git sign), and checked by `verify` against
+the keys the contacts file lists for each person.
+
+A name typed with `--as` is only a name; a signature binds the event to a key, and the
+contacts file binds the key to a person. So `verify` names who signed each event, an event
+written as one person with another's key fails, and so does an approval signed with the key
+of the person who requested the action: the two-person rule needs two people's keys.
+
+The contacts file says whether unsigned events are allowed (`signed_events: required`);
+where they are, `verify` counts them, and they pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.engine.refusal import Refused
+from irtool.journal import Event, sshsig
+from irtool.model.names import same_responder
+
+REQUIRED = "required"
+
+
+def _people_keys(contacts: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Person -> their public keys (OpenSSH lines), from a dumped contacts file."""
+    people = (contacts or {}).get("people", {})
+    return {person: list(said.get("keys", [])) for person, said in people.items()}
+
+
+def required(contacts: dict[str, Any] | None) -> bool:
+    return (contacts or {}).get("signed_events") == REQUIRED
+
+
+class AgentSigner:
+    """Signs each event as its actor, with the first of the actor's keys (by the contacts
+    file) that the ssh-agent holds; the journal calls it with (actor, hash) as it writes.
+
+    Where signatures are required, an event it cannot sign is refused, and not written; where
+    they are not, it is written unsigned, and `verify` counts it."""
+
+    def __init__(self, contacts: dict[str, Any] | None) -> None:
+        self._keys = _people_keys(contacts)
+        self._required = required(contacts)
+        self._agent: list[sshsig.PublicKey] | None = None
+
+    def __call__(self, actor: str, digest: str) -> str | None:
+        person = next((p for p in self._keys if same_responder(p, actor)), None)
+        lines = self._keys.get(person or "", [])
+        if not lines:
+            self._unsigned(
+                f"{actor} has no key in the contacts file, and this incident's events must be "
+                "signed"
+            )
+            return None
+        mine = {sshsig.PublicKey.parse(line).blob for line in lines}
+        try:
+            if self._agent is None:
+                self._agent = sshsig.agent_keys()
+            key = next((k for k in self._agent if k.blob in mine), None)
+            if key is None:
+                self._unsigned(
+                    f"none of {actor}'s keys in the contacts file is in the ssh-agent "
+                    "(ssh-add it), and this incident's events must be signed"
+                )
+                return None
+            return sshsig.sign(digest.encode("ascii"), key)
+        except sshsig.SigningError as failed:
+            self._unsigned(f"cannot sign as {actor}: {failed}")
+            return None
+
+    def _unsigned(self, why: str) -> None:
+        """An event written unsigned: refused, where signatures are required."""
+        if self._required:
+            raise Refused(why)
+
+
+class SignatureCheck:
+    """What `verify` says of the signatures, event by event (`see`), in the journal's order:
+    who signed what, what is unsigned, and every event signed wrongly."""
+
+    def __init__(self) -> None:
+        self.required = False
+        self.signed: Counter[str] = Counter()  # person -> events they signed
+        self.unsigned = 0
+        self.problems: list[str] = []
+        self._owners: dict[bytes, str] = {}  # key blob -> person
+        self._requested_by: dict[str, str] = {}  # action step -> the person who signed it
+
+    def see(self, event: Event) -> None:
+        if event.kind == kinds.INCIDENT_OPENED:
+            contacts = (event.data.get("contacts") or {}).get("model")
+            self.required = required(contacts)
+            for person, lines in _people_keys(contacts).items():
+                for line in lines:
+                    try:
+                        self._owners[sshsig.PublicKey.parse(line).blob] = person
+                    except ValueError:
+                        self.problems.append(f"event {event.seq}: {person} has a bad key: {line}")
+        signer = self._signer(event)
+        if signer is None:
+            return
+        self.signed[signer] += 1
+        if event.kind == kinds.ACTION_REQUESTED and event.step:
+            self._requested_by[event.step] = signer
+        elif event.kind == kinds.ACTION_APPROVED and self._requested_by.get(event.step or "") == (
+            signer
+        ):
+            self.problems.append(
+                f"event {event.seq}: '{event.step}' was approved with the key of {signer}, "
+                "who requested it: the two-person rule needs two people's keys"
+            )
+
+    def _signer(self, event: Event) -> str | None:
+        """The person whose key signed `event`, once it is seen to be theirs; else None."""
+        if event.signature is None:
+            self.unsigned += 1
+            if self.required:
+                self.problems.append(
+                    f"event {event.seq} ({event.kind} by {event.actor}) is unsigned, and this "
+                    "incident's events must be signed"
+                )
+            return None
+        try:
+            key = sshsig.verify(event.hash.encode("ascii"), event.signature)
+        except sshsig.BadSignature as bad:
+            self.problems.append(f"event {event.seq}: its signature does not verify: {bad}")
+            return None
+        owner = self._owners.get(key.blob)
+        if owner is None:
+            self.problems.append(
+                f"event {event.seq} is signed with a key no one in the contacts file holds "
+                f"({key.fingerprint()})"
+            )
+            return None
+        if not same_responder(owner, event.actor):
+            self.problems.append(
+                f"event {event.seq} was written as {event.actor} but signed with {owner}'s key"
+            )
+            return None
+        return owner
+
+    def summary(self) -> str:
+        who = ", ".join(f"{person} {count}" for person, count in sorted(self.signed.items()))
+        signed = sum(self.signed.values())
+        return f"signatures: {signed} signed ({who or 'no one'}), {self.unsigned} unsigned" + (
+            "" if self.required else " (allowed)"
+        )
