@@ -203,3 +203,33 @@ def test_a_journal_written_before_signatures_is_upgraded_and_still_verifies(
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 0, checked.stderr
     assert "signatures: 1 signed (ann 1), 1 unsigned (allowed)" in checked.stdout
+
+
+def test_where_the_team_signs_an_approval_needs_the_approvers_own_key(
+    tmp_path: Path, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unsigned notes are allowed here; an approval is not a note: the two-person rule is met
+    # by two people's keys, not by a second name typed.
+    ann, ben = agent.make_key("ann"), agent.make_key("ben", add=False)
+    env = environment(tmp_path, agent)
+    incident = opened(env, contacts(tmp_path, {"ann": [ann], "ben": [ben]}, "optional"))
+    for step in (
+        ["start", incident, "block", "--reason", "ongoing"],
+        ["request", incident, "block", "--reason", "active"],
+    ):
+        assert irtool(env, "incident", *step, "--as", "ann").returncode == 0  # fmt: skip
+    approved = irtool(env, "incident", "approve", incident, "block", "--as", "ben")
+    assert approved.returncode != 0
+    assert "the two-person rule needs two people's keys: none of ben's keys" in approved.stderr
+    # Written around that refusal, unsigned: verify says so.
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    session = IncidentSession.open(incident)
+    session.journal.signer = None
+    session.journal.append(EventDraft(kinds.ACTION_APPROVED, "ben", {"request": 3}, step="block"))
+    session.close_journal()
+    checked = irtool(env, "verify", incident)
+    assert checked.returncode == 1
+    assert (
+        "event 4: the approval of 'block' and the request it approves are not both signed"
+        in checked.stderr
+    )

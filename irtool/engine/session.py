@@ -28,7 +28,6 @@ from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
 from irtool.journal.spool import Spool
-from irtool.journal.store import Signer
 from irtool.model.names import same_responder
 
 # A scribe's note loads no model: neither pydantic nor the YAML loader. Each command that
@@ -36,6 +35,7 @@ from irtool.model.names import same_responder
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from irtool.engine.signatures import AgentSigner
     from irtool.model.contacts import Contacts
     from irtool.model.inventory import Inventory
     from irtool.model.loader import Loaded
@@ -105,7 +105,7 @@ def _record_events(journal: Journal, after: int, upto: int) -> Iterator[Event]:
     return journal.events(after, upto=upto, kinds=RECORD_KINDS)
 
 
-def _signer(contacts: dict[str, Any] | None) -> Signer | None:
+def _signer(contacts: dict[str, Any] | None) -> AgentSigner | None:
     """Who signs what this session writes: each responder with their own key, where the
     contacts file lists keys or requires signatures (engine.signatures); else no one, and
     nothing of the signing is loaded."""
@@ -148,7 +148,9 @@ def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
 class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
     def __init__(self, journal: Journal, state: IncidentState) -> None:
         self.journal, self.state = journal, state
-        journal.signer = journal.signer or _signer(state.contacts_data)
+        # Each responder signs what they write, where the contacts file lists their keys.
+        self.signer = _signer(state.contacts_data)
+        journal.signer = self.signer
 
     # -- opening ---------------------------------------------------------------
 
@@ -546,6 +548,10 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                 )
             if any(same_responder(approver, actor) for approver in action.approvals):
                 raise Refused(f"{actor} already approved '{step}'")
+            # Where the team signs its events, an approval is a signature, not a name typed.
+            why = self.signer.unable(actor) if self.signer else None
+            if why:
+                raise Refused(f"the two-person rule needs two people's keys: {why}")
             return EventDraft(
                 kinds.ACTION_APPROVED, actor, {"request": action.request_seq}, step=step
             )

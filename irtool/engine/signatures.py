@@ -47,34 +47,43 @@ class AgentSigner:
         self._agent: list[sshsig.PublicKey] | None = None
 
     def __call__(self, actor: str, digest: str) -> str | None:
+        try:
+            key = self._key(actor)
+            return sshsig.sign(digest.encode("ascii"), key)
+        except (sshsig.SigningError, _NoKey) as failed:
+            if self._required:  # written unsigned, where that is allowed; refused where not
+                raise Refused(f"{failed}, and this incident's events must be signed") from None
+            return None
+
+    def unable(self, actor: str) -> str | None:
+        """Why `actor` cannot sign here (no key listed, none in the agent, no agent), or None."""
+        try:
+            self._key(actor)
+        except (sshsig.SigningError, _NoKey) as failed:
+            return str(failed)
+        return None
+
+    def _key(self, actor: str) -> sshsig.PublicKey:
         person = next((p for p in self._keys if same_responder(p, actor)), None)
         lines = self._keys.get(person or "", [])
         if not lines:
-            self._unsigned(
-                f"{actor} has no key in the contacts file, and this incident's events must be "
-                "signed"
-            )
-            return None
+            raise _NoKey(f"{actor} has no key in the contacts file")
         mine = {sshsig.PublicKey.parse(line).blob for line in lines}
         try:
             if self._agent is None:
                 self._agent = sshsig.agent_keys()
-            key = next((k for k in self._agent if k.blob in mine), None)
-            if key is None:
-                self._unsigned(
-                    f"none of {actor}'s keys in the contacts file is in the ssh-agent "
-                    "(ssh-add it), and this incident's events must be signed"
-                )
-                return None
-            return sshsig.sign(digest.encode("ascii"), key)
         except sshsig.SigningError as failed:
-            self._unsigned(f"cannot sign as {actor}: {failed}")
-            return None
+            raise _NoKey(f"cannot sign as {actor}: {failed}") from None
+        key = next((k for k in self._agent if k.blob in mine), None)
+        if key is None:
+            raise _NoKey(
+                f"none of {actor}'s keys in the contacts file is in the ssh-agent (ssh-add it)"
+            )
+        return key
 
-    def _unsigned(self, why: str) -> None:
-        """An event written unsigned: refused, where signatures are required."""
-        if self._required:
-            raise Refused(why)
+
+class _NoKey(Exception):
+    """The actor has no key this signer can sign with (the reason, in a responder's words)."""
 
 
 class SignatureCheck:
@@ -100,18 +109,26 @@ class SignatureCheck:
                     except ValueError:
                         self.problems.append(f"event {event.seq}: {person} has a bad key: {line}")
         signer = self._signer(event)
-        if signer is None:
-            return
-        self.signed[signer] += 1
-        if event.kind == kinds.ACTION_REQUESTED and event.step:
-            self._requested_by[event.step] = signer
-        elif event.kind == kinds.ACTION_APPROVED and self._requested_by.get(event.step or "") == (
-            signer
-        ):
-            self.problems.append(
-                f"event {event.seq}: '{event.step}' was approved with the key of {signer}, "
-                "who requested it: the two-person rule needs two people's keys"
-            )
+        if signer is not None:
+            self.signed[signer] += 1
+        step = event.step or ""
+        if event.kind == kinds.ACTION_REQUESTED:
+            self._requested_by.pop(step, None)
+            if signer is not None:
+                self._requested_by[step] = signer
+        elif event.kind == kinds.ACTION_APPROVED and self._owners:
+            # Where the team signs its events, an approval is two people's signatures.
+            requester = self._requested_by.get(step)
+            if signer is None or requester is None:
+                self.problems.append(
+                    f"event {event.seq}: the approval of '{step}' and the request it approves "
+                    "are not both signed: the two-person rule needs two people's keys"
+                )
+            elif requester == signer:
+                self.problems.append(
+                    f"event {event.seq}: '{step}' was approved with the key of {signer}, who "
+                    "requested it: the two-person rule needs two people's keys"
+                )
 
     def _signer(self, event: Event) -> str | None:
         """The person whose key signed `event`, once it is seen to be theirs; else None."""
