@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,3 +84,37 @@ class Event:
 
 def event_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def sealed(
+    draft: EventDraft,
+    incident: str,
+    seq: int,
+    prev: str,
+    recorded: datetime,
+    signer: Callable[[str, str], str | None] | None = None,
+) -> tuple[Event, str]:
+    """`draft` as event `seq` of `incident` after the hash `prev`, recorded at `recorded`:
+    hashed, signed by `signer` if there is one, and the text its data is stored as. What every
+    journal backend writes, so each writes the same chain."""
+    # Written once: the stored text, and (read back) the data as only JSON can hold it, what
+    # the hash and every reader see. Canonical JSON reads back to the same text.
+    data = canonical_json(draft.data)
+    content = {
+        "seq": seq,
+        "incident": incident,
+        "occurred_at": utc_text(draft.occurred_at or recorded),
+        "recorded_at": utc_text(recorded),
+        "actor": draft.actor,
+        "kind": draft.kind,
+        "step": draft.step,
+        "host": draft.host,
+        "data": json.loads(data),
+        "prev_hash": prev,
+    }
+    digest = event_hash(content)
+    # The writer signs the hash, which covers the event and, through prev_hash, every event
+    # before it; an event that must be signed and cannot be is never written (the signer
+    # raises inside the write's transaction).
+    signature = signer(draft.actor, digest) if signer else None
+    return Event(**content, hash=digest, signature=signature), data

@@ -38,9 +38,9 @@ from irtool.journal.events import (
     GENESIS,
     Event,
     EventDraft,
-    canonical_json,
     event_hash,
     parse_moment,
+    sealed,
     utc_text,
 )
 from irtool.model.names import unshowable_in_name
@@ -553,29 +553,8 @@ class Transaction:
         return self._insert(draft, head_time, seq, prev)
 
     def _insert(self, draft: EventDraft, recorded: datetime, seq: int, prev: str) -> Event:
-        # Written once: the stored text, and (read back) the data as only JSON can hold it,
-        # what the hash and every reader see. Canonical JSON reads back to the same text.
-        data = canonical_json(draft.data)
-        content = {
-            "seq": seq + 1,
-            "incident": self._journal.incident,
-            "occurred_at": utc_text(draft.occurred_at or recorded),
-            "recorded_at": utc_text(recorded),
-            "actor": draft.actor,
-            "kind": draft.kind,
-            "step": draft.step,
-            "host": draft.host,
-            "data": json.loads(data),
-            "prev_hash": prev,
-        }
-        digest = event_hash(content)
-        signer = self._journal.signer
-        # The writer signs the hash, which covers the event and, through prev_hash, every event
-        # before it. Inside the transaction: an event that must be signed and cannot be is
-        # never written (the signer raises).
-        event = Event(
-            **content, hash=digest, signature=signer(draft.actor, digest) if signer else None
-        )
+        journal = self._journal
+        event, data = sealed(draft, journal.incident, seq + 1, prev, recorded, journal.signer)
         self._db.execute(
             f"INSERT INTO events ({_SIGNED}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (
