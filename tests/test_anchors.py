@@ -150,3 +150,48 @@ def test_an_anchor_of_another_incident_or_no_anchor_at_all_is_bad_input(
     assert f"that anchor is of incident {other}, not {incident}" in wrong.stderr
     garbled = irtool(env, "verify", incident, "--head", "yesterday's head")
     assert garbled.returncode == 2 and "not an anchor" in garbled.stderr
+
+
+def test_a_writer_that_stays_open_is_not_written_past_a_cut(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The UI or a run keeps the journal open: a cut made meanwhile stops its next write too,
+    # and the head this machine saw never moves onto the cut chain.
+    from irtool.engine.session import IncidentSession
+    from irtool.journal import JournalError
+
+    incident = opened(env, notes=3)
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    session = IncidentSession.open(incident)
+    session.note("first", "judy")  # event 5
+    cut(env, incident, after=3)
+    for _ in range(3):
+        with pytest.raises(JournalError, match="no longer holds event 5"):
+            session.note("on the cut chain", "judy")
+    session.close_journal()
+    assert events(env, incident) == 3
+    assert irtool(env, "verify", incident).returncode == 1
+
+
+def test_an_incident_made_anew_under_an_id_once_used_starts_its_own_chain(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irtool.journal import Journal
+    from irtool.journal.incidents import journal_path
+
+    incident = opened(env, notes=2)
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    path = journal_path(incident)
+    for leftover in path.parent.glob("journal.sqlite*"):
+        leftover.unlink()
+    with Journal(path, incident, create=True) as journal:
+        from irtool.journal import EventDraft
+
+        journal.append(EventDraft("incident.opened", "judy", {"title": "again"}))
+    assert "the head this machine saw" not in irtool(env, "verify", incident).stderr
+
+
+def test_an_anchor_names_an_event(env: dict[str, str]) -> None:
+    incident = opened(env, notes=0)
+    zero = irtool(env, "verify", incident, "--head", f"{incident} event 0 sha256:{'0' * 64}")
+    assert zero.returncode == 2 and "its seq is 1 or more" in zero.stderr

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from irtool.engine import kinds
+from irtool.engine.refusal import Refused
 from irtool.engine.session import IncidentSession
-from irtool.journal import EventDraft, event_hash, sshsig
+from irtool.journal import EventDraft, JournalError, event_hash, sshsig
 from tests.conftest import ROOT
 from tests.support.cli import irtool
 from tests.support.sshagent import Agent, ssh_agent
@@ -233,3 +234,79 @@ def test_where_the_team_signs_an_approval_needs_the_approvers_own_key(
         "event 4: the approval of 'block' and the request it approves are not both signed"
         in checked.stderr
     )
+
+
+def test_what_cannot_be_signed_waits_in_the_spool_and_holds_no_one_up(
+    tmp_path: Path, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, ben = agent.make_key("ann"), agent.make_key("ben")
+    env = environment(tmp_path, agent)
+    incident = opened(env, contacts(tmp_path, {"ann": [ann], "ben": [ben]}, "required"))
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(agent.socket))
+    session = IncidentSession.open(incident)
+    subprocess.run(["ssh-add", "-q", "-d", str(agent.keys["ben"])], env={**os.environ, **agent.env},
+                   check=True, capture_output=True)  # fmt: skip
+    # A custody record ben's run could not sign: a journal error, so the run spools it.
+    ran = EventDraft(kinds.COMMAND_RAN, "ben", {"purpose": "collect"}, host="web01")
+    with pytest.raises(JournalError, match="none of ben's keys"):
+        session.record_custody(ran)
+    session.spool.put(ran, "cannot sign", session.state.last_seq)
+    session.close_journal()
+    # ann's note is written (signed by her), ben's record waits for ben, said once, in a line.
+    noted = irtool(env, "incident", "note", incident, "still here", "--as", "ann")
+    assert noted.returncode == 0, noted.stderr
+    assert "1 custody record(s) pending" in noted.stderr and "none of ben's keys" in noted.stderr
+    subprocess.run(["ssh-add", "-q", str(agent.keys["ben"])], env={**os.environ, **agent.env},
+                   check=True, capture_output=True)  # fmt: skip
+    assert irtool(env, "incident", "note", incident, "back", "--as", "ben").returncode == 0
+    checked = irtool(env, "verify", incident, "--json")
+    assert json.loads(checked.stdout)["signatures"]["signed"] == {"ann": 2, "ben": 2}
+
+
+def test_nothing_is_left_behind_by_an_opening_its_commander_cannot_sign(
+    tmp_path: Path, agent: Agent
+) -> None:
+    ann = agent.make_key("ann", add=False)
+    env = environment(tmp_path, agent)
+    made = irtool(env, "incident", "new", RUNBOOK, *PARAMS, "--contacts",
+                  contacts(tmp_path, {"ann": [ann]}, "required"), "--as", "ann")  # fmt: skip
+    assert made.returncode == 1
+    assert "none of ann's keys in the contacts file is in the ssh-agent" in made.stderr
+    assert not (tmp_path / "home" / "incidents").exists() or not list(
+        (tmp_path / "home" / "incidents").iterdir()
+    )
+
+
+def test_a_request_is_signed_where_the_team_signs_and_a_key_added_later_is_found(
+    tmp_path: Path, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, ben = agent.make_key("ann", add=False), agent.make_key("ben")
+    env = environment(tmp_path, agent)
+    incident = opened(env, contacts(tmp_path, {"ann": [ann], "ben": [ben]}, "optional"))
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(agent.socket))
+    session = IncidentSession.open(incident)  # one long-lived session, as the UI is
+    session.start_early("block", "ann", "ongoing")
+    with pytest.raises(Refused, match="two-person rule needs two people's keys: none of ann"):
+        session.request_action("block", "ann", "active")
+    subprocess.run(["ssh-add", "-q", str(agent.keys["ann"])], env={**os.environ, **agent.env},
+                   check=True, capture_output=True)  # fmt: skip
+    assert session.request_action("block", "ann", "active").signature is not None
+    session.close_journal()
+
+
+def test_a_tampered_list_of_keys_is_a_broken_chain_not_a_crash(
+    tmp_path: Path, agent: Agent
+) -> None:
+    ann = agent.make_key("ann")
+    env = environment(tmp_path, agent)
+    incident = opened(env, contacts(tmp_path, {"ann": [ann]}, "required"))
+    with journal(env, incident) as db:
+        db.execute("DROP TRIGGER events_are_never_updated")
+        data = json.loads(db.execute("SELECT data FROM events WHERE seq = 1").fetchone()[0])
+        data["contacts"]["model"]["people"]["ann"]["keys"] = [7]
+        db.execute("UPDATE events SET data = ? WHERE seq = 1", (json.dumps(data),))
+    checked = irtool(env, "verify", incident)
+    assert checked.returncode == 1
+    assert "BROKEN at event 1" in checked.stderr and "internal error" not in checked.stderr

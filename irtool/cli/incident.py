@@ -172,13 +172,17 @@ def new(
 
         context = load_checked(runbook, contacts, inventory)
         values = _parameters(context.runbook.model, parse_param_values(params))
-        opened = IncidentSession.new(
-            context.runbook,
-            values,
-            actor=who(actor),
-            contacts=context.contacts,
-            inventory=context.inventory,
-        )
+        try:
+            opened = IncidentSession.new(
+                context.runbook,
+                values,
+                actor=who(actor),
+                contacts=context.contacts,
+                inventory=context.inventory,
+            )
+        except (Refused, JournalError) as exc:
+            fail(str(exc), Exit.FAILED)
+            return
     opened.close_journal()
     click.echo(json.dumps({"id": opened.state.id}) if as_json else opened.state.id)
 

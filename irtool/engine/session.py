@@ -7,6 +7,7 @@ at once cannot both succeed. A refused command writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from irtool.journal import Event, EventDraft, Journal
 from irtool.journal.events import utc_text
 from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
 from irtool.journal.spool import Spool
+from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
 
 # A scribe's note loads no model: neither pydantic nor the YAML loader. Each command that
@@ -173,10 +175,16 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         if (mode == "exercise") != (scenario is not None):
             raise Refused("an exercise is played from a scenario, and only an exercise is")
         incident = new_incident_id((clock or (lambda: datetime.now(UTC)))())
+        contacts_source = _source(contacts) if contacts else None
+        signer = _signer(contacts_source["model"] if contacts_source else None)
+        # Refused before anything is made: an incident whose opening its commander cannot
+        # sign would be left behind with no opening event.
+        why = signer.unable(actor) if signer and signer.required else None
+        if why:
+            raise Refused(f"{why}, and this team's events must be signed")
         create_incident_dir(incident)
         journal = Journal(journal_path(incident), incident, create=True, clock=clock)
-        contacts_source = _source(contacts) if contacts else None
-        journal.signer = _signer(contacts_source["model"] if contacts_source else None)
+        journal.signer = signer
         opening = journal.append(
             EventDraft(
                 kinds.INCIDENT_OPENED,
@@ -246,7 +254,11 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
     ) -> Event:
         """`after_close`: a command the post-mortem still needs once the incident is closed
         (notes, action items, answers); what it writes then says so."""
-        self.append_pending()  # what waits in the spool happened first
+        # What waits in the spool happened first. Another responder's records, which only
+        # their key can sign, wait there for them (recovery says so): no one else's write is
+        # held up.
+        with contextlib.suppress(Unsigned):
+            self.append_pending()
         with self.journal.transaction() as tx:
             for event in tx.events(after=self.state.last_seq):
                 self.state.apply(event)
@@ -523,6 +535,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                 raise no_step(state, step)
             if not isinstance(state.runbook.step(step), ActionStep):
                 raise Refused(f"step '{step}' is not an action")
+            self._signs_for_two(actor)
             self._pending_available(state, step, reapply=True)
             if step in state.actions and not state.actions[step].rolled_back:
                 raise Refused(
@@ -533,6 +546,14 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
             return EventDraft(kinds.ACTION_REQUESTED, actor, {"reason": reason}, step=step)
 
         return self._write(decide)
+
+    def _signs_for_two(self, actor: str) -> None:
+        """Where the team signs its events, a request and its approval are signatures, not
+        names typed: the two-person rule is two people's keys, so neither is written
+        unsigned, whatever `signed_events` allows of other events."""
+        why = self.signer.unable(actor) if self.signer else None
+        if why:
+            raise Refused(f"the two-person rule needs two people's keys: {why}")
 
     def approve(self, step: str, actor: str) -> Event:
         def decide(state: IncidentState) -> EventDraft:
@@ -548,10 +569,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
                 )
             if any(same_responder(approver, actor) for approver in action.approvals):
                 raise Refused(f"{actor} already approved '{step}'")
-            # Where the team signs its events, an approval is a signature, not a name typed.
-            why = self.signer.unable(actor) if self.signer else None
-            if why:
-                raise Refused(f"the two-person rule needs two people's keys: {why}")
+            self._signs_for_two(actor)
             return EventDraft(
                 kinds.ACTION_APPROVED, actor, {"request": action.request_seq}, step=step
             )

@@ -17,21 +17,28 @@ from collections import Counter
 from typing import Any
 
 from irtool.engine import kinds
-from irtool.engine.refusal import Refused
 from irtool.journal import Event, sshsig
+from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
 
 REQUIRED = "required"
 
 
-def _people_keys(contacts: dict[str, Any] | None) -> dict[str, list[str]]:
-    """Person -> their public keys (OpenSSH lines), from a dumped contacts file."""
-    people = (contacts or {}).get("people", {})
-    return {person: list(said.get("keys", [])) for person, said in people.items()}
+def _people_keys(contacts: Any) -> dict[str, list[str]]:
+    """Person -> their public keys (OpenSSH lines), from a dumped contacts file; what is not
+    shaped as one (a tampered journal: verify says where) gives none."""
+    people = contacts.get("people") if isinstance(contacts, dict) else None
+    if not isinstance(people, dict):
+        return {}
+    return {
+        str(person): [line for line in said.get("keys", []) if isinstance(line, str)]
+        for person, said in people.items()
+        if isinstance(said, dict) and isinstance(said.get("keys", []), list)
+    }
 
 
-def required(contacts: dict[str, Any] | None) -> bool:
-    return (contacts or {}).get("signed_events") == REQUIRED
+def required(contacts: Any) -> bool:
+    return isinstance(contacts, dict) and contacts.get("signed_events") == REQUIRED
 
 
 class AgentSigner:
@@ -46,13 +53,18 @@ class AgentSigner:
         self._required = required(contacts)
         self._agent: list[sshsig.PublicKey] | None = None
 
+    @property
+    def required(self) -> bool:
+        """Every event must be signed: one that cannot be is refused."""
+        return self._required
+
     def __call__(self, actor: str, digest: str) -> str | None:
         try:
             key = self._key(actor)
             return sshsig.sign(digest.encode("ascii"), key)
         except (sshsig.SigningError, _NoKey) as failed:
             if self._required:  # written unsigned, where that is allowed; refused where not
-                raise Refused(f"{failed}, and this incident's events must be signed") from None
+                raise Unsigned(f"{failed}, and this incident's events must be signed") from None
             return None
 
     def unable(self, actor: str) -> str | None:
@@ -69,12 +81,16 @@ class AgentSigner:
         if not lines:
             raise _NoKey(f"{actor} has no key in the contacts file")
         mine = {sshsig.PublicKey.parse(line).blob for line in lines}
-        try:
-            if self._agent is None:
-                self._agent = sshsig.agent_keys()
-        except sshsig.SigningError as failed:
-            raise _NoKey(f"cannot sign as {actor}: {failed}") from None
-        key = next((k for k in self._agent if k.blob in mine), None)
+        key = None
+        for fresh in (False, True):  # asked again: a key may have been added since (ssh-add)
+            if fresh or self._agent is None:
+                try:
+                    self._agent = sshsig.agent_keys()
+                except sshsig.SigningError as failed:
+                    raise _NoKey(f"cannot sign as {actor}: {failed}") from None
+            key = next((k for k in self._agent if k.blob in mine), None)
+            if key is not None:
+                break
         if key is None:
             raise _NoKey(
                 f"none of {actor}'s keys in the contacts file is in the ssh-agent (ssh-add it)"
@@ -106,7 +122,7 @@ class SignatureCheck:
                 for line in lines:
                     try:
                         self._owners[sshsig.PublicKey.parse(line).blob] = person
-                    except ValueError:
+                    except (ValueError, TypeError):
                         self.problems.append(f"event {event.seq}: {person} has a bad key: {line}")
         signer = self._signer(event)
         if signer is not None:

@@ -54,6 +54,8 @@ class Anchor:
         if found:
             if found["incident"] != incident:
                 raise ValueError(f"that anchor is of incident {found['incident']}, not {incident}")
+            if int(found["seq"]) < 1:
+                raise ValueError("an anchor names an event: its seq is 1 or more")
             return cls(incident, int(found["seq"]), found["hash"])
         bare = _HASH.fullmatch(text.lower())
         if bare:
@@ -140,6 +142,13 @@ def seen(incident: str) -> Anchor | None:
         return Anchor.parse(seen_path(incident).read_text(encoding="ascii"), incident)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def forget(incident: str) -> None:
+    """Forget the head seen of `incident`: a journal of that id made new starts its own."""
+    if is_incident_id(incident):
+        with contextlib.suppress(OSError):
+            seen_path(incident).unlink(missing_ok=True)
 
 
 def saw(anchor: Anchor) -> None:

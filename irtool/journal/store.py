@@ -86,6 +86,12 @@ class JournalError(Exception):
     """The journal cannot be opened or written; the message says why in a responder's words."""
 
 
+class Unsigned(JournalError):
+    """An event that must be signed and cannot be (engine.signatures): not written. A journal
+    error, so what a command does with a journal that will not take an event it does here
+    too: a custody record goes to the spool, and is appended once its writer can sign it."""
+
+
 class JournalBusy(JournalError):
     """Another writer held the journal longer than we were willing to wait."""
 
@@ -213,9 +219,15 @@ class Journal:
         self._keeps_heads = anchors.keeps_heads(self.path, incident)
         self._unkept: Event | None = None
         self._kept_at: float | None = None
-        # Checked against the head this machine saw before a first write; a journal made new
-        # starts a chain of its own (a head kept of an incident once of that id is stale).
-        self._held_to_seen = not self._keeps_heads or create
+        # The furthest event this writer knows the chain holds (the head this machine saw,
+        # then each event it appends): every write first checks the journal still holds it.
+        # A journal made new starts a chain of its own: a head kept of an incident once of
+        # that id is stale, and forgotten.
+        self._held: anchors.Anchor | None = None
+        self._held_read = not self._keeps_heads
+        if create and self._keeps_heads:
+            anchors.forget(incident)
+            self._held_read = True
         if not create and not self.path.exists():
             raise JournalError(f"no journal at {self.path}")
         self._read_only = not create and not _writable(self.path)
@@ -312,7 +324,7 @@ class Journal:
                     self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
                     self._busy_timeout = wait
                 self._db.execute("BEGIN IMMEDIATE")
-                if not self._held_to_seen:
+                if self._keeps_heads:
                     self._hold_to_seen()
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
@@ -325,6 +337,7 @@ class Journal:
                 yield tx
                 self._db.execute("COMMIT")
                 if tx.last is not None and self._keeps_heads:
+                    self._held = anchors.Anchor(self.incident, tx.last.seq, tx.last.hash)
                     self._keep_head(tx.last)
             except BaseException as exc:
                 self._skew_said = skew_said  # a skew said in an undone transaction was not said
@@ -340,8 +353,11 @@ class Journal:
     def _hold_to_seen(self) -> None:
         """Refuse to write on a journal cut short or rewritten behind the head this machine
         saw: an event written there would carry the altered chain on, and in time take the
-        place of the head that shows it. Checked once, by the write lock, in one lookup."""
-        known = anchors.seen(self.incident)
+        place of the head that shows it. Checked at every write, under the write lock, in one
+        lookup: a writer that stays open (the UI, a run) is not written past a cut either."""
+        if not self._held_read:
+            self._held, self._held_read = anchors.seen(self.incident), True
+        known = self._held
         if known is not None and known.seq is not None:
             row = self._db.execute("SELECT hash FROM events WHERE seq = ?", (known.seq,)).fetchone()
             if row is None or row[0] != known.hash:
@@ -352,7 +368,6 @@ class Journal:
                     f"it (irtool verify {self.incident} says more; if it was restored from a "
                     f"backup on purpose, remove {anchors.seen_path(self.incident)})"
                 )
-        self._held_to_seen = True
 
     def append(self, draft: EventDraft) -> Event:
         """Record one event; returns only once it is durably committed."""
