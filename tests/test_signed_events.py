@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,29 @@ def journal(env: dict[str, str], incident: str) -> sqlite3.Connection:
     return sqlite3.connect(Path(env["IRTOOL_HOME"]) / "incidents" / incident / "journal.sqlite")
 
 
+def requested_by_ann(env: dict[str, str], incident: str) -> None:
+    """Containment 'block' started and requested by ann: events 2 and 3."""
+    for step in (
+        ["start", incident, "block", "--reason", "ongoing"],
+        ["request", incident, "block", "--reason", "active"],
+    ):
+        assert irtool(env, "incident", *step, "--as", "ann").returncode == 0  # fmt: skip
+
+
+def approved_around_irtool(
+    env: dict[str, str],
+    incident: str,
+    monkeypatch: pytest.MonkeyPatch,
+    signer: Callable[[str, str], str | None] | None,
+) -> None:
+    """ben's approval of request 3, written straight into the journal, signed by `signer`."""
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    session = IncidentSession.open(incident)
+    session.journal.signer = signer
+    session.journal.append(EventDraft(kinds.ACTION_APPROVED, "ben", {"request": 3}, step="block"))
+    session.close_journal()
+
+
 def test_each_event_is_signed_by_its_writer_and_verify_names_who_signed(
     tmp_path: Path, agent: Agent
 ) -> None:
@@ -101,11 +124,7 @@ def test_a_name_typed_with_as_does_not_sign_for_its_owner(
     ben = agent.make_key("ben", add=False)  # ben's key is on ben's laptop, not in ann's agent
     env = environment(tmp_path, agent)
     incident = opened(env, contacts(tmp_path, {"ann": [ann], "ben": [ben]}, "required"))
-    for step in (
-        ["start", incident, "block", "--reason", "ongoing"],
-        ["request", incident, "block", "--reason", "active"],
-    ):
-        assert irtool(env, "incident", *step, "--as", "ann").returncode == 0  # fmt: skip
+    requested_by_ann(env, incident)
     # ann, at her keyboard, cannot approve as ben: his signature is not hers to make.
     approved = irtool(env, "incident", "approve", incident, "block", "--as", "ben")
     assert approved.returncode != 0
@@ -114,13 +133,9 @@ def test_a_name_typed_with_as_does_not_sign_for_its_owner(
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3  # nothing written
     # Written around irtool's refusal, with ann's key: verify names it.
     mine = next(k for k in sshsig.agent_keys(str(agent.socket)))
-    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
-    session = IncidentSession.open(incident)
-    session.journal.signer = lambda actor, digest: sshsig.sign(
+    approved_around_irtool(env, incident, monkeypatch, lambda actor, digest: sshsig.sign(
         digest.encode(), mine, socket_path=str(agent.socket)
-    )
-    session.journal.append(EventDraft(kinds.ACTION_APPROVED, "ben", {"request": 3}, step="block"))
-    session.close_journal()
+    ))  # fmt: skip
     forged = irtool(env, "verify", incident)
     assert forged.returncode == 1
     assert "event 4 was written as ben but signed with ann's key" in forged.stderr
@@ -214,20 +229,12 @@ def test_where_the_team_signs_an_approval_needs_the_approvers_own_key(
     ann, ben = agent.make_key("ann"), agent.make_key("ben", add=False)
     env = environment(tmp_path, agent)
     incident = opened(env, contacts(tmp_path, {"ann": [ann], "ben": [ben]}, "optional"))
-    for step in (
-        ["start", incident, "block", "--reason", "ongoing"],
-        ["request", incident, "block", "--reason", "active"],
-    ):
-        assert irtool(env, "incident", *step, "--as", "ann").returncode == 0  # fmt: skip
+    requested_by_ann(env, incident)
     approved = irtool(env, "incident", "approve", incident, "block", "--as", "ben")
     assert approved.returncode != 0
     assert "the two-person rule needs two people's keys: none of ben's keys" in approved.stderr
     # Written around that refusal, unsigned: verify says so.
-    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
-    session = IncidentSession.open(incident)
-    session.journal.signer = None
-    session.journal.append(EventDraft(kinds.ACTION_APPROVED, "ben", {"request": 3}, step="block"))
-    session.close_journal()
+    approved_around_irtool(env, incident, monkeypatch, None)
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 1
     assert (
