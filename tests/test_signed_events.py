@@ -89,6 +89,9 @@ def test_each_event_is_signed_by_its_writer_and_verify_names_who_signed(
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 0, checked.stderr
     assert "signatures: 2 signed (ann 1, ben 1), 0 unsigned" in checked.stdout
+    exported = irtool(env, "export", incident, "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    events = json.loads(exported.stdout)["events"]
     # The signatures are SSHSIG, as ssh-keygen -Y verify (and git) read them.
     with journal(env, incident) as db:
         digest, signature = db.execute(
@@ -115,6 +118,7 @@ def test_each_event_is_signed_by_its_writer_and_verify_names_who_signed(
         check=False,
     )
     assert standard.returncode == 0, standard.stderr
+    assert events[1]["signature"] == signature  # the JSON timeline carries it, to check alike
 
 
 def test_a_name_typed_with_as_does_not_sign_for_its_owner(

@@ -79,7 +79,12 @@ class Event:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.content(), "hash": self.hash}
+        """The event whole, as the JSON timelines give it: its signature too, where it has one
+        (what a reader needs to check it with ssh-keygen -Y verify, without irtool)."""
+        whole = {**self.content(), "hash": self.hash}
+        if self.signature is not None:
+            whole["signature"] = self.signature
+        return whole
 
 
 def event_hash(content: dict[str, Any]) -> str:
