@@ -186,6 +186,13 @@ def test_where_unsigned_events_are_allowed_they_pass_and_are_counted(
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 0, checked.stderr
     assert "signatures: 1 signed (ann 1), 1 unsigned (allowed)" in checked.stdout
+    # Marked wherever it is shown: the post-mortem's timeline and the timeline rows.
+    report = irtool(env, "export", incident, "--format", "markdown").stdout
+    noted = next(line for line in report.splitlines() if "by phone" in line)
+    assert "unsigned" in noted
+    assert not any("unsigned" in line for line in report.splitlines() if "opened" in line)
+    rows = irtool(env, "export", incident, "--format", "csv").stdout.splitlines()
+    assert [r for r in rows if "(unsigned)" in r] == [r for r in rows if "by phone" in r]
 
 
 def test_a_contacts_file_with_a_bad_or_shared_key_is_refused_at_its_line(
@@ -321,3 +328,24 @@ def test_a_tampered_list_of_keys_is_a_broken_chain_not_a_crash(
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 1
     assert "BROKEN at event 1" in checked.stderr and "internal error" not in checked.stderr
+
+
+def test_the_ui_says_an_event_is_unsigned_where_the_team_signs(
+    tmp_path: Path, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irtool.tui.screens.timeline import TimelineScreen, detail_text
+
+    ann = agent.make_key("ann")
+    env = environment(tmp_path, agent)
+    incident = opened(env, contacts(tmp_path, {"ann": [ann]}, "optional"))
+    assert irtool(env, "incident", "note", incident, "by phone", "--as", "ben").returncode == 0
+    monkeypatch.setenv("IRTOOL_HOME", env["IRTOOL_HOME"])
+    session = IncidentSession.open(incident)
+    events = list(session.journal.events())
+    session.close_journal()
+    screen = TimelineScreen(events)
+    assert screen.signing
+    signed, unsigned = (detail_text(e, signing=screen.signing).plain for e in events)
+    assert "this event is unsigned" in unsigned and "this event is unsigned" not in signed
+    assert "-----BEGIN SSH SIGNATURE-----" in signed
+    assert "unsigned" not in detail_text(events[1]).plain  # a team that does not sign

@@ -31,6 +31,7 @@ from irtool.journal.incidents import create_incident_dir, journal_path, new_inci
 from irtool.journal.spool import Spool
 from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
+from irtool.model.sshkeys import team_signs
 
 # A scribe's note loads no model: neither pydantic nor the YAML loader. Each command that
 # reads a step's model imports its class (the state makes the runbook when first read).
@@ -111,10 +112,7 @@ def _signer(contacts: dict[str, Any] | None) -> AgentSigner | None:
     """Who signs what this session writes: each responder with their own key, where the
     contacts file lists keys or requires signatures (engine.signatures); else no one, and
     nothing of the signing is loaded."""
-    people = (contacts or {}).get("people", {})
-    if (contacts or {}).get("signed_events") != "required" and not any(
-        said.get("keys") for said in people.values()
-    ):
+    if not team_signs(contacts):
         return None
     from irtool.engine.signatures import AgentSigner
 

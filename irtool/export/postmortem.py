@@ -437,6 +437,8 @@ def _what(e: Event, found: Unfolded) -> Inline:
         spans += [" (", Strong("corrected by"), " ", event_link(seq, f"event {seq}"), ")"]
     if e.seq in found.after_close:
         spans += [" (", Strong(AFTER_CLOSE), ")"]
+    if found.unsigned(e):
+        spans += [" (", Strong("unsigned"), ")"]
     return tuple(spans)
 
 

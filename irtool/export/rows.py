@@ -77,7 +77,8 @@ def row(
     corrected_by = found.corrections(event.seq) if found else []
     cells = {
         "message": f"[{mode.upper()}] {describe(event)}"
-        + (" (written after closing)" if late else ""),
+        + (" (written after closing)" if late else "")
+        + (" (unsigned)" if found is not None and found.unsigned(event) else ""),
         "datetime": occurred.isoformat(timespec="microseconds"),
         "timestamp": micros,
         "timestamp_desc": "Occurred (back-dated)" if back_dated else "Occurred",

@@ -14,6 +14,7 @@ from typing import Any
 
 from irtool.engine import kinds
 from irtool.journal import Event
+from irtool.model.sshkeys import team_signs
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class Unfolded:
     ad_hoc: set[int] = field(default_factory=set)  # custody events of ad-hoc commands
     # rotate step -> item id -> (rotated, note), from the step's completion
     rotations: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
+    # The team signs its events (its contacts file lists keys, or requires signatures): an
+    # event without a signature is then marked unsigned wherever it is shown.
+    signing: bool = False
+
+    def unsigned(self, e: Event) -> bool:
+        return self.signing and e.signature is None
 
     def corrections(self, seq: int) -> list[int]:
         return self.corrected_by.get(seq, [])
@@ -53,6 +60,8 @@ class Unfolded:
         if e.data.get("ad_hoc"):
             self.ad_hoc.add(e.seq)
         kind = e.kind
+        if kind == kinds.INCIDENT_OPENED:
+            self.signing = team_signs((e.data.get("contacts") or {}).get("model"))
         if kind not in _CHANGES:
             return
         change = Change(e.seq, e.occurred_at, e.actor, e.data)

@@ -93,3 +93,17 @@ class PublicKey:
         if inner != fields[0]:
             raise ValueError(f"not an SSH public key: a {fields[0]} line holds a {inner!r} key")
         return cls(blob, fields[2] if len(fields) > 2 else "")
+
+
+def team_signs(contacts: object) -> bool:
+    """Whether a team signs its events, by its contacts file as dumped into the journal: it
+    lists keys, or requires signatures. An event without a signature is then marked unsigned
+    wherever it is shown."""
+    if not isinstance(contacts, dict):
+        return False
+    people = contacts.get("people")
+    listed = any(
+        isinstance(said, dict) and said.get("keys")
+        for said in (people.values() if isinstance(people, dict) else ())
+    )
+    return listed or contacts.get("signed_events") == "required"

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from irtool.engine.timeline import BadFilter, TimelineFilter
 from irtool.journal import Event
+from irtool.model.sshkeys import team_signs
 from irtool.model.untrusted import visible
 from irtool.model.when import shown, zone_label
 from irtool.tui.widgets.timeline import TimelineView
@@ -23,8 +24,9 @@ from irtool.tui.widgets.timeline import TimelineView
 PLACEHOLDER = "filter: kind:note step:ID host:NAME actor:NAME words"
 
 
-def detail_text(event: Event, corrected: bool = False) -> Text:
-    """Every field of the event, and its data as indented JSON."""
+def detail_text(event: Event, corrected: bool = False, signing: bool = False) -> Text:
+    """Every field of the event, and its data as indented JSON; `signing`: the team signs its
+    events, so one without a signature says so."""
     text = Text()
     for name, value in event.as_dict().items():
         if name == "data":
@@ -33,6 +35,9 @@ def detail_text(event: Event, corrected: bool = False) -> Text:
         if name in ("occurred_at", "recorded_at") and value:
             value = f"{shown(value)}  ({value})"  # the responder's time, then the record's
         text.append(visible("-" if value is None else str(value)) + "\n")
+    if signing and event.signature is None:
+        text.append("signature   ", style="bold")
+        text.append("none: this event is unsigned\n", style="bold red")
     if corrected:
         text.append("corrected   ", style="bold")
         text.append("yes: a later event corrects this one\n")
@@ -57,15 +62,17 @@ class EventDetail(ModalScreen[None]):
     }
     """
 
-    def __init__(self, event: Event, corrected: bool = False) -> None:
+    def __init__(self, event: Event, corrected: bool = False, signing: bool = False) -> None:
         super().__init__()
         self.event = event
-        self.corrected = corrected
+        self.corrected, self.signing = corrected, signing
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = Text(f"Event #{self.event.seq}: {visible(self.event.kind)}")
-            yield Static(detail_text(self.event, self.corrected), id="timeline-detail")
+            yield Static(
+                detail_text(self.event, self.corrected, self.signing), id="timeline-detail"
+            )
 
 
 class TimelineScreen(Screen[None]):
@@ -86,6 +93,9 @@ class TimelineScreen(Screen[None]):
     def __init__(self, events: Sequence[Event], corrected: Iterable[int] = ()) -> None:
         super().__init__()
         self.view = TimelineView(events, id="timeline-view")
+        opening = events[0] if events and events[0].seq == 1 else None
+        contacts = (opening.data.get("contacts") or {}).get("model") if opening else None
+        self.signing = team_signs(contacts)
         self.view.mark_corrected(corrected)
         self.filter_input = Input(placeholder=PLACEHOLDER, id="timeline-filter")
         self.count = Label(id="timeline-count")
@@ -136,5 +146,5 @@ class TimelineScreen(Screen[None]):
     def _open(self, selected: TimelineView.Selected) -> None:
         selected.stop()
         self.app.push_screen(
-            EventDetail(selected.event, self.view.is_corrected(selected.event.seq))
+            EventDetail(selected.event, self.view.is_corrected(selected.event.seq), self.signing)
         )
