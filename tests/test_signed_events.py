@@ -314,8 +314,9 @@ def test_a_request_is_signed_where_the_team_signs_and_a_key_added_later_is_found
     session.close_journal()
 
 
+@pytest.mark.parametrize("tampered", ["keys", "contacts"])
 def test_a_tampered_list_of_keys_is_a_broken_chain_not_a_crash(
-    tmp_path: Path, agent: Agent
+    tmp_path: Path, agent: Agent, tampered: str
 ) -> None:
     ann = agent.make_key("ann")
     env = environment(tmp_path, agent)
@@ -323,7 +324,10 @@ def test_a_tampered_list_of_keys_is_a_broken_chain_not_a_crash(
     with journal(env, incident) as db:
         db.execute("DROP TRIGGER events_are_never_updated")
         data = json.loads(db.execute("SELECT data FROM events WHERE seq = 1").fetchone()[0])
-        data["contacts"]["model"]["people"]["ann"]["keys"] = [7]
+        if tampered == "keys":
+            data["contacts"]["model"]["people"]["ann"]["keys"] = [7]
+        else:
+            data["contacts"] = "not a contacts file"
         db.execute("UPDATE events SET data = ? WHERE seq = 1", (json.dumps(data),))
     checked = irtool(env, "verify", incident)
     assert checked.returncode == 1

@@ -23,6 +23,14 @@ Data = dict[str, Any]
 Rescope = tuple[str, str, bool, Data | None]
 
 
+def dumped_contacts(opening: Data) -> Data | None:
+    """The contacts model the opening event's data holds, if it holds one; what is not shaped
+    as one (a tampered journal, which verify names) gives none rather than a crash."""
+    source = opening.get("contacts")
+    model = source.get("model") if isinstance(source, dict) else None
+    return model if isinstance(model, dict) else None
+
+
 def steps_of(runbook: Data) -> Iterator[tuple[str, Data]]:
     """(phase id, step) for every step of a dumped runbook, in document order."""
     for phase in runbook["phases"]:

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from irtool.engine import kinds
+from irtool.engine.dumped import dumped_contacts
 from irtool.journal import Event, sshsig
 from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
@@ -116,7 +117,7 @@ class SignatureCheck:
 
     def see(self, event: Event) -> None:
         if event.kind == kinds.INCIDENT_OPENED:
-            contacts = (event.data.get("contacts") or {}).get("model")
+            contacts = dumped_contacts(event.data)
             self.required = required(contacts)
             for person, lines in _people_keys(contacts).items():
                 for line in lines:

@@ -347,7 +347,7 @@ class IncidentState:
         `records()`); they are read when asked for, once `bind_records` says from where."""
         data = event.data
         runbook = data["runbook"]["model"]
-        contacts = (data.get("contacts") or {}).get("model")
+        contacts = dumped.dumped_contacts(data)
         inventory = (data.get("inventory") or {}).get("model")
         state = cls(
             id=event.incident,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irtool.engine import kinds
+from irtool.engine.dumped import dumped_contacts
 from irtool.journal import Event
 from irtool.model.sshkeys import team_signs
 
@@ -61,7 +62,7 @@ class Unfolded:
             self.ad_hoc.add(e.seq)
         kind = e.kind
         if kind == kinds.INCIDENT_OPENED:
-            self.signing = team_signs((e.data.get("contacts") or {}).get("model"))
+            self.signing = team_signs(dumped_contacts(e.data))
         if kind not in _CHANGES:
             return
         change = Change(e.seq, e.occurred_at, e.actor, e.data)

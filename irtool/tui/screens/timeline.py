@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from irtool.engine.dumped import dumped_contacts
 from irtool.engine.timeline import BadFilter, TimelineFilter
 from irtool.journal import Event
 from irtool.model.sshkeys import team_signs
@@ -94,8 +95,7 @@ class TimelineScreen(Screen[None]):
         super().__init__()
         self.view = TimelineView(events, id="timeline-view")
         opening = events[0] if events and events[0].seq == 1 else None
-        contacts = (opening.data.get("contacts") or {}).get("model") if opening else None
-        self.signing = team_signs(contacts)
+        self.signing = team_signs(dumped_contacts(opening.data)) if opening else False
         self.view.mark_corrected(corrected)
         self.filter_input = Input(placeholder=PLACEHOLDER, id="timeline-filter")
         self.count = Label(id="timeline-count")
