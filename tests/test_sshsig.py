@@ -22,6 +22,7 @@ import pytest
 from irtool.journal import sshsig
 from irtool.journal.sshsig import NAMESPACE, BadSignature, PublicKey, SigningError
 from tests.conftest import ROOT
+from tests.support.sshagent import ssh_agent
 
 MESSAGE = b'{"seq": 7, "kind": "note", "text": "isolated web01"}\n'
 
@@ -58,17 +59,10 @@ def _keygen(path: Path, *options: str) -> Path:
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     root = tmp_path_factory.mktemp("sshsig")
-    sock = str(root / "agent.sock")
     # Asked to confirm a key's use, the agent runs SSH_ASKPASS: `false` says no.
-    env = {**os.environ, "SSH_ASKPASS": shutil.which("false") or "/bin/false"}
-    # The agent binds its socket before it forks, and its parent exits after: ready on return.
-    started = subprocess.run(
-        ["ssh-agent", "-s", "-a", sock], env=env, capture_output=True, text=True, check=True
-    )
-    found = re.search(r"SSH_AGENT_PID=(\d+)", started.stdout)
-    assert found, started.stdout
-    env = {**os.environ, "SSH_AUTH_SOCK": sock, "SSH_AGENT_PID": found[1]}
-    try:
+    with ssh_agent(root, askpass=shutil.which("false") or "/bin/false") as running:
+        sock = str(running.socket)
+        env = {**os.environ, **running.env}
         keys = {name: _keygen(root / name, *options) for name, options in KEY_TYPES.items()}
         outsider = _keygen(root / "outsider", "-t", "ed25519")
         confirm = _keygen(root / "confirm", "-t", "ed25519")
@@ -78,8 +72,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
             ["ssh-add", "-q", "-c", str(confirm)], env=env, check=True, capture_output=True
         )
         yield Agent(sock, root, keys, outsider, confirm)
-    finally:
-        subprocess.run(["ssh-agent", "-k"], env=env, check=True, capture_output=True)
 
 
 def _ssh_keygen_fingerprint(pub: Path) -> str:

@@ -20,6 +20,7 @@ from irtool.cli import COMMANDS, SUMMARIES, cli
 from irtool.cli.incident import EXTENSIONS, incident
 from irtool.cli.lazy import summary
 from tests.conftest import ROOT
+from tests.support.cli import irtool
 
 RUNBOOK = ROOT / "runbooks" / "iis-compromise.yaml"
 
@@ -132,15 +133,8 @@ def test_a_command_of_another_module_loads_when_named(tmp_path: Path, name: str)
 
 def test_a_note_imports_only_what_it_writes_with(tmp_path: Path) -> None:
     env = {**os.environ, "IRTOOL_HOME": str(tmp_path / "home")}
-    opened = subprocess.run(
-        [sys.executable, "-m", "irtool", "incident", "new", str(RUNBOOK), "--as", "ann"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    opened = irtool(env, "incident", "new", str(RUNBOOK), "--as", "ann")
+    assert opened.returncode == 0, opened.stderr
     incident_id = opened.stdout.strip()
     modules = imported(tmp_path, "incident", "note", incident_id, "web01 isolated", "--as", "ann")
     assert "irtool.engine.session" in modules  # it did open the incident

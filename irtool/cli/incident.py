@@ -7,7 +7,7 @@ takes --json. The actor is --as NAME, else IRTOOL_RESPONDER, else the OS user.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -571,47 +571,6 @@ def close(incident_id: str, summary: str, over: str, actor: str | None, as_json:
     )
 
 
-def _chain(
-    incident_id: str, heads: Sequence[str], see: Callable[[Event], None] | None = None
-) -> tuple[Verification, list[Check]]:
-    """The hash chain verified in one pass over a snapshot of the journal (each event shown
-    to `see` as it goes: a million events are never held at once), and held to its anchors:
-    each of `heads`, then the head this machine saw. A chain that holds is seen to here."""
-    from dataclasses import replace
-
-    from irtool.journal import anchors
-    from irtool.journal.incidents import journal_path
-    from irtool.journal.reading import JournalSnapshot
-
-    checks = anchors.checks(incident_id, heads)  # ValueError: one line, as any bad input
-    seqs = {c.anchor.seq for c in checks if c.anchor.seq is not None}
-    bare = {c.anchor.hash for c in checks if c.anchor.seq is None}
-    pinned: dict[int, str] = {}  # seq -> hash, of the events the anchors name
-    found: set[str] = set()  # the bare hashes met
-    last = 0
-    with JournalSnapshot(journal_path(incident_id), incident_id) as journal:
-        chain = journal.verifying()
-        for event in chain:
-            if see is not None:
-                see(event)
-            last = max(last, event.seq)
-            if event.seq in seqs:
-                pinned[event.seq] = event.hash
-            if event.hash in bare:
-                found.add(event.hash)
-        result = chain.verification
-    anchors.judge(checks, last, pinned.get, found)
-    behind = [c.problem for c in checks if c.problem]
-    if result.ok and behind:
-        cut = min((c.anchor.seq or last + 1 for c in checks if c.problem), default=last + 1)
-        result = replace(
-            result, ok=False, first_bad_seq=min(cut, last + 1), problem="; ".join(behind)
-        )
-    if result.ok:  # this machine has now seen the chain whole, up to here
-        anchors.saw(anchors.Anchor(incident_id, result.count, result.head))
-    return result, checks
-
-
 @dataclass
 class Verified:
     """All `verify` found: the chain, the evidence files, the runs, anchors and signatures."""
@@ -639,6 +598,7 @@ def _verified(incident_id: str, heads: Sequence[str] = ()) -> Verified:
     from irtool.engine.custody import EvidenceCheck, OpenRuns, gaps
     from irtool.engine.signatures import SignatureCheck
     from irtool.evidence.store import EvidenceStore
+    from irtool.journal.anchors import verified_chain
     from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 
     directory = incident_dir(incident_id)
@@ -650,7 +610,7 @@ def _verified(incident_id: str, heads: Sequence[str] = ()) -> Verified:
         runs.see(event)
         signatures.see(event)
 
-    result, checks = _chain(incident_id, heads, see)
+    result, checks = verified_chain(incident_id, heads, see)
     return Verified(result, evidence.checked, evidence.problems, gaps(directory, runs, store),
                     checks, signatures)  # fmt: skip
 
@@ -749,10 +709,10 @@ def anchor(incident_id: str, as_json: bool) -> None:
     later that the journal still holds that event and every one before it,
     unchanged. Printed only once the chain is verified.
     """
-    from irtool.journal.anchors import Anchor
+    from irtool.journal.anchors import Anchor, verified_chain
 
     try:
-        result, _checks = _chain(incident_id, ())
+        result, _checks = verified_chain(incident_id, ())
     except (ValueError, JournalError) as exc:
         fail(str(exc))
         return

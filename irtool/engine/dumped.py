@@ -9,18 +9,17 @@ steps, the call order of each role) is read straight off the data here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from irtool.engine.learned import ScopeChange
     from irtool.model.contacts import Contacts
     from irtool.model.facts import HostFacts
     from irtool.model.inventory import Inventory
     from irtool.model.runbook import Runbook
 
 Data = dict[str, Any]
-# host, group, joined (else left), the host's entry when it was new to the inventory
-Rescope = tuple[str, str, bool, Data | None]
 
 
 def dumped_contacts(opening: Data) -> Data | None:
@@ -56,21 +55,20 @@ def contacts(data: Data | None) -> Contacts | None:
     return Contacts.model_validate(data) if data is not None else None
 
 
-def inventory(data: Data | None, rescopes: list[Rescope]) -> Inventory | None:
+def inventory(data: Data | None, changes: Iterable[ScopeChange]) -> Inventory | None:
     """The inventory as opened, with each scope change since applied in order."""
     from irtool.model.inventory import Inventory
 
     made = Inventory.model_validate(data) if data is not None else None
-    for rescope in rescopes:
-        made = rescoped(made, rescope)
+    for change in changes:
+        made = rescoped(made, change)
     return made
 
 
-def rescoped(made: Inventory | None, rescope: Rescope) -> Inventory | None:
+def rescoped(made: Inventory | None, change: ScopeChange) -> Inventory | None:
     from irtool.model.inventory import rescoped as apply
 
-    host, group, joined, new_host = rescope
-    return apply(made, host, group, joined, new_host)
+    return apply(made, change.host, change.group, change.change == "add", change.entry)
 
 
 def facts(data: dict[str, Data]) -> dict[str, HostFacts]:

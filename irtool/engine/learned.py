@@ -46,6 +46,7 @@ class ScopeChange:
     change: str  # add / remove
     reason: str
     new_host: bool  # the host was not in the inventory before
+    entry: dict[str, Any] | None = None  # that new host's inventory entry, as the event gave it
 
 
 def _answered(state: IncidentState, event: Event) -> None:
@@ -102,8 +103,7 @@ def _ioc(state: IncidentState, event: Event) -> None:
 def _scope(state: IncidentState, event: Event) -> None:
     data = event.data
     host, group, change = data["host"], data["group"], data["change"]
-    state.rescope((host, group, change == "add", data.get("new_host")))
-    state.scope_changes.append(
+    state.rescope(
         ScopeChange(
             event.seq,
             event.occurred_at,
@@ -113,6 +113,7 @@ def _scope(state: IncidentState, event: Event) -> None:
             change,
             data.get("reason", ""),
             bool(data.get("new_host")),
+            data.get("new_host"),
         )
     )
 

@@ -21,25 +21,7 @@ from irtool.engine.dumped import dumped_contacts
 from irtool.journal import Event, sshsig
 from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
-
-REQUIRED = "required"
-
-
-def _people_keys(contacts: Any) -> dict[str, list[str]]:
-    """Person -> their public keys (OpenSSH lines), from a dumped contacts file; what is not
-    shaped as one (a tampered journal: verify says where) gives none."""
-    people = contacts.get("people") if isinstance(contacts, dict) else None
-    if not isinstance(people, dict):
-        return {}
-    return {
-        str(person): [line for line in said.get("keys", []) if isinstance(line, str)]
-        for person, said in people.items()
-        if isinstance(said, dict) and isinstance(said.get("keys", []), list)
-    }
-
-
-def required(contacts: Any) -> bool:
-    return isinstance(contacts, dict) and contacts.get("signed_events") == REQUIRED
+from irtool.model.sshkeys import people_keys, signatures_required
 
 
 class AgentSigner:
@@ -50,8 +32,8 @@ class AgentSigner:
     they are not, it is written unsigned, and `verify` counts it."""
 
     def __init__(self, contacts: dict[str, Any] | None) -> None:
-        self._keys = _people_keys(contacts)
-        self._required = required(contacts)
+        self._keys = people_keys(contacts)
+        self._required = signatures_required(contacts)
         self._agent: list[sshsig.PublicKey] | None = None
 
     @property
@@ -118,8 +100,8 @@ class SignatureCheck:
     def see(self, event: Event) -> None:
         if event.kind == kinds.INCIDENT_OPENED:
             contacts = dumped_contacts(event.data)
-            self.required = required(contacts)
-            for person, lines in _people_keys(contacts).items():
+            self.required = signatures_required(contacts)
+            for person, lines in people_keys(contacts).items():
                 for line in lines:
                     try:
                         self._owners[sshsig.PublicKey.parse(line).blob] = person

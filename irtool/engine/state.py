@@ -194,8 +194,7 @@ class IncidentState:
     parameter_changes: list[ParameterChange] = field(default_factory=list)
     iocs: dict[str, list[str]] = field(default_factory=dict)  # kind -> values, in order added
     ioc_changes: list[IocChange] = field(default_factory=list)
-    scope_changes: list[ScopeChange] = field(default_factory=list)
-    rescopes: list[dumped.Rescope] = field(default_factory=list)  # applied to the inventory
+    scope_changes: list[ScopeChange] = field(default_factory=list)  # applied to the inventory
     facts_data: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each host said
     findings: dict[int, Finding] = field(default_factory=dict)  # by the seq that raised it
     analyses: list[Analysis] = field(default_factory=list)  # in the order they ran
@@ -249,15 +248,17 @@ class IncidentState:
     def inventory(self) -> Inventory | None:
         """The inventory as opened, with every scope change since."""
         made: Inventory | None = self._model(
-            "inventory", lambda: dumped.inventory(self.inventory_data, self.rescopes)
+            "inventory", lambda: dumped.inventory(self.inventory_data, self.scope_changes)
         )
         return made
 
-    def rescope(self, rescope: dumped.Rescope) -> None:
+    def rescope(self, change: ScopeChange) -> None:
+        """A scope change: kept, and applied to the inventory if it is made already (else it
+        is applied, with those before it, when the inventory is first read)."""
         with self._lock:
-            self.rescopes.append(rescope)
+            self.scope_changes.append(change)
             if "inventory" in self._models:
-                self._models["inventory"] = dumped.rescoped(self._models["inventory"], rescope)
+                self._models["inventory"] = dumped.rescoped(self._models["inventory"], change)
 
     @property
     def facts(self) -> dict[str, HostFacts]:

@@ -22,10 +22,15 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from irtool.journal.events import Event
 from irtool.journal.incidents import home, is_incident_id, journal_path
+
+if TYPE_CHECKING:
+    from irtool.journal.store import Verification
 
 _ANCHOR = re.compile(
     r"\s*(?P<incident>ir-\d{8}-\d{6}-[0-9a-f]{4})\s+event\s+(?P<seq>\d+)\s+"
@@ -171,3 +176,40 @@ def saw(anchor: Anchor) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink()
+
+
+def verified_chain(
+    incident: str, heads: Iterable[str], see: Callable[[Event], None] | None = None
+) -> tuple[Verification, list[Check]]:
+    """The hash chain verified in one pass over a snapshot of the journal (each event shown
+    to `see` as it goes: a million events are never held at once), and held to its anchors:
+    each of `heads`, then the head this machine saw. A chain that holds is seen to here."""
+    from irtool.journal.reading import JournalSnapshot  # it reads the store, which keeps heads
+
+    held = checks(incident, heads)  # ValueError: one line, as any bad input
+    seqs = {c.anchor.seq for c in held if c.anchor.seq is not None}
+    bare = {c.anchor.hash for c in held if c.anchor.seq is None}
+    pinned: dict[int, str] = {}  # seq -> hash, of the events the anchors name
+    found: set[str] = set()  # the bare hashes met
+    last = 0
+    with JournalSnapshot(journal_path(incident), incident) as journal:
+        chain = journal.verifying()
+        for event in chain:
+            if see is not None:
+                see(event)
+            last = max(last, event.seq)
+            if event.seq in seqs:
+                pinned[event.seq] = event.hash
+            if event.hash in bare:
+                found.add(event.hash)
+        result = chain.verification
+    judge(held, last, pinned.get, found)
+    behind = [c.problem for c in held if c.problem]
+    if result.ok and behind:
+        cut = min((c.anchor.seq or last + 1 for c in held if c.problem), default=last + 1)
+        result = replace(
+            result, ok=False, first_bad_seq=min(cut, last + 1), problem="; ".join(behind)
+        )
+    if result.ok:  # this machine has now seen the chain whole, up to here
+        saw(Anchor(incident, result.count, result.head))
+    return result, held

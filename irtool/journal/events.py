@@ -91,13 +91,18 @@ def event_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
+# (actor, hash) -> the actor's signature of the hash, or None: set on a journal by the engine,
+# which knows whose keys are whose (engine.signatures).
+Signer = Callable[[str, str], "str | None"]
+
+
 def sealed(
     draft: EventDraft,
     incident: str,
     seq: int,
     prev: str,
     recorded: datetime,
-    signer: Callable[[str, str], str | None] | None = None,
+    signer: Signer | None = None,
 ) -> tuple[Event, str]:
     """`draft` as event `seq` of `incident` after the hash `prev`, recorded at `recorded`:
     hashed, signed by `signer` if there is one, and the text its data is stored as. What every

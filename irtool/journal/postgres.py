@@ -26,10 +26,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from irtool.journal.events import GENESIS, Event, EventDraft, parse_moment, sealed
+from irtool.journal.events import GENESIS, Event, EventDraft, Signer, parse_moment, sealed
 from irtool.journal.store import (
+    _SIGNED,
     JournalError,
-    Signer,
     Verification,
     _Chain,
     _row_event,
@@ -39,10 +39,7 @@ from irtool.model.names import unshowable_in_name
 CHANNEL = "irtool_events"  # NOTIFY payload: "INCIDENT SEQ"
 CLOCK_SLACK_S = 5  # how far a row's recorded_at may be from the server's clock
 _PAGE = 2000
-_COLUMNS = (
-    "seq, incident, occurred_at, recorded_at, actor, kind, step, host, data, prev_hash, hash, "
-    "signature"
-)
+_COLUMNS = _SIGNED  # the SQLite journal's columns, in its order: its readers read these rows
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS irtool_events (

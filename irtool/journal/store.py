@@ -38,6 +38,7 @@ from irtool.journal.events import (
     GENESIS,
     Event,
     EventDraft,
+    Signer,
     event_hash,
     parse_moment,
     sealed,
@@ -47,7 +48,6 @@ from irtool.model.names import unshowable_in_name
 
 FORMAT_VERSION = 2  # 2: each event may carry its writer's signature (format 1 is read too)
 BUSY_TIMEOUT_S = 15.0
-Signer = Callable[[str, str], "str | None"]
 HEAD_EVERY_S = 2.0  # how often a busy writer keeps the head it reached (journal.anchors)
 
 _SCHEMA = """
@@ -443,20 +443,6 @@ class Journal:
                 found.backwards,
             )
         return found
-
-    def verified_events(self) -> tuple[Verification, list[Event]]:
-        """Every event and the chain's verification, in one pass over the journal (what an
-        export reads). Past a break the events are still returned, as they now read; an
-        event whose data cannot be read at all is left out (the verification names the first
-        break, which is at or before it)."""
-        chain, events = _Chain(self.incident), []
-        with self._lock:
-            rows = self._db.execute(f"SELECT {self._select} FROM events ORDER BY seq")  # noqa: S608
-            for row in rows:
-                event = chain.follow(row)
-                if event is not None:
-                    events.append(event)
-        return chain.verification, events
 
 
 class _Chain:

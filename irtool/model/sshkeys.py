@@ -95,15 +95,25 @@ class PublicKey:
         return cls(blob, fields[2] if len(fields) > 2 else "")
 
 
+def people_keys(contacts: object) -> dict[str, list[str]]:
+    """Person -> their public keys (OpenSSH lines), from a contacts file as dumped into the
+    journal; what is not shaped as one (a tampered journal: verify says where) gives none."""
+    people = contacts.get("people") if isinstance(contacts, dict) else None
+    if not isinstance(people, dict):
+        return {}
+    return {
+        str(person): [line for line in said.get("keys", []) if isinstance(line, str)]
+        for person, said in people.items()
+        if isinstance(said, dict) and isinstance(said.get("keys", []), list)
+    }
+
+
+def signatures_required(contacts: object) -> bool:
+    return isinstance(contacts, dict) and contacts.get("signed_events") == "required"
+
+
 def team_signs(contacts: object) -> bool:
     """Whether a team signs its events, by its contacts file as dumped into the journal: it
     lists keys, or requires signatures. An event without a signature is then marked unsigned
     wherever it is shown."""
-    if not isinstance(contacts, dict):
-        return False
-    people = contacts.get("people")
-    listed = any(
-        isinstance(said, dict) and said.get("keys")
-        for said in (people.values() if isinstance(people, dict) else ())
-    )
-    return listed or contacts.get("signed_events") == "required"
+    return any(people_keys(contacts).values()) or signatures_required(contacts)

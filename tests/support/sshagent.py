@@ -43,13 +43,15 @@ class Agent:
 
 
 @contextmanager
-def ssh_agent(folder: Path) -> Iterator[Agent]:
+def ssh_agent(folder: Path, askpass: str | None = None) -> Iterator[Agent]:
     """`ssh-agent -a SOCKET` forks and its parent exits once the socket is bound: the agent
-    is ready when this returns, with no waiting. Killed on the way out."""
+    is ready when this returns, with no waiting. Killed on the way out. `askpass`: what the
+    agent runs to confirm the use of a key added with `ssh-add -c`."""
     folder.mkdir(parents=True, exist_ok=True)
     socket = folder / "agent.sock"
+    env = {**os.environ, **({"SSH_ASKPASS": askpass} if askpass else {})}
     started = subprocess.run(
-        ["ssh-agent", "-s", "-a", str(socket)], check=True, capture_output=True, text=True
+        ["ssh-agent", "-s", "-a", str(socket)], env=env, check=True, capture_output=True, text=True
     )
     found = re.search(r"SSH_AGENT_PID=(\d+)", started.stdout)
     assert found, started.stdout
