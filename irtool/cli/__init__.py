@@ -35,6 +35,7 @@ COMMANDS = {
     "stack": ("irtool.cli.stack", "stack"),
     "start": ("irtool.cli.tui", "start"),
     "sweep": ("irtool.cli.sweep", "sweep"),
+    "sync": ("irtool.cli.team", "sync"),
     "validate": ("irtool.cli.validate", "validate"),
     "verify": ("irtool.cli.incident", "verify"),
 }
@@ -67,6 +68,7 @@ SUMMARIES = {
     "values).",
     "sweep": "Look for finding SEQ's indicators (hash, file name, task, service, module, "
     "address) on the --targets hosts, read-only; what is found there becomes a finding.",
+    "sync": "Give the team's database what this machine wrote while it could not reach it.",
     "validate": "Check files or folders of runbooks, contacts, inventories and scenarios.",
     "verify": "Recompute the hash chain and every evidence file's hash.",
 }
@@ -133,6 +135,19 @@ class IrtoolGroup(LazyGroup):
 @click.option("--inventory", type=click.Path(path_type=Path), help="For incidents started here.")
 @click.option("--contacts", type=click.Path(path_type=Path), help="For incidents started here.")
 @click.option("--as", "actor", metavar="NAME", help="Who is at the keyboard.")
+@click.option(
+    "--database",
+    metavar="URL",
+    envvar="IRTOOL_DATABASE",
+    help="Team mode: keep incidents in this PostgreSQL database (a libpq URL, no password: "
+    "it is read from the keyring).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Accept a database connection whose certificate is not checked (sslmode below "
+    "verify-full) to a host other than this one.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -140,11 +155,17 @@ def cli(
     inventory: Path | None,
     contacts: Path | None,
     actor: str | None,
+    database: str | None,
+    insecure: bool,
 ) -> None:
     """Incident-response runbooks for IIS estates: validate, plan, respond, export.
 
     Without a command: the home screen of the terminal UI (open incidents, runbooks).
     """
+    if database or insecure:
+        from irtool.cli.team import use_team_database
+
+        use_team_database(database, insecure)
     if ctx.invoked_subcommand is None:
         from irtool.cli.tui import home
 

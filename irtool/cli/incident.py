@@ -638,6 +638,15 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
     Each event's signature is checked against its writer's keys in the
     contacts file, and each signer named.
     """
+    from irtool.cli.team import up_to_date
+
+    try:
+        behind = up_to_date(incident_id)
+    except JournalError as exc:  # the team's database no longer carries the chain this copy holds
+        _say(f"BROKEN in the team's database: {exc}", err=True)
+        raise SystemExit(Exit.FAILED) from None
+    if behind:
+        _say(f"verifying this machine's copy as it stands: {behind}", err=True)
     try:
         found = _verified(incident_id, heads)
     except (ValueError, JournalError) as exc:

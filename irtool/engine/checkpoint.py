@@ -32,8 +32,9 @@ from irtool import __version__
 from irtool.engine import kinds
 from irtool.engine.refusal import Refused
 from irtool.engine.state import IncidentState
-from irtool.journal import GENESIS, Event, Journal
+from irtool.journal import GENESIS, Event
 from irtool.journal.incidents import home
+from irtool.journal.protocol import IncidentJournal
 from irtool.journal.store import chain_problem
 
 FORMAT = b"irtool-checkpoint-1\n"
@@ -138,7 +139,7 @@ def save(state: IncidentState) -> None:
             os.unlink(temporary)
 
 
-def load(journal: Journal) -> IncidentState | None:
+def load(journal: IncidentJournal) -> IncidentState | None:
     """The checkpoint of `journal`'s incident, if there is one that this irtool sealed, from
     this code, whose last event the journal holds with the same hash; else None."""
     try:
@@ -168,7 +169,7 @@ class TailBroken(Exception):
     """The events after the checkpoint do not follow it: the journal was altered there."""
 
 
-def opening(journal: Journal) -> tuple[Event, Iterator[Event]]:
+def opening(journal: IncidentJournal) -> tuple[Event, Iterator[Event]]:
     """The journal's opening event, and an iterator of the events after it; Refused (as the
     engine says it) when there is none: without it nothing can be folded."""
     events = journal.events()
@@ -178,7 +179,7 @@ def opening(journal: Journal) -> tuple[Event, Iterator[Event]]:
     return first, events
 
 
-def fold_checked(journal: Journal) -> IncidentState:
+def fold_checked(journal: IncidentJournal) -> IncidentState:
     """The standing state folded from event 1, every event checked against the chain as it
     is folded (TailBroken at the first that does not hold); what a checkpoint may be made of."""
     first, events = opening(journal)

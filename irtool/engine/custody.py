@@ -6,9 +6,10 @@ one pass over the journal (`EvidenceCheck`, `OpenRuns`), as `verify` does its ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from irtool.engine import kinds
 from irtool.evidence.store import EvidenceStore
@@ -29,6 +30,21 @@ class EvidenceProblem:
         return f"event {self.seq} ({self.host}): {self.problem}"
 
 
+EVIDENCE_KINDS = (kinds.COMMAND_RAN, kinds.FILE_FETCHED, kinds.HOST_FACTS, kinds.HOST_WARNING)
+
+
+def named_files(event: Event) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each evidence file `event` names: its stream, and what the event says of it."""
+    if event.kind not in EVIDENCE_KINDS:
+        return
+    # What a host said it is on first contact (read or not) is evidence too.
+    probe = event.kind in (kinds.HOST_FACTS, kinds.HOST_WARNING)
+    for stream in ("output",) if probe else _STREAMS:
+        item = event.data.get(stream)
+        if item:
+            yield stream, item
+
+
 @dataclass
 class EvidenceCheck:
     """Each evidence file hashed again, once however many events name it, and compared with
@@ -43,14 +59,7 @@ class EvidenceCheck:
     _bad: dict[str, str] = field(default_factory=dict)
 
     def see(self, event: Event) -> None:
-        probe = event.kind in (kinds.HOST_FACTS, kinds.HOST_WARNING)
-        if event.kind not in (kinds.COMMAND_RAN, kinds.FILE_FETCHED) and not probe:
-            return
-        # What a host said it is on first contact (read or not) is evidence too.
-        for stream in ("output",) if probe else _STREAMS:
-            item = event.data.get(stream)
-            if not item:
-                continue
+        for stream, item in named_files(event):
             problem = self._problem(item.get("sha256", ""), item.get("size"))
             if problem:
                 self.problems.append(EvidenceProblem(event.seq, event.host, f"{stream}: {problem}"))

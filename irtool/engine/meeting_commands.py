@@ -9,14 +9,15 @@ from datetime import datetime
 from irtool.engine import kinds, window
 from irtool.engine.refusal import Refused, check_responder
 from irtool.engine.state import IncidentState
-from irtool.journal import Event, EventDraft, Journal
+from irtool.journal import Event, EventDraft
 from irtool.journal.events import utc_text
+from irtool.journal.protocol import IncidentJournal
 
 
 class MeetingCommands:
     """Commands of IncidentSession about meetings (which provides what is declared here)."""
 
-    journal: Journal
+    journal: IncidentJournal
 
     def _write(
         self, decide: Callable[[IncidentState], EventDraft], *, after_close: bool = False

@@ -25,9 +25,11 @@ from irtool.engine.refusal import Refused as Refused
 from irtool.engine.refusal import check_responder, no_step
 from irtool.engine.state import RECORD_KINDS, IncidentState, Outcome, Status
 from irtool.engine.unfolding import UnfoldingCommands, answers_by_question
-from irtool.journal import Event, EventDraft, Journal
+from irtool.journal import Event, EventDraft
+from irtool.journal.backends import is_team, new_journal, open_journal
 from irtool.journal.events import utc_text
-from irtool.journal.incidents import create_incident_dir, journal_path, new_incident_id
+from irtool.journal.incidents import journal_path, new_incident_id
+from irtool.journal.protocol import IncidentJournal
 from irtool.journal.spool import Spool
 from irtool.journal.store import Unsigned
 from irtool.model.names import same_responder
@@ -70,7 +72,7 @@ def _rotations(
     return said
 
 
-def _folded(journal: Journal, opened: Callable[[Event], IncidentState]) -> IncidentState:
+def _folded(journal: IncidentJournal, opened: Callable[[Event], IncidentState]) -> IncidentState:
     """Every event of the journal folded, from its opening event on."""
     first, events = checkpoint.opening(journal)
     state = opened(first)
@@ -79,7 +81,7 @@ def _folded(journal: Journal, opened: Callable[[Event], IncidentState]) -> Incid
     return state
 
 
-def _standing(journal: Journal) -> IncidentState:
+def _standing(journal: IncidentJournal) -> IncidentState:
     """The standing state, from a sound checkpoint and the events since, or folded anew;
     records read when asked for. A checkpoint is written only of a fold whose every event
     was checked against the chain (never of a journal found altered), and only once the
@@ -104,7 +106,7 @@ def _standing(journal: Journal) -> IncidentState:
     return state
 
 
-def _record_events(journal: Journal, after: int, upto: int) -> Iterator[Event]:
+def _record_events(journal: IncidentJournal, after: int, upto: int) -> Iterator[Event]:
     return journal.events(after, upto=upto, kinds=RECORD_KINDS)
 
 
@@ -146,7 +148,7 @@ def _source(loaded: Loaded[Any] | BaseModel) -> dict[str, Any]:
 
 
 class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
-    def __init__(self, journal: Journal, state: IncidentState) -> None:
+    def __init__(self, journal: IncidentJournal, state: IncidentState) -> None:
         self.journal, self.state = journal, state
         # Each responder signs what they write, where the contacts file lists their keys.
         self.signer = _signer(state.contacts_data)
@@ -180,8 +182,7 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         why = signer.unable(actor) if signer and signer.required else None
         if why:
             raise Refused(f"{why}, and this team's events must be signed")
-        create_incident_dir(incident)
-        journal = Journal(journal_path(incident), incident, create=True, clock=clock)
+        journal = new_journal(incident, clock=clock)
         journal.signer = signer
         opening = journal.append(
             EventDraft(
@@ -216,10 +217,9 @@ class IncidentSession(UnfoldingCommands, MeetingCommands, ExerciseCommands):
         (evidence, notes, runs), which are read from the journal when first asked for. What
         a command checks before it writes is all in the standing state, so a write costs the
         same at event 10 and at event 1,000,000."""
-        path = journal_path(incident)
-        if not path.exists():
+        if not is_team(incident) and not journal_path(incident).exists():
             raise Refused(f"no incident {incident}")
-        journal = Journal(path, incident, clock=clock)
+        journal = open_journal(incident, clock=clock)
         try:
             state = _standing(journal) if not records else _folded(journal, IncidentState.opened)
         except BaseException:

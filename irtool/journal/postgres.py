@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from irtool.journal.events import GENESIS, Event, EventDraft, Signer, parse_moment, sealed
+from irtool.journal.pgevidence import install_evidence
 from irtool.journal.store import (
     _SIGNED,
     JournalError,
@@ -84,7 +85,8 @@ REVOKE ALL ON irtool_events FROM PUBLIC;
 
 
 def install(admin_url: str, writers: Collection[str] = ()) -> None:
-    """Create the journal's table, its triggers, and let each role of `writers` (the roles
+    """Create the journal's tables (its events; evidence, journal.pgevidence), their
+    triggers, and let each role of `writers` (the roles
     responders connect as) INSERT and SELECT, and nothing else. Run once, by the table's
     owner (a database administrator); running it again changes nothing."""
     with psycopg.connect(admin_url, autocommit=True) as db:
@@ -93,6 +95,7 @@ def install(admin_url: str, writers: Collection[str] = ()) -> None:
             name = sql.Identifier(role)
             db.execute(sql.SQL("REVOKE ALL ON irtool_events FROM {}").format(name))
             db.execute(sql.SQL("GRANT SELECT, INSERT ON irtool_events TO {}").format(name))
+    install_evidence(admin_url, writers)
 
 
 def _failed(what: str, error: psycopg.Error) -> JournalError:
@@ -103,15 +106,22 @@ def _failed(what: str, error: psycopg.Error) -> JournalError:
 class PgJournal:
     """One incident's events in PostgreSQL. Thread-safe; any number of machines may write."""
 
-    def __init__(self, url: str, incident: str, *, create: bool = False) -> None:
+    def __init__(
+        self, url: str | psycopg.Connection[Any], incident: str, *, create: bool = False
+    ) -> None:
+        """`url`: a libpq URL, or a connection made already in autocommit mode (the team
+        journal makes it, with the password from the keyring: journal.database)."""
         self.incident = incident
         self.signer: Signer | None = None
         self.read_only = False
         self._lock = threading.RLock()
-        try:
-            self._db = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as error:
-            raise _failed("cannot reach the journal's database", error) from None
+        if isinstance(url, psycopg.Connection):
+            self._db = url
+        else:
+            try:
+                self._db = psycopg.connect(url, autocommit=True)
+            except psycopg.Error as error:
+                raise _failed("cannot reach the journal's database", error) from None
         if not create and self.hash_at(1) is None:
             self._db.close()
             raise JournalError(f"no incident {incident} in the journal's database")
@@ -119,6 +129,18 @@ class PgJournal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection itself, held for this thread (evidence goes through it:
+        journal.pgevidence)."""
+        with self._lock:
+            yield self._db
+
+    @property
+    def broken(self) -> bool:
+        """The connection is gone (the server stopped, the network went): not a refusal."""
+        return bool(self._db.closed or self._db.broken)
 
     def __enter__(self) -> PgJournal:
         return self

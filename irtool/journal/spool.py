@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from irtool.journal.events import Event, EventDraft, parse_moment, utc_text
-from irtool.journal.store import Transaction
+from irtool.journal.protocol import Appending
 
 SPOOL_DIR = "spool"
 RESERVE_BYTES = 1 << 20  # a thousand custody records or so
@@ -168,7 +168,7 @@ class Spool:
                 found.append(Pending(path, record))
         return found
 
-    def append_to(self, tx: Transaction, pending: list[Pending]) -> list[Event]:
+    def append_to(self, tx: Appending, pending: list[Pending]) -> list[Event]:
         """Append `pending` in order inside the caller's transaction, skipping any a dead
         writer already appended. The caller removes the files once the transaction commits."""
         if not pending:

@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from irtool.journal.events import (
     Event,
     EventDraft,
     Signer,
+    canonical_json,
     event_hash,
     parse_moment,
     sealed,
@@ -374,6 +375,29 @@ class Journal:
         with self.transaction() as tx:
             return tx.append(draft)
 
+    def copy_in(self, events: Iterable[Event]) -> int:
+        """Take in, exactly as they are, events another journal of this incident holds (the
+        team's database, journal.team): each must carry the chain on from this journal's head,
+        its hash recomputed, or none is taken. Ones already here (another process of this
+        machine took them first) are passed over. Returns how many were taken."""
+        taken = 0
+        with self.transaction() as tx:
+            seq, prev = self.head()
+            for event in events:
+                if event.seq <= seq:
+                    if self.hash_at(event.seq) != event.hash:
+                        raise JournalError(
+                            f"event {event.seq} of the team's database is not the event "
+                            f"{event.seq} this machine's copy holds: the chains have parted"
+                        )
+                    continue
+                problem = chain_problem(event, seq + 1, prev, self.incident)
+                if problem:
+                    raise JournalError(f"the team's database: {problem}")
+                tx._row(event, canonical_json(event.data))
+                seq, prev, taken = event.seq, event.hash, taken + 1
+        return taken
+
     # -- reading ---------------------------------------------------------------
 
     def events(
@@ -556,6 +580,10 @@ class Transaction:
     def _insert(self, draft: EventDraft, recorded: datetime, seq: int, prev: str) -> Event:
         journal = self._journal
         event, data = sealed(draft, journal.incident, seq + 1, prev, recorded, journal.signer)
+        return self._row(event, data)
+
+    def _row(self, event: Event, data: str) -> Event:
+        """Write `event` (its data stored as the text `data`) as it is."""
         self._db.execute(
             f"INSERT INTO events ({_SIGNED}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (

@@ -1,5 +1,8 @@
 """A real PostgreSQL for the tests: Debian's server, a cluster made with initdb in a temporary
-directory, run as an unprivileged user on 127.0.0.1 on a free port, stopped at the end."""
+directory, run as an unprivileged user on 127.0.0.1 on a free port, stopped at the end.
+
+The server can be stopped and started again mid-test (`Postgres.stop`, `Postgres.start`): the
+same cluster, port and options, so clients see a server restart, not a new server."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "postgres"
@@ -28,13 +31,60 @@ def binaries() -> Path:
 
 
 @dataclass(frozen=True)
+class _Cluster:
+    """What pg_ctl needs to start the same server again: its data, log, options and owner."""
+
+    bin_dir: Path
+    data: Path
+    log: Path
+    options: str
+    owner: str
+
+    def pg_ctl(self, *argv: str, check: bool = True) -> None:
+        done = subprocess.run(
+            _as_owner(self.owner, [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *argv]),
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if check and done.returncode:
+            # pg_ctl says why on its own output, the server in its log: show both.
+            told = (done.stdout + done.stderr).strip()
+            logged = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"pg_ctl {' '.join(argv)}: {told}\n--- server log ---\n{logged}")
+
+    def start(self) -> None:
+        # -w: pg_ctl returns once the server accepts connections.
+        self.pg_ctl("-l", str(self.log), "-o", self.options, "-w", "-t", str(int(READY_S)), "start")
+
+    def stop(self, mode: str = "fast", *, check: bool = True) -> None:
+        # -w: pg_ctl returns once the server has exited (and closed its port).
+        self.pg_ctl("-m", mode, "-w", "-t", str(int(READY_S)), "stop", check=check)
+
+
+@dataclass(frozen=True)
 class Postgres:
     host: str
     port: int
+    _cluster: _Cluster | None = field(default=None, repr=False, compare=False)
 
     def url(self, user: str = SUPERUSER, password: str | None = None, db: str = "irtool") -> str:
         secret = f":{password}" if password else ""
         return f"postgresql://{user}{secret}@{self.host}:{self.port}/{db}"
+
+    def stop(self) -> None:
+        """Stop the server as an administrator would (`pg_ctl stop -m fast`): every session is
+        told `terminating connection due to administrator command` and closed."""
+        self._own_cluster().stop("fast")
+
+    def start(self) -> None:
+        """Start the stopped server again: same data directory, port and options."""
+        self._own_cluster().start()
+
+    def _own_cluster(self) -> _Cluster:
+        if self._cluster is None:
+            raise RuntimeError(f"the server at {self.host}:{self.port} was not started here")
+        return self._cluster
 
 
 def _free_port() -> int:
@@ -81,27 +131,9 @@ def postgres_server() -> Iterator[Postgres]:
     log.touch()
     shutil.chown(log, owner)
     options = f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=on"
-    subprocess.run(
-        _as_owner(
-            owner,
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(int(READY_S)),
-                "start",
-            ],
-        ),
-        check=True,
-        capture_output=True,
-    )  # -w: pg_ctl returns once the server accepts connections
-    server = Postgres("127.0.0.1", port)
+    cluster = _Cluster(bin_dir, data, log, options, owner)
+    cluster.start()
+    server = Postgres("127.0.0.1", port, cluster)
     try:
         subprocess.run(
             [
@@ -119,11 +151,6 @@ def postgres_server() -> Iterator[Postgres]:
         )
         yield server
     finally:
-        subprocess.run(
-            _as_owner(
-                owner, [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )
+        # A test may have left it stopped: pg_ctl then says so, and nothing is lost.
+        cluster.stop("immediate", check=False)
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Team mode at the command line: where the team's database is, its password from the
+keyring, and `irtool sync`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
+
+
+def use_team_database(url: str | None, insecure: bool) -> None:
+    """`--database URL` / `--insecure`, for this process and what it starts (the UI's
+    commands, a run's workers): the URL goes in the environment, never a password (refused
+    in the URL: journal.database); passwords are read from the keyring when connecting."""
+    from irtool.journal.database import (
+        DATABASE_ENV,
+        INSECURE_ENV,
+        DatabaseRefused,
+        checked,
+        use_secrets,
+    )
+
+    if url:
+        os.environ[DATABASE_ENV] = url
+    if insecure:
+        os.environ[INSECURE_ENV] = "1"
+    url = os.environ.get(DATABASE_ENV)
+    if url:
+        try:
+            checked(url)  # refused before any command starts: bad input, as a bad file is
+        except DatabaseRefused as refused:
+            fail(str(refused))
+        use_secrets(_keyring)
+
+
+def _keyring(name: str) -> str | None:
+    """A password from the OS keyring, None where there is none or no keyring: libpq then
+    tries its own ways (a client certificate, ~/.pgpass)."""
+    from irtool.secrets.store import NoKeyring, lookup
+
+    try:
+        return lookup(name)
+    except NoKeyring:
+        return None
+
+
+def up_to_date(incident: str) -> str | None:
+    """Bring this machine's copy of a team incident up to date with the database (and its
+    evidence), before it is read whole (verify, export). None when it was; else why it could
+    not be (the copy is then read as it stands, and the reader told)."""
+    from irtool.journal.backends import is_team
+
+    if not is_team(incident):
+        return None
+    from irtool.engine.shared import catch_up
+
+    return catch_up(incident)
+
+
+@click.command()
+@incident_argument
+@actor_option
+@json_option
+def sync(incident_id: str, actor: str | None, as_json: bool) -> None:
+    """Give the team's database what this machine wrote while it could not reach it.
+
+    Each event keeps its origin (this device, its seq and hash offline), and the offline
+    chain is kept beside the copy, where it still verifies. An offline event that conflicts
+    with what the team did meanwhile (a step completed on both sides) is refused and becomes
+    a note saying so: nothing is lost. Safe to run again.
+    """
+    from irtool.engine.refusal import Refused
+    from irtool.engine.syncing import sync as give
+    from irtool.journal import JournalError
+
+    try:
+        synced = give(incident_id, who(actor))
+    except (Refused, JournalError) as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "given": [e.seq for e in synced.given],
+                    "refused": [e.seq for e in synced.refused],
+                    "offline_copies": [p.name for p in synced.kept],
+                }
+            )
+        )
+        return
+    click.echo(
+        f"synced {incident_id}: {len(synced.given)} offline events given to the team's "
+        f"database, {len(synced.refused)} refused as conflicts (each now a note)"
+    )

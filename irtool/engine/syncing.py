@@ -1,0 +1,183 @@
+"""`irtool sync`: what a responder wrote while the team's database was out of reach, given to
+it in order, nothing lost.
+
+While offline, a responder's events chain on this machine's copy of the incident, after the
+last event the copy took from the database (journal.team). Meanwhile others may have written
+to the database, so those events cannot go there as they are: their seqs and hashes belong
+to another chain. Sync therefore:
+
+1. keeps the offline chain whole, as `journal.offline-SEQ-TIME.sqlite` beside the copy: it
+   still verifies on its own, and is what every synced event points back to;
+2. makes the copy anew from the database;
+3. writes each offline event to the database, in order, as a new event of its chain (the
+   same kind, actor, data and time it happened), with its `origin`: the device, the seq and
+   the hash it had offline. Its writer's key signs it again, since it is a new event.
+
+A conflict is resolved as the engine resolves two terminals writing at once: the later one
+is refused. An offline event that moved a step on (completed it, say) while the database
+shows the step moved on differently is not written as it was; a note says what it was, who
+wrote it offline and why it was refused, with the event whole in its data.
+
+Sync can be run again at any time: an offline event already in the database (by its origin
+hash) is passed over, so a sync cut short (the database lost again, a key not in the agent)
+goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from irtool.engine import kinds
+from irtool.engine.refusal import Refused
+from irtool.engine.session import IncidentSession
+from irtool.engine.state import IncidentState
+from irtool.journal import Event, EventDraft, Journal, JournalError
+from irtool.journal.backends import is_team
+from irtool.journal.events import parse_moment
+from irtool.journal.incidents import journal_path
+from irtool.journal.team import SERVER_HEAD, TeamJournal
+
+OFFLINE_PREFIX = "journal.offline-"
+
+
+@dataclass
+class Synced:
+    """What a sync did."""
+
+    given: list[Event] = field(default_factory=list)  # offline events now in the database
+    refused: list[Event] = field(default_factory=list)  # notes written in place of conflicts
+    kept: list[Path] = field(default_factory=list)  # the offline chains, kept beside the copy
+
+
+def offline_copies(incident: str) -> list[Path]:
+    """The offline chains of `incident` this machine keeps, oldest first."""
+    directory = journal_path(incident).parent
+    return sorted(directory.glob(f"{OFFLINE_PREFIX}*.sqlite"))
+
+
+def sync(incident: str, actor: str) -> Synced:
+    """Give the database what this machine wrote offline. JournalError when the database
+    cannot be reached (nothing changes then); Refused when this is not a team incident."""
+    if not is_team(incident):
+        raise Refused(f"{incident} is kept on this machine alone: there is nothing to sync with")
+    synced = Synced()
+    session = IncidentSession.open(incident)
+    try:
+        journal = session.journal
+        assert isinstance(journal, TeamJournal)
+        if not journal.reconnect() and journal.server is None:
+            raise JournalError(journal.offline_reason or "cannot reach the team's database")
+        if journal.unsynced():
+            session.close_journal()
+            _keep_offline_chain(incident, journal)
+            session = IncidentSession.open(incident)  # the copy made anew, from the database
+    except BaseException:
+        session.close_journal()
+        raise
+    try:
+        for chain in offline_copies(incident):
+            _give(session, chain, actor, synced)
+            synced.kept.append(chain)
+    finally:
+        session.close_journal()
+    return synced
+
+
+def _keep_offline_chain(incident: str, journal: TeamJournal) -> Path:
+    """Move the copy, offline events and all, aside under a name of its own."""
+    path = journal.path
+    if path.with_name(f"{path.name}-wal").exists():
+        raise Refused(
+            f"another irtool on this machine has {incident} open (its journal's -wal is in "
+            "use): close it, then sync"
+        )
+    known = journal.server_head()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    kept = path.with_name(f"{OFFLINE_PREFIX}{known.seq if known else 0}-{stamp}.sqlite")
+    path.rename(kept)
+    (path.parent / SERVER_HEAD).unlink(missing_ok=True)
+    return kept
+
+
+def _give(session: IncidentSession, chain: Path, actor: str, synced: Synced) -> None:
+    upto = int(chain.name.removeprefix(OFFLINE_PREFIX).split("-", 1)[0])
+    device = socket.gethostname()
+    with Journal(chain, session.state.id) as offline:
+        before = offline.events(upto=upto)
+        first = next(before, None)
+        if first is None:
+            return
+        mine = IncidentState.opened(first, records=False)  # the step statuses offline
+        for event in before:
+            mine.apply(event)
+        already = _origins(session, chain.name)
+        for event in offline.events(after=upto):
+            step = mine.steps.get(event.step) if event.step else None
+            was = step.status if step else None
+            mine.apply(event)
+            if event.hash in already:
+                continue
+            moved = step is not None and mine.steps[event.step or ""].status is not was
+            origin = {
+                "device": device,
+                "copy": chain.name,
+                "seq": event.seq,
+                "hash": event.hash,
+                "recorded_at": event.recorded_at,
+            }
+            written = _write(session, event, origin, was if moved else None, actor)
+            (synced.refused if written.kind == kinds.NOTE_ADDED and event.kind != kinds.NOTE_ADDED
+             else synced.given).append(written)  # fmt: skip
+
+
+def _origins(session: IncidentSession, copy: str) -> set[str]:
+    """The hashes of the offline events of `copy` the database holds already."""
+    found = set()
+    for event in session.journal.events():
+        origin = event.data.get("origin")
+        if isinstance(origin, dict) and origin.get("copy") == copy:
+            found.add(str(origin.get("hash")))
+    return found
+
+
+def _write(
+    session: IncidentSession, event: Event, origin: dict[str, Any], was: Any, actor: str
+) -> Event:
+    """`event` written to the database with its origin; or, where the step it moved on has
+    moved on differently there, a note by `actor` saying so."""
+    with session.journal.transaction() as tx:
+        for other in tx.events(after=session.state.last_seq):
+            session.state.apply(other)
+        step = session.state.steps.get(event.step) if event.step and was is not None else None
+        if step is not None and step.status is not was:
+            draft = EventDraft(
+                kinds.NOTE_ADDED,
+                actor,
+                {
+                    "text": (
+                        f"Refused at sync: {event.actor}'s {event.kind} of step '{event.step}' "
+                        f"at {event.occurred_at}, written offline on {origin['device']} "
+                        f"(its event {event.seq} there), was not applied: the step was "
+                        f"already {step.status} by {step.by} at {step.at}."
+                    ),
+                    "origin": origin,
+                    "refused_offline": event.as_dict(),
+                },
+                step=event.step,
+            )
+        else:
+            draft = EventDraft(
+                event.kind,
+                event.actor,
+                {**event.data, "origin": origin},
+                event.step,
+                event.host,
+                occurred_at=parse_moment(event.occurred_at),
+            )
+        written = tx.append(draft)
+    session.state.apply(written)
+    return written

@@ -1,0 +1,57 @@
+"""Which journal an incident has: this machine's SQLite file, or the team's database.
+
+An incident is the team's when its directory holds the last event of the database it copied
+(team.SERVER_HEAD), or when this machine works in team mode (IRTOOL_DATABASE) and holds no
+incident of that id of its own. One that lives on this machine alone stays so, whatever the
+mode: a responder who points irtool at a server does not lose the incidents they had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from irtool.journal.database import checked, team_url
+from irtool.journal.incidents import create_incident_dir, incident_dir, journal_path
+from irtool.journal.protocol import IncidentJournal
+from irtool.journal.store import Journal, JournalError
+from irtool.journal.team import SERVER_HEAD, TeamJournal
+
+Clock = Callable[[], datetime]
+
+
+def is_team(incident: str) -> bool:
+    if (incident_dir(incident) / SERVER_HEAD).exists():
+        return True
+    return team_url() is not None and not journal_path(incident).exists()
+
+
+def database_of(incident: str) -> str:
+    """The team's database URL for a team incident; JournalError when none is set."""
+    url = team_url()
+    if url is None:
+        raise JournalError(
+            f"{incident} is kept in the team's database: say where it is "
+            "(--database URL or IRTOOL_DATABASE)"
+        )
+    return url
+
+
+def open_journal(incident: str, *, clock: Clock | None = None) -> IncidentJournal:
+    """The journal of an existing incident; JournalError when there is none."""
+    if is_team(incident):
+        return TeamJournal(checked(database_of(incident)), incident, clock=clock)
+    path = journal_path(incident)
+    if not path.exists():
+        raise JournalError(f"no incident {incident}")
+    return Journal(path, incident, clock=clock)
+
+
+def new_journal(incident: str, *, clock: Clock | None = None) -> IncidentJournal:
+    """The journal of a new incident: in the team's database in team mode (refused when it
+    cannot be reached: an incident is opened where the team can see it), else here."""
+    url = team_url()
+    if url is not None:
+        return TeamJournal(checked(url), incident, create=True, clock=clock)
+    create_incident_dir(incident)
+    return Journal(journal_path(incident), incident, create=True, clock=clock)

@@ -1,0 +1,122 @@
+"""The team's database: where `--database URL` / IRTOOL_DATABASE points, and how safely.
+
+A responder gives a libpq URL with no password in it (argv and the environment are readable
+by others on the machine; `ps` shows the one, /proc the other). The password comes from the
+OS keyring, by the name `where()` gives, and reaches libpq as a connection parameter only.
+
+The connection is TLS with `sslmode=verify-full` unless the URL says otherwise: the server's
+certificate must chain to a trusted root and name the host. A URL asking for less (`disable`,
+`prefer`, `require`, `verify-ca`) is refused unless every host it names is this machine or
+the responder says `--insecure` (IRTOOL_DATABASE_INSECURE=1): an incident's record is not
+sent in clear over a network by default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from irtool.journal.store import JournalError
+
+DATABASE_ENV = "IRTOOL_DATABASE"
+INSECURE_ENV = "IRTOOL_DATABASE_INSECURE"
+CONNECT_TIMEOUT_S = 5  # an unreachable server is said within this, and the copy used instead
+_SAFE = "verify-full"
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+# The name of a secret -> the secret, or None (the engine hands the keyring's lookup).
+SecretLookup = Callable[[str], "str | None"]
+
+
+_secrets: SecretLookup | None = None  # the command line hands the keyring's lookup
+
+
+def use_secrets(lookup: SecretLookup | None) -> None:
+    """Where passwords come from: the command line hands the OS keyring's lookup here, so
+    neither the engine nor an exercise (which may read no secret) ever reaches the keyring."""
+    global _secrets
+    _secrets = lookup
+
+
+class DatabaseRefused(JournalError):
+    """The URL cannot be used as given: the message says why and what to do."""
+
+
+def team_url() -> str | None:
+    """The team's database for incidents, if this machine works in team mode."""
+    return os.environ.get(DATABASE_ENV) or None
+
+
+@dataclass(frozen=True)
+class Database:
+    """A checked URL: its libpq parameters, never a password."""
+
+    params: dict[str, str]
+
+    def where(self) -> str:
+        """`user@host:port/db`: what a responder reads, and the keyring's name for it."""
+        p = self.params
+        user = p.get("user") or os.environ.get("PGUSER") or ""
+        port = p.get("port") or "5432"
+        return f"{user}@{p.get('host', 'localhost')}:{port}/{p.get('dbname', user)}"
+
+    @property
+    def credential(self) -> str:
+        """The keyring entry holding the password (`irtool creds set database:...`)."""
+        return f"database:{self.where()}"
+
+    def connect(self) -> Any:
+        """A new autocommit connection (psycopg), the password from the keyring if it holds
+        one. psycopg is imported here: SQLite-only work never loads it."""
+        import psycopg
+
+        params: dict[str, Any] = dict(self.params)
+        password = _secrets(self.credential) if _secrets else None
+        if password:
+            params["password"] = password
+        try:
+            return psycopg.connect(autocommit=True, **params)
+        except psycopg.Error as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            where = self.where()
+            raise JournalError(f"cannot reach the team's database {where}: {first}") from None
+
+
+def checked(url: str, *, insecure: bool | None = None) -> Database:
+    """`url` as parameters to connect with, or DatabaseRefused saying why in one line."""
+    from psycopg import conninfo
+
+    try:
+        params = {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items()}
+    except Exception as error:  # psycopg's ProgrammingError, with libpq's own words
+        raise DatabaseRefused(f"{DATABASE_ENV}: not a PostgreSQL URL: {error}") from None
+    if params.pop("password", None) is not None:
+        raise DatabaseRefused(
+            f"{DATABASE_ENV}: the URL holds a password, which others on this machine can read; "
+            f"give it without one and keep the password in the keyring "
+            f"(irtool creds set {Database(params).credential})"
+        )
+    params.setdefault("sslmode", _SAFE)
+    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    params.setdefault("application_name", "irtool")
+    # A network gone silent closes nothing: probed when idle, a dead link is known in ~25 s.
+    for name, value in (("keepalives", "1"), ("keepalives_idle", "10"),
+                        ("keepalives_interval", "5"), ("keepalives_count", "3")):  # fmt: skip
+        params.setdefault(name, value)
+    if insecure is None:
+        insecure = os.environ.get(INSECURE_ENV, "") not in ("", "0")
+    if params["sslmode"] != _SAFE and not insecure and not _loopback(params):
+        raise DatabaseRefused(
+            f"{DATABASE_ENV}: sslmode={params['sslmode']} to {params.get('host', '?')} would not "
+            "check the server's certificate and name: use sslmode=verify-full (the default), "
+            "or say --insecure to accept it"
+        )
+    return Database(params)
+
+
+def _loopback(params: dict[str, str]) -> bool:
+    """Every host the URL names is this machine (a Unix socket directory included)."""
+    hosts = [h for h in params.get("host", "").split(",") if h] or ["localhost"]
+    return all(h in _LOOPBACK or h.startswith("/") for h in hosts)

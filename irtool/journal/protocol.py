@@ -1,0 +1,52 @@
+"""What the engine asks of a journal, whichever keeps it: SQLite on this machine
+(store.Journal) or the team's database through this machine's copy (team.TeamJournal).
+journal.backends says which an incident has; the engine never does."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from irtool.journal.events import Event, EventDraft, Signer
+
+
+class Appending(Protocol):
+    """Inside a journal's transaction: what others appended, then what we append."""
+
+    last: Event | None
+
+    def events(self, after: int = 0) -> Iterator[Event]: ...
+
+    def append(self, draft: EventDraft) -> Event: ...
+
+
+class IncidentJournal(Protocol):
+    incident: str
+    path: Path  # this machine's journal file: the incident's directory is its parent
+    signer: Signer | None
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def now(self) -> datetime: ...
+
+    def close(self) -> None: ...
+
+    def transaction(
+        self, busy_timeout: float | None = None
+    ) -> AbstractContextManager[Appending]: ...
+
+    def append(self, draft: EventDraft) -> Event: ...
+
+    def events(
+        self, after: int = 0, *, upto: int | None = None, kinds: Collection[str] | None = None
+    ) -> Iterator[Event]: ...
+
+    def hash_at(self, seq: int) -> str | None: ...
+
+    def first(self) -> Event | None: ...
+
+    def head(self) -> tuple[int, str]: ...
