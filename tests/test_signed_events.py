@@ -193,6 +193,10 @@ def test_where_unsigned_events_are_allowed_they_pass_and_are_counted(
     assert not any("unsigned" in line for line in report.splitlines() if "opened" in line)
     rows = irtool(env, "export", incident, "--format", "csv").stdout.splitlines()
     assert [r for r in rows if "(unsigned)" in r] == [r for r in rows if "by phone" in r]
+    # And where the incident is shown.
+    assert "UNSIGNED 1 event(s)" in irtool(env, "incident", "show", incident).stdout
+    shown = json.loads(irtool(env, "incident", "show", incident, "--json").stdout)
+    assert shown["unsigned_events"] == 1
 
 
 def test_a_contacts_file_with_a_bad_or_shared_key_is_refused_at_its_line(

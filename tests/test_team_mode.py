@@ -101,6 +101,7 @@ def test_offline_work_is_synced_in_order_and_a_conflict_becomes_a_note(
     for args in (("note", incident, "written on the train"), ("done", incident, "assemble")):
         result = irtool(away, "incident", *args)
         assert result.returncode == 0, result.stderr
+        assert "out of reach" in result.stderr and f"irtool sync {incident}" in result.stderr
     # Meanwhile the team goes on: Ann completes the same step, and notes.
     assert irtool(ann, "incident", "done", incident, "assemble", "--note", "bridge").returncode == 0
     assert irtool(ann, "incident", "note", incident, "ann carries on").returncode == 0

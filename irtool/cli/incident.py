@@ -70,6 +70,16 @@ def session(
     except (Refused, ValueError, JournalError) as exc:
         fail(str(exc))
         raise AssertionError from exc  # unreachable
+    connection = current.journal.connection
+    if connection and connection.startswith("OFFLINE"):
+        click.echo(
+            visible(
+                f"irtool: the team's database is out of reach ({connection}): what this "
+                f"command writes stays in this machine's copy until `irtool sync {incident}` "
+                "gives it to the team"
+            ),
+            err=True,
+        )
     found = recover_incident(current, recover_as or who(None))
     for line in found.lines():
         click.echo(visible(f"irtool: {line}"), err=True)  # names a host's spooled records
@@ -298,18 +308,32 @@ def show(incident_id: str, as_json: bool) -> None:
     from irtool.engine.recovery import unfinished
     from irtool.engine.state import Status
     from irtool.model.params import value_text
+    from irtool.model.sshkeys import team_signs
     from irtool.model.when import shown
 
     current = session(incident_id)
     state = current.state
     spooled = [p.describe() for p in current.spool.pending()]
+    # Where the team signs its events, those not signed are counted (verify names them).
+    unsigned = (
+        sum(1 for e in current.journal.events() if e.signature is None)
+        if team_signs(state.contacts_data)
+        else None
+    )
+    connection = current.journal.connection
     runs = [
         _run_row(run, "running" if live else "interrupted (not yet recovered)")
         for run, live in unfinished(current)
     ]
     runs += [_run_row(run, "interrupted") for run in state.runs.values() if run.interrupted]
     current.close_journal()
-    data = {**summary(state), "pending_records": spooled, "unfinished_runs": runs}
+    data = {
+        **summary(state),
+        "pending_records": spooled,
+        "unfinished_runs": runs,
+        "unsigned_events": unsigned,
+        "team_database": connection,
+    }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -368,6 +392,10 @@ def show(incident_id: str, as_json: bool) -> None:
         )
         for line in spooled:
             _say(f"  {line}")
+    if unsigned:
+        _say(f"UNSIGNED {unsigned} event(s): no responder's key signed them (verify names each)")
+    if connection:
+        _say(connection)
     _say(f"head {state.head} ({state.last_seq} events)")
 
 

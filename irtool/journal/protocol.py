@@ -4,7 +4,7 @@ journal.backends says which an incident has; the engine never does."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,14 @@ class Appending(Protocol):
     def events(self, after: int = 0) -> Iterator[Event]: ...
 
     def append(self, draft: EventDraft) -> Event: ...
+
+
+class Watching(Protocol):
+    def stop(self) -> None: ...
+
+
+Heard = Callable[[int], None]  # an event seq was committed by someone (0: read all you lack)
+Connection = Callable[[bool, str], None]  # the link to the journal came or went, and why
 
 
 class IncidentJournal(Protocol):
@@ -50,3 +58,18 @@ class IncidentJournal(Protocol):
     def first(self) -> Event | None: ...
 
     def head(self) -> tuple[int, str]: ...
+
+    @property
+    def connection(self) -> str | None:
+        """What a screen's header says of where writes go: None for a journal of this machine
+        alone, which is always there."""
+        ...
+
+    def watch(self, heard: Heard, linked: Connection) -> Watching | None:
+        """Be told as others commit events (None: this journal cannot tell; read it now and
+        then instead)."""
+        ...
+
+    def reconnect(self) -> bool:
+        """Try again to reach where the journal is kept; True when writes go there."""
+        ...

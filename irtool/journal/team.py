@@ -29,9 +29,11 @@ from irtool.journal.anchors import Anchor
 from irtool.journal.database import Database
 from irtool.journal.events import Event, EventDraft, Signer
 from irtool.journal.incidents import EVIDENCE_DIR, journal_path
+from irtool.journal.protocol import Connection, Heard
 from irtool.journal.store import Journal, JournalError, Transaction
 
 if TYPE_CHECKING:
+    from irtool.journal.listening import Listener
     from irtool.journal.postgres import PgJournal, PgTransaction
 
 SERVER_HEAD = "server.head"
@@ -108,6 +110,25 @@ class TeamJournal:
         """Writes go to the database: it is reachable, and this copy holds no events of its
         own waiting for `irtool sync`."""
         return self.server is not None and not self.unsynced()
+
+    @property
+    def connection(self) -> str:
+        """Where writes go, in the header's few words."""
+        if self.online:
+            return f"TEAM {self.database.where()}"
+        waiting = self.unsynced()
+        if waiting:
+            return f"OFFLINE: {waiting} to sync (irtool sync {self.incident})"
+        return "OFFLINE: reconnecting"
+
+    def watch(self, heard: Heard, linked: Connection) -> Listener:
+        """Others' events as they are committed, on a connection of its own (LISTEN/NOTIFY,
+        journal.listening), with a catch-up after every reconnection."""
+        from irtool.journal.listening import Listener
+
+        listener = Listener(self.database.connect, self.incident, heard, linked)
+        listener.start()
+        return listener
 
     # -- the copy ---------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from irtool.engine.session import IncidentSession
 from irtool.engine.state import IncidentState, Status
 from irtool.exercise import director
 from irtool.journal import Event
+from irtool.journal.protocol import Watching
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep
 from irtool.model.untrusted import visible
@@ -138,6 +139,7 @@ class IncidentScreen(Screen[None]):
         self.clock = clock or (lambda: datetime.now(UTC))
         self.plan, self.plan_problem = plan_by_step(session)
         self.recent: list[Event] = []
+        self.watching: Watching | None = None
         self.events: list[Event] | None = None  # every event, read when the timeline is opened
 
     @property
@@ -159,6 +161,9 @@ class IncidentScreen(Screen[None]):
         self.query_one(StepList).focus()
         self.set_interval(1.0, self.tick_clock)
         self.set_interval(POLL_S, self.poll)
+        # A team incident tells of others' events as they are committed (LISTEN/NOTIFY): they
+        # show at once, not at the next poll. Its thread hands each to this screen's.
+        self.watching = self.session.journal.watch(self.heard, self.linked)
         exercise = self.state.exercise
         if exercise and exercise.scenario.briefing and self.state.last_seq == 1:
             from irtool.tui.screens.facilitator import briefing
@@ -182,7 +187,34 @@ class IncidentScreen(Screen[None]):
             detail.show(self.state, step, self.plan.get(step, {}), self.plan_problem)
 
     def tick_clock(self) -> None:
-        self.query_one(IncidentHeader).show(self.state, self.clock())
+        header = self.query_one(IncidentHeader)
+        header.show(self.state, self.clock(), self.session.journal.connection)
+
+    def on_unmount(self) -> None:
+        if self.watching is not None:
+            self.watching.stop()
+
+    def heard(self, seq: int) -> None:
+        """From the listener's thread: someone committed event `seq` (0: after a reconnect,
+        read whatever came meanwhile)."""
+        if seq == 0 or seq > self.state.last_seq:
+            self.app.call_from_thread(self.poll)
+
+    def linked(self, connected: bool, why: str) -> None:
+        """From the listener's thread: the team's database came back, or went."""
+        self.app.call_from_thread(self.relinked, connected, why)
+
+    def relinked(self, connected: bool, why: str) -> None:
+        if connected:
+            self.session.journal.reconnect()  # writes go to the database again, if they can
+        else:
+            self.poll()  # the journal finds the loss too: what is written now stays here
+            self.app.notify(
+                f"{why}. This screen goes on with this machine's copy.",
+                title="Team database lost",
+                severity="warning",
+            )
+        self.tick_clock()
 
     def poll(self) -> None:
         """Fold in what others wrote (a scribe's note, a run from another terminal); in an

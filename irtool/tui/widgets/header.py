@@ -34,8 +34,17 @@ class IncidentHeader(Static):
     IncidentHeader { height: 2; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def show(self, state: IncidentState, now: datetime) -> None:
-        line1 = Text.assemble(badge(state.mode), " ", (visible(state.title), "bold"))
+    def show(self, state: IncidentState, now: datetime, connection: str | None = None) -> None:
+        """`connection`: where a team incident's writes go (the journal's words); None for an
+        incident of this machine alone."""
+        line1 = Text.assemble(badge(state.mode), " ")
+        if connection:  # before the title, which is what gets cut: offline must be seen
+            offline = connection.startswith("OFFLINE")
+            line1.append(
+                f" {visible(connection)} ", "bold black on dark_orange" if offline else "dim"
+            )
+            line1.append(" ")
+        line1.append(visible(state.title), "bold")
         if state.closed:
             line1.append("  CLOSED", style="bold reverse")
         # Most important first: at 80 columns the runbook is what gets cut.
