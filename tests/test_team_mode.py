@@ -12,7 +12,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from irtool.journal.postgres import install
 from tests.conftest import ROOT
 from tests.support.cli import irtool
 from tests.support.postgres import Postgres, postgres_server
@@ -27,7 +26,11 @@ def server() -> Iterator[Postgres]:
     with postgres_server() as running:
         with psycopg.connect(running.url(), autocommit=True) as admin:
             admin.execute(f"CREATE ROLE {ROLE} LOGIN")
-        install(running.url(), writers=[ROLE])
+        # As the administrator would: the command, its URL with no password (trust here).
+        env = {**os.environ, "IRTOOL_DATABASE": f"{running.url()}?sslmode=disable"}
+        made = irtool(env, "install-database", "--writer", ROLE)
+        assert made.returncode == 0, made.stderr
+        assert "responder may INSERT and SELECT" in made.stdout
         yield running
 
 

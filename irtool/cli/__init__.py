@@ -28,6 +28,7 @@ COMMANDS = {
     "export": ("irtool.cli.export", "export"),
     "findings": ("irtool.cli.analyze", "findings"),
     "incident": ("irtool.cli.incident", "incident"),
+    "install-database": ("irtool.cli.team", "install_database"),
     "manifest": ("irtool.cli.manifest", "manifest"),
     "open": ("irtool.cli.tui", "open_incident"),
     "plan": ("irtool.cli.plan", "plan"),
@@ -58,6 +59,8 @@ SUMMARIES = {
     "findings": "An incident's findings, most severe first; --confirm or --dismiss one, with a "
     "reason.",
     "incident": "Open and work an incident without the terminal UI.",
+    "install-database": "Make the team's database ready for irtool: its tables, their "
+    "triggers, the grants.",
     "manifest": "Known-good manifests of a web root, and what a server has that they do not.",
     "open": "Resume incident ID (a unique prefix is enough) in the terminal UI, exactly where it "
     "stands.",

@@ -669,7 +669,7 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
     from irtool.cli.team import up_to_date
 
     try:
-        behind = up_to_date(incident_id)
+        behind = up_to_date(incident_id, verify=True)
     except JournalError as exc:  # the team's database no longer carries the chain this copy holds
         _say(f"BROKEN in the team's database: {exc}", err=True)
         raise SystemExit(Exit.FAILED) from None
@@ -746,9 +746,13 @@ def anchor(incident_id: str, as_json: bool) -> None:
     later that the journal still holds that event and every one before it,
     unchanged. Printed only once the chain is verified.
     """
+    from irtool.cli.team import up_to_date
     from irtool.journal.anchors import Anchor, verified_chain
 
     try:
+        behind = up_to_date(incident_id, verify=True)  # a team's: the database's head
+        if behind:
+            _say(f"the anchor of this machine's copy as it stands: {behind}", err=True)
         result, _checks = verified_chain(incident_id, ())
     except (ValueError, JournalError) as exc:
         fail(str(exc))

@@ -47,7 +47,7 @@ def _keyring(name: str) -> str | None:
         return None
 
 
-def up_to_date(incident: str) -> str | None:
+def up_to_date(incident: str, *, verify: bool = False) -> str | None:
     """Bring this machine's copy of a team incident up to date with the database (and its
     evidence), before it is read whole (verify, export). None when it was; else why it could
     not be (the copy is then read as it stands, and the reader told)."""
@@ -57,7 +57,7 @@ def up_to_date(incident: str) -> str | None:
         return None
     from irtool.engine.shared import catch_up
 
-    return catch_up(incident)
+    return catch_up(incident, verify=verify)
 
 
 @click.command()
@@ -95,4 +95,45 @@ def sync(incident_id: str, actor: str | None, as_json: bool) -> None:
     click.echo(
         f"synced {incident_id}: {len(synced.given)} offline events given to the team's "
         f"database, {len(synced.refused)} refused as conflicts (each now a note)"
+    )
+
+
+@click.command("install-database")
+@click.option(
+    "--writer",
+    "writers",
+    multiple=True,
+    metavar="ROLE",
+    help="A PostgreSQL role responders connect as: it may INSERT and SELECT, nothing else "
+    "(repeatable).",
+)
+def install_database(writers: tuple[str, ...]) -> None:
+    """Make the team's database ready for irtool: its tables, their triggers, the grants.
+
+    Run once by the database's administrator, with --database pointing at it as the role that
+    will own the tables (its password, if any, from the keyring). Running it again changes
+    nothing but the grants of the --writer roles named.
+    """
+    from irtool.journal import JournalError
+    from irtool.journal.database import DATABASE_ENV, checked
+    from irtool.journal.postgres import install
+
+    url = os.environ.get(DATABASE_ENV)
+    if not url:
+        fail("say which database: --database URL (or IRTOOL_DATABASE)")
+        return
+    try:
+        database = checked(url)
+        with database.connect() as admin:
+            install(admin, writers)
+    except JournalError as exc:
+        fail(str(exc))
+        return
+    except Exception as exc:  # psycopg's, with the server's words (a role that does not exist)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"the database refused: {first}")
+        return
+    click.echo(
+        f"{database.where()} is ready: irtool's tables, append-only, "
+        f"{', '.join(writers) or 'no writer roles'} may INSERT and SELECT"
     )

@@ -84,18 +84,21 @@ REVOKE ALL ON irtool_events FROM PUBLIC;
 """
 
 
-def install(admin_url: str, writers: Collection[str] = ()) -> None:
+def install(admin: str | psycopg.Connection[Any], writers: Collection[str] = ()) -> None:
     """Create the journal's tables (its events; evidence, journal.pgevidence), their
-    triggers, and let each role of `writers` (the roles
-    responders connect as) INSERT and SELECT, and nothing else. Run once, by the table's
-    owner (a database administrator); running it again changes nothing."""
-    with psycopg.connect(admin_url, autocommit=True) as db:
-        db.execute(SCHEMA.encode())  # a constant, built from constants
-        for role in writers:
-            name = sql.Identifier(role)
-            db.execute(sql.SQL("REVOKE ALL ON irtool_events FROM {}").format(name))
-            db.execute(sql.SQL("GRANT SELECT, INSERT ON irtool_events TO {}").format(name))
-    install_evidence(admin_url, writers)
+    triggers, and let each role of `writers` (the roles responders connect as) INSERT and
+    SELECT, and nothing else. Run by the tables' owner (a database administrator), with a URL
+    or a connection in autocommit mode; running it again changes nothing."""
+    if isinstance(admin, str):
+        with psycopg.connect(admin, autocommit=True) as db:
+            install(db, writers)
+        return
+    admin.execute(SCHEMA.encode())  # a constant, built from constants
+    for role in writers:
+        name = sql.Identifier(role)
+        admin.execute(sql.SQL("REVOKE ALL ON irtool_events FROM {}").format(name))
+        admin.execute(sql.SQL("GRANT SELECT, INSERT ON irtool_events TO {}").format(name))
+    install_evidence(admin, writers)
 
 
 def _failed(what: str, error: psycopg.Error) -> JournalError:
