@@ -63,8 +63,11 @@ def test_two_machines_share_one_incident_and_each_copy_verifies(
     ann = machine(tmp_path, "ann-laptop", server, "ann")
     ben = machine(tmp_path, "ben-laptop", server, "ben")
     incident = opened(ann)
-    # Ben's machine has never seen it: it is found in the database and copied.
-    note = irtool(ben, "incident", "note", incident, "seen from ben's laptop")
+    # Ben's machine has never seen it: it is listed from the database, found by a prefix of
+    # its id as any incident, and copied when opened.
+    listed = json.loads(irtool(ben, "incident", "list", "--json").stdout)
+    assert incident in [row["id"] for row in listed]
+    note = irtool(ben, "incident", "note", incident[:-1], "seen from ben's laptop")
     assert note.returncode == 0, note.stderr
     assert irtool(ann, "incident", "done", incident, "assemble").returncode == 0
     for env in (ann, ben):
@@ -138,3 +141,38 @@ def _dead_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_evidence_one_machine_collected_is_opened_verified_and_exported_on_another(
+    server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irtool.engine.runner import Runner
+    from irtool.evidence.store import EvidenceStore
+    from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
+    from irtool.remote.local import LocalTransport
+    from tests.support.runbooks import open_collect_incident
+
+    ann = machine(tmp_path, "ann-laptop", server, "ann")
+    monkeypatch.setenv("IRTOOL_DATABASE", ann["IRTOOL_DATABASE"])
+    hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
+    # Several chunks of the database's, the last one partial.
+    command = "head -c 2500000 /dev/zero | tr '\\0' 'w'; echo ' w3wp.exe'"
+    session = open_collect_incident(tmp_path / "ann-laptop", monkeypatch, hosts, command)
+    incident = session.state.id
+    store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR)
+    Runner(session, {"local": LocalTransport()}, store, "ann").run("collect")
+    (item,) = session.state.evidence
+    session.close_journal()  # gives the database what this session collected
+    sha256 = item.files["stdout"]["sha256"]
+
+    ben = machine(tmp_path, "ben-laptop", server, "ben")
+    shown = irtool(ben, "evidence", incident, str(item.seq))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.endswith("w3wp.exe\n") and len(shown.stdout) == item.files["stdout"]["size"]
+    kept = Path(ben["IRTOOL_HOME"]) / "incidents" / incident / EVIDENCE_DIR / sha256
+    assert kept.is_file()
+    kept.unlink()  # verify fetches it again, and checks it
+    checked = irtool(ben, "verify", incident, "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["evidence_problems"] == []
+    assert kept.is_file()

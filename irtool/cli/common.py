@@ -27,6 +27,10 @@ class IncidentId(click.ParamType):  # type: ignore[type-arg]
         from irtool.journal.incidents import resolve_id
 
         try:
+            if os.environ.get("IRTOOL_DATABASE"):  # a prefix of the team's incidents too
+                from irtool.journal.backends import every_incident
+
+                return resolve_id(str(value), every_incident)
             return resolve_id(str(value))
         except ValueError as bad:
             self.fail(str(bad), param, ctx)

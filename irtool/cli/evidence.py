@@ -23,6 +23,7 @@ import click
 from irtool.cli.common import fail, incident_argument
 from irtool.cli.exits import Exit
 from irtool.engine.state import IncidentState
+from irtool.journal import JournalError
 from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.untrusted import visible
 
@@ -115,6 +116,12 @@ def evidence(incident_id: str, which: str, stream: str | None, output: Path | No
     try:
         state = current.state
         sha256, recorded = find(state, which, stream)
+        # Another responder's, on a team incident: fetched from the database, checked.
+        if not (incident_dir(state.id) / EVIDENCE_DIR / sha256).is_file():
+            current.journal.gather_evidence([sha256])
+    except JournalError as exc:
+        fail(str(exc), Exit.FAILED)
+        raise AssertionError from exc  # unreachable
     finally:
         current.close_journal()
     source = incident_dir(state.id) / EVIDENCE_DIR / sha256

@@ -8,7 +8,7 @@ from typing import Any
 
 from irtool.engine.session import IncidentSession, Refused
 from irtool.journal import JournalError
-from irtool.journal.incidents import incident_ids
+from irtool.journal.backends import every_incident
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class IncidentSummary:
 def list_incidents() -> list[IncidentSummary]:
     """Oldest first; an unreadable journal is listed with why, not skipped."""
     rows = []
-    for incident in incident_ids():
+    for incident in every_incident():
         try:
             session = IncidentSession.open(incident)
         except (Refused, JournalError) as exc:

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from irtool.journal.database import checked, team_url
-from irtool.journal.incidents import create_incident_dir, incident_dir, journal_path
+from irtool.journal.incidents import (
+    create_incident_dir,
+    incident_dir,
+    incident_ids,
+    journal_path,
+)
 from irtool.journal.protocol import IncidentJournal
 from irtool.journal.store import Journal, JournalError
 from irtool.journal.team import SERVER_HEAD, TeamJournal
@@ -55,3 +60,20 @@ def new_journal(incident: str, *, clock: Clock | None = None) -> IncidentJournal
         return TeamJournal(checked(url), incident, create=True, clock=clock)
     create_incident_dir(incident)
     return Journal(journal_path(incident), incident, create=True, clock=clock)
+
+
+def every_incident() -> list[str]:
+    """The incidents this machine holds and, in team mode, those the team's database holds
+    (which this machine copies when one is opened); this machine's alone when the database
+    cannot be reached."""
+    here = set(incident_ids())
+    url = team_url()
+    if url is not None:
+        from irtool.journal.postgres import team_incidents
+
+        try:
+            with checked(url).connect() as db:
+                here.update(team_incidents(db))
+        except JournalError:
+            pass  # listed as this machine has them; opening one says why the rest is missing
+    return sorted(here)

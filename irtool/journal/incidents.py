@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,9 +57,10 @@ def incident_ids() -> list[str]:
     )
 
 
-def resolve_id(text: str) -> str:
+def resolve_id(text: str, known: Callable[[], list[str]] | None = None) -> str:
     """The incident `text` names: its whole id, or a prefix of it that only it has (with or
-    without the `ir-`). ValueError names what matched, or that nothing did."""
+    without the `ir-`) among `known()` (default: this machine's; in team mode the command line
+    passes the database's too). ValueError names what matched, or that nothing did."""
     if is_incident_id(text):
         return text
     wanted = text.strip()
@@ -66,7 +68,7 @@ def resolve_id(text: str) -> str:
         raise ValueError("which incident? (irtool incident list)")
     matches = [
         i
-        for i in incident_ids()
+        for i in (known or incident_ids)()
         if i.startswith(wanted) or i.removeprefix("ir-").startswith(wanted)
     ]
     if len(matches) == 1:

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from irtool.journal.events import GENESIS, Event, EventDraft, Signer, parse_moment, sealed
+from irtool.journal.incidents import is_incident_id
 from irtool.journal.pgevidence import install_evidence
 from irtool.journal.store import (
     _SIGNED,
@@ -99,6 +100,15 @@ def install(admin: str | psycopg.Connection[Any], writers: Collection[str] = ())
         admin.execute(sql.SQL("REVOKE ALL ON irtool_events FROM {}").format(name))
         admin.execute(sql.SQL("GRANT SELECT, INSERT ON irtool_events TO {}").format(name))
     install_evidence(admin, writers)
+
+
+def team_incidents(db: psycopg.Connection[Any]) -> list[str]:
+    """Every incident the database holds (each has its opening event, seq 1)."""
+    try:
+        rows = db.execute("SELECT incident FROM irtool_events WHERE seq = 1").fetchall()
+    except psycopg.Error as error:
+        raise _failed("cannot read the journal", error) from None
+    return sorted(str(row[0]) for row in rows if is_incident_id(str(row[0])))
 
 
 def _failed(what: str, error: psycopg.Error) -> JournalError:

@@ -73,3 +73,9 @@ class IncidentJournal(Protocol):
     def reconnect(self) -> bool:
         """Try again to reach where the journal is kept; True when writes go there."""
         ...
+
+    def gather_evidence(self, wanted: Collection[str]) -> list[str]:
+        """Evidence files of `wanted` this machine lacks, fetched from where the journal is
+        kept and checked against their hashes (another responder collected them); those
+        fetched."""
+        ...

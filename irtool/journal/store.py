@@ -311,6 +311,9 @@ class Journal:
     def reconnect(self) -> bool:
         return True
 
+    def gather_evidence(self, wanted: Collection[str]) -> list[str]:
+        return []  # what this machine lacks, no one else holds
+
     def __exit__(self, *exc: object) -> None:
         self.close()
 

@@ -27,7 +27,7 @@ def facilitate(hub: Incident) -> None:
 
 
 def evidence(hub: Incident) -> None:
-    hub.push(EvidenceScreen(hub.state))
+    hub.push(EvidenceScreen(hub.state, gather=hub.session.journal.gather_evidence))
 
 
 def findings(hub: Incident) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
 from irtool.engine.state import Evidence, IncidentState
+from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.untrusted import visible
 from irtool.model.when import clock, zone_label
 from irtool.secrets.redact import Redactor
@@ -64,9 +65,13 @@ class EvidenceScreen(Screen[None]):
         state: IncidentState,
         redactor: Redactor | None = None,
         only: Callable[[Evidence], bool] | None = None,
+        gather: Callable[[list[str]], object] | None = None,
     ) -> None:
+        """`gather`: fetch evidence files this machine lacks (a team incident's journal's
+        `gather_evidence`: another responder collected them)."""
         super().__init__()
         self.state = state
+        self.gather = gather
         self.only = only  # which records to list (a run screen's host): all if None
         self.seen = 0  # records of the state looked at
         self.redactor = redactor or Redactor()
@@ -183,6 +188,10 @@ class EvidenceScreen(Screen[None]):
             self._waiting = lambda: self.read(item, stream)
             return
         with guarded(self.app):
+            sha256 = str((item.files.get(stream) or {}).get("sha256") or "")
+            directory = incident_dir(self.state.id) / EVIDENCE_DIR
+            if self.gather and sha256 and not (directory / sha256).is_file():
+                self.gather([sha256])
             self.app.push_screen(viewer.ViewerScreen.of(self.state.id, item, stream, self.redactor))
 
     def action_compare(self) -> None:
