@@ -17,6 +17,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,10 @@ import pytest
 import yaml
 
 from irtool.engine import kinds
+from irtool.engine.refusal import Refused
+from irtool.engine.session import IncidentSession
 from irtool.journal import EventDraft, Journal, sshsig
-from irtool.journal.events import Event, sealed
+from irtool.journal.events import Event, parse_moment, sealed
 from irtool.journal.postgres import PgJournal, install
 from tests.conftest import ROOT
 from tests.support.cli import irtool
@@ -60,23 +63,29 @@ class Team:
     outsider: Agent  # mallory's agent: a key no one in the contacts file holds
 
 
+def contacts_file(path: Path, keys: dict[str, list[str]]) -> str:
+    """The test contacts file, each of `keys`'s people listed (added where it lacks them) with
+    their keys, and every event required to be signed."""
+    said = yaml.safe_load((ROOT / "tests/corpus/valid/contacts.yaml").read_text())
+    for person, lines in keys.items():
+        said["people"].setdefault(
+            person, {"name": person.title(), "timezone": "UTC", "email": f"{person}@example.org"}
+        )
+        said["people"][person]["keys"] = lines
+    said["signed_events"] = "required"
+    path.write_text(yaml.safe_dump(said))
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     folder = tmp_path_factory.mktemp("team")
     with ExitStack() as stack:
         agents = {p: stack.enter_context(ssh_agent(folder / f"agent-{p}")) for p in PEOPLE}
-        said = yaml.safe_load((ROOT / "tests/corpus/valid/contacts.yaml").read_text())
-        for person, agent in agents.items():
-            said["people"].setdefault(
-                person, {"name": person.title(), "timezone": "UTC", "email": f"{person}@example.org"}
-            )
-            said["people"][person]["keys"] = [agent.make_key(person)]
-        said["signed_events"] = "required"
-        contacts = folder / "contacts.yaml"
-        contacts.write_text(yaml.safe_dump(said))
+        keys = {person: [agent.make_key(person)] for person, agent in agents.items()}
         outsider = stack.enter_context(ssh_agent(folder / "agent-mallory"))
         outsider.make_key("mallory")
-        yield Team(agents, str(contacts), outsider)
+        yield Team(agents, contacts_file(folder / "contacts.yaml", keys), outsider)
 
 
 def machine(folder: Path, server: Postgres, who: str, agent: Agent | None) -> dict[str, str]:
@@ -90,9 +99,9 @@ def machine(folder: Path, server: Postgres, who: str, agent: Agent | None) -> di
     return {**env, **(agent.env if agent else {})}
 
 
-def opened(env: dict[str, str], team: Team) -> str:
+def opened(env: dict[str, str], contacts: str) -> str:
     made = irtool(env, "incident", "new", RUNBOOK, "--param", "attacker_ip=203.0.113.7",
-                  "--param", "account=x", "--contacts", team.contacts, "--as",
+                  "--param", "account=x", "--contacts", contacts, "--as",
                   env["IRTOOL_RESPONDER"], "--json")  # fmt: skip
     assert made.returncode == 0, made.stderr
     return str(json.loads(made.stdout)["id"])
@@ -153,9 +162,10 @@ class Writer:
         return [(int(s), h, t) for _, s, h, t in (a.split(" ", 3) for a in self.said("ACK"))]
 
     def offline_acks(self) -> int:
-        """Events acknowledged after the first write that lost the database."""
-        lost = next((n for n, line in enumerate(list(self.lines)) if line.startswith("LOST")), None)
-        return 0 if lost is None else sum(1 for x in self.lines[lost:] if x.startswith("ACK"))
+        """Events acknowledged once the writer worked offline (on its machine's copy)."""
+        lines = list(self.lines)
+        alone = next((n for n, line in enumerate(lines) if line.startswith("OFFLINE")), None)
+        return 0 if alone is None else sum(1 for x in lines[alone:] if x.startswith("ACK"))
 
     def wait(self, check: Callable[[Writer], object], what: str) -> None:
         def done() -> object:
@@ -174,7 +184,7 @@ def test_writers_killed_cut_off_and_offline_lose_no_acknowledged_event(
     server: Postgres, team: Team, tmp_path: Path
 ) -> None:
     ic = machine(tmp_path, server, "ann", team.agents["ann"])
-    incident = opened(ic, team)
+    incident = opened(ic, team.contacts)
     stop = tmp_path / "stop"
     envs = {who: machine(tmp_path, server, who, team.agents[who]) for who in WRITERS}
     writers: dict[str, Writer] = {}
@@ -199,7 +209,7 @@ def test_writers_killed_cut_off_and_offline_lose_no_acknowledged_event(
         server.stop()
         running = False
         for writer in others:
-            writer.wait(lambda w: w.said("LOST") and w.offline_acks() >= 3, "3 events offline")
+            writer.wait(lambda w: w.offline_acks() >= 3, "3 events offline")
         writers["ann"].wait(
             lambda w: any(t == "complete assemble" for _, _, t in w.acked()), "assemble done"
         )
@@ -225,7 +235,9 @@ def test_writers_killed_cut_off_and_offline_lose_no_acknowledged_event(
     for writer in writers.values():
         for seq, digest, text in writer.acked():
             assert digest in online or digest in synced, f"{writer.who}'s event {seq}: {text}"
-            found = next(e for e in chain if digest in (e.hash, e.data.get("origin", {}).get("hash")))
+            found = next(
+                e for e in chain if digest in (e.hash, e.data.get("origin", {}).get("hash"))
+            )
             assert found.actor == writer.who
             assert text.startswith("complete") or found.data["text"] == text
     assert all(synced[d].data["origin"]["seq"] for d in synced)
@@ -240,9 +252,13 @@ def test_writers_killed_cut_off_and_offline_lose_no_acknowledged_event(
     # machine new to the incident (its copy made from the server), and each writer's.
     fresh = machine(tmp_path, server, "auditor", None)
     heads = set()
-    for env in (fresh, ic, *envs.values()):
-        said = verified(env, incident)
-        assert said["events"] == len(chain), env["IRTOOL_HOME"]
+    every = [fresh, ic, *envs.values()]
+    with ThreadPoolExecutor(len(every)) as pool:  # at once, as a team would
+        reports = list(pool.map(lambda env: verified(env, incident), every))
+    for env, said in zip(every, reports, strict=True):
+        # (A writer killed just as it copied events in must not leave its copy stale: the
+        # last test of this file kills one there every time.)
+        assert said["events"] == len(chain), f"{env['IRTOOL_HOME']}: a stale copy"
         assert said["signatures"]["problems"] == [] and said["signatures"]["unsigned"] == 0
         assert set(said["signatures"]["signed"]) == set(PEOPLE)
         heads.add(said["head"])
@@ -259,12 +275,14 @@ def test_writers_killed_cut_off_and_offline_lose_no_acknowledged_event(
 # -- what an administrator could do behind the team's back ----------------------------------
 
 
-def team_incident(tmp_path: Path, server: Postgres, team: Team, notes: int) -> tuple[str, dict[str, str]]:
+def team_incident(
+    tmp_path: Path, server: Postgres, team: Team, notes: int
+) -> tuple[str, dict[str, str]]:
     """An incident opened by ann with `notes` notes by ben, and a machine (cat's) that has
     verified it, and so copied its chain."""
     ann = machine(tmp_path, server, "ann", team.agents["ann"])
     ben = machine(tmp_path, server, "ben", team.agents["ben"])
-    incident = opened(ann, team)
+    incident = opened(ann, team.contacts)
     for n in range(notes):
         assert irtool(ben, "incident", "note", incident, f"seen {n}").returncode == 0
     cat = machine(tmp_path, server, "cat", team.agents["cat"])
@@ -321,29 +339,141 @@ def test_an_event_inserted_by_hand_is_named_by_verify(
         ]
 
 
+def resealed(server: Postgres, incident: str, seq: int, text: str) -> None:
+    """Event `seq`'s note made to say `text`, and the chain sealed anew from there on (each
+    hash recomputed, each prev_hash following): a chain that holds, but not the one written.
+    The signatures are left as they were: no one's key signed the new hashes."""
+    with psycopg.connect(server.url(), autocommit=True) as owner:
+        rows = owner.execute(
+            "SELECT seq, occurred_at, recorded_at, actor, kind, step, host, data, prev_hash "
+            "FROM irtool_events WHERE incident = %s AND seq >= %s ORDER BY seq",
+            (incident, seq),
+        ).fetchall()
+    prev = rows[0][8]
+    for number, occurred, recorded, actor, kind, step, host, data, _ in rows:
+        said = json.loads(data)
+        if number == seq:
+            said["text"] = text
+        draft = EventDraft(kind, actor, said, step, host, occurred_at=parse_moment(occurred))
+        event, stored = sealed(draft, incident, number, prev, parse_moment(recorded))
+        behind_the_triggers(
+            server,
+            "UPDATE irtool_events SET data = %s, prev_hash = %s, hash = %s "
+            "WHERE incident = %s AND seq = %s",
+            stored, prev, event.hash, incident, number,
+        )  # fmt: skip
+        prev = event.hash
+
+
+@pytest.mark.parametrize("how", ["data", "resealed"])
 def test_an_event_rewritten_in_the_database_is_caught_where_the_chain_was_copied(
-    server: Postgres, team: Team, tmp_path: Path
+    server: Postgres, team: Team, tmp_path: Path, how: str
 ) -> None:
     incident, cat = team_incident(tmp_path, server, team, notes=2)
-    behind_the_triggers(
-        server,
-        "UPDATE irtool_events SET data = replace(data, 'seen 0', 'nothing seen') "
-        "WHERE incident = %s AND seq = 2",
-        incident,
-    )
+    if how == "data":  # the row's data alone: its hash no longer matches it
+        behind_the_triggers(
+            server,
+            "UPDATE irtool_events SET data = replace(data, 'seen 0', 'nothing seen') "
+            "WHERE incident = %s AND seq = 2",
+            incident,
+        )
+        said = "event 2 was altered: its content does not match its hash"
+    else:  # hashes and all: the server's chain holds, but the head cat copied is gone
+        resealed(server, incident, 2, "nothing seen")
+        with PgJournal(server.url(ROLE), incident) as journal:
+            assert journal.verify().ok
+        said = "no longer holds event 3"
     result = irtool(cat, "verify", incident)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN in the team's database" in result.stderr
-    fresh = irtool(machine(tmp_path, server, "auditor", None), "verify", incident)
-    assert fresh.returncode == 1 and "BROKEN" in fresh.stderr, fresh.stdout + fresh.stderr
+    assert "BROKEN in the team's database" in result.stderr and said in result.stderr
+    # A machine new to the incident cannot copy a chain whose hashes do not hold; one that
+    # does hold is still not signed by the team.
+    fresh = irtool(machine(tmp_path, server, "auditor", None), "verify", incident, "--json")
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
+    if how == "data":
+        assert "event 2 was altered" in fresh.stderr
+    else:
+        problems = json.loads(fresh.stdout)["signatures"]["problems"]
+        assert [p.split(":")[0] for p in problems] == ["event 2", "event 3"], problems
 
 
 def test_a_chain_cut_short_in_the_database_is_caught_where_it_was_copied(
     server: Postgres, team: Team, tmp_path: Path
 ) -> None:
     incident, cat = team_incident(tmp_path, server, team, notes=2)
-    behind_the_triggers(server, "DELETE FROM irtool_events WHERE incident = %s AND seq > 1", incident)
+    behind_the_triggers(
+        server, "DELETE FROM irtool_events WHERE incident = %s AND seq > 1", incident
+    )
     result = irtool(cat, "verify", incident)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN in the team's database" in result.stderr
     assert "no longer holds event 3" in result.stderr
+
+
+def test_one_persons_two_keys_do_not_make_two_people(
+    server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tests/test_signed_events.py shows an approval signed with another person's key; here
+    # the requester approves with a second key of their own, listed as theirs.
+    with ssh_agent(tmp_path / "agent") as agent:
+        ann = [agent.make_key("ann"), agent.make_key("ann-laptop")]
+        contacts = contacts_file(tmp_path / "contacts.yaml", {"ann": ann})
+        env = machine(tmp_path, server, "ann", agent)
+        incident = opened(env, contacts)
+        for step in (["start", incident, "block", "--reason", "ongoing"],
+                     ["request", incident, "block", "--reason", "active"]):  # fmt: skip
+            assert irtool(env, "incident", *step).returncode == 0
+        for name in ("IRTOOL_HOME", "IRTOOL_DATABASE", "SSH_AUTH_SOCK"):
+            monkeypatch.setenv(name, env[name])
+        session = IncidentSession.open(incident)
+        try:
+            request = session.state.actions["block"].request_seq
+            with pytest.raises(Refused, match="a second responder must approve"):
+                session.approve("block", "ann")
+            asked = next(e for e in session.journal.events() if e.seq == request)
+            assert asked.signature is not None
+            used = sshsig.verify(asked.hash.encode(), asked.signature)
+            other = next(k for k in sshsig.agent_keys() if k.blob != used.blob)
+            # Written around the engine's refusal, with ann's other key.
+            session.journal.signer = lambda actor, digest: sshsig.sign(digest.encode(), other)
+            session.journal.append(
+                EventDraft(kinds.ACTION_APPROVED, "ann", {"request": request}, step="block")
+            )
+        finally:
+            session.close_journal()
+        result = irtool(env, "verify", incident)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "'block' was approved with the key of ann, who requested it: the two-person rule needs "
+        "two people's keys" in result.stderr
+    )
+
+
+# The process dies (SIGKILL, power cut) once events of the database are in the copy, before
+# server.head says so: the window a writer killed mid-write can fall in.
+CUT_OFF = """
+import os, sys
+from irtool.journal.backends import open_journal
+from irtool.journal.team import TeamJournal
+TeamJournal._keep_server_head = lambda self, seq, digest: os._exit(9)
+open_journal(sys.argv[1])
+"""
+
+
+def test_a_copy_cut_off_as_it_took_events_does_not_take_them_for_its_own(
+    server: Postgres, team: Team, tmp_path: Path
+) -> None:
+    ann = machine(tmp_path, server, "ann", team.agents["ann"])
+    ben = machine(tmp_path, server, "ben", team.agents["ben"])
+    incident = opened(ann, team.contacts)
+    assert irtool(ben, "incident", "note", incident, "ben joins").returncode == 0
+    assert irtool(ann, "incident", "note", incident, "ann's third event").returncode == 0
+    died = subprocess.run([sys.executable, "-c", CUT_OFF, incident], env=ben, cwd=ROOT, check=False)
+    assert died.returncode == 9
+    assert irtool(ann, "incident", "note", incident, "ann's fourth event").returncode == 0
+    assert verified(ben, incident)["events"] == 4  # ben's copy caught up, not read stale
+    synced = irtool(ben, "sync", incident, "--json")
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["given"] == []  # ben wrote nothing offline
+    texts = [e.data.get("text") for e in server_chain(server, incident)]
+    assert texts.count("ann's third event") == 1

@@ -54,7 +54,9 @@ def export(incident_id: str, form: str, output: Path | None) -> None:
     try:
         behind = up_to_date(incident_id)
         if behind:  # the copy, as it stands, is still the record up to where it reaches
-            click.echo(visible(f"irtool: exported from this machine's copy: {behind}"), err=True)
+            click.echo(
+                visible(f"irtool: exported from this machine's copy: {behind.why}"), err=True
+            )
         recorded = read_incident(incident_id)
     except (ValueError, JournalError) as exc:
         fail(visible(str(exc)))

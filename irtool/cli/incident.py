@@ -674,7 +674,7 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
         _say(f"BROKEN in the team's database: {exc}", err=True)
         raise SystemExit(Exit.FAILED) from None
     if behind:
-        _say(f"verifying this machine's copy as it stands: {behind}", err=True)
+        _say(f"verifying this machine's copy as it stands: {behind.why}", err=True)
     try:
         found = _verified(incident_id, heads)
     except (ValueError, JournalError) as exc:
@@ -751,8 +751,10 @@ def anchor(incident_id: str, as_json: bool) -> None:
 
     try:
         behind = up_to_date(incident_id, verify=True)  # a team's: the database's head
+        if behind and behind.unsynced:  # a head the team's chain will never hold
+            fail(f"no anchor: {behind.why}", Exit.FAILED)
         if behind:
-            _say(f"the anchor of this machine's copy as it stands: {behind}", err=True)
+            _say(f"the anchor of this machine's copy as it stands: {behind.why}", err=True)
         result, _checks = verified_chain(incident_id, ())
     except (ValueError, JournalError) as exc:
         fail(str(exc))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from irtool.engine.shared import Behind
 
 from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 
@@ -47,10 +51,10 @@ def _keyring(name: str) -> str | None:
         return None
 
 
-def up_to_date(incident: str, *, verify: bool = False) -> str | None:
+def up_to_date(incident: str, *, verify: bool = False) -> Behind | None:
     """Bring this machine's copy of a team incident up to date with the database (and its
-    evidence), before it is read whole (verify, export). None when it was; else why it could
-    not be (the copy is then read as it stands, and the reader told)."""
+    evidence), before it is read whole (verify, export, anchor). None when it is; else why
+    not (the copy is then read as it stands, and the reader told)."""
     from irtool.journal.backends import is_team
 
     if not is_team(incident):

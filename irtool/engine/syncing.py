@@ -26,7 +26,7 @@ goes on where it stopped.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,18 @@ class Synced:
     kept: list[Path] = field(default_factory=list)  # the offline chains, kept beside the copy
 
 
+# The data fields that name another event by its seq: an offline event's point at the offline
+# chain's seqs, which the database's chain gives other numbers.
+REFERENCES = ("corrects", "run", "undoes", "finding", "request")
+REFERENCE_LISTS = ("findings",)
+
+
 def offline_copies(incident: str) -> list[Path]:
-    """The offline chains of `incident` this machine keeps, oldest first."""
+    """The offline chains of `incident` this machine keeps, oldest first (by when each was
+    set aside: `journal.offline-SEQ-TIME.sqlite`)."""
     directory = journal_path(incident).parent
-    return sorted(directory.glob(f"{OFFLINE_PREFIX}*.sqlite"))
+    found = directory.glob(f"{OFFLINE_PREFIX}*.sqlite")
+    return sorted(found, key=lambda p: (p.name.rsplit("-", 1)[-1], p.name))
 
 
 def sync(incident: str, actor: str) -> Synced:
@@ -114,12 +122,14 @@ def _give(session: IncidentSession, chain: Path, actor: str, synced: Synced) -> 
         mine = IncidentState.opened(first, records=False)  # the step statuses offline
         for event in before:
             mine.apply(event)
-        already = _origins(session, chain.name)
+        # Offline seq -> its seq in the database, for the events given already (a sync cut
+        # short, run again) and as each is given: what an offline event names, it names there.
+        given = _origins(session, chain.name)
         for event in offline.events(after=upto):
             step = mine.steps.get(event.step) if event.step else None
             was = step.status if step else None
             mine.apply(event)
-            if event.hash in already:
+            if event.seq in given:
                 continue
             moved = step is not None and mine.steps[event.step or ""].status is not was
             origin = {
@@ -129,31 +139,59 @@ def _give(session: IncidentSession, chain: Path, actor: str, synced: Synced) -> 
                 "hash": event.hash,
                 "recorded_at": event.recorded_at,
             }
-            written = _write(session, event, origin, was if moved else None, actor)
-            (synced.refused if written.kind == kinds.NOTE_ADDED and event.kind != kinds.NOTE_ADDED
-             else synced.given).append(written)  # fmt: skip
+            event = replace(event, data=_renumbered(event.data, given, upto))
+            written, refused = _write(session, event, origin, was if moved else None, actor)
+            (synced.refused if refused else synced.given).append(written)
+            given[event.seq] = written.seq
 
 
-def _origins(session: IncidentSession, copy: str) -> set[str]:
-    """The hashes of the offline events of `copy` the database holds already."""
-    found = set()
+def _origins(session: IncidentSession, copy: str) -> dict[int, int]:
+    """The offline events of `copy` the database holds already: offline seq -> seq there."""
+    found = {}
     for event in session.journal.events():
         origin = event.data.get("origin")
         if isinstance(origin, dict) and origin.get("copy") == copy:
-            found.add(str(origin.get("hash")))
+            found[int(origin.get("seq", 0))] = event.seq
     return found
+
+
+def _renumbered(data: dict[str, Any], given: dict[int, int], upto: int) -> dict[str, Any]:
+    """`data` with each seq it names of the offline chain's own events (past `upto`, the last
+    the database holds too) given the number that event has in the database."""
+
+    def there(seq: object) -> object:
+        return given.get(seq, seq) if isinstance(seq, int) and seq > upto else seq
+
+    moved = {key: there(data[key]) for key in REFERENCES if key in data}
+    moved |= {
+        key: [there(seq) for seq in data[key]]
+        for key in REFERENCE_LISTS
+        if isinstance(data.get(key), list)
+    }
+    return {**data, **moved}
 
 
 def _write(
     session: IncidentSession, event: Event, origin: dict[str, Any], was: Any, actor: str
-) -> Event:
-    """`event` written to the database with its origin; or, where the step it moved on has
-    moved on differently there, a note by `actor` saying so."""
+) -> tuple[Event, bool]:
+    """`event` written to the database with its origin; or, where the step it moved on (from
+    the status `was`) has moved on there meanwhile, a note by `actor` saying so (True)."""
     with session.journal.transaction() as tx:
         for other in tx.events(after=session.state.last_seq):
             session.state.apply(other)
         step = session.state.steps.get(event.step) if event.step and was is not None else None
-        if step is not None and step.status is not was:
+        # Once closed, only the post-mortem moves on (engine: what a closed incident takes).
+        closed = session.state.closed and not (
+            event.kind == kinds.POSTMORTEM_ANSWERED or event.data.get("answers")
+        )
+        refused = step is not None and (step.status is not was or closed)
+        if refused:
+            assert step is not None
+            why = (
+                f"incident {session.state.id} was closed meanwhile"
+                if step.status is was
+                else f"the step was already {step.status} by {step.by} at {step.at}"
+            )
             draft = EventDraft(
                 kinds.NOTE_ADDED,
                 actor,
@@ -161,8 +199,7 @@ def _write(
                     "text": (
                         f"Refused at sync: {event.actor}'s {event.kind} of step '{event.step}' "
                         f"at {event.occurred_at}, written offline on {origin['device']} "
-                        f"(its event {event.seq} there), was not applied: the step was "
-                        f"already {step.status} by {step.by} at {step.at}."
+                        f"(its event {event.seq} there), was not applied: {why}."
                     ),
                     "origin": origin,
                     "refused_offline": event.as_dict(),
@@ -180,4 +217,4 @@ def _write(
             )
         written = tx.append(draft)
     session.state.apply(written)
-    return written
+    return written, refused

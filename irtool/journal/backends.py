@@ -31,21 +31,12 @@ def is_team(incident: str) -> bool:
     return team_url() is not None and not journal_path(incident).exists()
 
 
-def database_of(incident: str) -> str:
-    """The team's database URL for a team incident; JournalError when none is set."""
-    url = team_url()
-    if url is None:
-        raise JournalError(
-            f"{incident} is kept in the team's database: say where it is "
-            "(--database URL or IRTOOL_DATABASE)"
-        )
-    return url
-
-
 def open_journal(incident: str, *, clock: Clock | None = None) -> IncidentJournal:
-    """The journal of an existing incident; JournalError when there is none."""
+    """The journal of an existing incident; JournalError when there is none. A team
+    incident with no database given here is this machine's copy, worked offline."""
     if is_team(incident):
-        return TeamJournal(checked(database_of(incident)), incident, clock=clock)
+        url = team_url()
+        return TeamJournal(checked(url) if url else None, incident, clock=clock)
     path = journal_path(incident)
     if not path.exists():
         raise JournalError(f"no incident {incident}")

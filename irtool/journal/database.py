@@ -14,6 +14,7 @@ sent in clear over a network by default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ INSECURE_ENV = "IRTOOL_DATABASE_INSECURE"
 CONNECT_TIMEOUT_S = 5  # an unreachable server is said within this, and the copy used instead
 _SAFE = "verify-full"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_SECRET_PARAMS = ("password", "sslpassword")  # never in argv or the environment
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 
 # The name of a secret -> the secret, or None (the engine hands the keyring's lookup).
 SecretLookup = Callable[[str], "str | None"]
@@ -91,12 +94,22 @@ def checked(url: str, *, insecure: bool | None = None) -> Database:
     try:
         params = {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items()}
     except Exception as error:  # psycopg's ProgrammingError, with libpq's own words
-        raise DatabaseRefused(f"{DATABASE_ENV}: not a PostgreSQL URL: {error}") from None
-    if params.pop("password", None) is not None:
+        # libpq quotes what it could not read, which may be a piece of a password: not shown.
+        said = _QUOTED.sub('"…"', " ".join(str(error).split()))
+        raise DatabaseRefused(f"{DATABASE_ENV}: not a PostgreSQL URL: {said}") from None
+    secrets = [name for name in _SECRET_PARAMS if name in params]
+    if secrets:
+        # Not even the user and host are echoed: a password holding '@' spills into them.
         raise DatabaseRefused(
-            f"{DATABASE_ENV}: the URL holds a password, which others on this machine can read; "
-            f"give it without one and keep the password in the keyring "
-            f"(irtool creds set {Database(params).credential})"
+            f"{DATABASE_ENV}: the URL holds a {secrets[0]}, which others on this machine can "
+            "read; give it without one, and keep the password in the keyring as "
+            "`irtool creds set database:USER@HOST:PORT/DB` (the URL's own)"
+        )
+    if "service" in params and not _insecure(insecure):
+        raise DatabaseRefused(
+            f"{DATABASE_ENV}: service={params['service']} names a connection irtool cannot "
+            "check (its host and TLS are in a service file): give host and port in the URL, "
+            "or say --insecure"
         )
     params.setdefault("sslmode", _SAFE)
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
@@ -105,9 +118,7 @@ def checked(url: str, *, insecure: bool | None = None) -> Database:
     for name, value in (("keepalives", "1"), ("keepalives_idle", "10"),
                         ("keepalives_interval", "5"), ("keepalives_count", "3")):  # fmt: skip
         params.setdefault(name, value)
-    if insecure is None:
-        insecure = os.environ.get(INSECURE_ENV, "") not in ("", "0")
-    if params["sslmode"] != _SAFE and not insecure and not _loopback(params):
+    if params["sslmode"] != _SAFE and not _insecure(insecure) and not _loopback(params):
         raise DatabaseRefused(
             f"{DATABASE_ENV}: sslmode={params['sslmode']} to {params.get('host', '?')} would not "
             "check the server's certificate and name: use sslmode=verify-full (the default), "
@@ -116,7 +127,20 @@ def checked(url: str, *, insecure: bool | None = None) -> Database:
     return Database(params)
 
 
+def _insecure(said: bool | None) -> bool:
+    if said is None:
+        return os.environ.get(INSECURE_ENV, "") not in ("", "0")
+    return said
+
+
 def _loopback(params: dict[str, str]) -> bool:
-    """Every host the URL names is this machine (a Unix socket directory included)."""
-    hosts = [h for h in params.get("host", "").split(",") if h] or ["localhost"]
-    return all(h in _LOOPBACK or h.startswith("/") for h in hosts)
+    """Every host the URL names, and every address it connects to, is this machine (a Unix
+    socket directory included). Where the URL names none, libpq takes PGHOST and PGHOSTADDR:
+    those are looked at too."""
+    named = params.get("host") or os.environ.get("PGHOST", "")
+    addresses = params.get("hostaddr") or os.environ.get("PGHOSTADDR", "")
+    hosts = [h for h in named.split(",") if h] or ["localhost"]
+    numeric = [a for a in addresses.split(",") if a]
+    return all(h in _LOOPBACK or h.startswith("/") for h in hosts) and all(
+        a in _LOOPBACK for a in numeric
+    )

@@ -212,17 +212,24 @@ def _fetch_chunks(
 
 def share(db: psycopg.Connection[Any], directory: Path) -> list[str]:
     """Upload every evidence file of `directory` the server lacks; the hashes uploaded.
-    Partial files and anything not named by a hash are not evidence and stay local."""
+    Partial files and anything not named by a hash are not evidence and stay local; a file
+    altered since it was named is not given, and the others still are."""
     names = sorted(p.name for p in directory.iterdir() if _SHA256.fullmatch(p.name))
     with _talking("cannot read the team's evidence"):
         rows = db.execute(
             "SELECT sha256 FROM irtool_evidence WHERE sha256 = ANY(%s)", (names,)
         ).fetchall()
     stored = {row[0] for row in rows}
-    missing = [name for name in names if name not in stored and (directory / name).is_file()]
-    for name in missing:
-        _upload(db, directory / name, name)
-    return missing
+    given = []
+    for name in names:
+        if name in stored or not (directory / name).is_file():
+            continue
+        try:
+            _upload(db, directory / name, name)
+        except EvidenceMismatch:
+            continue  # altered here: never given under a name it no longer has (verify says)
+        given.append(name)
+    return given
 
 
 def gather(db: psycopg.Connection[Any], wanted: Iterable[str], directory: Path) -> list[str]:

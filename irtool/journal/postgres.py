@@ -204,12 +204,15 @@ class PgJournal:
         page at a time."""
         while True:
             with self._lock:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM irtool_events WHERE incident = %s AND seq > %s "  # noqa: S608 - constant columns
-                    "AND (%s::bigint IS NULL OR seq <= %s) "
-                    "AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY seq LIMIT %s",
-                    (self.incident, after, upto, upto, _list(kinds), _list(kinds), _PAGE),
-                ).fetchall()
+                try:
+                    rows = self._db.execute(
+                        f"SELECT {_COLUMNS} FROM irtool_events WHERE incident = %s AND seq > %s "  # noqa: S608 - constant columns
+                        "AND (%s::bigint IS NULL OR seq <= %s) "
+                        "AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY seq LIMIT %s",
+                        (self.incident, after, upto, upto, _list(kinds), _list(kinds), _PAGE),
+                    ).fetchall()
+                except psycopg.Error as error:
+                    raise _failed("cannot read the journal", error) from None
             for row in rows:
                 yield _row_event(row[:12])
             if len(rows) < _PAGE:
@@ -236,15 +239,18 @@ class PgJournal:
         """Recompute the chain, as the SQLite journal's `verify` does, row by row."""
         chain = _Chain(self.incident)
         # A server-side cursor, inside a transaction of its own: read a page at a time.
-        with self._lock, self._db.transaction(), self._db.cursor(name="verify") as rows:
-            rows.execute(
-                f"SELECT {_COLUMNS} FROM irtool_events WHERE incident = %s ORDER BY seq",  # noqa: S608 - constant columns
-                (self.incident,),
-            )
-            for row in rows:
-                chain.follow(tuple(row))
-                if chain.broken:
-                    break
+        try:
+            with self._lock, self._db.transaction(), self._db.cursor(name="verify") as rows:
+                rows.execute(
+                    f"SELECT {_COLUMNS} FROM irtool_events WHERE incident = %s ORDER BY seq",  # noqa: S608 - constant columns
+                    (self.incident,),
+                )
+                for row in rows:
+                    chain.follow(tuple(row))
+                    if chain.broken:
+                        break
+        except psycopg.Error as error:
+            raise _failed("cannot read the journal", error) from None
         return chain.verification
 
 

@@ -18,7 +18,9 @@ holds this machine's own events; a database that no longer holds it was cut or r
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,7 +47,7 @@ class TeamJournal:
 
     def __init__(
         self,
-        database: Database,
+        database: Database | None,
         incident: str,
         *,
         create: bool = False,
@@ -56,15 +58,26 @@ class TeamJournal:
         self._signer: Signer | None = None
         self.server: PgJournal | None = None
         self.offline_reason: str | None = None  # why the database is not in use, when it isn't
-        self._connect(create=create)
+        if database is None:  # no URL given here: this machine's copy, as it stands
+            self.offline_reason = (
+                "no team database given (--database URL or IRTOOL_DATABASE): this machine's "
+                "copy as it stands"
+            )
+        else:
+            self._connect(create=create)
         if self.server is None and create:
             raise JournalError(self.offline_reason or "cannot reach the team's database")
         if self.server is None and not self.path.exists():
             raise JournalError(
                 f"{self.offline_reason}; and this machine holds no copy of {incident}"
             )
+        fresh = not self.path.exists()
         self.path.parent.joinpath(EVIDENCE_DIR).mkdir(parents=True, exist_ok=True)
-        self.local = Journal(self.path, incident, create=not self.path.exists(), clock=clock)
+        if fresh:
+            # Marked the team's before the copy is begun: a first copy cut short (an
+            # interrupt, the database lost) is still a team incident's, taken up next time.
+            (self.path.parent / SERVER_HEAD).write_text("", encoding="ascii")
+        self.local = Journal(self.path, incident, create=fresh, clock=clock)
         try:
             self._pull()
         except BaseException:
@@ -78,6 +91,8 @@ class TeamJournal:
         a reason to work offline."""
         from irtool.journal.postgres import PgJournal
 
+        if self.database is None:
+            return False
         try:
             connection = self.database.connect()
         except JournalError as why:
@@ -91,7 +106,8 @@ class TeamJournal:
     def _lost(self, error: BaseException) -> None:
         """The database went away mid-read or mid-write: work on the copy from here on."""
         server, self.server = self.server, None
-        self.offline_reason = f"lost the team's database {self.database.where()}: {error}"
+        where = self.database.where() if self.database else ""
+        self.offline_reason = f"lost the team's database {where}: {error}"
         if server is not None:
             with contextlib.suppress(Exception):
                 server.close()
@@ -114,18 +130,20 @@ class TeamJournal:
     @property
     def connection(self) -> str:
         """Where writes go, in the header's few words."""
-        if self.online:
+        if self.online and self.database is not None:
             return f"TEAM {self.database.where()}"
         waiting = self.unsynced()
         if waiting:
             return f"OFFLINE: {waiting} to sync (irtool sync {self.incident})"
         return "OFFLINE: reconnecting"
 
-    def watch(self, heard: Heard, linked: Connection) -> Listener:
+    def watch(self, heard: Heard, linked: Connection) -> Listener | None:
         """Others' events as they are committed, on a connection of its own (LISTEN/NOTIFY,
         journal.listening), with a catch-up after every reconnection."""
         from irtool.journal.listening import Listener
 
+        if self.database is None:
+            return None
         listener = Listener(self.database.connect, self.incident, heard, linked)
         listener.start()
         return listener
@@ -141,16 +159,24 @@ class TeamJournal:
             return None
 
     def _keep_server_head(self, seq: int, digest: str) -> None:
+        """Forward only, whichever of this machine's processes comes last: two pulling at
+        once (the screen's and a command's) must not set it back, or the copy's events past
+        it would pass for this machine's own and be given to the database twice."""
         path = self.path.parent / SERVER_HEAD
-        temporary = path.with_name(f".{SERVER_HEAD}.{os.getpid()}")
-        temporary.write_text(f"{Anchor(self.incident, seq, digest)}\n", encoding="ascii")
-        os.replace(temporary, path)
+        temporary = path.with_name(f".{SERVER_HEAD}.{os.getpid()}.{threading.get_ident()}")
+        with open(path.with_name(f".{SERVER_HEAD}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = self.server_head()
+            if known is not None and (known.seq or 0) >= seq:
+                return
+            temporary.write_text(f"{Anchor(self.incident, seq, digest)}\n", encoding="ascii")
+            os.replace(temporary, path)
 
     def unsynced(self) -> int:
         """How many events this copy holds that the database does not: written here while it
         could not be reached."""
         known = self.server_head()
-        return self.local.head()[0] - (known.seq or 0 if known else 0)
+        return max(0, self.local.head()[0] - (known.seq or 0 if known else 0))
 
     def _pull(self) -> None:
         """Copy what the database holds past what this copy has of it; refuse a database
@@ -167,7 +193,13 @@ class TeamJournal:
                     f"(irtool verify {self.incident} says more)"
                 )
             if self.unsynced():
-                return  # the copy has its own events past `upto`: `irtool sync` reconciles
+                # Past `upto`, events the database holds too (copied by a process that
+                # stopped before it noted so) are the team's; any others are this machine's.
+                seq, digest = self.local.head()
+                if self.server.hash_at(seq) != digest:
+                    return  # this machine's own, written offline: `irtool sync` gives them
+                self._keep_server_head(seq, digest)
+                upto = seq
             new = list(self.server.events(after=upto))
         except Exception as error:
             if self.server is not None and self.server.broken:
