@@ -59,7 +59,7 @@ from irtool.journal.protocol import Watching
 from irtool.model.plan import PlanError, PlanRow, build_plan
 from irtool.model.steps import ActionStep
 from irtool.model.untrusted import visible
-from irtool.tui.commands import early, live, minutes, records, runs, steps, views
+from irtool.tui.commands import early, live, minutes, records, runs, steps, team, views
 from irtool.tui.commands.command import Command
 from irtool.tui.guard import guarded
 from irtool.tui.screens.confirm import Confirmed
@@ -81,7 +81,7 @@ PLAN_CHANGES = {
 }
 
 # The command groups, in the footer's order. A new group is one more module here.
-GROUPS = (steps, runs, views, records, minutes, live)
+GROUPS = (steps, runs, views, records, minutes, live, team)
 COMMANDS: dict[str, Command] = {c.action: c for group in GROUPS for c in group.COMMANDS}
 
 
@@ -203,6 +203,32 @@ class IncidentScreen(Screen[None]):
     def linked(self, connected: bool, why: str) -> None:
         """From the listener's thread: the team's database came back, or went."""
         self.app.call_from_thread(self.relinked, connected, why)
+
+    def sync_offline(self) -> None:
+        """`irtool sync`, from here: the copy is made anew from the database (its offline
+        chain kept beside it), so the session is opened again on it and the screen redrawn
+        from what it now holds."""
+        from irtool.engine.syncing import sync
+
+        incident = self.state.id
+        self.session.close_journal()
+        try:
+            with guarded(self.app):
+                synced = sync(incident, self.actor)
+                self.app.notify(
+                    f"{len(synced.given)} event(s) written here offline are in the team's "
+                    f"database; {len(synced.refused)} refused as conflicts (each now a note)",
+                    title="Synced",
+                )
+        finally:
+            self.session = IncidentSession.open(incident, records=False)
+            self.session.journal.reconnect()
+            self.plan, self.plan_problem = plan_by_step(self.session)
+            self.recent = list(
+                self.session.journal.events(after=max(0, self.state.last_seq - RECENT))
+            )
+            self.events = None  # the timeline reads the chain again when next opened
+            self.redraw()
 
     def relinked(self, connected: bool, why: str) -> None:
         if connected:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 def identity(incident: str) -> tuple[Text, int]:
     """The header's first line from the opening event, and how many events there are."""
+    if not journal_path(incident).exists():  # a team's incident, not yet copied here
+        return Text(incident), 0
     with Journal(journal_path(incident), incident) as journal:
         first = journal.first()
         count = journal.head()[0]
