@@ -25,8 +25,7 @@ from irtool.journal.pgevidence import (
     share,
     upload,
 )
-from irtool.journal.postgres import install
-from tests.support.postgres import Postgres, postgres_server
+from tests.support.postgres import Postgres, team_server
 
 RESPONDER, SECRET = "responder", "s3cret-for-tests"
 MEMORY_CEILING = 5 * 1024 * 1024  # a 20 MB file must never be held whole
@@ -34,11 +33,7 @@ MEMORY_CEILING = 5 * 1024 * 1024  # a 20 MB file must never be held whole
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with postgres_server() as running:
-        with psycopg.connect(running.url(), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {RESPONDER} LOGIN PASSWORD '{SECRET}'")
-        install(running.url(), writers=[RESPONDER])
-        install_evidence(running.url(), writers=[RESPONDER])
+    with team_server(RESPONDER, SECRET) as running:
         install_evidence(running.url(), writers=[RESPONDER])  # again: changes nothing
         yield running
 

@@ -27,9 +27,9 @@ from irtool.journal.listening import (
     KEEPALIVE_INTERVAL_S,
     Listener,
 )
-from irtool.journal.postgres import CHANNEL, PgJournal, install
+from irtool.journal.postgres import CHANNEL, PgJournal
 from tests.conftest import ROOT
-from tests.support.postgres import Postgres, postgres_server
+from tests.support.postgres import Postgres, team_server
 
 RESPONDER, SECRET = "responder", "s3cret-for-tests"
 SETTLE_S = 15.0  # generous, for what the tests do not time: connecting, a server's restart
@@ -38,10 +38,7 @@ Connection = psycopg.Connection[Any]
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with postgres_server() as running:
-        with psycopg.connect(running.url(), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {RESPONDER} LOGIN PASSWORD '{SECRET}'")
-        install(running.url(), writers=[RESPONDER])
+    with team_server(RESPONDER, SECRET) as running:
         yield running
 
 

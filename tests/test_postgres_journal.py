@@ -15,20 +15,17 @@ import pytest
 from irtool.engine import kinds
 from irtool.journal import EventDraft, JournalError
 from irtool.journal.events import parse_moment
-from irtool.journal.postgres import CHANNEL, PgJournal, install
+from irtool.journal.postgres import CHANNEL, PgJournal
 from irtool.journal.store import chain_problem
 from tests.conftest import ROOT
-from tests.support.postgres import Postgres, postgres_server
+from tests.support.postgres import Postgres, team_server
 
 RESPONDER, SECRET = "responder", "s3cret-for-tests"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with postgres_server() as running:
-        with psycopg.connect(running.url(), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {RESPONDER} LOGIN PASSWORD '{SECRET}'")
-        install(running.url(), writers=[RESPONDER])
+    with team_server(RESPONDER, SECRET) as running:
         yield running
 
 
@@ -122,7 +119,7 @@ def test_writers_on_several_machines_append_to_one_chain_that_never_forks(url: s
     with PgJournal(url, incident) as journal:
         found = journal.verify()
         assert found.ok and found.count == 1 + 4 * 40
-        texts = [e.data.get("text") for e in journal.events(1)]
+        texts = [str(e.data.get("text")) for e in journal.events(1)]
     assert sorted(texts) == sorted(f"r{n} {i}" for n in range(4) for i in range(40))
 
 

@@ -17,7 +17,7 @@ import pytest
 from irtool.journal.database import DatabaseRefused, checked
 from tests.support.cli import irtool
 from tests.support.postgres import Postgres
-from tests.test_team_mode import _dead_port, machine, opened
+from tests.test_team_mode import _dead_port, collected, machine, opened
 from tests.test_team_mode import server as server
 
 
@@ -151,33 +151,24 @@ def test_one_altered_local_file_does_not_keep_the_others_from_the_team(
 def test_a_local_file_altered_is_named_by_verify_not_blamed_on_the_database(
     server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from irtool.engine.runner import Runner
-    from irtool.evidence.store import EvidenceStore
     from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
     from irtool.journal.team import TeamJournal
-    from irtool.remote.local import LocalTransport
-    from tests.support.runbooks import open_collect_incident
 
     ann = machine(tmp_path, "ann", server, "ann")
-    monkeypatch.setenv("IRTOOL_DATABASE", ann["IRTOOL_DATABASE"])
-    hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
-    session = open_collect_incident(tmp_path / "ann", monkeypatch, hosts, "echo w3wp.exe")
+    session, item = collected(tmp_path, monkeypatch, ann, "echo w3wp.exe")
     incident = session.state.id
-    store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR)
 
     def blip(self: TeamJournal) -> list[str]:
         raise OSError("a network blip")  # the file stays on this machine alone
 
     with monkeypatch.context() as patched:
         patched.setattr(TeamJournal, "share_evidence", blip)
-        Runner(session, {"local": LocalTransport()}, store, "ann").run("collect")
-        (item,) = session.state.evidence
         session.close_journal()
     kept = incident_dir(incident) / EVIDENCE_DIR / item.files["stdout"]["sha256"]
     kept.chmod(0o644)
     kept.write_text("tampered\n")
-    env = {**ann, "IRTOOL_HOME": os.environ["IRTOOL_HOME"]}
-    result = irtool(env, "verify", incident, "--json")
+    result = irtool({**ann, "IRTOOL_HOME": os.environ["IRTOOL_HOME"]}, "verify", incident,
+                    "--json")  # fmt: skip
     assert result.returncode == 1
     assert "in the team's database" not in result.stderr, result.stderr
     assert any("altered" in p for p in json.loads(result.stdout)["evidence_problems"])

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -15,6 +16,10 @@ import pytest
 from tests.conftest import ROOT
 from tests.support.cli import irtool
 from tests.support.postgres import Postgres, postgres_server
+
+if TYPE_CHECKING:
+    from irtool.engine.session import IncidentSession
+    from irtool.engine.state import Evidence
 
 RUNBOOK = str(ROOT / "tests/corpus/valid/every-kind.yaml")
 CONTACTS = str(ROOT / "tests/corpus/valid/contacts.yaml")
@@ -143,25 +148,36 @@ def _dead_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_evidence_one_machine_collected_is_opened_verified_and_exported_on_another(
-    server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], command: str
+) -> tuple[IncidentSession, Evidence]:
+    """A team incident opened in this process on the machine `env` describes, one command
+    run on this machine (the local transport), its session left open."""
     from irtool.engine.runner import Runner
     from irtool.evidence.store import EvidenceStore
     from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
     from irtool.remote.local import LocalTransport
     from tests.support.runbooks import open_collect_incident
 
-    ann = machine(tmp_path, "ann-laptop", server, "ann")
-    monkeypatch.setenv("IRTOOL_DATABASE", ann["IRTOOL_DATABASE"])
+    monkeypatch.setenv("IRTOOL_DATABASE", env["IRTOOL_DATABASE"])
     hosts = {"web01": {"address": "127.0.0.1", "transport": "local"}}
-    # Several chunks of the database's, the last one partial.
-    command = "head -c 2500000 /dev/zero | tr '\\0' 'w'; echo ' w3wp.exe'"
-    session = open_collect_incident(tmp_path / "ann-laptop", monkeypatch, hosts, command)
-    incident = session.state.id
-    store = EvidenceStore(incident_dir(incident) / EVIDENCE_DIR)
+    session = open_collect_incident(Path(env["IRTOOL_HOME"]), monkeypatch, hosts, command)
+    store = EvidenceStore(incident_dir(session.state.id) / EVIDENCE_DIR)
     Runner(session, {"local": LocalTransport()}, store, "ann").run("collect")
     (item,) = session.state.evidence
+    return session, item
+
+
+def test_evidence_one_machine_collected_is_opened_verified_and_exported_on_another(
+    server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irtool.journal.incidents import EVIDENCE_DIR
+
+    ann = machine(tmp_path, "ann-laptop", server, "ann")
+    # Several chunks of the database's, the last one partial.
+    command = "head -c 2500000 /dev/zero | tr '\\0' 'w'; echo ' w3wp.exe'"
+    session, item = collected(tmp_path, monkeypatch, ann, command)
+    incident = session.state.id
     session.close_journal()  # gives the database what this session collected
     sha256 = item.files["stdout"]["sha256"]
 

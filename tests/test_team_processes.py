@@ -32,11 +32,11 @@ from irtool.engine.refusal import Refused
 from irtool.engine.session import IncidentSession
 from irtool.journal import EventDraft, Journal, sshsig
 from irtool.journal.events import Event, parse_moment, sealed
-from irtool.journal.postgres import PgJournal, install
+from irtool.journal.postgres import PgJournal
 from tests.conftest import ROOT
 from tests.support.cli import irtool
 from tests.support.poll import wait_until
-from tests.support.postgres import Postgres, postgres_server
+from tests.support.postgres import Postgres, team_server
 from tests.support.sshagent import Agent, ssh_agent
 
 RUNBOOK = str(ROOT / "tests/corpus/valid/every-kind.yaml")
@@ -49,10 +49,7 @@ SLOW_S = 60.0  # how long a step of another process may take on a loaded machine
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with postgres_server() as running:
-        with psycopg.connect(running.url(), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {ROLE} LOGIN")  # trust: no password anywhere
-        install(running.url(), writers=[ROLE])
+    with team_server(ROLE) as running:  # trust: no password anywhere
         yield running
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from irtool.journal.spool import fsync_dir
 from irtool.journal.store import JournalError
 
 CHUNK = 1 << 20  # bytes per row: one chunk in memory at a time, each side
@@ -183,7 +184,7 @@ def fetch(db: psycopg.Connection[Any], sha256: str, directory: Path) -> Path:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return final
 
 
@@ -256,11 +257,3 @@ def _hash_file(path: Path) -> tuple[str, int]:
             digest.update(block)
             length += len(block)
     return digest.hexdigest(), length
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -124,7 +124,7 @@ class Spool:
             finally:
                 os.close(fd)
             os.replace(temp, path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError:
             with contextlib.suppress(OSError):
                 temp.unlink()
@@ -187,14 +187,14 @@ class Spool:
         for item in pending:
             item.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
 
 def _lost(failed: OSError) -> SpoolError:
     return SpoolError(failed.errno, f"cannot spool the record: {failed.strerror}")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

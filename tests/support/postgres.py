@@ -154,3 +154,23 @@ def postgres_server() -> Iterator[Postgres]:
         # A test may have left it stopped: pg_ctl then says so, and nothing is lost.
         cluster.stop("immediate", check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def team_server(role: str, password: str | None = None) -> Iterator[Postgres]:
+    """A running server made ready for irtool (journal.postgres.install): its tables, and
+    `role` a LOGIN role (with `password`, else trust-authenticated) that may only INSERT and
+    SELECT them."""
+    import psycopg
+    from psycopg import sql
+
+    from irtool.journal.postgres import install
+
+    with postgres_server() as running:
+        with psycopg.connect(running.url(), autocommit=True) as admin:
+            made = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role))
+            if password is not None:
+                made += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+            admin.execute(made)
+        install(running.url(), writers=[role])
+        yield running
