@@ -387,12 +387,13 @@ class Journal:
         with self.transaction() as tx:
             return tx.append(draft)
 
-    def copy_in(self, events: Iterable[Event]) -> int:
+    def copy_in(self, events: Iterable[Event]) -> Event | None:
         """Take in, exactly as they are, events another journal of this incident holds (the
-        team's database, journal.team): each must carry the chain on from this journal's head,
-        its hash recomputed, or none is taken. Ones already here (another process of this
-        machine took them first) are passed over. Returns how many were taken."""
-        taken = 0
+        team's database, journal.team), read as they come (a page at a time: a million are
+        never held at once): each must carry the chain on from this journal's head, its hash
+        recomputed, or none is taken. Ones already here (another process of this machine took
+        them first) are passed over. Returns the last of `events`, now held here."""
+        last = None
         with self.transaction() as tx:
             seq, prev = self.head()
             for event in events:
@@ -402,13 +403,14 @@ class Journal:
                             f"event {event.seq} of the team's database is not the event "
                             f"{event.seq} this machine's copy holds: the chains have parted"
                         )
-                    continue
-                problem = chain_problem(event, seq + 1, prev, self.incident)
-                if problem:
-                    raise JournalError(f"the team's database: {problem}")
-                tx._row(event, canonical_json(event.data))
-                seq, prev, taken = event.seq, event.hash, taken + 1
-        return taken
+                else:
+                    problem = chain_problem(event, seq + 1, prev, self.incident)
+                    if problem:
+                        raise JournalError(f"the team's database: {problem}")
+                    tx._row(event, canonical_json(event.data))
+                    seq, prev = event.seq, event.hash
+                last = event
+        return last
 
     # -- reading ---------------------------------------------------------------
 

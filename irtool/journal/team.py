@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -200,15 +201,18 @@ class TeamJournal:
                     return  # this machine's own, written offline: `irtool sync` gives them
                 self._keep_server_head(seq, digest)
                 upto = seq
-            new = list(self.server.events(after=upto))
+            new = self.server.events(after=upto)  # a page at a time
+            first = next(new, None)
+            if first is None:
+                return  # nothing new: this machine's copy is not even locked
+            last = self.local.copy_in(itertools.chain([first], new))
         except Exception as error:
             if self.server is not None and self.server.broken:
                 self._lost(error)  # psycopg's OperationalError, or ours wrapping it
                 return
             raise
-        if new:
-            self.local.copy_in(new)
-            self._keep_server_head(new[-1].seq, new[-1].hash)
+        if last is not None:
+            self._keep_server_head(last.seq, last.hash)
 
     # -- evidence -------------------------------------------------------------------------------
 
