@@ -80,8 +80,9 @@ def sync(incident: str, actor: str) -> Synced:
         if not journal.reconnect() and journal.server is None:
             raise JournalError(journal.offline_reason or "cannot reach the team's database")
         if journal.unsynced():
+            known = journal.server_head()
             session.close_journal()
-            _keep_offline_chain(incident, journal)
+            _keep_offline_chain(incident, journal.path, (known.seq or 0) if known else 0)
             session = IncidentSession.open(incident)  # the copy made anew, from the database
     except BaseException:
         session.close_journal()
@@ -95,17 +96,16 @@ def sync(incident: str, actor: str) -> Synced:
     return synced
 
 
-def _keep_offline_chain(incident: str, journal: TeamJournal) -> Path:
-    """Move the copy, offline events and all, aside under a name of its own."""
-    path = journal.path
+def _keep_offline_chain(incident: str, path: Path, upto: int) -> Path:
+    """Move the copy (`path`: its events past `upto` are this machine's own) aside under a
+    name of its own."""
     if path.with_name(f"{path.name}-wal").exists():
         raise Refused(
             f"another irtool on this machine has {incident} open (its journal's -wal is in "
             "use): close it, then sync"
         )
-    known = journal.server_head()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    kept = path.with_name(f"{OFFLINE_PREFIX}{known.seq if known else 0}-{stamp}.sqlite")
+    kept = path.with_name(f"{OFFLINE_PREFIX}{upto}-{stamp}.sqlite")
     path.rename(kept)
     (path.parent / SERVER_HEAD).unlink(missing_ok=True)
     return kept

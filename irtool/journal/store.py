@@ -382,19 +382,47 @@ class Journal:
                     f"backup on purpose, remove {anchors.seen_path(self.incident)})"
                 )
 
+    @contextmanager
+    def _synchronous(self, level: str) -> Iterator[None]:
+        self._db.execute(f"PRAGMA synchronous={level}")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
     def append(self, draft: EventDraft) -> Event:
         """Record one event; returns only once it is durably committed."""
         with self.transaction() as tx:
             return tx.append(draft)
+
+    def copied(self) -> tuple[int, str] | None:
+        """The last event taken in from another journal (`copy_in`): where this copy stands
+        against the team's database. None when nothing was."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT seq, hash FROM copied").fetchone()
+            except sqlite3.OperationalError:  # no such table: nothing was ever copied in
+                return None
+        return (int(row[0]), str(row[1])) if row else None
+
+    def mark_copied(self, seq: int, digest: str) -> None:
+        """Note that this journal holds, up to `seq`, the other journal's events (its events
+        were taken in by a process that stopped before it could say so)."""
+        with self._lock, self._synchronous("NORMAL"), self.transaction() as tx:
+            tx._mark(seq, digest)
 
     def copy_in(self, events: Iterable[Event]) -> Event | None:
         """Take in, exactly as they are, events another journal of this incident holds (the
         team's database, journal.team), read as they come (a page at a time: a million are
         never held at once): each must carry the chain on from this journal's head, its hash
         recomputed, or none is taken. Ones already here (another process of this machine took
-        them first) are passed over. Returns the last of `events`, now held here."""
+        them first) are passed over. Returns the last of `events`, now held here, which is
+        also noted as `copied()` in the same commit: the mark and the copy never part."""
         last = None
-        with self.transaction() as tx:
+        # Not fsynced at each commit as this machine's own events are: these are durable in
+        # the database already, and a copy that loses its last ones to a power cut takes
+        # them again (journal.team). WAL keeps each commit whole either way.
+        with self._lock, self._synchronous("NORMAL"), self.transaction() as tx:
             seq, prev = self.head()
             for event in events:
                 if event.seq <= seq:
@@ -410,6 +438,8 @@ class Journal:
                     tx._row(event, canonical_json(event.data))
                     seq, prev = event.seq, event.hash
                 last = event
+            if last is not None:
+                tx._mark(last.seq, last.hash)
         return last
 
     # -- reading ---------------------------------------------------------------
@@ -595,6 +625,18 @@ class Transaction:
         journal = self._journal
         event, data = sealed(draft, journal.incident, seq + 1, prev, recorded, journal.signer)
         return self._row(event, data)
+
+    def _mark(self, seq: int, digest: str) -> None:
+        """Where this copy stands against the database it copies: one row, moved forward only
+        (two processes of one machine copying at once must never set it back). Not the
+        record: a note of this machine's, beside it."""
+        self._db.execute("CREATE TABLE IF NOT EXISTS copied (seq INTEGER NOT NULL, hash TEXT)")
+        if self._db.execute("SELECT count(*) FROM copied").fetchone()[0] == 0:
+            self._db.execute("INSERT INTO copied VALUES (?, ?)", (seq, digest))
+        else:
+            self._db.execute(
+                "UPDATE copied SET seq = ?, hash = ? WHERE seq < ?", (seq, digest, seq)
+            )
 
     def _row(self, event: Event, data: str) -> Event:
         """Write `event` (its data stored as the text `data`) as it is."""

@@ -10,18 +10,16 @@ checkpoints and the spool stay in the incident's directory beside it, as ever.
 When the database cannot be reached, or a write loses it, the copy goes on alone: the
 responder keeps working, each event chained on this machine's copy. Those events stay here
 (and writes keep coming here) until `irtool sync` gives them to the database
-(engine.syncing), each keeping where it was first written. `server.head` in the directory is
-the last event of the database the copy holds (an anchor, journal.anchors): past it, the copy
-holds this machine's own events; a database that no longer holds it was cut or rewritten.
+(engine.syncing), each keeping where it was first written. The copy notes, in the same
+commit as the events it takes, the last event of the database it holds (`server_head`): past
+it, the copy holds this machine's own events; a database that no longer holds it was cut or
+rewritten. `server.head` in the directory says the incident is the team's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
-import os
-import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -77,7 +75,7 @@ class TeamJournal:
         if fresh:
             # Marked the team's before the copy is begun: a first copy cut short (an
             # interrupt, the database lost) is still a team incident's, taken up next time.
-            (self.path.parent / SERVER_HEAD).write_text("", encoding="ascii")
+            (self.path.parent / SERVER_HEAD).touch()
         self.local = Journal(self.path, incident, create=fresh, clock=clock)
         try:
             self._pull()
@@ -152,32 +150,31 @@ class TeamJournal:
     # -- the copy ---------------------------------------------------------------------------
 
     def server_head(self) -> Anchor | None:
-        """The last event of the database this copy holds."""
-        try:
-            text = (self.path.parent / SERVER_HEAD).read_text(encoding="ascii").strip()
-            return Anchor.parse(text, self.incident)
-        except (OSError, ValueError):
-            return None
+        """The last event of the database this copy holds (noted in the copy, in the same
+        commit as the events it took: store.Journal.copy_in)."""
+        found = self.local.copied() if hasattr(self, "local") else None
+        return Anchor(self.incident, found[0], found[1]) if found else None
 
     def _keep_server_head(self, seq: int, digest: str) -> None:
-        """Forward only, whichever of this machine's processes comes last: two pulling at
-        once (the screen's and a command's) must not set it back, or the copy's events past
-        it would pass for this machine's own and be given to the database twice."""
-        path = self.path.parent / SERVER_HEAD
-        temporary = path.with_name(f".{SERVER_HEAD}.{os.getpid()}.{threading.get_ident()}")
-        with open(path.with_name(f".{SERVER_HEAD}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            known = self.server_head()
-            if known is not None and (known.seq or 0) >= seq:
-                return
-            temporary.write_text(f"{Anchor(self.incident, seq, digest)}\n", encoding="ascii")
-            os.replace(temporary, path)
+        self.local.mark_copied(seq, digest)
 
     def unsynced(self) -> int:
         """How many events this copy holds that the database does not: written here while it
         could not be reached."""
         known = self.server_head()
         return max(0, self.local.head()[0] - (known.seq or 0 if known else 0))
+
+    def _hold_to_copied(self, known: Anchor | None) -> None:
+        """Refuse a database that no longer holds, as it was, the last event this copy took
+        from it (one lookup): nothing is read from it, or written on it, past a cut."""
+        if known is None or self.server is None:
+            return
+        if self.server.hash_at(known.seq or 0) != known.hash:
+            raise JournalError(
+                f"the team's database no longer holds event {known.seq} of {self.incident} "
+                "as this machine copied it: it was cut short or rewritten "
+                f"(irtool verify {self.incident} says more)"
+            )
 
     def _pull(self) -> None:
         """Copy what the database holds past what this copy has of it; refuse a database
@@ -187,12 +184,7 @@ class TeamJournal:
         known = self.server_head()
         upto = known.seq or 0 if known else 0
         try:
-            if known is not None and self.server.hash_at(upto) != known.hash:
-                raise JournalError(
-                    f"the team's database no longer holds event {upto} of {self.incident} as "
-                    "this machine copied it: it was cut short or rewritten "
-                    f"(irtool verify {self.incident} says more)"
-                )
+            self._hold_to_copied(known)
             if self.unsynced():
                 # Past `upto`, events the database holds too (copied by a process that
                 # stopped before it noted so) are the team's; any others are this machine's.
@@ -205,14 +197,12 @@ class TeamJournal:
             first = next(new, None)
             if first is None:
                 return  # nothing new: this machine's copy is not even locked
-            last = self.local.copy_in(itertools.chain([first], new))
+            self.local.copy_in(itertools.chain([first], new))  # marked copied as it commits
         except Exception as error:
             if self.server is not None and self.server.broken:
                 self._lost(error)  # psycopg's OperationalError, or ours wrapping it
                 return
             raise
-        if last is not None:
-            self._keep_server_head(last.seq, last.hash)
 
     # -- evidence -------------------------------------------------------------------------------
 
@@ -284,9 +274,13 @@ class TeamJournal:
     def transaction(
         self, busy_timeout: float | None = None
     ) -> Iterator[TeamTransaction | Transaction]:
-        """The database's transaction, reading through the copy; the copy's own when the
-        database cannot be had. A database lost mid-write is said once, as a JournalError:
-        whether that event was taken is then unknown, so it is not written again here."""
+        """The database's transaction; the copy's own when the database cannot be had. A
+        database lost mid-write is said once, as a JournalError: whether that event was taken
+        is then unknown, so it is not written again here.
+
+        Under the incident's lock only the database is read and written: what others wrote
+        comes from it, and this copy takes it all in after the commit, its own durable write
+        out of the lock, so that several writers' copies do not each hold up the others."""
         if not self.online:
             with self.local.transaction(busy_timeout) as local:
                 yield local
@@ -294,11 +288,8 @@ class TeamJournal:
         assert self.server is not None
         try:
             with self.server.transaction() as tx:
-                self._pull()
-                if self.server is None:
-                    raise JournalError(self.offline_reason or "lost the team's database")
-                team = TeamTransaction(self, tx)
-                yield team
+                self._hold_to_copied(self.server_head())
+                yield TeamTransaction(self, tx)
         except JournalError as why:
             if self.server is not None and self.server.broken:
                 self._lost(why)
@@ -333,15 +324,14 @@ class TeamJournal:
 
 class TeamTransaction:
     """The write side of `TeamJournal.transaction()` while the database is in use: what
-    others wrote is read from the copy (brought up to date under the incident's lock), and
-    each event is written to the database."""
+    others wrote, and each event written, are the database's, under its lock."""
 
     def __init__(self, journal: TeamJournal, tx: PgTransaction) -> None:
         self._journal, self._tx = journal, tx
         self.last: Event | None = None
 
     def events(self, after: int = 0) -> Iterator[Event]:
-        return self._journal.local.events(after)
+        return self._tx.events(after)
 
     def append(self, draft: EventDraft) -> Event:
         self.last = self._tx.append(draft)
