@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -29,22 +29,14 @@ from irtool.journal.listening import (
 )
 from irtool.journal.postgres import CHANNEL, PgJournal
 from tests.conftest import ROOT
-from tests.support.postgres import Postgres, team_server
+from tests.support.postgres import Postgres
 
-RESPONDER, SECRET = "responder", "s3cret-for-tests"
+# The same ready server as the journal's tests (one per module): its restarts are this file's.
+from tests.test_postgres_journal import server as server
+from tests.test_postgres_journal import url as url
+
 SETTLE_S = 15.0  # generous, for what the tests do not time: connecting, a server's restart
 Connection = psycopg.Connection[Any]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Postgres]:
-    with team_server(RESPONDER, SECRET) as running:
-        yield running
-
-
-@pytest.fixture
-def url(server: Postgres) -> str:
-    return server.url(RESPONDER, SECRET)
 
 
 def opened(url: str, incident: str) -> None:
