@@ -19,12 +19,9 @@ import psycopg
 import pytest
 
 from irtool.engine import kinds
-from irtool.journal import EventDraft
+from irtool.journal import EventDraft, database
 from irtool.journal.listening import (
     CATCH_UP,
-    KEEPALIVE_COUNT,
-    KEEPALIVE_IDLE_S,
-    KEEPALIVE_INTERVAL_S,
     Listener,
 )
 from irtool.journal.postgres import CHANNEL, PgJournal
@@ -32,6 +29,7 @@ from tests.conftest import ROOT
 from tests.support.postgres import Postgres
 
 # The same ready server as the journal's tests (one per module): its restarts are this file's.
+from tests.test_postgres_journal import RESPONDER, SECRET
 from tests.test_postgres_journal import server as server
 from tests.test_postgres_journal import url as url
 
@@ -105,11 +103,22 @@ with PgJournal(sys.argv[1], sys.argv[2]) as journal:
 """
 
 
-def test_an_append_on_another_machine_is_told_within_a_second(url: str) -> None:
+def test_an_append_on_another_machine_is_told_within_a_second(
+    url: str, server: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
     incident = "ir-20261207-110000-0001"
     opened(url, incident)
     consumer, made = Consumer(url, incident), list[Connection]()
-    with consumer.listener(connecting(url, made)) as listener:
+    # Connected as the team journal connects it (journal.database): its password from the
+    # keyring, its keepalives set.
+    monkeypatch.setattr(database, "_secrets", lambda name: SECRET)
+    team = database.checked(f"{server.url(RESPONDER)}?sslmode=disable")
+
+    def connect() -> Connection:
+        made.append(team.connect())
+        return made[-1]
+
+    with consumer.listener(connect) as listener:
         consumer.connected()
         assert is_listening(listener) and consumer.seqs == [1]  # caught up on connecting
         subprocess.run([sys.executable, "-c", WRITER, url, incident], cwd=ROOT, check=True)
@@ -119,11 +128,12 @@ def test_an_append_on_another_machine_is_told_within_a_second(url: str) -> None:
         # seconds, not in the two hours of the system's default.
         with socket.fromfd(made[0].fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE_S
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == (
-                KEEPALIVE_INTERVAL_S
-            )
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_COUNT
+            idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+            assert idle == database.KEEPALIVE_IDLE_S
+            every = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+            assert every == database.KEEPALIVE_INTERVAL_S
+            count = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+            assert count == database.KEEPALIVE_COUNT
     assert not is_listening(listener) and made[0].closed
 
 

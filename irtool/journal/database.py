@@ -24,6 +24,10 @@ from irtool.journal.store import JournalError
 DATABASE_ENV = "IRTOOL_DATABASE"
 INSECURE_ENV = "IRTOOL_DATABASE_INSECURE"
 CONNECT_TIMEOUT_S = 5  # an unreachable server is said within this, and the copy used instead
+# A network that goes silent (a cable, a VPN, a firewall dropping packets) closes nothing: an
+# idle connection (a screen's LISTEN) would look alive for the kernel's default of two hours.
+# Probed after IDLE seconds of quiet, every INTERVAL, it is dead after COUNT unanswered probes.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 10, 5, 3
 _SAFE = "verify-full"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _SECRET_PARAMS = ("password", "sslpassword")  # never in argv or the environment
@@ -114,10 +118,14 @@ def checked(url: str, *, insecure: bool | None = None) -> Database:
     params.setdefault("sslmode", _SAFE)
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
     params.setdefault("application_name", "irtool")
-    # A network gone silent closes nothing: probed when idle, a dead link is known in ~25 s.
-    for name, value in (("keepalives", "1"), ("keepalives_idle", "10"),
-                        ("keepalives_interval", "5"), ("keepalives_count", "3")):  # fmt: skip
-        params.setdefault(name, value)
+    keepalives = {
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE_S,
+        "keepalives_interval": KEEPALIVE_INTERVAL_S,
+        "keepalives_count": KEEPALIVE_COUNT,
+    }
+    for name, value in keepalives.items():
+        params.setdefault(name, str(value))
     if params["sslmode"] != _SAFE and not _insecure(insecure) and not _loopback(params):
         raise DatabaseRefused(
             f"{DATABASE_ENV}: sslmode={params['sslmode']} to {params.get('host', '?')} would not "

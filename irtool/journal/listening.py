@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +28,6 @@ FIRST_RETRY_S = 0.2
 LAST_RETRY_S = 5.0
 POLL_S = 0.4  # a wait for notifications lasts this long before `stop()` is looked at again
 STOP_WAIT_S = 2.0  # see `stop`
-# A network that goes silent (a cable, a VPN, a firewall dropping packets) closes nothing: an
-# idle connection would look alive for the kernel's default of two hours. Probed after IDLE
-# seconds of quiet, every INTERVAL, it is declared dead after COUNT unanswered probes (~25 s).
-KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 10, 5, 3
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 
@@ -48,7 +43,9 @@ class Listener:
         on_state: Callable[[bool, str], None],
     ) -> None:
         self.incident = incident
-        self._connect = connect  # the caller's: it holds the URL, which we never see
+        # The caller's: it holds the URL, which we never see, and sets the connection's TCP
+        # keepalives (journal.database), so a network gone silent fails the wait here.
+        self._connect = connect
         self._on_events = on_events
         self._on_state = on_state
         self._stopping = threading.Event()
@@ -117,7 +114,6 @@ class Listener:
             # Inside a transaction LISTEN would take effect only at its commit, and nothing is
             # delivered to a session in one: a connection not in autocommit would hear nothing.
             db.autocommit = True
-            _keep_alive(db)
             # LISTEN before the catch-up: an event committed between the two is then both read
             # and told (the consumer reads by seq, so twice is harmless), never neither.
             db.execute(f"LISTEN {CHANNEL}")
@@ -172,24 +168,3 @@ def _why(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     said = _QUOTED.sub('"…"', lines[0]) if lines else ""
     return said or type(error).__name__
-
-
-def _keep_alive(db: psycopg.Connection[Any]) -> None:
-    """Have the kernel probe the connection while idle (see KEEPALIVE_*): a dead peer then
-    fails the wait for notifications, as a closed one does. A UNIX socket refuses the TCP
-    options (OSError): it needs none."""
-    if not hasattr(socket, "fromfd"):
-        return
-    # A duplicate of the descriptor, closed after: the options set are the connection's.
-    with (
-        contextlib.suppress(OSError),
-        socket.fromfd(db.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock,
-    ):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (
-            ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
-            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
-            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
-        ):
-            if hasattr(socket, name):  # not every platform can tune each
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
