@@ -113,6 +113,8 @@ def test_offline_work_is_synced_in_order_and_a_conflict_becomes_a_note(
         result = irtool(away, "incident", *args)
         assert result.returncode == 0, result.stderr
         assert "out of reach" in result.stderr and f"irtool sync {incident}" in result.stderr
+    listed = irtool(away, "incident", "list", "--json")  # the database's are not, this one is
+    assert incident in [row["id"] for row in json.loads(listed.stdout)], listed.stderr
     # Meanwhile the team goes on: Ann completes the same step, and notes.
     assert irtool(ann, "incident", "done", incident, "assemble", "--note", "bridge").returncode == 0
     assert irtool(ann, "incident", "note", incident, "ann carries on").returncode == 0

@@ -446,8 +446,9 @@ def test_one_persons_two_keys_do_not_make_two_people(
     )
 
 
-# The process dies (SIGKILL, power cut) once events of the database are in the copy, before
-# server.head says so: the window a writer killed mid-write can fall in.
+# The process dies (SIGKILL, power cut) once events of the database are written into the
+# copy, before that write commits with its note of where the copy stands: the window a
+# writer killed mid-write can fall in.
 CUT_OFF = """
 import os, sys
 from irtool.journal.backends import open_journal

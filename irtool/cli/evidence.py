@@ -117,8 +117,7 @@ def evidence(incident_id: str, which: str, stream: str | None, output: Path | No
         state = current.state
         sha256, recorded = find(state, which, stream)
         # Another responder's, on a team incident: fetched from the database, checked.
-        if not (incident_dir(state.id) / EVIDENCE_DIR / sha256).is_file():
-            current.journal.gather_evidence([sha256])
+        current.journal.gather_evidence([sha256])
     except JournalError as exc:
         fail(str(exc), Exit.FAILED)
         raise AssertionError from exc  # unreachable

@@ -19,7 +19,7 @@ import click
 
 from irtool.cli.common import fail, incident_argument
 from irtool.cli.exits import Exit
-from irtool.cli.team import up_to_date
+from irtool.cli.team import caught_up
 from irtool.export.formats import FORMATS
 from irtool.export.recorded import read_incident
 from irtool.journal import JournalError
@@ -52,11 +52,7 @@ def _write(path: Path, write: Callable[[TextIO], None]) -> None:
 def export(incident_id: str, form: str, output: Path | None) -> None:
     """Export incident ID: a post-mortem (markdown, html) or a timeline (json, csv, timesketch)."""
     try:
-        behind = up_to_date(incident_id)
-        if behind:  # the copy, as it stands, is still the record up to where it reaches
-            click.echo(
-                visible(f"irtool: exported from this machine's copy: {behind.why}"), err=True
-            )
+        caught_up(incident_id, "exporting")  # the copy as it stands, if it must be
         recorded = read_incident(incident_id)
     except (ValueError, JournalError) as exc:
         fail(visible(str(exc)))

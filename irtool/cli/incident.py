@@ -666,15 +666,9 @@ def verify(incident_id: str, heads: tuple[str, ...], as_json: bool) -> None:
     Each event's signature is checked against its writer's keys in the
     contacts file, and each signer named.
     """
-    from irtool.cli.team import up_to_date
+    from irtool.cli.team import caught_up
 
-    try:
-        behind = up_to_date(incident_id, verify=True)
-    except JournalError as exc:  # the team's database no longer carries the chain this copy holds
-        _say(f"BROKEN in the team's database: {exc}", err=True)
-        raise SystemExit(Exit.FAILED) from None
-    if behind:
-        _say(f"verifying this machine's copy as it stands: {behind.why}", err=True)
+    caught_up(incident_id, "verifying", verify=True)
     try:
         found = _verified(incident_id, heads)
     except (ValueError, JournalError) as exc:
@@ -746,15 +740,13 @@ def anchor(incident_id: str, as_json: bool) -> None:
     later that the journal still holds that event and every one before it,
     unchanged. Printed only once the chain is verified.
     """
-    from irtool.cli.team import up_to_date
+    from irtool.cli.team import caught_up
     from irtool.journal.anchors import Anchor, verified_chain
 
+    behind = caught_up(incident_id, "anchoring", verify=True)  # a team's: the database's head
+    if behind and behind.unsynced:  # a head the team's chain will never hold
+        fail(f"no anchor: {behind.why}", Exit.FAILED)
     try:
-        behind = up_to_date(incident_id, verify=True)  # a team's: the database's head
-        if behind and behind.unsynced:  # a head the team's chain will never hold
-            fail(f"no anchor: {behind.why}", Exit.FAILED)
-        if behind:
-            _say(f"the anchor of this machine's copy as it stands: {behind.why}", err=True)
         result, _checks = verified_chain(incident_id, ())
     except (ValueError, JournalError) as exc:
         fail(str(exc))

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
+from irtool.cli.exits import Exit
+from irtool.model.untrusted import visible
+
 if TYPE_CHECKING:
     from irtool.engine.shared import Behind
-
-from irtool.cli.common import actor_option, fail, incident_argument, json_option, who
 
 
 def use_team_database(url: str | None, insecure: bool) -> None:
@@ -51,17 +53,28 @@ def _keyring(name: str) -> str | None:
         return None
 
 
-def up_to_date(incident: str, *, verify: bool = False) -> Behind | None:
-    """Bring this machine's copy of a team incident up to date with the database (and its
-    evidence), before it is read whole (verify, export, anchor). None when it is; else why
-    not (the copy is then read as it stands, and the reader told)."""
+def caught_up(incident: str, doing: str, *, verify: bool = False) -> Behind | None:
+    """Before a team incident is read whole (verify, anchor, export): this machine's copy
+    brought up to date with the database, its evidence given and fetched. None when it is;
+    else why not, said on stderr with what the command is `doing` ("verifying"): the copy is
+    then read as it stands. A database that no longer holds the chain the copy took from it
+    is BROKEN: said, and exit 1, as verify says any broken chain."""
+    from irtool.journal import JournalError
     from irtool.journal.backends import is_team
 
     if not is_team(incident):
         return None
     from irtool.engine.shared import catch_up
 
-    return catch_up(incident, verify=verify)
+    try:
+        behind = catch_up(incident, verify=verify)
+    except JournalError as exc:
+        click.echo(visible(f"BROKEN in the team's database: {exc}"), err=True)
+        raise SystemExit(Exit.FAILED) from None
+    if behind:
+        said = f"irtool: {doing} this machine's copy as it stands: {behind.why}"
+        click.echo(visible(said), err=True)
+    return behind
 
 
 @click.command()
@@ -119,7 +132,7 @@ def install_database(writers: tuple[str, ...]) -> None:
     nothing but the grants of the --writer roles named.
     """
     from irtool.journal import JournalError
-    from irtool.journal.database import DATABASE_ENV, checked
+    from irtool.journal.database import DATABASE_ENV, checked, first_line
     from irtool.journal.postgres import install
 
     url = os.environ.get(DATABASE_ENV)
@@ -134,8 +147,7 @@ def install_database(writers: tuple[str, ...]) -> None:
         fail(str(exc))
         return
     except Exception as exc:  # psycopg's, with the server's words (a role that does not exist)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        fail(f"the database refused: {first}")
+        fail(f"the database refused: {first_line(exc)}")
         return
     click.echo(
         f"{database.where()} is ready: irtool's tables, append-only, "

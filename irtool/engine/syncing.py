@@ -39,7 +39,7 @@ from irtool.journal import Event, EventDraft, Journal, JournalError
 from irtool.journal.backends import is_team
 from irtool.journal.events import parse_moment
 from irtool.journal.incidents import journal_path
-from irtool.journal.team import SERVER_HEAD, TeamJournal
+from irtool.journal.team import TeamJournal
 
 OFFLINE_PREFIX = "journal.offline-"
 
@@ -77,7 +77,8 @@ def sync(incident: str, actor: str) -> Synced:
     try:
         journal = session.journal
         assert isinstance(journal, TeamJournal)
-        if not journal.reconnect() and journal.server is None:
+        journal.reconnect()
+        if journal.server is None:
             raise JournalError(journal.offline_reason or "cannot reach the team's database")
         if journal.unsynced():
             known = journal.server_head()
@@ -106,15 +107,15 @@ def _keep_offline_chain(incident: str, path: Path, upto: int) -> Path:
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     kept = path.with_name(f"{OFFLINE_PREFIX}{upto}-{stamp}.sqlite")
-    path.rename(kept)
-    (path.parent / SERVER_HEAD).unlink(missing_ok=True)
+    path.rename(kept)  # the directory stays marked the team's: the copy is made anew there
     return kept
 
 
 def _give(session: IncidentSession, chain: Path, actor: str, synced: Synced) -> None:
-    upto = int(chain.name.removeprefix(OFFLINE_PREFIX).split("-", 1)[0])
     device = socket.gethostname()
     with Journal(chain, session.state.id) as offline:
+        copied = offline.copied()  # the last event it took from the database: then its own
+        upto = copied[0] if copied else 0
         before = offline.events(upto=upto)
         first = next(before, None)
         if first is None:

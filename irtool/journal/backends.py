@@ -1,9 +1,9 @@
 """Which journal an incident has: this machine's SQLite file, or the team's database.
 
-An incident is the team's when its directory holds the last event of the database it copied
-(team.SERVER_HEAD), or when this machine works in team mode (IRTOOL_DATABASE) and holds no
-incident of that id of its own. One that lives on this machine alone stays so, whatever the
-mode: a responder who points irtool at a server does not lose the incidents they had.
+An incident is the team's when its directory is marked so (team.TEAM_MARK), or when this
+machine works in team mode (IRTOOL_DATABASE) and holds no incident of that id of its own. One
+that lives on this machine alone stays so, whatever the mode: a responder who points irtool
+at a server does not lose the incidents they had.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from irtool.journal.incidents import (
 )
 from irtool.journal.protocol import IncidentJournal
 from irtool.journal.store import Journal, JournalError
-from irtool.journal.team import SERVER_HEAD, TeamJournal
+from irtool.journal.team import TEAM_MARK, TeamJournal
 
 Clock = Callable[[], datetime]
 
 
 def is_team(incident: str) -> bool:
-    if (incident_dir(incident) / SERVER_HEAD).exists():
+    if (incident_dir(incident) / TEAM_MARK).exists():
         return True
     return team_url() is not None and not journal_path(incident).exists()
 

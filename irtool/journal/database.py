@@ -47,6 +47,18 @@ def use_secrets(lookup: SecretLookup | None) -> None:
     _secrets = lookup
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line, as a responder reads it (the server's own words)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def unquoted_line(error: BaseException) -> str:
+    """A connection error's first line with what it quotes blanked: libpq quotes what it
+    could not use of a connection string ("invalid percent-encoded token", the host of a URL
+    with an unescaped '@' in its password), which may be a piece of a password."""
+    return _QUOTED.sub('"…"', first_line(error))
+
+
 class DatabaseRefused(JournalError):
     """The URL cannot be used as given: the message says why and what to do."""
 
@@ -86,9 +98,8 @@ class Database:
         try:
             return psycopg.connect(autocommit=True, **params)
         except psycopg.Error as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            where = self.where()
-            raise JournalError(f"cannot reach the team's database {where}: {first}") from None
+            said = unquoted_line(error)
+            raise JournalError(f"cannot reach the team's database {self.where()}: {said}") from None
 
 
 def checked(url: str, *, insecure: bool | None = None) -> Database:
@@ -98,8 +109,7 @@ def checked(url: str, *, insecure: bool | None = None) -> Database:
     try:
         params = {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items()}
     except Exception as error:  # psycopg's ProgrammingError, with libpq's own words
-        # libpq quotes what it could not read, which may be a piece of a password: not shown.
-        said = _QUOTED.sub('"…"', " ".join(str(error).split()))
+        said = unquoted_line(error)
         raise DatabaseRefused(f"{DATABASE_ENV}: not a PostgreSQL URL: {said}") from None
     secrets = [name for name in _SECRET_PARAMS if name in params]
     if secrets:

@@ -14,13 +14,13 @@ things, from that thread:
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
+from irtool.journal.database import unquoted_line
 from irtool.journal.postgres import CHANNEL
 
 CATCH_UP = 0  # on_events(CATCH_UP): read everything after the last seq you have
@@ -28,8 +28,6 @@ FIRST_RETRY_S = 0.2
 LAST_RETRY_S = 5.0
 POLL_S = 0.4  # a wait for notifications lasts this long before `stop()` is looked at again
 STOP_WAIT_S = 2.0  # see `stop`
-
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 
 
 class Listener:
@@ -89,7 +87,7 @@ class Listener:
             try:
                 db = self._open()
             except Exception as error:  # whatever `connect` raises, a later try may succeed
-                why = f"cannot connect: {_why(error)}"
+                why = f"cannot connect: {unquoted_line(error)}"
             else:
                 if db is None:
                     return
@@ -138,7 +136,7 @@ class Listener:
                         break
             return None
         except Exception as error:  # a lost connection, as psycopg tells it
-            return _why(error)
+            return unquoted_line(error)
         finally:
             self._connected = False
             with contextlib.suppress(Exception):
@@ -159,12 +157,3 @@ class Listener:
         # The consumer's failure is its own: the listener goes on listening.
         with contextlib.suppress(Exception):
             callback(*args)
-
-
-def _why(error: BaseException) -> str:
-    """One line for a responder's screen. libpq quotes what it could not use of a connection
-    string ("invalid percent-encoded token", the host of a URL with an unescaped '@' in its
-    password): quoted text may be a piece of the password, so none is shown."""
-    lines = str(error).strip().splitlines()
-    said = _QUOTED.sub('"…"', lines[0]) if lines else ""
-    return said or type(error).__name__

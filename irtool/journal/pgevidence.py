@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from irtool.journal.database import first_line
 from irtool.journal.spool import fsync_dir
 from irtool.journal.store import JournalError
 
@@ -107,8 +108,7 @@ def _talking(what: str) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise JournalError(f"{what}: {first}") from None
+        raise JournalError(f"{what}: {first_line(error)}") from None
 
 
 def has(db: psycopg.Connection[Any], sha256: str) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from irtool.journal.database import first_line
 from irtool.journal.events import GENESIS, Event, EventDraft, Signer, parse_moment, sealed
 from irtool.journal.incidents import is_incident_id
 from irtool.journal.pgevidence import install_evidence
@@ -112,8 +113,7 @@ def team_incidents(db: psycopg.Connection[Any]) -> list[str]:
 
 
 def _failed(what: str, error: psycopg.Error) -> JournalError:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return JournalError(f"{what}: {first}")
+    return JournalError(f"{what}: {first_line(error)}")
 
 
 class PgJournal:

@@ -405,12 +405,6 @@ class Journal:
                 return None
         return (int(row[0]), str(row[1])) if row else None
 
-    def mark_copied(self, seq: int, digest: str) -> None:
-        """Note that this journal holds, up to `seq`, the other journal's events (its events
-        were taken in by a process that stopped before it could say so)."""
-        with self._lock, self._synchronous("NORMAL"), self.transaction() as tx:
-            tx._mark(seq, digest)
-
     def copy_in(self, events: Iterable[Event]) -> Event | None:
         """Take in, exactly as they are, events another journal of this incident holds (the
         team's database, journal.team), read as they come (a page at a time: a million are

@@ -13,7 +13,7 @@ responder keeps working, each event chained on this machine's copy. Those events
 (engine.syncing), each keeping where it was first written. The copy notes, in the same
 commit as the events it takes, the last event of the database it holds (`server_head`): past
 it, the copy holds this machine's own events; a database that no longer holds it was cut or
-rewritten. `server.head` in the directory says the incident is the team's.
+rewritten. A `team` file in the incident's directory says the incident is the team's.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import itertools
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from irtool.journal.anchors import Anchor
 from irtool.journal.database import Database
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from irtool.journal.listening import Listener
     from irtool.journal.postgres import PgJournal, PgTransaction
 
-SERVER_HEAD = "server.head"
+TEAM_MARK = "team"  # in the incident's directory: the incident is the team's
 
 
 class TeamJournal:
@@ -75,7 +74,7 @@ class TeamJournal:
         if fresh:
             # Marked the team's before the copy is begun: a first copy cut short (an
             # interrupt, the database lost) is still a team incident's, taken up next time.
-            (self.path.parent / SERVER_HEAD).touch()
+            (self.path.parent / TEAM_MARK).touch()
         self.local = Journal(self.path, incident, create=fresh, clock=clock)
         try:
             self._pull()
@@ -152,11 +151,8 @@ class TeamJournal:
     def server_head(self) -> Anchor | None:
         """The last event of the database this copy holds (noted in the copy, in the same
         commit as the events it took: store.Journal.copy_in)."""
-        found = self.local.copied() if hasattr(self, "local") else None
+        found = self.local.copied()
         return Anchor(self.incident, found[0], found[1]) if found else None
-
-    def _keep_server_head(self, seq: int, digest: str) -> None:
-        self.local.mark_copied(seq, digest)
 
     def unsynced(self) -> int:
         """How many events this copy holds that the database does not: written here while it
@@ -182,18 +178,11 @@ class TeamJournal:
         if self.server is None:
             return
         known = self.server_head()
-        upto = known.seq or 0 if known else 0
         try:
             self._hold_to_copied(known)
             if self.unsynced():
-                # Past `upto`, events the database holds too (copied by a process that
-                # stopped before it noted so) are the team's; any others are this machine's.
-                seq, digest = self.local.head()
-                if self.server.hash_at(seq) != digest:
-                    return  # this machine's own, written offline: `irtool sync` gives them
-                self._keep_server_head(seq, digest)
-                upto = seq
-            new = self.server.events(after=upto)  # a page at a time
+                return  # the copy's own events, written offline, come first: `irtool sync`
+            new = self.server.events(after=known.seq or 0 if known else 0)  # page by page
             first = next(new, None)
             if first is None:
                 return  # nothing new: this machine's copy is not even locked
@@ -217,8 +206,8 @@ class TeamJournal:
             return pgevidence.share(db, self.path.parent / EVIDENCE_DIR)
 
     def gather_evidence(self, wanted: Collection[str]) -> list[str]:
-        """Each of `wanted` this machine lacks, fetched from the database and checked against
-        its hash; the hashes fetched."""
+        """Each of `wanted` this machine lacks (one it holds costs no query), fetched from the
+        database and checked against its hash; the hashes fetched."""
         from irtool.journal import pgevidence
 
         if self.server is None:
@@ -336,13 +325,3 @@ class TeamTransaction:
     def append(self, draft: EventDraft) -> Event:
         self.last = self._tx.append(draft)
         return self.last
-
-
-def local_copy(incident: str) -> Path:
-    """Where this machine keeps its copy of a team incident."""
-    return journal_path(incident)
-
-
-def server_only(journal: Any) -> PgJournal | None:
-    """The database's journal behind `journal`, when it is a team journal in use."""
-    return journal.server if isinstance(journal, TeamJournal) else None

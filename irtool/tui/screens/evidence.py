@@ -13,7 +13,6 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
 from irtool.engine.state import Evidence, IncidentState
-from irtool.journal.incidents import EVIDENCE_DIR, incident_dir
 from irtool.model.untrusted import visible
 from irtool.model.when import clock, zone_label
 from irtool.secrets.redact import Redactor
@@ -189,8 +188,7 @@ class EvidenceScreen(Screen[None]):
             return
         with guarded(self.app):
             sha256 = str((item.files.get(stream) or {}).get("sha256") or "")
-            directory = incident_dir(self.state.id) / EVIDENCE_DIR
-            if self.gather and sha256 and not (directory / sha256).is_file():
+            if self.gather and sha256:  # fetched only where this machine lacks it
                 self.gather([sha256])
             self.app.push_screen(viewer.ViewerScreen.of(self.state.id, item, stream, self.redactor))
 
